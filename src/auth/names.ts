@@ -1,0 +1,41 @@
+// User and guest names: NFC normalisation, the rules of PROTOCOL B.7, and the case-folded key.
+import { ProtocolError } from "../errors.ts";
+
+/** 1..32 characters after NFC normalisation (PROTOCOL B.7). */
+export const MAX_NAME_CHARS = 32;
+
+// Control (Cc), format (Cf: zero-width joiners, bidi overrides) and line/paragraph separators:
+// invisible or layout-breaking in every client's user list.
+const FORBIDDEN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
+
+/**
+ * Normalises a requested name to NFC and checks it.
+ *
+ * @throws {ProtocolError} `invalid_name` saying which rule the name breaks
+ */
+export function checkName(raw: string): string {
+  const name = raw.normalize("NFC");
+  const length = [...name].length;
+  if (length === 0) throw new ProtocolError("invalid_name", "Name must not be empty");
+  if (length > MAX_NAME_CHARS) {
+    throw new ProtocolError("invalid_name", `Name must be at most ${MAX_NAME_CHARS} characters`);
+  }
+  if (FORBIDDEN.test(name)) {
+    throw new ProtocolError(
+      "invalid_name",
+      "Name must not contain control or invisible characters",
+    );
+  }
+  if (name.trim() !== name) {
+    throw new ProtocolError("invalid_name", "Name must not start or end with a space");
+  }
+  return name;
+}
+
+/**
+ * The identity of a name: "Alice" and "alice" are one account, so nobody can pass for a
+ * classmate by changing the case of a letter.
+ */
+export function nameKey(name: string): string {
+  return name.normalize("NFC").toLowerCase();
+}

@@ -1,0 +1,61 @@
+// Error types shared by every layer: client faults (ProtocolError), close reasons, config errors.
+
+/** Machine-readable error codes sent in the `code` field of every `error` reply (PROTOCOL B.2). */
+export const ERROR_CODES = [
+  "bad_json",
+  "bad_request",
+  "unknown_type",
+  "too_large",
+  "rate_limited",
+  "not_logged_in",
+  "auth_failed",
+  "user_exists",
+  "invalid_name",
+  "name_taken",
+  "unknown_user",
+  "forbidden",
+  "server_busy",
+  "timeout",
+  "slow_consumer",
+  "shutting_down",
+] as const;
+
+/** One of the error codes of PROTOCOL B.2. */
+export type ErrorCode = typeof ERROR_CODES[number];
+
+/**
+ * A fault of the client: session dispatch turns it into an `error` reply and the connection stays.
+ *
+ * @example
+ * ```ts
+ * throw new ProtocolError("bad_request", 'Field "to" is missing');
+ * ```
+ */
+export class ProtocolError extends Error {
+  override name = "ProtocolError";
+  /** Extra fields added to the error reply (for example `retry_after_ms`). */
+  readonly extra: Readonly<Record<string, unknown>>;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    extra: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.extra = extra;
+  }
+}
+
+/** Why a connection ended; every close is logged once with one of these. */
+export type CloseReason =
+  | "client_closed"
+  | "read_error"
+  | "write_error"
+  | "slow_consumer"
+  | "too_large"
+  | "shutting_down";
+
+/** Invalid configuration: startup stops with this one-line message. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}

@@ -1,0 +1,165 @@
+// Per-connection send queue: bounded, coalescing, never making a sender wait for a slow reader.
+
+/** Where an outbox writes: a Deno.Conn or anything with the same `write`. */
+export interface Writer {
+  write(bytes: Uint8Array): Promise<number>;
+}
+
+/** Why an outbox gave up; the connection is then closed with this reason. */
+export type OutboxFailure = "slow_consumer" | "write_error";
+
+/** Options of {@link Outbox}. */
+export interface OutboxOptions {
+  /** Bytes queued (and not yet written) beyond which the reader is too slow (B.7: 1 MiB). */
+  maxBytes: number;
+  /** Called once, synchronously, when the outbox gives up. */
+  onFail: (reason: OutboxFailure) => void;
+  /** Monotonic milliseconds, for write deadlines. */
+  now?: () => number;
+}
+
+/**
+ * Lines queued for one connection. `send` never blocks: lines queued during one turn of the
+ * event loop go out in one write. When more than `maxBytes` wait, the connection is failed as a
+ * slow consumer and nobody else waits for it (PROTOCOL B.7).
+ *
+ * `hold()` keeps further lines back until `release(reply)`, which writes the reply first: the
+ * reply to register/login is then always the very next line (PROTOCOL A.3).
+ */
+export class Outbox {
+  readonly #writer: Writer;
+  readonly #maxBytes: number;
+  readonly #onFail: (reason: OutboxFailure) => void;
+  readonly #now: () => number;
+  #queue: Uint8Array[] = [];
+  #queuedBytes = 0;
+  #held: Uint8Array[] | null = null;
+  #scheduled = false;
+  #writing = false;
+  #writeStartedAt = 0;
+  #failed = false;
+  #idleWaiters: (() => void)[] = [];
+
+  constructor(writer: Writer, options: OutboxOptions) {
+    this.#writer = writer;
+    this.#maxBytes = options.maxBytes;
+    this.#onFail = options.onFail;
+    this.#now = options.now ?? (() => performance.now());
+  }
+
+  /** Bytes queued or being written. */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  /** True once the outbox has given up; later lines are dropped. */
+  get failed(): boolean {
+    return this.#failed;
+  }
+
+  /** Queues one encoded line (shared between recipients: it is never modified). */
+  send(line: Uint8Array): void {
+    if (this.#failed) return;
+    if (this.#queuedBytes + line.length > this.#maxBytes) {
+      this.#fail("slow_consumer");
+      return;
+    }
+    this.#queuedBytes += line.length;
+    if (this.#held) {
+      this.#held.push(line);
+      return;
+    }
+    this.#queue.push(line);
+    this.#schedule();
+  }
+
+  /** Keeps lines sent from now on back until {@link release}. */
+  hold(): void {
+    this.#held ??= [];
+  }
+
+  /** Sends `first`, then every line held since {@link hold}. */
+  release(first: Uint8Array): void {
+    const held = this.#held ?? [];
+    this.#held = null;
+    this.#queuedBytes -= held.reduce((n, l) => n + l.length, 0);
+    this.send(first);
+    for (const line of held) this.send(line);
+  }
+
+  /** How long the current write has been waiting for the peer, in ms; 0 when none is. */
+  stalledMs(): number {
+    return this.#writing ? this.#now() - this.#writeStartedAt : 0;
+  }
+
+  /** Resolves once everything queued so far is written (or the outbox failed). */
+  drained(): Promise<void> {
+    if (this.#failed || (!this.#writing && !this.#scheduled && this.#queue.length === 0)) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /** Marks the outbox failed, dropping whatever is queued; `onFail` is called once. */
+  fail(reason: OutboxFailure): void {
+    this.#fail(reason);
+  }
+
+  #schedule(): void {
+    if (this.#writing || this.#scheduled) return;
+    this.#scheduled = true;
+    // A microtask runs after the current fan-out loop: everything queued by it shares a write.
+    queueMicrotask(() => {
+      this.#scheduled = false;
+      this.#drain();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    if (this.#writing || this.#failed) return;
+    this.#writing = true;
+    try {
+      while (this.#queue.length > 0 && !this.#failed) {
+        const chunks = this.#queue;
+        this.#queue = [];
+        const bytes = chunks.length === 1 ? chunks[0] : concat(chunks);
+        this.#writeStartedAt = this.#now();
+        for (let off = 0; off < bytes.length;) {
+          off += await this.#writer.write(off === 0 ? bytes : bytes.subarray(off));
+        }
+        this.#queuedBytes -= bytes.length;
+      }
+    } catch {
+      this.#fail("write_error");
+    } finally {
+      this.#writing = false;
+      if (this.#queue.length === 0 || this.#failed) this.#wakeIdle();
+    }
+  }
+
+  #fail(reason: OutboxFailure): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    this.#queue = [];
+    this.#held = null;
+    this.#queuedBytes = 0;
+    this.#wakeIdle();
+    this.#onFail(reason);
+  }
+
+  #wakeIdle(): void {
+    for (const wake of this.#idleWaiters.splice(0)) wake();
+  }
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const c of chunks) size += c.length;
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.length;
+  }
+  return out;
+}

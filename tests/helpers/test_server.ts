@@ -1,0 +1,174 @@
+// Test fixtures: a real server on an ephemeral port with a temp KV file, and a line-reading client.
+import { type Server, type ServerOptions, startServer } from "../../src/server.ts";
+import type { Config } from "../../src/config.ts";
+
+/** Cheap argon2id for tests that are not about hashing cost (hash-wasm's minimum is 8 KiB). */
+export const TEST_ARGON2 = { memoryKiB: 64, iterations: 1 };
+
+/** A server started for one test; `await using` stops it and removes its files. */
+export interface TestServer extends AsyncDisposable {
+  server: Server;
+  port: number;
+  /** The KV file, for tests that restart on it or read its bytes. */
+  db: string;
+  /** Connects a new client. */
+  connect(): Promise<TestClient>;
+}
+
+/**
+ * Starts a server on 127.0.0.1, port 0, with a KV file in a fresh temp folder (or `options.db`,
+ * which is then left in place for the caller).
+ */
+export async function startTestServer(
+  options: ServerOptions & { db?: string } = {},
+): Promise<TestServer> {
+  const dir = options.db ? undefined : await Deno.makeTempDir({ prefix: "classcord_test_" });
+  const db = options.db ?? `${dir}/classcord.kv`;
+  const config: Config = { host: "127.0.0.1", port: 0, metricsPort: 0, db, logLevel: "error" };
+  const server = await startServer(config, { argon2: TEST_ARGON2, ...options });
+  return {
+    server,
+    port: server.port,
+    db,
+    connect: () => TestClient.connect(server.port),
+    async [Symbol.asyncDispose]() {
+      await server.shutdown();
+      if (dir) await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+/** Default deadline of every read: a test fails with a message instead of hanging. */
+const READ_TIMEOUT_MS = 5000;
+const encoder = new TextEncoder();
+
+/** A raw TCP client that reads the server's lines, each with a deadline. */
+export class TestClient implements AsyncDisposable {
+  readonly #conn: Deno.TcpConn;
+  #buffer = new Uint8Array(0);
+  #closed = false;
+  #eof = false;
+
+  private constructor(conn: Deno.TcpConn) {
+    this.#conn = conn;
+  }
+
+  static async connect(port: number): Promise<TestClient> {
+    return new TestClient(await Deno.connect({ hostname: "127.0.0.1", port }));
+  }
+
+  /** Sends one object as a JSON line (LF). */
+  async send(value: unknown): Promise<void> {
+    await this.write(JSON.stringify(value) + "\n");
+  }
+
+  /** Sends raw text (UTF-8) or bytes as they are. */
+  async write(data: string | Uint8Array): Promise<void> {
+    const bytes = typeof data === "string" ? encoder.encode(data) : data;
+    for (let off = 0; off < bytes.length;) off += await this.#conn.write(bytes.subarray(off));
+  }
+
+  /** The next line's bytes, without its LF; rejects on timeout or when the server closed. */
+  async lineBytes(timeoutMs = READ_TIMEOUT_MS): Promise<Uint8Array> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const lf = this.#buffer.indexOf(0x0a);
+      if (lf >= 0) {
+        const line = this.#buffer.slice(0, lf);
+        this.#buffer = this.#buffer.slice(lf + 1);
+        return line;
+      }
+      if (this.#eof) throw new Error("Connection closed by the server before a full line");
+      await this.#fill(deadline - Date.now());
+    }
+  }
+
+  /** The next line as text. */
+  async line(timeoutMs = READ_TIMEOUT_MS): Promise<string> {
+    return new TextDecoder().decode(await this.lineBytes(timeoutMs));
+  }
+
+  /** The next line parsed as JSON. */
+  async json(timeoutMs = READ_TIMEOUT_MS): Promise<Record<string, unknown>> {
+    return JSON.parse(await this.line(timeoutMs));
+  }
+
+  /** Sends a request and returns the next line as JSON. */
+  async request(value: unknown): Promise<Record<string, unknown>> {
+    await this.send(value);
+    return await this.json();
+  }
+
+  /**
+   * Proves nothing was queued for this client before now: the `users` reply to a request sent
+   * now must be the very next line (servers answer in order).
+   */
+  async expectNothingPending(): Promise<void> {
+    const reply = await this.request({ type: "users" });
+    if (reply.type !== "users") {
+      throw new Error(`Expected no pending line, got ${JSON.stringify(reply)}`);
+    }
+  }
+
+  /** Resolves once the server has closed the connection; lines still pending are returned. */
+  async closed(timeoutMs = READ_TIMEOUT_MS): Promise<string[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.#eof) await this.#fill(deadline - Date.now());
+    const rest = new TextDecoder().decode(this.#buffer);
+    this.#buffer = new Uint8Array(0);
+    return rest.split("\n").filter((l) => l !== "");
+  }
+
+  /** Registers then logs in; returns the login reply. */
+  async loginAs(username: string, password = "secret"): Promise<Record<string, unknown>> {
+    const reg = await this.request({ type: "register", username, password });
+    if (reg.status !== "ok") throw new Error(`register ${username}: ${JSON.stringify(reg)}`);
+    return await this.login(username, password);
+  }
+
+  /** Logs in an existing account; returns the login reply. */
+  async login(username: string, password = "secret"): Promise<Record<string, unknown>> {
+    const reply = await this.request({ type: "login", username, password });
+    if (reply.status !== "ok") throw new Error(`login ${username}: ${JSON.stringify(reply)}`);
+    return reply;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#conn.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
+  }
+
+  async #fill(timeoutMs: number): Promise<void> {
+    if (timeoutMs <= 0) throw new Error("Timed out waiting for the server");
+    const chunk = new Uint8Array(64 * 1024);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<"timeout">((r) =>
+      timer = setTimeout(() => r("timeout"), timeoutMs)
+    );
+    let n: number | null | "timeout";
+    try {
+      n = await Promise.race([this.#conn.read(chunk).catch(() => null), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (n === "timeout") {
+      // The read stays pending; closing the socket settles it so no op leaks from the test.
+      this.close();
+      throw new Error("Timed out waiting for the server");
+    }
+    if (n === null) {
+      this.#eof = true;
+      return;
+    }
+    const merged = new Uint8Array(this.#buffer.length + n);
+    merged.set(this.#buffer);
+    merged.set(chunk.subarray(0, n), this.#buffer.length);
+    this.#buffer = merged;
+  }
+}
