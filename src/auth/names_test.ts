@@ -1,0 +1,40 @@
+import assert from "node:assert/strict";
+import { ProtocolError } from "../errors.ts";
+import { checkName, nameKey } from "./names.ts";
+
+function invalid(raw: string, message: RegExp): void {
+  assert.throws(() => checkName(raw), (err: unknown) => {
+    assert.ok(err instanceof ProtocolError);
+    assert.equal(err.code, "invalid_name");
+    assert.match(err.message, message);
+    return true;
+  });
+}
+
+Deno.test("checkName() normalises to NFC", () => {
+  assert.equal(checkName("e\u0301lodie"), "\u00e9lodie");
+});
+
+Deno.test("checkName() accepts 1..32 characters, counting code points", () => {
+  assert.equal(checkName("😀".repeat(32)), "😀".repeat(32));
+  invalid("x".repeat(33), /at most 32/);
+  invalid("", /empty/);
+});
+
+Deno.test("checkName() refuses control and format characters", () => {
+  invalid("bob\u0000", /control/);
+  invalid("b\u200bob", /control/);
+  invalid("bob\u202e", /control/);
+  invalid("a\nb", /control/);
+});
+
+Deno.test("checkName() refuses leading and trailing spaces", () => {
+  invalid(" bob", /space/);
+  invalid("bob ", /space/);
+  assert.equal(checkName("jean luc"), "jean luc");
+});
+
+Deno.test("nameKey() makes names differing by case or composition one identity", () => {
+  assert.equal(nameKey("Élodie"), nameKey("e\u0301lodie".replace("e", "E")));
+  assert.equal(nameKey("ALICE"), nameKey("alice"));
+});

@@ -1,0 +1,60 @@
+import assert from "node:assert/strict";
+import { ConfigError } from "./errors.ts";
+import { ENV_VARS, helpText, parseConfig } from "./config.ts";
+
+function config(args: string[], env: Record<string, string> = {}) {
+  const parsed = parseConfig(args, env);
+  assert.equal(parsed.help, false);
+  return parsed.help ? undefined! : parsed.config;
+}
+
+Deno.test("parseConfig() defaults match the documented ones", () => {
+  assert.deepEqual(config([]), {
+    host: "0.0.0.0",
+    port: 12345,
+    metricsPort: 9091,
+    db: "./data/classcord.kv",
+    logLevel: "info",
+  });
+});
+
+Deno.test("parseConfig() takes flags over environment over defaults", () => {
+  const env = { CLASSCORD_PORT: "4000", CLASSCORD_HOST: "127.0.0.1", CLASSCORD_DB: ":memory:" };
+  assert.deepEqual(config(["--port", "5000", "--metrics-port=0"], env), {
+    host: "127.0.0.1",
+    port: 5000,
+    metricsPort: 0,
+    db: ":memory:",
+    logLevel: "info",
+  });
+  assert.equal(config([], { CLASSCORD_METRICS_PORT: "9999" }).metricsPort, 9999);
+});
+
+Deno.test("parseConfig() refuses bad values and unknown flags with one clear line", () => {
+  for (
+    const [args, env, message] of [
+      [["--port", "99999"], {}, /Invalid --port "99999"/],
+      [["--port", "12a"], {}, /expected a port number/],
+      [[], { CLASSCORD_PORT: "-1" }, /Invalid CLASSCORD_PORT "-1"/],
+      [["--log-level", "loud"], {}, /Invalid --log-level "loud"/],
+      [["--nope"], {}, /nope/],
+      [["extra"], {}, /extra/],
+    ] as const
+  ) {
+    assert.throws(() => parseConfig([...args], env), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, message);
+      assert.ok(!err.message.includes("\n"));
+      return true;
+    });
+  }
+});
+
+Deno.test("helpText() documents every flag and environment variable", () => {
+  const help = helpText();
+  for (const flag of ["--host", "--port", "--metrics-port", "--db", "--log-level", "--help"]) {
+    assert.ok(help.includes(flag), flag);
+  }
+  for (const name of ENV_VARS) assert.ok(help.includes(name), name);
+  assert.equal(parseConfig(["--help"]).help, true);
+});

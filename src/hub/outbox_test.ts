@@ -1,0 +1,102 @@
+import assert from "node:assert/strict";
+import { Outbox, type OutboxFailure, type Writer } from "./outbox.ts";
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+
+/** A writer whose writes complete only when the test says so. */
+class GatedWriter implements Writer {
+  writes: string[] = [];
+  #gates: (() => void)[] = [];
+  maxPerWrite = Infinity;
+  fail = false;
+
+  write(bytes: Uint8Array): Promise<number> {
+    if (this.fail) return Promise.reject(new Error("broken pipe"));
+    const n = Math.min(bytes.length, this.maxPerWrite);
+    this.writes.push(dec(bytes.subarray(0, n)));
+    return new Promise((resolve) => this.#gates.push(() => resolve(n)));
+  }
+
+  /** Completes pending writes until none is left, letting the outbox issue the next ones. */
+  async open(): Promise<void> {
+    for (let i = 0; i < 100; i++) {
+      await new Promise((r) => setTimeout(r, 0));
+      const gate = this.#gates.shift();
+      if (!gate) return;
+      gate();
+    }
+  }
+}
+
+function make(maxBytes = 1000) {
+  const writer = new GatedWriter();
+  const failures: OutboxFailure[] = [];
+  let now = 0;
+  const outbox = new Outbox(writer, {
+    maxBytes,
+    onFail: (r) => failures.push(r),
+    now: () => now,
+  });
+  return { writer, outbox, failures, advance: (ms: number) => now += ms };
+}
+
+Deno.test("Outbox writes the lines queued in one turn in one write", async () => {
+  const { writer, outbox } = make();
+  outbox.send(enc("a\n"));
+  outbox.send(enc("b\n"));
+  outbox.send(enc("c\n"));
+  await writer.open();
+  await outbox.drained();
+  assert.deepEqual(writer.writes, ["a\nb\nc\n"]);
+});
+
+Deno.test("Outbox finishes partial writes in order", async () => {
+  const { writer, outbox } = make();
+  writer.maxPerWrite = 2;
+  outbox.send(enc("hello\n"));
+  await writer.open();
+  await outbox.drained();
+  assert.equal(writer.writes.join(""), "hello\n");
+  assert.equal(outbox.queuedBytes, 0);
+});
+
+Deno.test("Outbox fails a slow consumer once its queue passes the cap, and drops later lines", async () => {
+  const { writer, outbox, failures } = make(10);
+  outbox.send(enc("12345\n")); // 6 bytes: in flight, never acknowledged by the writer
+  await new Promise((r) => setTimeout(r, 0));
+  outbox.send(enc("1234\n")); // 11 > 10
+  outbox.send(enc("x\n"));
+  assert.deepEqual(failures, ["slow_consumer"]);
+  assert.equal(outbox.failed, true);
+  assert.deepEqual(writer.writes, ["12345\n"]);
+});
+
+Deno.test("Outbox release() sends the reply before the lines held back", async () => {
+  const { writer, outbox } = make();
+  outbox.hold();
+  outbox.send(enc("broadcast\n"));
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(writer.writes, [], "nothing leaves while held");
+  outbox.release(enc("reply\n"));
+  await writer.open();
+  await outbox.drained();
+  assert.equal(writer.writes.join(""), "reply\nbroadcast\n");
+});
+
+Deno.test("Outbox reports a write error once", async () => {
+  const { writer, outbox, failures } = make();
+  writer.fail = true;
+  outbox.send(enc("a\n"));
+  await outbox.drained();
+  assert.deepEqual(failures, ["write_error"]);
+});
+
+Deno.test("Outbox stalledMs() measures the write the peer is not reading", async () => {
+  const { outbox, advance } = make();
+  assert.equal(outbox.stalledMs(), 0);
+  outbox.send(enc("a\n"));
+  await new Promise((r) => setTimeout(r, 0));
+  advance(1500);
+  assert.equal(outbox.stalledMs(), 1500);
+});

@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { ProtocolError } from "../errors.ts";
+import { parseRequest, readEnvelope } from "./schema.ts";
+
+const parse = (text: string) => parseRequest(readEnvelope(text));
+
+function rejects(text: string, code: string, message: string | RegExp): void {
+  assert.throws(() => parse(text), (err: unknown) => {
+    assert.ok(err instanceof ProtocolError);
+    assert.equal(err.code, code);
+    if (typeof message === "string") assert.equal(err.message, message);
+    else assert.match(err.message, message);
+    return true;
+  });
+}
+
+Deno.test("parseRequest() accepts type in any case", () => {
+  assert.equal(parse('{"type":"LoGiN","username":"a","password":"b"}').type, "login");
+  assert.equal(parse('{"type":"USERS"}').type, "users");
+});
+
+Deno.test("parseRequest() treats userlist as users", () => {
+  assert.equal(parse('{"type":"userlist"}').type, "users");
+});
+
+Deno.test("parseRequest() keeps every field of a message", () => {
+  const req = parse('{"type":"message","content":"c","channel":"x","n":1,"id":"r"}');
+  assert.equal(req.type, "message");
+  if (req.type !== "message") return;
+  assert.deepEqual(req.fields, { type: "message", content: "c", channel: "x", n: 1, id: "r" });
+  assert.equal(req.id, "r");
+});
+
+Deno.test("readEnvelope() refuses what is not a JSON object", () => {
+  rejects("{nope", "bad_json", /^Invalid JSON/);
+  rejects("[1,2]", "bad_request", "Request must be a JSON object");
+  rejects("42", "bad_request", "Request must be a JSON object");
+  rejects("null", "bad_request", "Request must be a JSON object");
+});
+
+Deno.test("readEnvelope() refuses a missing or non-string type, and a bad id", () => {
+  rejects('{"username":"a"}', "bad_request", 'Field "type" is missing');
+  rejects('{"type":3}', "bad_request", 'Field "type" must be a string');
+  rejects('{"type":"users","id":{}}', "bad_request", 'Field "id" must be a string or a number');
+});
+
+Deno.test("parseRequest() names the missing or mistyped field", () => {
+  rejects('{"type":"login","password":"x"}', "bad_request", 'Field "username" is missing');
+  rejects(
+    '{"type":"login","username":1,"password":"x"}',
+    "bad_request",
+    'Field "username" must be a string',
+  );
+  rejects('{"type":"message"}', "bad_request", 'Field "content" is missing');
+  rejects('{"type":"message","content":5}', "bad_request", 'Field "content" must be a string');
+  rejects('{"type":"status"}', "bad_request", 'Field "state" is missing');
+});
+
+Deno.test("parseRequest() bounds passwords to 1..1024 bytes", () => {
+  rejects(
+    '{"type":"register","username":"a","password":""}',
+    "bad_request",
+    'Field "password" must not be empty',
+  );
+  const long = "é".repeat(513); // 1026 bytes in UTF-8
+  rejects(
+    `{"type":"register","username":"a","password":"${long}"}`,
+    "bad_request",
+    'Field "password" must be at most 1024 bytes',
+  );
+  assert.equal(
+    parse(`{"type":"login","username":"a","password":"${"x".repeat(1024)}"}`).type,
+    "login",
+  );
+});
+
+Deno.test("parseRequest() refuses unknown types, prototype names included", () => {
+  rejects('{"type":"fly"}', "unknown_type", 'Unknown type "fly"');
+  rejects('{"type":"constructor"}', "unknown_type", 'Unknown type "constructor"');
+  rejects('{"type":"__proto__"}', "unknown_type", 'Unknown type "__proto__"');
+});

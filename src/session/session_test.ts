@@ -1,0 +1,219 @@
+import assert from "node:assert/strict";
+import type { PasswordHasher } from "../auth/password.ts";
+import { Hub } from "../hub/hub.ts";
+import { KvStore } from "../store/kv_store.ts";
+import type { Store } from "../store/store.ts";
+import { Accounts } from "./account.ts";
+import { Chat } from "./chat.ts";
+import { Session, type SessionOutput } from "./session.ts";
+
+/** A hasher test double: "hash" is a tagged copy; `gate` holds verifications back on demand. */
+class FakeHasher implements PasswordHasher {
+  gate: Promise<void> | undefined;
+  hash(password: string): Promise<string> {
+    return Promise.resolve(`fake:${password}`);
+  }
+  async verify(hash: string, password: string): Promise<boolean> {
+    await this.gate;
+    return hash === `fake:${password}`;
+  }
+  close(): void {}
+}
+
+/** Records what a session sends, as parsed objects. */
+class Recorder implements SessionOutput {
+  lines: Record<string, unknown>[] = [];
+  #held: Uint8Array[] | undefined;
+  send(line: Uint8Array): void {
+    if (this.#held) this.#held.push(line);
+    else this.lines.push(JSON.parse(new TextDecoder().decode(line)));
+  }
+  hold(): void {
+    this.#held ??= [];
+  }
+  release(first: Uint8Array): void {
+    const held = this.#held ?? [];
+    this.#held = undefined;
+    for (const line of [first, ...held]) this.send(line);
+  }
+  take(): Record<string, unknown>[] {
+    return this.lines.splice(0);
+  }
+}
+
+async function world(store?: Store) {
+  const kv = store ?? await KvStore.open(":memory:");
+  const hub = new Hub();
+  const hasher = new FakeHasher();
+  const clock = { now: () => Date.UTC(2026, 2, 2, 14, 5, 9, 123) };
+  const deps = {
+    hub,
+    accounts: new Accounts({ store: kv, hasher, hub, clock }),
+    chat: new Chat({ hub, clock }),
+  };
+  const open = () => {
+    const out = new Recorder();
+    return { out, session: new Session(deps, out, "127.0.0.1") };
+  };
+  return { kv, hub, hasher, open, [Symbol.dispose]: () => kv.close() };
+}
+
+const send = (s: Session, value: unknown) => s.handleLine(JSON.stringify(value));
+
+async function user(w: Awaited<ReturnType<typeof world>>, name: string) {
+  const c = w.open();
+  await send(c.session, { type: "register", username: name, password: "pw" });
+  await send(c.session, { type: "login", username: name, password: "pw" });
+  c.out.take();
+  return c;
+}
+
+Deno.test("login reply comes before lines broadcast while the password is checked", async () => {
+  using w = await world();
+  const alice = await user(w, "alice");
+  const bob = await user(w, "bob");
+  const { promise: gate, resolve: openGate } = Promise.withResolvers<void>();
+  w.hasher.gate = gate;
+  // bob logs in again (same account) while alice talks.
+  const login = send(bob.session, { type: "login", username: "bob", password: "pw", id: 1 });
+  await send(alice.session, { type: "message", content: "during" });
+  openGate();
+  await login;
+  const lines = bob.out.take();
+  assert.equal(lines[0].type, "login");
+  assert.equal(lines[0].id, 1);
+  assert.equal(lines[1].content, "during");
+});
+
+Deno.test("an anonymous session receives no broadcast", async () => {
+  using w = await world();
+  const alice = await user(w, "alice");
+  const anon = w.open();
+  await send(alice.session, { type: "message", content: "hello" });
+  await send(alice.session, { type: "status", state: "away" });
+  assert.deepEqual(anon.out.lines, []);
+});
+
+Deno.test("a guest is named by its first message's from, then keeps that name", async () => {
+  using w = await world();
+  const alice = await user(w, "alice");
+  const guest = w.open();
+  await send(guest.session, { type: "message", content: "hi", from: "Zoé" });
+  await send(guest.session, { type: "message", content: "again", from: "alice" });
+  assert.equal(guest.session.state, "guest");
+  assert.deepEqual(alice.out.take().map((l) => [l.type, l.user ?? l.from]), [
+    ["status", "Zoé"],
+    ["message", "Zoé"],
+    ["message", "Zoé"],
+  ]);
+});
+
+Deno.test("guests without from are invité, then invité2", async () => {
+  using w = await world();
+  const a = w.open();
+  const b = w.open();
+  await send(a.session, { type: "message", content: "x" });
+  await send(b.session, { type: "message", content: "y" });
+  assert.deepEqual([a.session.name, b.session.name], ["invité", "invité2"]);
+});
+
+Deno.test("a guest may not take a registered or online name", async () => {
+  using w = await world();
+  await user(w, "alice");
+  const reg = w.open();
+  await send(reg.session, { type: "register", username: "carol", password: "pw" });
+  reg.out.take();
+  for (const from of ["ALICE", "carol"]) {
+    const g = w.open();
+    await send(g.session, { type: "message", content: "x", from });
+    const [reply] = g.out.take();
+    assert.equal(reply.code, "name_taken");
+    assert.match(String(reply.message), /already exists/);
+    assert.equal(g.session.state, "anonymous");
+  }
+});
+
+Deno.test("a guest who logs in goes offline as guest and online as user", async () => {
+  using w = await world();
+  const alice = await user(w, "alice");
+  const reg = w.open();
+  await send(reg.session, { type: "register", username: "bob", password: "pw" });
+  const g = w.open();
+  await send(g.session, { type: "message", content: "x", from: "visitor" });
+  alice.out.take();
+  await send(g.session, { type: "login", username: "bob", password: "pw" });
+  assert.equal(g.session.state, "user");
+  assert.deepEqual(alice.out.take(), [
+    { type: "status", user: "visitor", state: "offline" },
+    { type: "status", user: "bob", state: "online" },
+  ]);
+});
+
+Deno.test("a logged-in name is fixed: status and messages carry the session's name", async () => {
+  using w = await world();
+  const alice = await user(w, "alice");
+  const bob = await user(w, "bob");
+  alice.out.take();
+  await send(bob.session, { type: "status", state: "away", user: "alice" });
+  await send(bob.session, { type: "message", content: "x", from: "alice" });
+  const [status, msg] = alice.out.take();
+  assert.equal(status.user, "bob");
+  assert.equal(msg.from, "bob");
+});
+
+Deno.test("status before identifying is refused with not_logged_in", async () => {
+  using w = await world();
+  const anon = w.open();
+  await send(anon.session, { type: "status", state: "away", id: "s" });
+  const [reply] = anon.out.take();
+  assert.equal(reply.code, "not_logged_in");
+  assert.equal(reply.id, "s");
+});
+
+Deno.test("several sessions of one user: online once, offline with the last, listed once", async () => {
+  using w = await world();
+  const alice = await user(w, "alice");
+  const bob1 = await user(w, "bob");
+  const bob2 = w.open();
+  await send(bob2.session, { type: "login", username: "Bob", password: "pw" });
+  assert.deepEqual(alice.out.take(), [{ type: "status", user: "bob", state: "online" }]);
+  assert.deepEqual(bob2.out.take(), [{ type: "login", status: "ok", username: "bob" }]);
+  await send(alice.session, { type: "users" });
+  assert.deepEqual(alice.out.take(), [{ type: "users", users: ["alice", "bob"] }]);
+  await send(alice.session, { type: "message", subtype: "private", to: "BOB", content: "x" });
+  assert.equal(bob1.out.take()[0].content, "x");
+  assert.equal(bob2.out.take()[0].content, "x");
+  bob1.session.close();
+  assert.deepEqual(alice.out.take(), []);
+  bob2.session.close();
+  assert.deepEqual(alice.out.take(), [{ type: "status", user: "bob", state: "offline" }]);
+});
+
+Deno.test("a store failure is answered with server_busy and the session goes on", async () => {
+  const broken: Store = {
+    createUser: () => Promise.reject(new Error("disk full")),
+    getUser: () => Promise.resolve(null),
+    close: () => {},
+  };
+  using w = await world(broken);
+  const c = w.open();
+  await send(c.session, { type: "register", username: "alice", password: "pw", id: 9 });
+  await send(c.session, { type: "users" });
+  assert.deepEqual(c.out.take().map((l) => [l.type, l.code, l.id]), [
+    ["error", "server_busy", 9],
+    ["users", undefined, undefined],
+  ]);
+});
+
+Deno.test("the server timestamp is local ISO time with T and milliseconds", async () => {
+  using w = await world();
+  const alice = await user(w, "alice");
+  const bob = await user(w, "bob");
+  await send(alice.session, { type: "message", content: "x" });
+  const msg = bob.out.take().at(-1)!;
+  const expected = new Date(Date.UTC(2026, 2, 2, 14, 5, 9, 123));
+  const local = new Date(
+    expected.getTime() - expected.getTimezoneOffset() * 60_000,
+  ).toISOString().slice(0, 23);
+  assert.equal(msg.timestamp, local);
+});

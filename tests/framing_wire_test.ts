@@ -1,0 +1,101 @@
+// PROTOCOL A.1 framing and encoding over a real socket: however the bytes are cut, lines come out.
+import assert from "node:assert/strict";
+import { startTestServer, type TestClient } from "./helpers/test_server.ts";
+
+const enc = (s: string) => new TextEncoder().encode(s);
+
+/** Sends `bytes` one write per slice, waiting for each write, so TCP sees separate segments. */
+async function writeInPieces(c: TestClient, bytes: Uint8Array, size: number): Promise<void> {
+  for (let i = 0; i < bytes.length; i += size) await c.write(bytes.subarray(i, i + size));
+}
+
+async function pair() {
+  const srv = await startTestServer();
+  const alice = await srv.connect();
+  const bob = await srv.connect();
+  await alice.loginAs("alice");
+  await bob.loginAs("bob");
+  await alice.json(); // bob online
+  return {
+    srv,
+    alice,
+    bob,
+    async [Symbol.asyncDispose]() {
+      alice.close();
+      bob.close();
+      await srv[Symbol.asyncDispose]();
+    },
+  };
+}
+
+Deno.test("an object split byte by byte arrives as one message", async () => {
+  await using p = await pair();
+  await writeInPieces(p.alice, enc('{"type":"message","content":"un à un 😀"}\n'), 1);
+  assert.equal((await p.bob.json()).content, "un à un 😀");
+});
+
+Deno.test("several objects in one write are all handled, in order", async () => {
+  await using p = await pair();
+  await p.alice.write(
+    '{"type":"message","content":"1"}\n{"type":"message","content":"2"}\r\n' +
+      '{"type":"message","content":"3"}\n',
+  );
+  for (const n of ["1", "2", "3"]) assert.equal((await p.bob.json()).content, n);
+});
+
+Deno.test("a multi-byte character cut between two writes is decoded whole", async () => {
+  await using p = await pair();
+  const bytes = enc('{"type":"message","content":"é"}\n');
+  const cut = bytes.indexOf(0xc3) + 1; // between the two bytes of é
+  await p.alice.write(bytes.subarray(0, cut));
+  await p.alice.write(bytes.subarray(cut));
+  assert.equal((await p.bob.json()).content, "é");
+});
+
+Deno.test("CRLF and lone CR end lines like LF", async () => {
+  await using p = await pair();
+  await p.alice.write('{"type":"message","content":"crlf"}\r\n');
+  await p.alice.write('{"type":"message","content":"cr"}\r');
+  await p.alice.write('{"type":"message","content":"lf"}\n');
+  for (const n of ["crlf", "cr", "lf"]) assert.equal((await p.bob.json()).content, n);
+  await p.alice.expectNothingPending();
+});
+
+Deno.test("a Windows-1252 line is decoded, and forwarded as ASCII escapes", async () => {
+  await using p = await pair();
+  // What a Java client on a French Windows sends for "Café à 5€".
+  const text = '{"type":"message","content":"Caf\xe9 \xe0 5\x80"}\n';
+  const bytes = Uint8Array.from([...text].map((c) => c.charCodeAt(0)));
+  await p.alice.write(bytes);
+  const line = await p.bob.line();
+  assert.ok(line.includes("Caf\\u00e9 \\u00e0 5\\u20ac"));
+  assert.equal(JSON.parse(line).content, "Café à 5€");
+});
+
+Deno.test("bad JSON and unknown types get an error and the connection stays", async () => {
+  await using p = await pair();
+  assert.equal((await p.alice.request("not json" as unknown as object)).code, "bad_request");
+  await p.alice.write("{oops\n");
+  assert.equal((await p.alice.json()).code, "bad_json");
+  await p.alice.write("\xff\xfe garbage\n");
+  assert.equal((await p.alice.json()).code, "bad_json");
+  assert.deepEqual(await p.alice.request({ type: "dance", id: 4 }), {
+    type: "error",
+    message: 'Unknown type "dance"',
+    code: "unknown_type",
+    error: 'Unknown type "dance"',
+    id: 4,
+  });
+  assert.equal((await p.alice.request({ type: "message" })).message, 'Field "content" is missing');
+  await p.alice.send({ type: "message", content: "still here" });
+  assert.equal((await p.bob.json()).content, "still here");
+});
+
+Deno.test("a line over 64 KiB gets too_large, is skipped, and the next line works", async () => {
+  await using p = await pair();
+  const big = `{"type":"message","content":"${"x".repeat(70 * 1024)}"}\n`;
+  await p.alice.write(big + '{"type":"message","content":"after"}\n');
+  const reply = await p.alice.json();
+  assert.equal(reply.code, "too_large");
+  assert.equal((await p.bob.json()).content, "after");
+});
