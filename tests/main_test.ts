@@ -76,17 +76,23 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
       const server = await launch(
         ["--host", "127.0.0.1", "--port", "0", "--metrics-port", "0", "--db", db],
       );
-      const user = await TestClient.connect(server.port);
+      const alice = await TestClient.connect(server.port);
+      const bob = await TestClient.connect(server.port);
       const anon = await TestClient.connect(server.port);
-      await user.request({ type: "register", username: "alice", password: "pw" });
-      await user.login("alice", "pw");
+      await alice.request({ type: "register", username: "alice", password: "pw" });
+      await alice.login("alice", "pw");
+      await bob.request({ type: "register", username: "bob", password: "pw" });
+      await bob.login("bob", "pw");
+      assert.equal((await alice.json()).user, "bob");
       await anon.expectNothingPending();
       server.child.kill(signal);
-      const last = await user.closed();
-      assert.equal(last.length, 1);
-      assert.equal(JSON.parse(last[0]).code, "shutting_down");
+      for (const user of [alice, bob]) {
+        const last = await user.closed();
+        assert.equal(last.length, 1, "the shutdown notice is the last line, no offline after it");
+        assert.equal(JSON.parse(last[0]).code, "shutting_down");
+        user.close();
+      }
       assert.deepEqual(await anon.closed(), [], "anonymous connections are closed silently");
-      user.close();
       anon.close();
       const { code, out } = await server.exit();
       assert.equal(code, 0);

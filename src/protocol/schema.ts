@@ -32,7 +32,18 @@ const message = z.looseObject({
   content: z.string(),
   subtype: z.string().nullish(),
   to: z.string().nullish(),
+}).refine((m) => !isPrivate(m) || (m.to ?? "") !== "", {
+  path: ["to"],
+  message: "is missing",
 });
+
+/**
+ * A message is private when its `subtype` is "private" and `to` is not "global" (PROTOCOL A.2);
+ * every other message is global.
+ */
+export function isPrivate(m: { subtype?: string | null; to?: string | null }): boolean {
+  return m.subtype?.toLowerCase() === "private" && m.to !== "global";
+}
 
 const status = z.object({
   state: z.string().min(1, "must not be empty").max(

@@ -79,3 +79,20 @@ Deno.test("parseRequest() refuses unknown types, prototype names included", () =
   rejects('{"type":"constructor"}', "unknown_type", 'Unknown type "constructor"');
   rejects('{"type":"__proto__"}', "unknown_type", 'Unknown type "__proto__"');
 });
+
+Deno.test("parseRequest() refuses a private message without to, before anything is routed", () => {
+  rejects(
+    '{"type":"message","subtype":"private","content":"x"}',
+    "bad_request",
+    'Field "to" is missing',
+  );
+  rejects(
+    '{"type":"message","subtype":"PRIVATE","to":"","content":"x"}',
+    "bad_request",
+    'Field "to" is missing',
+  );
+  assert.equal(
+    parse('{"type":"message","subtype":"private","to":"global","content":"x"}').type,
+    "message",
+  );
+});

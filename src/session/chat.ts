@@ -5,7 +5,7 @@ import { ProtocolError } from "../errors.ts";
 import type { Hub, Member } from "../hub/hub.ts";
 import { encodeBytes } from "../protocol/encode.ts";
 import { formatTimestamp, forwardedMessage, statusEvent, usersReply } from "../protocol/replies.ts";
-import type { Request, RequestId } from "../protocol/schema.ts";
+import { isPrivate, type Request, type RequestId } from "../protocol/schema.ts";
 
 type MessageRequest = Extract<Request, { type: "message" }>;
 
@@ -21,19 +21,16 @@ export class Chat {
 
   /**
    * Forwards a message with `from` and `timestamp` set by the server, and no echo (A.2).
-   * A message is private when `subtype` is "private" and `to` is not "global".
    *
-   * @throws {ProtocolError} `bad_request` for a private message without `to`; `unknown_user`
+   * @throws {ProtocolError} `unknown_user`
    * when its recipient is not online and the sender gave an `id` (legacy senders without one
    * are not answered, as the old server did)
    */
   message(sender: Member, req: MessageRequest): void {
-    const isPrivate = req.subtype?.toLowerCase() === "private" && req.to !== "global";
-    if (isPrivate && !req.to) throw new ProtocolError("bad_request", 'Field "to" is missing');
     const line = encodeBytes(
       forwardedMessage(req.fields, sender.name, formatTimestamp(this.#clock.now())),
     );
-    if (!isPrivate) {
+    if (!isPrivate(req)) {
       this.#hub.broadcast(line, sender);
       return;
     }

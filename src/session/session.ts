@@ -88,9 +88,16 @@ export class Session implements Member {
     this.#sendError("too_large", `Line is longer than ${maxBytes} bytes`);
   }
 
-  /** Sends a final error to an identified session before the server closes it. */
-  sendFinalError(code: ErrorCode, message: string): void {
-    if (this.identified) this.#sendError(code, message);
+  /**
+   * The server is stopping: an identified session gets a last `shutting_down` error and leaves
+   * without an "offline" broadcast, so the error stays the last line every client receives.
+   */
+  shutdown(): void {
+    if (this.identified) {
+      this.#sendError("shutting_down", "Server is shutting down");
+      this.#deps.hub.leave(this);
+    }
+    this.#state = "closed";
   }
 
   /** Ends the session: its name leaves the hub, and goes "offline" if it was its last session. */

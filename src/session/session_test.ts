@@ -217,3 +217,13 @@ Deno.test("the server timestamp is local ISO time with T and milliseconds", asyn
   ).toISOString().slice(0, 23);
   assert.equal(msg.timestamp, local);
 });
+
+Deno.test("an invalid first message does not make a guest", async () => {
+  using w = await world();
+  const alice = await user(w, "alice");
+  const anon = w.open();
+  await send(anon.session, { type: "message", subtype: "private", content: "x", from: "zed" });
+  assert.equal(anon.out.take()[0].code, "bad_request");
+  assert.equal(anon.session.state, "anonymous");
+  assert.deepEqual(alice.out.take(), []);
+});

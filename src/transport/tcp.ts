@@ -1,6 +1,6 @@
 // TCP listener: accepts connections, runs each as a LineConn with its own handler, shuts down.
 import { getLogger } from "@logtape/logtape";
-import type { CloseReason, ErrorCode } from "../errors.ts";
+import type { CloseReason } from "../errors.ts";
 import type { SessionOutput } from "../session/session.ts";
 import { LineConn, type LineConnOptions, type LineHandler } from "./line_conn.ts";
 
@@ -8,8 +8,8 @@ const log = getLogger(["classcord", "tcp"]);
 
 /** A connection's handler as the listener drives it (a Session). */
 export interface ConnHandler extends LineHandler {
-  /** A last error line before the server closes the connection (identified sessions only). */
-  sendFinalError(code: ErrorCode, message: string): void;
+  /** The server is stopping: last words (if any) before the connection is closed. */
+  shutdown(): void;
   /** The connection is gone. */
   close(): void;
 }
@@ -24,8 +24,9 @@ export interface ChatListenerOptions extends LineConnOptions {
   accept: (out: SessionOutput, remote: string) => ConnHandler;
 }
 
-// How often write deadlines are checked: one timer for all connections, not one per write.
-const DEADLINE_SWEEP_MS = 1000;
+// Write deadlines are checked by one timer for all connections, not one per write: every second,
+// or more often for short deadlines, so a stall is caught within 1.25 × the deadline at most.
+const DEADLINE_SWEEP_MAX_MS = 1000;
 // Time given to queued lines (the shutdown notice) before sockets are closed on shutdown.
 const SHUTDOWN_DRAIN_MS = 2000;
 
@@ -42,7 +43,10 @@ export class ChatListener {
   private constructor(listener: Deno.TcpListener, options: ChatListenerOptions) {
     this.#listener = listener;
     this.#options = options;
-    this.#sweep = setInterval(() => this.#checkDeadlines(), DEADLINE_SWEEP_MS);
+    this.#sweep = setInterval(
+      () => this.#checkDeadlines(),
+      Math.min(DEADLINE_SWEEP_MAX_MS, Math.max(1, options.writeDeadlineMs / 4)),
+    );
     this.#accepting = this.#acceptLoop();
   }
 
@@ -78,7 +82,7 @@ export class ChatListener {
     await this.#accepting;
     const ends: Promise<void>[] = [];
     for (const [conn, handler] of this.#conns) {
-      handler.sendFinalError("shutting_down", "Server is shutting down");
+      handler.shutdown();
       ends.push(conn.end("shutting_down", SHUTDOWN_DRAIN_MS));
     }
     await Promise.all(ends);
