@@ -39,6 +39,8 @@ Deno.test("login replies ok with the username, and the legacy text when it fails
   });
   await c.send({ type: "login", username: "nobody", password: "pw" });
   assert.equal((await c.json()).message, "Login failed.", "an unknown user reads the same");
+  await c.send({ type: "login", username: "x".repeat(5000), password: "pw" });
+  assert.equal((await c.json()).message, "Login failed.", "so does a name no account can have");
   await c.send({ type: "login", username: "alice", password: "pw" });
   assert.equal(await c.line(), '{"type":"login","status":"ok","username":"alice"}');
 });

@@ -54,7 +54,8 @@ export class Accounts {
    * password alike (an unknown name costs one hash too, so timing does not tell them apart)
    */
   async login(username: string, password: string): Promise<UserRecord> {
-    const user = await this.#store.getUser(username);
+    // A name no account can have is not looked up (and cannot overflow a store key).
+    const user = isValidName(username) ? await this.#store.getUser(username) : null;
     const ok = await this.#hasher.verify(user?.passwordHash ?? await this.#dummy(), password);
     if (!user || !ok) throw new ProtocolError("auth_failed", LOGIN_FAILED_MESSAGE);
     return user;
@@ -87,5 +88,14 @@ export class Accounts {
 
   #dummy(): Promise<string> {
     return this.#dummyHash ??= this.#hasher.hash(crypto.randomUUID());
+  }
+}
+
+function isValidName(name: string): boolean {
+  try {
+    checkName(name);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -141,7 +141,7 @@ export class Session implements Member {
     } catch (err) {
       if (err instanceof ProtocolError && err.code === "auth_failed") {
         log.info("Failed login for {user} from {remote}", {
-          user: req.username,
+          user: req.username.slice(0, 64), // any string: bounded in the log
           remote: this.#remote,
         });
       }
