@@ -19,6 +19,8 @@ export interface Config {
   db: string;
   /** Lowest level written to the log. */
   logLevel: LogLevelName;
+  /** Messages older than this many days are deleted; 0 keeps them forever. */
+  retentionDays: number;
 }
 
 interface Option {
@@ -78,6 +80,20 @@ const OPTIONS: Option[] = [
         throw new ConfigError(`Invalid ${src} "${v}": expected one of ${LOG_LEVELS.join(", ")}`);
       }
       return v as LogLevelName;
+    },
+  },
+  {
+    flag: "retention-days",
+    key: "retentionDays",
+    env: "CLASSCORD_RETENTION_DAYS",
+    // A school year and its exams; 0 keeps everything (for instance after importing old years).
+    default: "365",
+    help: "delete messages older than this many days (0 keeps them forever)",
+    parse: (v, src) => {
+      if (!/^\d+$/.test(v) || Number(v) > 100_000) {
+        throw new ConfigError(`Invalid ${src} "${v}": expected a number of days 0..100000`);
+      }
+      return Number(v);
     },
   },
 ];

@@ -15,6 +15,7 @@ Deno.test("parseConfig() defaults match the documented ones", () => {
     metricsPort: 9091,
     db: "./data/classcord.kv",
     logLevel: "info",
+    retentionDays: 365,
   });
 });
 
@@ -26,6 +27,7 @@ Deno.test("parseConfig() takes flags over environment over defaults", () => {
     metricsPort: 0,
     db: ":memory:",
     logLevel: "info",
+    retentionDays: 365,
   });
   assert.equal(config([], { CLASSCORD_METRICS_PORT: "9999" }).metricsPort, 9999);
 });
@@ -37,6 +39,7 @@ Deno.test("parseConfig() refuses bad values and unknown flags with one clear lin
       [["--port", "12a"], {}, /expected a port number/],
       [[], { CLASSCORD_PORT: "-1" }, /Invalid CLASSCORD_PORT "-1"/],
       [["--log-level", "loud"], {}, /Invalid --log-level "loud"/],
+      [["--retention-days=-3"], {}, /Invalid --retention-days "-3"/],
       [["--nope"], {}, /nope/],
       [["extra"], {}, /extra/],
     ] as const
@@ -52,7 +55,8 @@ Deno.test("parseConfig() refuses bad values and unknown flags with one clear lin
 
 Deno.test("helpText() documents every flag and environment variable", () => {
   const help = helpText();
-  for (const flag of ["--host", "--port", "--metrics-port", "--db", "--log-level", "--help"]) {
+  const flags = ["--host", "--port", "--metrics-port", "--db", "--log-level", "--retention-days"];
+  for (const flag of [...flags, "--help"]) {
     assert.ok(help.includes(flag), flag);
   }
   for (const name of ENV_VARS) assert.ok(help.includes(name), name);

@@ -1,18 +1,26 @@
-// Composition root: picks the implementations, wires store, hasher, hub and listener together.
+// Composition root: picks the implementations, wires store, log, hasher, hub and listener together.
 import { getLogger } from "@logtape/logtape";
+import denoConfig from "../deno.json" with { type: "json" };
 import { type Argon2Params, type PasswordHasher, WorkerHasher } from "./auth/password.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import { Hub } from "./hub/hub.ts";
+import { HISTORY_MAX_LIMIT } from "./protocol/schema.ts";
 import { Accounts } from "./session/account.ts";
 import { Chat } from "./session/chat.ts";
-import { Session } from "./session/session.ts";
+import { type ServerInfo, Session } from "./session/session.ts";
 import { KvStore } from "./store/kv_store.ts";
+import { MessageLog } from "./store/message_log.ts";
+import type { Store } from "./store/store.ts";
 import { ChatListener } from "./transport/tcp.ts";
 
 const log = getLogger(["classcord", "tcp"]);
+const storeLog = getLogger(["classcord", "store"]);
 
-/** Transport limits of PROTOCOL B.7 that the foundation enforces. */
+/** The server's version, from deno.json. */
+export const VERSION: string = denoConfig.version;
+
+/** Transport limits of PROTOCOL B.7 that the server enforces. */
 export interface Limits {
   /** 64 KiB line cap (PROTOCOL B.7). */
   maxLineBytes: number;
@@ -29,6 +37,10 @@ export const DEFAULT_LIMITS: Limits = {
   writeDeadlineMs: 10_000,
 };
 
+// Retention runs at startup, then hourly: deleting a day's messages late by an hour is harmless.
+const RETENTION_SWEEP_MS = 60 * 60 * 1000;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
 /** Options beyond {@link Config}, for tests and tools. */
 export interface ServerOptions {
   /** argon2id cost; tests use a cheap one, production the default of B.7. */
@@ -42,7 +54,7 @@ export interface Server extends AsyncDisposable {
   /** The chat port actually bound. */
   readonly port: number;
   readonly hostname: string;
-  /** Sends `shutting_down` to identified sessions, closes everything; idempotent. */
+  /** Sends `shutting_down` to identified sessions, stores what is queued, closes; idempotent. */
   shutdown(): Promise<void>;
 }
 
@@ -57,13 +69,27 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const store = await KvStore.open(config.db);
   let hasher: PasswordHasher | undefined;
   let listener: ChatListener;
+  let messages: MessageLog;
   try {
+    await prune(store, clock, config.retentionDays);
+    messages = await MessageLog.open(store);
     hasher = new WorkerHasher({ params: options.argon2 });
     const hub = new Hub();
+    const info: ServerInfo = {
+      version: VERSION,
+      features: ["ack", "channels", "history", "offline", "details"],
+      limits: {
+        max_line_bytes: limits.maxLineBytes,
+        max_queue_bytes: limits.maxQueueBytes,
+        history_max: HISTORY_MAX_LIMIT,
+      },
+    };
     const deps = {
       hub,
+      clock,
+      info,
       accounts: new Accounts({ store, hasher, hub, clock }),
-      chat: new Chat({ hub, clock }),
+      chat: new Chat({ hub, clock, store, log: messages }),
     };
     listener = ChatListener.listen({
       hostname: config.host,
@@ -76,16 +102,32 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     store.close();
     throw err;
   }
+  const retention = config.retentionDays > 0
+    ? setInterval(() => prune(store, clock, config.retentionDays), RETENTION_SWEEP_MS)
+    : undefined;
   const { hostname, port } = listener.addr;
   log.info("Listening on {hostname}:{port}, store {db}", { hostname, port, db: config.db });
 
   let stopped: Promise<void> | undefined;
   const shutdown = () =>
     stopped ??= (async () => {
+      clearInterval(retention);
       await listener.shutdown();
+      await messages.flushed(); // what clients sent before the shutdown is stored
       hasher.close();
       store.close();
       log.info("Stopped");
     })();
   return { port, hostname, shutdown, [Symbol.asyncDispose]: shutdown };
+}
+
+/** Deletes messages past the retention period; a failure is logged and retried next sweep. */
+async function prune(store: Store, clock: Clock, days: number): Promise<void> {
+  if (days <= 0) return;
+  try {
+    const removed = await store.pruneBefore(clock.now() - days * DAY_MS);
+    if (removed > 0) storeLog.info("Retention removed {removed} messages", { removed });
+  } catch (error) {
+    storeLog.error("Retention failed: {error}", { error });
+  }
 }

@@ -80,13 +80,15 @@ Deno.test("a global message reaches every other session with every field kept", 
   for (const peer of [bob, carol]) {
     const msg = await peer.json();
     assert.match(String(msg.timestamp), TIMESTAMP);
-    assert.deepEqual({ ...msg, timestamp: "T" }, {
+    assert.equal(typeof msg.seq, "number", "the server adds the message's seq");
+    assert.deepEqual({ ...msg, timestamp: "T", seq: 0 }, {
       type: "message",
       subtype: "global",
       content: "bonjour",
       from: "alice",
       channel: "général",
       timestamp: "T",
+      seq: 0,
       extra: { kept: true },
     });
   }

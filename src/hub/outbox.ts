@@ -78,12 +78,12 @@ export class Outbox {
     this.#held ??= [];
   }
 
-  /** Sends `first`, then every line held since {@link hold}. */
-  release(first: Uint8Array): void {
+  /** Sends the `first` lines, then every line held since {@link hold}. */
+  release(...first: Uint8Array[]): void {
     const held = this.#held ?? [];
     this.#held = null;
     this.#queuedBytes -= held.reduce((n, l) => n + l.length, 0);
-    this.send(first);
+    for (const line of first) this.send(line);
     for (const line of held) this.send(line);
   }
 

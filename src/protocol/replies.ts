@@ -36,9 +36,57 @@ export function errorReply(
   return withId({ type: "error", message, code, error: message, ...options.extra }, options.id);
 }
 
-/** `{"type":"users","users":[...]}`: plain strings, never objects (PROTOCOL A.4). */
-export function usersReply(users: string[], id?: RequestId): Reply {
-  return withId({ type: "users", users }, id);
+/** One entry of the `details` of a `users` reply to a hello'd session (PROTOCOL B.6). */
+export interface UserDetail {
+  user: string;
+  state: string;
+  guest: boolean;
+  since: string;
+}
+
+/**
+ * `{"type":"users","users":[...]}`: plain strings, never objects (PROTOCOL A.4); `details` beside
+ * them for sessions that said hello.
+ */
+export function usersReply(users: string[], id?: RequestId, details?: UserDetail[]): Reply {
+  const reply: Reply = { type: "users", users };
+  if (details) reply.details = details;
+  return withId(reply, id);
+}
+
+/** The answer to `hello` (PROTOCOL B.1). */
+export function helloReply(
+  info: { version: string; features: string[]; limits: Record<string, number> },
+  id?: RequestId,
+): Reply {
+  return withId({ type: "hello", server: "classcord", protocol: 2, ...info }, id);
+}
+
+/** A message with an `id` is durably stored (PROTOCOL B.3). */
+export function ackReply(id: RequestId, seq: number, timestamp: string): Reply {
+  return { type: "ack", id, seq, timestamp };
+}
+
+/** The answer to `join` or `leave`. */
+export function channelOk(type: "join" | "leave", channel: string, id?: RequestId): Reply {
+  return withId({ type, status: "ok", channel }, id);
+}
+
+/** The answer to `channels`: each channel with its number of members online. */
+export function channelsReply(
+  channels: { name: string; members: number }[],
+  id?: RequestId,
+): Reply {
+  return withId({ type: "channels", channels }, id);
+}
+
+/** The answer to `history`: messages oldest first, `more` when older ones exist. */
+export function historyReply(
+  messages: Record<string, unknown>[],
+  more: boolean,
+  id?: RequestId,
+): Reply {
+  return withId({ type: "history", messages, more }, id);
 }
 
 /** `{"type":"status","user":u,"state":s}` sent to the other sessions. */
@@ -48,17 +96,19 @@ export function statusEvent(user: string, state: string): Reply {
 
 /**
  * The forwarded form of a `message` request: every field the client sent, with `type`
- * normalised, `from` and `timestamp` set by the server, and the sender's request `id` removed
- * (it belongs to the sender's own acknowledgements).
+ * normalised, `from`, `timestamp` and `seq` set by the server (adding fields is safe for every
+ * client, PROTOCOL A.4), and the sender's request `id` removed (it belongs to the sender's own
+ * acknowledgements).
  */
 export function forwardedMessage(
   fields: Record<string, unknown>,
   from: string,
   timestamp: string,
-): Reply {
-  const out: Reply = { ...fields, type: "message", from, timestamp };
+  seq: number,
+): Reply & { from: string; content: string; timestamp: string } {
+  const out: Reply = { ...fields, type: "message", from, timestamp, seq };
   delete out.id;
-  return out;
+  return out as Reply & { from: string; content: string; timestamp: string };
 }
 
 function pad(n: number, width = 2): string {

@@ -54,6 +54,28 @@ const status = z.object({
 
 const empty = z.object({});
 
+const hello = z.object({ version: z.number().int().min(1, "must be at least 1").optional() });
+
+const channelRef = z.object({ channel: z.string() });
+
+// 50 by default, 200 at most: a screenful, and a bound on what one request may read.
+export const HISTORY_DEFAULT_LIMIT = 50;
+export const HISTORY_MAX_LIMIT = 200;
+
+const history = z.object({
+  channel: z.string().optional(),
+  with: z.string().optional(),
+  limit: z.number().int().min(1, "must be at least 1").max(
+    HISTORY_MAX_LIMIT,
+    `must be at most ${HISTORY_MAX_LIMIT}`,
+  )
+    .default(HISTORY_DEFAULT_LIMIT),
+  before: z.number().int().min(1, "must be at least 1").optional(),
+}).refine((h) => h.channel === undefined || h.with === undefined, {
+  path: ["with"],
+  message: 'cannot be given with "channel"',
+});
+
 const SCHEMAS = {
   register: credentials,
   login: credentials,
@@ -61,6 +83,11 @@ const SCHEMAS = {
   users: empty,
   userlist: empty,
   status,
+  hello,
+  join: channelRef,
+  leave: channelRef,
+  channels: empty,
+  history,
 } as const;
 
 /** A validated request. `userlist` is reported as `users`, its synonym. */
@@ -68,7 +95,11 @@ export type Request =
   | { type: "register" | "login"; id?: RequestId } & z.infer<typeof credentials>
   | { type: "message"; id?: RequestId; fields: Record<string, unknown> } & z.infer<typeof message>
   | { type: "users"; id?: RequestId }
-  | { type: "status"; id?: RequestId } & z.infer<typeof status>;
+  | { type: "status"; id?: RequestId } & z.infer<typeof status>
+  | { type: "hello"; id?: RequestId } & z.infer<typeof hello>
+  | { type: "join" | "leave"; id?: RequestId } & z.infer<typeof channelRef>
+  | { type: "channels"; id?: RequestId }
+  | { type: "history"; id?: RequestId } & z.infer<typeof history>;
 
 /**
  * Parses one line into an envelope.
@@ -135,5 +166,6 @@ function describeIssue(issue: z.core.$ZodIssue, fields: Record<string, unknown>)
 }
 
 function article(expected: string): string {
+  if (expected === "int") return "an integer";
   return /^[aeiou]/.test(expected) ? `an ${expected}` : `a ${expected}`;
 }

@@ -2,12 +2,13 @@
 import { getLogger } from "@logtape/logtape";
 import { nameKey } from "../auth/names.ts";
 import { type ErrorCode, ProtocolError } from "../errors.ts";
-import type { Hub, Member } from "../hub/hub.ts";
+import type { Clock } from "../clock.ts";
+import type { Hub } from "../hub/hub.ts";
 import { encodeBytes } from "../protocol/encode.ts";
-import { errorReply, loginOk, registerOk } from "../protocol/replies.ts";
+import { errorReply, helloReply, loginOk, registerOk } from "../protocol/replies.ts";
 import { parseRequest, readEnvelope, type Request, type RequestId } from "../protocol/schema.ts";
 import type { Accounts } from "./account.ts";
-import type { Chat } from "./chat.ts";
+import type { Chat, Inbox, Sender } from "./chat.ts";
 
 const log = getLogger(["classcord", "session"]);
 
@@ -16,8 +17,15 @@ export interface SessionOutput {
   send(line: Uint8Array): void;
   /** Keeps later lines back until {@link release}. */
   hold(): void;
-  /** Sends `first`, then the lines held back. */
-  release(first: Uint8Array): void;
+  /** Sends `first` lines, then the lines held back. */
+  release(...first: Uint8Array[]): void;
+}
+
+/** What the `hello` reply tells a client (PROTOCOL B.1). */
+export interface ServerInfo {
+  version: string;
+  features: string[];
+  limits: Record<string, number>;
 }
 
 /** What a session needs from the rest of the server. */
@@ -25,6 +33,8 @@ export interface SessionDeps {
   hub: Hub;
   accounts: Accounts;
   chat: Chat;
+  clock: Clock;
+  info: ServerInfo;
 }
 
 /** Where a connection is in its life (PROTOCOL A.3). */
@@ -35,11 +45,12 @@ export type SessionState = "anonymous" | "guest" | "user" | "closed";
  * Requests are handled one at a time, in order; a client fault becomes an `error` reply here and
  * nowhere else.
  */
-export class Session implements Member {
+export class Session implements Sender {
   readonly #deps: SessionDeps;
   readonly #out: SessionOutput;
   readonly #remote: string;
   #state: SessionState = "anonymous";
+  #helloed = false;
   #name = "";
   #key = "";
 
@@ -61,6 +72,11 @@ export class Session implements Member {
     return this.#key;
   }
 
+  /** Whether the session said hello and so receives extension messages (PROTOCOL B.1). */
+  get helloed(): boolean {
+    return this.#helloed;
+  }
+
   /** Whether the session has a name (guest or user) and so receives broadcasts. */
   get identified(): boolean {
     return this.#state === "guest" || this.#state === "user";
@@ -68,6 +84,10 @@ export class Session implements Member {
 
   deliver(line: Uint8Array): void {
     this.#out.send(line);
+  }
+
+  reply(value: Record<string, unknown>): void {
+    if (this.#state !== "closed") this.#out.send(encodeBytes(value));
   }
 
   /** Handles one decoded line; never throws. */
@@ -107,19 +127,35 @@ export class Session implements Member {
   }
 
   async #dispatch(req: Request): Promise<void> {
-    const { chat } = this.#deps;
+    const { chat, info } = this.#deps;
     switch (req.type) {
       case "register":
       case "login":
         return await this.#identify(req);
-      case "message":
+      case "message": {
+        const route = chat.route(req);
         if (!this.identified) await this.#becomeGuest(req.fields.from);
-        return chat.message(this, req);
+        return await chat.message(this, req, route);
+      }
       case "status":
         this.#requireIdentified();
         return chat.status(this, req.state);
       case "users":
-        return this.#out.send(encodeBytes(chat.users(req.id)));
+        return this.reply(chat.users(req.id, this.#helloed));
+      case "hello":
+        this.#helloed = true;
+        return this.reply(helloReply(info, req.id));
+      case "join":
+        this.#requireIdentified();
+        return this.reply(chat.join(this, req.channel, req.id));
+      case "leave":
+        this.#requireIdentified();
+        return this.reply(chat.leave(this, req.channel, req.id));
+      case "channels":
+        return this.reply(chat.channels(req.id));
+      case "history":
+        this.#requireIdentified();
+        return this.reply(await chat.history(this, req));
     }
   }
 
@@ -148,11 +184,29 @@ export class Session implements Member {
       reply = this.#errorFor(err, req.id);
     }
     if (this.#state === "closed") return;
-    this.#out.release(encodeBytes(reply));
+    let inbox: Inbox | undefined;
     if (user && nameKey(user.name) !== this.#key) {
+      // Joined while the outbox still holds: live lines queue behind the reply and the inbox.
       this.#leave();
       this.#join(user.name, "user");
       log.info("Logged in {user} from {remote}", { user: user.name, remote: this.#remote });
+      inbox = await this.#readInbox();
+    }
+    this.#out.release(encodeBytes(reply), ...inbox?.lines ?? []);
+    if (inbox?.lines.length && this.state !== "closed") {
+      await inbox.clear().catch((error) =>
+        log.error("Cannot clear the inbox of {user}: {error}", { user: this.#name, error })
+      );
+    }
+  }
+
+  /** Offline messages for the user just logged in; none (they wait) if the store fails. */
+  async #readInbox(): Promise<Inbox | undefined> {
+    try {
+      return await this.#deps.chat.inbox(this.#key);
+    } catch (error) {
+      log.error("Cannot read the inbox of {user}: {error}", { user: this.#name, error });
+      return undefined;
     }
   }
 
@@ -171,7 +225,10 @@ export class Session implements Member {
     this.#name = name;
     this.#key = nameKey(name);
     this.#state = state;
-    if (this.#deps.hub.join(this)) this.#deps.chat.presence(this, "online");
+    const now = this.#deps.clock.now();
+    if (this.#deps.hub.join(this, { guest: state === "guest", now })) {
+      this.#deps.chat.presence(this, "online");
+    }
   }
 
   #leave(): void {

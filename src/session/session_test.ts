@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { PasswordHasher } from "../auth/password.ts";
 import { Hub } from "../hub/hub.ts";
 import { KvStore } from "../store/kv_store.ts";
+import { MessageLog } from "../store/message_log.ts";
 import type { Store } from "../store/store.ts";
 import { Accounts } from "./account.ts";
 import { Chat } from "./chat.ts";
@@ -41,21 +42,24 @@ class Recorder implements SessionOutput {
   }
 }
 
-async function world(store?: Store) {
-  const kv = store ?? await KvStore.open(":memory:");
+async function world(wrap: (store: Store) => Store = (s) => s) {
+  const kv = wrap(await KvStore.open(":memory:"));
   const hub = new Hub();
   const hasher = new FakeHasher();
   const clock = { now: () => Date.UTC(2026, 2, 2, 14, 5, 9, 123) };
+  const log = await MessageLog.open(kv);
   const deps = {
     hub,
+    clock,
+    info: { version: "test", features: [], limits: {} },
     accounts: new Accounts({ store: kv, hasher, hub, clock }),
-    chat: new Chat({ hub, clock }),
+    chat: new Chat({ hub, clock, store: kv, log }),
   };
   const open = () => {
     const out = new Recorder();
     return { out, session: new Session(deps, out, "127.0.0.1") };
   };
-  return { kv, hub, hasher, open, [Symbol.dispose]: () => kv.close() };
+  return { kv, hub, hasher, log, open, [Symbol.dispose]: () => kv.close() };
 }
 
 const send = (s: Session, value: unknown) => s.handleLine(JSON.stringify(value));
@@ -190,12 +194,15 @@ Deno.test("several sessions of one user: online once, offline with the last, lis
 });
 
 Deno.test("a store failure is answered with server_busy and the session goes on", async () => {
-  const broken: Store = {
-    createUser: () => Promise.reject(new Error("disk full")),
-    getUser: () => Promise.resolve(null),
-    close: () => {},
-  };
-  using w = await world(broken);
+  using w = await world((store) =>
+    new Proxy(store, {
+      get(target, prop) {
+        if (prop === "createUser") return () => Promise.reject(new Error("disk full"));
+        const value = Reflect.get(target, prop);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    })
+  );
   const c = w.open();
   await send(c.session, { type: "register", username: "alice", password: "pw", id: 9 });
   await send(c.session, { type: "users" });

@@ -1,9 +1,50 @@
 // Deno KV implementation of Store.
 //
-// Key layout (one place, so every later key stays consistent):
-//   ["users", nameKey(name)] -> UserRecord     case-folded NFC name; one account per key
+// Key layout (every key the server writes; names are case-folded NFC, `ts` is ms since epoch):
+//   ["users", user]                 -> UserRecord
+//   ["seq"]                         -> number       highest seq committed
+//   ["msg", seq]                    -> StoredMessage, or its head { parts } when too big for a value
+//   ["part", seq, i]                -> Uint8Array   UTF-8 JSON of a big message, in chunks
+//   ["chan", channelKey, ts, seq]   -> null         channel history, in time order
+//   ["dm", "a\nb", ts, seq]         -> null         private history of the pair a < b
+//   ["time", ts, seq]               -> null         retention index
+//   ["inbox", user, seq]            -> null         offline messages waiting for a user
+//   ["channel", channelKey]         -> string       display name of a channel with messages
+//   ["import", importKey]           -> number       seq of an imported message (idempotent import)
 import { nameKey } from "../auth/names.ts";
-import type { Store, UserRecord } from "./store.ts";
+import type {
+  Append,
+  Conversation,
+  ExportFilter,
+  HistoryPage,
+  Store,
+  StoredMessage,
+  UserRecord,
+} from "./store.ts";
+
+// Deno KV caps a value at 64 KiB and an atomic commit at 1000 mutations and 800 KiB: the
+// numbers below keep every write under them with a margin.
+const VALUE_BUDGET = 60_000;
+const PART_BYTES = 60_000;
+const COMMIT_MUTATIONS = 900;
+const COMMIT_BYTES = 600_000;
+const GET_MANY = 10; // kv.getMany() takes at most 10 keys
+
+/** What ["msg", seq] holds for a message stored in parts. */
+type Head = Omit<StoredMessage, "line"> & { from: string; parts: number };
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** The key of a private conversation: both names, sorted, so either side finds it. */
+export function pairKey(a: string, b: string): string {
+  return a < b ? `${a}\n${b}` : `${b}\n${a}`;
+}
+
+/** The identity of a channel name in keys. */
+function channelKey(name: string): string {
+  return name.normalize("NFC").toLowerCase();
+}
 
 /** A {@link Store} over one Deno KV database. */
 export class KvStore implements Store {
@@ -39,7 +80,278 @@ export class KvStore implements Store {
     return (await this.kv.get<UserRecord>(["users", nameKey(name)])).value;
   }
 
+  async setPasswordHash(name: string, passwordHash: string): Promise<boolean> {
+    const key = ["users", nameKey(name)];
+    const entry = await this.kv.get<UserRecord>(key);
+    if (!entry.value) return false;
+    const result = await this.kv.atomic().check(entry).set(key, { ...entry.value, passwordHash })
+      .commit();
+    return result.ok;
+  }
+
+  async deleteUser(name: string): Promise<boolean> {
+    const key = nameKey(name);
+    const entry = await this.kv.get(["users", key]);
+    if (!entry.value) return false;
+    await this.kv.delete(["users", key]);
+    const seqs: number[] = [];
+    for await (const e of this.kv.list({ prefix: ["inbox", key] })) seqs.push(e.key[2] as number);
+    await this.clearInbox(key, seqs);
+    return true;
+  }
+
+  async *listUsers(): AsyncIterable<UserRecord> {
+    for await (const e of this.kv.list<UserRecord>({ prefix: ["users"] })) yield e.value;
+  }
+
+  async lastSeq(): Promise<number> {
+    return (await this.kv.get<number>(["seq"])).value ?? 0;
+  }
+
+  async append(batch: Append[]): Promise<number> {
+    const fresh = await this.#withoutKnownImports(batch);
+    let op = this.kv.atomic();
+    let mutations = 0;
+    let bytes = 0;
+    let maxSeq = 0;
+    const channels = new Set<string>();
+    let pending: Append[] = [];
+    const commit = async () => {
+      if (mutations === 0) return;
+      op.set(["seq"], Math.max(maxSeq, await this.lastSeq()));
+      const result = await op.commit();
+      // Only import keys are checked: a failed check means a concurrent import of the same
+      // message, which then needs no write from us.
+      if (!result.ok) await this.#appendOneByOne(pending);
+      op = this.kv.atomic();
+      mutations = bytes = 0;
+      pending = [];
+    };
+    for (const item of fresh) {
+      const writes = this.#writesFor(item, channels);
+      const size = writes.reduce((n, w) => n + w.bytes, 0);
+      if (mutations + writes.length > COMMIT_MUTATIONS || bytes + size > COMMIT_BYTES) {
+        await commit();
+      }
+      for (const w of writes) op.set(w.key, w.value);
+      if (item.importKey) op.check({ key: ["import", item.importKey], versionstamp: null });
+      mutations += writes.length;
+      bytes += size;
+      maxSeq = Math.max(maxSeq, item.message.seq);
+      pending.push(item);
+    }
+    await commit();
+    return fresh.length;
+  }
+
+  async #withoutKnownImports(batch: Append[]): Promise<Append[]> {
+    const imports = batch.filter((a) => a.importKey);
+    if (imports.length === 0) return batch;
+    const known = new Set<string>();
+    for (let i = 0; i < imports.length; i += GET_MANY) {
+      const keys = imports.slice(i, i + GET_MANY).map((a) => ["import", a.importKey!]);
+      for (const e of await this.kv.getMany(keys)) {
+        if (e.versionstamp !== null) known.add(e.key[1] as string);
+      }
+    }
+    return batch.filter((a) => !a.importKey || !known.has(a.importKey));
+  }
+
+  async #appendOneByOne(batch: Append[]): Promise<void> {
+    for (const item of batch) {
+      const op = this.kv.atomic();
+      for (const w of this.#writesFor(item, new Set())) op.set(w.key, w.value);
+      if (item.importKey) op.check({ key: ["import", item.importKey], versionstamp: null });
+      op.set(["seq"], Math.max(item.message.seq, await this.lastSeq()));
+      await op.commit();
+    }
+  }
+
+  #writesFor(
+    item: Append,
+    channels: Set<string>,
+  ): { key: Deno.KvKey; value: unknown; bytes: number }[] {
+    const m = item.message;
+    const writes: { key: Deno.KvKey; value: unknown; bytes: number }[] = [];
+    const json = JSON.stringify(m);
+    // V8 stores a string with any non-Latin-1 character at 2 bytes per UTF-16 unit.
+    if (json.length * 2 + 256 <= VALUE_BUDGET) {
+      writes.push({ key: ["msg", m.seq], value: m, bytes: json.length * 2 });
+    } else {
+      const utf8 = encoder.encode(json);
+      const parts = Math.ceil(utf8.length / PART_BYTES);
+      const { line, ...rest } = m;
+      const head: Head = { ...rest, from: line.from, parts };
+      writes.push({ key: ["msg", m.seq], value: head, bytes: 256 });
+      for (let i = 0; i < parts; i++) {
+        const chunk = utf8.slice(i * PART_BYTES, (i + 1) * PART_BYTES);
+        writes.push({ key: ["part", m.seq, i], value: chunk, bytes: chunk.length });
+      }
+    }
+    writes.push({ key: ["time", m.ts, m.seq], value: null, bytes: 32 });
+    if (m.channel !== null) {
+      const ck = channelKey(m.channel);
+      writes.push({ key: ["chan", ck, m.ts, m.seq], value: null, bytes: 64 });
+      if (!channels.has(ck)) {
+        channels.add(ck);
+        writes.push({ key: ["channel", ck], value: m.channel, bytes: 64 });
+      }
+    } else {
+      const pair = pairKey(nameKey(m.line.from), nameKey(m.to ?? ""));
+      writes.push({ key: ["dm", pair, m.ts, m.seq], value: null, bytes: 96 });
+    }
+    if (item.inbox) writes.push({ key: ["inbox", item.inbox, m.seq], value: null, bytes: 64 });
+    if (item.importKey) writes.push({ key: ["import", item.importKey], value: m.seq, bytes: 96 });
+    return writes;
+  }
+
+  async history(
+    of: Conversation,
+    options: { limit: number; before?: number },
+  ): Promise<HistoryPage> {
+    const prefix: Deno.KvKey = "channel" in of
+      ? ["chan", channelKey(of.channel)]
+      : ["dm", pairKey(of.between[0], of.between[1])];
+    let end: Deno.KvKey | undefined;
+    if (options.before !== undefined) {
+      const before = (await this.kv.get<Head>(["msg", options.before])).value;
+      // A pruned (or unknown) message: nothing older than it is kept either.
+      if (!before) return { messages: [], more: false };
+      end = [...prefix, before.ts, options.before];
+    }
+    const seqs: number[] = [];
+    const iter = this.kv.list(end ? { prefix, end } : { prefix }, {
+      reverse: true,
+      limit: options.limit + 1,
+    });
+    for await (const e of iter) seqs.push(e.key[3] as number);
+    const more = seqs.length > options.limit;
+    const messages = await this.#messages(seqs.slice(0, options.limit).reverse());
+    return { messages, more };
+  }
+
+  async inbox(user: string): Promise<StoredMessage[]> {
+    const seqs: number[] = [];
+    for await (const e of this.kv.list({ prefix: ["inbox", user] })) seqs.push(e.key[2] as number);
+    return await this.#messages(seqs);
+  }
+
+  async clearInbox(user: string, seqs: number[]): Promise<void> {
+    for (let i = 0; i < seqs.length; i += COMMIT_MUTATIONS) {
+      const op = this.kv.atomic();
+      for (const seq of seqs.slice(i, i + COMMIT_MUTATIONS)) op.delete(["inbox", user, seq]);
+      await op.commit();
+    }
+  }
+
+  async pruneBefore(ts: number): Promise<number> {
+    let removed = 0;
+    for (;;) {
+      const page: [number, number][] = [];
+      const iter = this.kv.list({ start: ["time"], end: ["time", ts] }, { limit: 100 });
+      for await (const e of iter) page.push([e.key[1] as number, e.key[2] as number]);
+      if (page.length === 0) return removed;
+      const heads = await this.#heads(page.map(([, seq]) => seq));
+      const op = this.kv.atomic();
+      for (const [t, seq] of page) {
+        op.delete(["time", t, seq]).delete(["msg", seq]);
+        const head = heads.get(seq);
+        if (!head) continue;
+        for (let i = 0; i < head.parts; i++) op.delete(["part", seq, i]);
+        if (head.channel !== null) op.delete(["chan", channelKey(head.channel), t, seq]);
+        else op.delete(["dm", head.dmPair, t, seq]);
+        if (head.to !== undefined) op.delete(["inbox", nameKey(head.to), seq]);
+      }
+      await op.commit();
+      removed += page.length;
+    }
+  }
+
+  async *exportMessages(filter: ExportFilter): AsyncIterable<StoredMessage> {
+    const wanted = filter.channel === undefined ? undefined : channelKey(filter.channel);
+    for await (const ch of this.kv.list<string>({ prefix: ["channel"] })) {
+      const ck = ch.key[1] as string;
+      if (wanted !== undefined && ck !== wanted) continue;
+      const start: Deno.KvKey = ["chan", ck, filter.since ?? 0];
+      const end: Deno.KvKey = filter.until === undefined ? ["chan", ck, Infinity] : [
+        "chan",
+        ck,
+        filter.until,
+      ];
+      let seqs: number[] = [];
+      const flush = async function* (this: KvStore) {
+        for (const m of await this.#messages(seqs)) {
+          if (filter.user === undefined || nameKey(m.line.from) === filter.user) yield m;
+        }
+        seqs = [];
+      }.bind(this);
+      for await (const e of this.kv.list({ start, end })) {
+        seqs.push(e.key[3] as number);
+        if (seqs.length === 100) yield* flush();
+      }
+      yield* flush();
+    }
+  }
+
+  async channels(): Promise<{ name: string; count: number }[]> {
+    const out: { name: string; count: number }[] = [];
+    for await (const ch of this.kv.list<string>({ prefix: ["channel"] })) {
+      let count = 0;
+      for await (const _ of this.kv.list({ prefix: ["chan", ch.key[1]] })) count++;
+      out.push({ name: ch.value, count });
+    }
+    return out;
+  }
+
   close(): void {
     this.kv.close();
+  }
+
+  /** What pruning needs of each message: its parts and the keys of its indexes. */
+  async #heads(seqs: number[]): Promise<Map<number, Head & { dmPair: string }>> {
+    const out = new Map<number, Head & { dmPair: string }>();
+    for (let i = 0; i < seqs.length; i += GET_MANY) {
+      const keys = seqs.slice(i, i + GET_MANY).map((s) => ["msg", s]);
+      for (const e of await this.kv.getMany<(StoredMessage | Head)[]>(keys)) {
+        const v = e.value;
+        if (v === null) continue;
+        const head: Head = "parts" in v
+          ? v
+          : { seq: v.seq, ts: v.ts, channel: v.channel, to: v.to, from: v.line.from, parts: 0 };
+        out.set(v.seq, { ...head, dmPair: pairKey(nameKey(head.from), nameKey(head.to ?? "")) });
+      }
+    }
+    return out;
+  }
+
+  /** Full messages for these seqs, in the order given; missing ones are left out. */
+  async #messages(seqs: number[]): Promise<StoredMessage[]> {
+    const out: StoredMessage[] = [];
+    const reads = [];
+    for (let i = 0; i < seqs.length; i += GET_MANY) {
+      const keys = seqs.slice(i, i + GET_MANY).map((s) => ["msg", s]);
+      reads.push(this.kv.getMany<(StoredMessage | Head)[]>(keys));
+    }
+    for (const entries of await Promise.all(reads)) {
+      for (const e of entries) {
+        if (e.value === null) continue;
+        out.push("parts" in e.value ? await this.#assemble(e.value) : e.value);
+      }
+    }
+    return out;
+  }
+
+  async #assemble(head: Head): Promise<StoredMessage> {
+    const chunks: Uint8Array[] = [];
+    for await (const e of this.kv.list<Uint8Array>({ prefix: ["part", head.seq] })) {
+      chunks.push(e.value);
+    }
+    const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+    let offset = 0;
+    for (const c of chunks) {
+      bytes.set(c, offset);
+      offset += c.length;
+    }
+    return JSON.parse(decoder.decode(bytes));
   }
 }

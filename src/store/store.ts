@@ -10,11 +10,85 @@ export interface UserRecord {
   createdAt: number;
 }
 
+/** A stored chat message (PROTOCOL C). */
+export interface StoredMessage {
+  /** Position in the server's single, increasing sequence. */
+  seq: number;
+  /** Milliseconds since the Unix epoch, for ordering, retention and time filters. */
+  ts: number;
+  /** Canonical channel name ("#général"); `null` for a private message. */
+  channel: string | null;
+  /** Private messages: the recipient's display name. */
+  to?: string;
+  /** The line as recipients saw it: the client's fields, `from`, `timestamp` and `seq`. */
+  line: Record<string, unknown> & { from: string; content: string; timestamp: string };
+}
+
+/** One message to append, with the user whose offline inbox it also goes to, if any. */
+export interface Append {
+  message: StoredMessage;
+  /** Case-folded name of an offline recipient (PROTOCOL B.6). */
+  inbox?: string;
+  /** Old-deployment identity of an imported message, so a second import skips it. */
+  importKey?: string;
+}
+
+/** Which conversation a history or export reads. */
+export type Conversation =
+  | { channel: string }
+  /** Private conversation between two case-folded names. */
+  | { between: [string, string] };
+
+/** A page of history, oldest first; `more` when older messages exist. */
+export interface HistoryPage {
+  messages: StoredMessage[];
+  more: boolean;
+}
+
+/** Filters of an export. */
+export interface ExportFilter {
+  /** Canonical channel name. */
+  channel?: string;
+  /** Milliseconds since the epoch, inclusive. */
+  since?: number;
+  /** Milliseconds since the epoch, exclusive. */
+  until?: number;
+  /** Case-folded sender name. */
+  user?: string;
+}
+
 /** Persistent storage; `session/` sees only this interface. */
 export interface Store {
   /** Creates the account atomically; false when the name (case-folded) is already taken. */
   createUser(user: UserRecord): Promise<boolean>;
   /** The account whose case-folded name matches, or null. */
   getUser(name: string): Promise<UserRecord | null>;
+  /** Replaces an account's password hash; false when there is no such account. */
+  setPasswordHash(name: string, passwordHash: string): Promise<boolean>;
+  /** Deletes an account and its offline inbox; false when there is no such account. */
+  deleteUser(name: string): Promise<boolean>;
+  /** Every account, by case-folded name. */
+  listUsers(): AsyncIterable<UserRecord>;
+
+  /** The highest `seq` stored, 0 when none. */
+  lastSeq(): Promise<number>;
+  /**
+   * Stores messages in as few atomic commits as the backend allows; when it resolves, every one
+   * of them is durable. Imports whose `importKey` is already known are skipped; returns how
+   * many messages were written.
+   */
+  append(batch: Append[]): Promise<number>;
+  /** Up to `limit` messages of a conversation before `before` (a seq), oldest first. */
+  history(of: Conversation, options: { limit: number; before?: number }): Promise<HistoryPage>;
+  /** The offline messages waiting for a user, oldest first. */
+  inbox(user: string): Promise<StoredMessage[]>;
+  /** Removes delivered messages from a user's inbox (they stay in history). */
+  clearInbox(user: string, seqs: number[]): Promise<void>;
+  /** Deletes the messages older than `ts`; returns how many. */
+  pruneBefore(ts: number): Promise<number>;
+  /** Channel messages by channel then time, filtered. */
+  exportMessages(filter: ExportFilter): AsyncIterable<StoredMessage>;
+  /** Every channel with its number of stored messages, by name. */
+  channels(): Promise<{ name: string; count: number }[]>;
   close(): void;
 }

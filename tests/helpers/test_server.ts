@@ -20,11 +20,18 @@ export interface TestServer extends AsyncDisposable {
  * which is then left in place for the caller).
  */
 export async function startTestServer(
-  options: ServerOptions & { db?: string } = {},
+  options: ServerOptions & { db?: string; retentionDays?: number } = {},
 ): Promise<TestServer> {
   const dir = options.db ? undefined : await Deno.makeTempDir({ prefix: "classcord_test_" });
   const db = options.db ?? `${dir}/classcord.kv`;
-  const config: Config = { host: "127.0.0.1", port: 0, metricsPort: 0, db, logLevel: "error" };
+  const config: Config = {
+    host: "127.0.0.1",
+    port: 0,
+    metricsPort: 0,
+    db,
+    logLevel: "error",
+    retentionDays: options.retentionDays ?? 365,
+  };
   const server = await startServer(config, { argon2: TEST_ARGON2, ...options });
   return {
     server,
