@@ -7,6 +7,9 @@ export const LOG_LEVELS = ["debug", "info", "warning", "error"] as const;
 /** A log level accepted by `--log-level`. */
 export type LogLevelName = typeof LOG_LEVELS[number];
 
+/** Where the KV file lives when neither --db nor CLASSCORD_DB says. */
+export const DEFAULT_DB = "./data/classcord.kv";
+
 /** Everything the server needs to start. */
 export interface Config {
   /** Address the chat listener binds to. */
@@ -65,7 +68,7 @@ const OPTIONS: Option[] = [
     key: "db",
     env: "CLASSCORD_DB",
     // Beside the working directory, in a folder created at startup, so a first run needs no setup.
-    default: "./data/classcord.kv",
+    default: DEFAULT_DB,
     help: 'Deno KV file (":memory:" keeps nothing)',
     parse: (v, src) => nonEmpty(v, src),
   },
