@@ -1,21 +1,7 @@
 // The program as an operator runs it: flags, exit codes, the listening log line, signals.
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
+import { command, launch } from "./helpers/process.ts";
 import { TestClient } from "./helpers/test_server.ts";
-
-const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
-const CONFIG = fileURLToPath(new URL("../deno.json", import.meta.url));
-const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
-
-function command(args: string[], env: Record<string, string> = {}): Deno.Command {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--config", CONFIG, ...PERMISSIONS, MAIN, ...args],
-    env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  });
-}
 
 Deno.test("--help documents every flag and exits 0", async () => {
   const { code, stdout } = await command(["--help"]).output();
@@ -33,40 +19,6 @@ Deno.test("a bad flag value stops startup with one line and exit code 2", async 
   assert.deepEqual(lines.length, 1);
   assert.match(lines[0], /Invalid --port "99999"/);
 });
-
-/** Starts the real program and waits for its listening log line; returns the bound port. */
-async function launch(args: string[], env: Record<string, string> = {}) {
-  const child = command(args, env).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  let port: number | undefined;
-  const deadline = setTimeout(() => child.kill("SIGKILL"), 20_000);
-  while (port === undefined) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`Server exited before listening:\n${out}`);
-    out += value;
-    const m = out.match(/Listening on "127\.0\.0\.1":(\d+)/);
-    if (m) port = Number(m[1]);
-  }
-  clearTimeout(deadline);
-  return {
-    child,
-    port,
-    /** Waits for the exit code, reading the rest of the output. */
-    async exit(): Promise<{ code: number; out: string; err: string }> {
-      const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        out += value;
-      }
-      const err = await new Response(child.stderr).text();
-      const { code } = await child.status;
-      clearTimeout(timer);
-      return { code, out, err };
-    },
-  };
-}
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   Deno.test(`${signal} sends shutting_down to identified sessions and exits 0`, async () => {

@@ -114,7 +114,8 @@ export class KvStore implements Store {
     let mutations = 0;
     let bytes = 0;
     let maxSeq = 0;
-    const channels = new Set<string>();
+    // A channel keeps the spelling it was first stored under: only new ones are registered.
+    const channels = await this.#knownChannels(fresh);
     let pending: Append[] = [];
     const commit = async () => {
       if (mutations === 0) return;
@@ -157,10 +158,27 @@ export class KvStore implements Store {
     return batch.filter((a) => !a.importKey || !known.has(a.importKey));
   }
 
+  async #knownChannels(batch: Append[]): Promise<Set<string>> {
+    const keys = [
+      ...new Set(batch.flatMap((a) => {
+        const channel = a.message.channel;
+        return channel === null ? [] : [channelKey(channel)];
+      })),
+    ];
+    const known = new Set<string>();
+    for (let i = 0; i < keys.length; i += GET_MANY) {
+      const entries = await this.kv.getMany(keys.slice(i, i + GET_MANY).map((k) => ["channel", k]));
+      for (const e of entries) if (e.versionstamp !== null) known.add(e.key[1] as string);
+    }
+    return known;
+  }
+
   async #appendOneByOne(batch: Append[]): Promise<void> {
     for (const item of batch) {
       const op = this.kv.atomic();
-      for (const w of this.#writesFor(item, new Set())) op.set(w.key, w.value);
+      for (const w of this.#writesFor(item, await this.#knownChannels([item]))) {
+        op.set(w.key, w.value);
+      }
       if (item.importKey) op.check({ key: ["import", item.importKey], versionstamp: null });
       op.set(["seq"], Math.max(item.message.seq, await this.lastSeq()));
       await op.commit();

@@ -106,6 +106,15 @@ export class TestClient implements AsyncDisposable {
     return await this.json();
   }
 
+  /** Sends a request and returns the first line of `type` (or an error), skipping the others. */
+  async call(value: { type: string; [field: string]: unknown }): Promise<Record<string, unknown>> {
+    await this.send(value);
+    for (;;) {
+      const line = await this.json();
+      if (line.type === value.type || line.type === "error") return line;
+    }
+  }
+
   /**
    * Proves nothing was queued for this client before now: the `users` reply to a request sent
    * now must be the very next line (servers answer in order).
