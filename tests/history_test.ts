@@ -45,6 +45,7 @@ Deno.test("channel messages reach the channel's members only; posting joins", as
   await using srv = await startTestServer();
   const [alice, bob, carol] = [await srv.connect(), await srv.connect(), await srv.connect()];
   try {
+    for (const c of [alice, bob, carol]) await hello(c);
     await alice.loginAs("alice");
     await bob.loginAs("bob");
     await carol.loginAs("carol");
@@ -85,9 +86,36 @@ Deno.test("channel messages reach the channel's members only; posting joins", as
   }
 });
 
+Deno.test("a legacy session's channel field is kept but routes to everybody", async () => {
+  await using srv = await startTestServer();
+  const [alice, bob, carol] = [await srv.connect(), await srv.connect(), await srv.connect()];
+  try {
+    await hello(bob);
+    await alice.loginAs("alice");
+    await bob.loginAs("bob");
+    await carol.loginAs("carol");
+    await alice.json();
+    await alice.json();
+    await bob.json();
+    await bob.request({ type: "join", channel: "#sisr" });
+    // A Java client that always adds its own channel name, even one with a space.
+    await alice.send({ type: "message", channel: "Salon principal", content: "hi all" });
+    for (const peer of [bob, carol]) {
+      const got = await peer.json();
+      assert.equal(got.content, "hi all");
+      assert.equal(got.channel, "Salon principal");
+    }
+    const history = await bob.request({ type: "history", channel: "#général" });
+    assert.deepEqual((history.messages as { content: string }[]).map((m) => m.content), ["hi all"]);
+  } finally {
+    for (const c of [alice, bob, carol]) c.close();
+  }
+});
+
 Deno.test("history pages a channel backwards, oldest first, in the forwarded shape with seq", async () => {
   await using srv = await startTestServer();
   await using alice = await srv.connect();
+  await hello(alice);
   await alice.loginAs("alice");
   for (let i = 1; i <= 5; i++) await alice.send({ type: "message", content: `m${i}`, extra: i });
   await alice.send({ type: "message", channel: "#sisr", content: "elsewhere" });

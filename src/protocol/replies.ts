@@ -59,7 +59,8 @@ export function helloReply(
   info: { version: string; features: string[]; limits: Record<string, number> },
   id?: RequestId,
 ): Reply {
-  return withId({ type: "hello", server: "classcord", protocol: 2, ...info }, id);
+  const { version, features, limits } = info;
+  return withId({ type: "hello", server: "classcord", version, protocol: 2, features, limits }, id);
 }
 
 /** A message with an `id` is durably stored (PROTOCOL B.3). */

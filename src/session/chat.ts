@@ -19,7 +19,7 @@ import {
 } from "../protocol/replies.ts";
 import { isPrivate, type Request, type RequestId } from "../protocol/schema.ts";
 import type { MessageLog } from "../store/message_log.ts";
-import type { Store } from "../store/store.ts";
+import type { Conversation, Store, UserRecord } from "../store/store.ts";
 
 type MessageRequest = Extract<Request, { type: "message" }>;
 type HistoryRequest = Extract<Request, { type: "history" }>;
@@ -32,8 +32,13 @@ export interface Sender extends Member {
   reply(value: Record<string, unknown>): void;
 }
 
-/** Where a message goes, decided (and validated) before anything is sent. */
-export type Route = { to: string } | { channel: Channel };
+/**
+ * Where a message goes, decided (and validated) before anything is sent: a channel, or a private
+ * recipient with their account when they were not online (null: no such account).
+ */
+export type Route =
+  | { channel: Channel }
+  | { to: string; key: string; account?: UserRecord | null };
 
 /** Offline messages read at login, delivered right after the login reply (PROTOCOL B.6). */
 export interface Inbox {
@@ -57,62 +62,61 @@ export class Chat {
   }
 
   /**
-   * Validates where a message goes, before an anonymous sender becomes a guest.
+   * Decides where a message goes, before an anonymous sender becomes a guest. Only sessions that
+   * said hello route by `channel` (B.4): legacy clients add a `channel` field of their own, kept
+   * verbatim, and their messages go to the default channel, to everybody, as they always did.
    *
-   * @throws {ProtocolError} `bad_request` for an invalid `channel`
+   * @throws {ProtocolError} `bad_request` for an invalid `channel`; `unknown_user` when a
+   * private recipient is neither online nor registered and the sender gave an `id` or said hello
    */
-  route(req: MessageRequest): Route {
-    if (isPrivate(req)) return { to: req.to! };
-    return { channel: parseChannel(req.fields.channel) };
+  async route(sender: { helloed: boolean }, req: MessageRequest): Promise<Route | undefined> {
+    if (!isPrivate(req)) {
+      return { channel: sender.helloed ? parseChannel(req.fields.channel) : DEFAULT };
+    }
+    const to = req.to!;
+    const key = nameKey(to);
+    if (this.#hub.isOnline(key)) return { to, key };
+    const account = await this.#registered(to);
+    if (!account && !this.#hub.isOnline(key)) {
+      // Legacy senders without an id are not answered, as the old server did (B.6).
+      if (req.id === undefined && !sender.helloed) return undefined;
+      throw new ProtocolError("unknown_user", `User "${to}" does not exist`);
+    }
+    return { to, key, account };
   }
 
   /**
    * Forwards a message with `from`, `timestamp` and `seq` set by the server, no echo (A.2), then
-   * stores it; a message with an `id` is acknowledged once stored (B.3). A channel message goes
-   * to the channel's members, and posting joins the channel (B.4). A private message to a
-   * registered user who is offline waits in their inbox (B.6).
-   *
-   * @throws {ProtocolError} `unknown_user` when a private recipient is neither online nor
-   * registered and the sender gave an `id` or said hello (legacy senders are not answered)
+   * queues it for storage; a message with an `id` is acknowledged once stored (B.3). A channel
+   * message goes to the channel's members, and posting joins the channel (B.4). A private
+   * message to a registered user who is offline waits in their inbox (B.6). Nothing here waits:
+   * the seq, the fan-out and the queueing happen in one step.
    */
-  async message(sender: Sender, req: MessageRequest, route: Route): Promise<void> {
+  message(sender: Sender, req: MessageRequest, route: Route): void {
     const ts = this.#clock.now();
     const timestamp = formatTimestamp(ts);
-    if ("to" in route) {
-      const toKey = nameKey(route.to);
-      let to = this.#hub.displayName(toKey);
-      let inbox: string | undefined;
-      if (to === undefined) {
-        const user = await this.#registered(route.to);
-        to = this.#hub.displayName(toKey); // online meanwhile: deliver live
-        if (to === undefined) {
-          if (!user) {
-            if (req.id === undefined && !sender.helloed) return;
-            throw new ProtocolError("unknown_user", `User "${route.to}" does not exist`);
-          }
-          to = user.name;
-          inbox = toKey;
-        }
-      }
-      // From here on nothing awaits: the seq, the fan-out and the queueing happen together.
-      const seq = this.#log.nextSeq();
-      const line = forwardedMessage(req.fields, sender.name, timestamp, seq);
-      if (inbox === undefined) this.#hub.sendTo(toKey, encodeBytes(line), sender);
-      this.#log.append(
-        { message: { seq, ts, channel: null, to, line }, inbox },
-        this.#acker(sender, req.id, seq, timestamp),
-      );
-      return;
-    }
-    const { channel } = route;
-    this.#hub.joinChannel(sender, channel);
     const seq = this.#log.nextSeq();
     const line = forwardedMessage(req.fields, sender.name, timestamp, seq);
-    this.#hub.publish(channel.key, encodeBytes(line), sender);
-    this.#log.append(
-      { message: { seq, ts, channel: channel.name, line } },
-      this.#acker(sender, req.id, seq, timestamp),
-    );
+    const done = this.#acker(sender, req.id, seq, timestamp);
+    if ("channel" in route) {
+      this.#hub.joinChannel(sender, route.channel);
+      this.#hub.publish(route.channel.key, encodeBytes(line), sender);
+      this.#log.append({ message: { seq, ts, channel: route.channel.name, line } }, done);
+      return;
+    }
+    const online = this.#hub.displayName(route.key);
+    if (online !== undefined) {
+      this.#hub.sendTo(route.key, encodeBytes(line), sender);
+      this.#log.append({ message: { seq, ts, channel: null, to: online, line } }, done);
+    } else if (route.account) {
+      this.#log.append(
+        { message: { seq, ts, channel: null, to: route.account.name, line }, inbox: route.key },
+        done,
+      );
+    } else {
+      // Online when routed, gone since, and no account: a guest who left; nobody to keep it for.
+      this.#acker(sender, req.id, seq, timestamp)?.(new Error("recipient left"));
+    }
   }
 
   /** Relays a presence state verbatim to every other identified session. */
@@ -170,14 +174,29 @@ export class Chat {
 
   /**
    * A page of a channel's history, or of the caller's private conversation `with` someone,
-   * oldest first (PROTOCOL B.5). Messages still being committed are waited for.
+   * oldest first (PROTOCOL B.5). Messages still being committed are waited for. Private history
+   * belongs to an account: guests have none, and an account sees nothing from before it was
+   * created (a name registered again does not inherit an old conversation).
+   *
+   * @throws {ProtocolError} `forbidden` for a guest asking for a private conversation
    */
-  async history(member: Member, req: HistoryRequest): Promise<Record<string, unknown>> {
-    const of = req.with !== undefined
-      ? { between: [member.key, nameKey(req.with)] as [string, string] }
-      : { channel: parseChannel(req.channel).name };
+  async history(
+    member: Member & { account?: UserRecord },
+    req: HistoryRequest,
+  ): Promise<Record<string, unknown>> {
+    let of: Conversation;
+    let since: number | undefined;
+    if (req.with !== undefined) {
+      if (!member.account) {
+        throw new ProtocolError("forbidden", "Private history needs an account: log in first");
+      }
+      of = { between: [member.key, nameKey(req.with)] };
+      since = member.account.createdAt;
+    } else {
+      of = { channel: parseChannel(req.channel).name };
+    }
     await this.#log.flushed();
-    const page = await this.#store.history(of, { limit: req.limit, before: req.before });
+    const page = await this.#store.history(of, { limit: req.limit, before: req.before, since });
     return historyReply(page.messages.map((m) => m.line), page.more, req.id);
   }
 

@@ -7,6 +7,7 @@ import type { Hub } from "../hub/hub.ts";
 import { encodeBytes } from "../protocol/encode.ts";
 import { errorReply, helloReply, loginOk, registerOk } from "../protocol/replies.ts";
 import { parseRequest, readEnvelope, type Request, type RequestId } from "../protocol/schema.ts";
+import type { UserRecord } from "../store/store.ts";
 import type { Accounts } from "./account.ts";
 import type { Chat, Inbox, Sender } from "./chat.ts";
 
@@ -53,6 +54,7 @@ export class Session implements Sender {
   #helloed = false;
   #name = "";
   #key = "";
+  #account: UserRecord | undefined;
 
   constructor(deps: SessionDeps, out: SessionOutput, remote: string) {
     this.#deps = deps;
@@ -70,6 +72,11 @@ export class Session implements Sender {
 
   get key(): string {
     return this.#key;
+  }
+
+  /** The account a user session logged in to; none for guests and anonymous sessions. */
+  get account(): UserRecord | undefined {
+    return this.#account;
   }
 
   /** Whether the session said hello and so receives extension messages (PROTOCOL B.1). */
@@ -133,9 +140,10 @@ export class Session implements Sender {
       case "login":
         return await this.#identify(req);
       case "message": {
-        const route = chat.route(req);
+        const route = await chat.route(this, req);
         if (!this.identified) await this.#becomeGuest(req.fields.from);
-        return await chat.message(this, req, route);
+        if (route && this.#state !== "closed") chat.message(this, req, route);
+        return;
       }
       case "status":
         this.#requireIdentified();
@@ -164,7 +172,7 @@ export class Session implements Sender {
     const { accounts } = this.#deps;
     this.#out.hold();
     let reply: Record<string, unknown>;
-    let user: { name: string } | undefined;
+    let user: UserRecord | undefined;
     try {
       if (req.type === "register") {
         const created = await accounts.register(req.username, req.password);
@@ -189,6 +197,7 @@ export class Session implements Sender {
       // Joined while the outbox still holds: live lines queue behind the reply and the inbox.
       this.#leave();
       this.#join(user.name, "user");
+      this.#account = user;
       log.info("Logged in {user} from {remote}", { user: user.name, remote: this.#remote });
       inbox = await this.#readInbox();
     }
@@ -236,6 +245,7 @@ export class Session implements Sender {
     if (this.#deps.hub.leave(this)) this.#deps.chat.presence(this, "offline");
     log.info("Left {user} from {remote}", { user: this.#name, remote: this.#remote });
     this.#state = "anonymous";
+    this.#account = undefined;
   }
 
   #requireIdentified(): void {

@@ -46,7 +46,7 @@ async function world(wrap: (store: Store) => Store = (s) => s) {
   const kv = wrap(await KvStore.open(":memory:"));
   const hub = new Hub();
   const hasher = new FakeHasher();
-  const clock = { now: () => Date.UTC(2026, 2, 2, 14, 5, 9, 123) };
+  const clock = { t: Date.UTC(2026, 2, 2, 14, 5, 9, 123), now: () => clock.t };
   const log = await MessageLog.open(kv);
   const deps = {
     hub,
@@ -59,7 +59,7 @@ async function world(wrap: (store: Store) => Store = (s) => s) {
     const out = new Recorder();
     return { out, session: new Session(deps, out, "127.0.0.1") };
   };
-  return { kv, hub, hasher, log, open, [Symbol.dispose]: () => kv.close() };
+  return { kv, hub, hasher, log, clock, open, [Symbol.dispose]: () => kv.close() };
 }
 
 const send = (s: Session, value: unknown) => s.handleLine(JSON.stringify(value));
@@ -233,4 +233,41 @@ Deno.test("an invalid first message does not make a guest", async () => {
   assert.equal(anon.out.take()[0].code, "bad_request");
   assert.equal(anon.session.state, "anonymous");
   assert.deepEqual(alice.out.take(), []);
+});
+
+Deno.test("a first private message to nobody, with an id, does not make a guest", async () => {
+  using w = await world();
+  const alice = await user(w, "alice");
+  const anon = w.open();
+  await send(anon.session, {
+    type: "message",
+    subtype: "private",
+    to: "ghost",
+    content: "x",
+    id: 1,
+  });
+  assert.equal(anon.out.take()[0].code, "unknown_user");
+  assert.equal(anon.session.state, "anonymous");
+  assert.deepEqual(alice.out.take(), []);
+});
+
+Deno.test("private history belongs to accounts: not to guests, not to a name registered again", async () => {
+  using w = await world();
+  const alice = await user(w, "alice");
+  const bob = await user(w, "bob");
+  await send(alice.session, { type: "message", subtype: "private", to: "bob", content: "old" });
+  await w.log.flushed();
+  const guest = w.open();
+  await send(guest.session, { type: "message", content: "hi", from: "visitor" });
+  await send(guest.session, { type: "history", with: "alice", id: 1 });
+  assert.equal(guest.out.take().at(-1)!.code, "forbidden");
+  bob.session.close();
+  await w.kv.deleteUser("bob");
+  w.clock.t += 60_000;
+  const newBob = await user(w, "bob");
+  await send(newBob.session, { type: "history", with: "alice" });
+  assert.deepEqual(newBob.out.take().at(-1)!.messages, [], "the old bob's conversation stays his");
+  await send(alice.session, { type: "history", with: "bob" });
+  const mine = alice.out.take().at(-1)!.messages as { content: string }[];
+  assert.deepEqual(mine.map((m) => m.content), ["old"], "alice still has her side");
 });

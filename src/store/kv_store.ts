@@ -27,6 +27,7 @@ import type {
 const VALUE_BUDGET = 60_000;
 const PART_BYTES = 60_000;
 const COMMIT_MUTATIONS = 900;
+const COMMIT_CHECKS = 90; // KV allows 100 checks per atomic operation; one per imported message
 const COMMIT_BYTES = 600_000;
 const GET_MANY = 10; // kv.getMany() takes at most 10 keys
 
@@ -112,6 +113,7 @@ export class KvStore implements Store {
     const fresh = await this.#withoutKnownImports(batch);
     let op = this.kv.atomic();
     let mutations = 0;
+    let checks = 0;
     let bytes = 0;
     let maxSeq = 0;
     // A channel keeps the spelling it was first stored under: only new ones are registered.
@@ -125,17 +127,22 @@ export class KvStore implements Store {
       // message, which then needs no write from us.
       if (!result.ok) await this.#appendOneByOne(pending);
       op = this.kv.atomic();
-      mutations = bytes = 0;
+      mutations = checks = bytes = 0;
       pending = [];
     };
     for (const item of fresh) {
       const writes = this.#writesFor(item, channels);
       const size = writes.reduce((n, w) => n + w.bytes, 0);
-      if (mutations + writes.length > COMMIT_MUTATIONS || bytes + size > COMMIT_BYTES) {
+      const check = item.importKey ? 1 : 0;
+      if (
+        mutations + writes.length > COMMIT_MUTATIONS || bytes + size > COMMIT_BYTES ||
+        checks + check > COMMIT_CHECKS
+      ) {
         await commit();
       }
       for (const w of writes) op.set(w.key, w.value);
       if (item.importKey) op.check({ key: ["import", item.importKey], versionstamp: null });
+      checks += check;
       mutations += writes.length;
       bytes += size;
       maxSeq = Math.max(maxSeq, item.message.seq);
@@ -145,16 +152,21 @@ export class KvStore implements Store {
     return fresh.length;
   }
 
-  async #withoutKnownImports(batch: Append[]): Promise<Append[]> {
-    const imports = batch.filter((a) => a.importKey);
-    if (imports.length === 0) return batch;
+  async knownImports(importKeys: string[]): Promise<Set<string>> {
     const known = new Set<string>();
-    for (let i = 0; i < imports.length; i += GET_MANY) {
-      const keys = imports.slice(i, i + GET_MANY).map((a) => ["import", a.importKey!]);
+    for (let i = 0; i < importKeys.length; i += GET_MANY) {
+      const keys = importKeys.slice(i, i + GET_MANY).map((k) => ["import", k]);
       for (const e of await this.kv.getMany(keys)) {
         if (e.versionstamp !== null) known.add(e.key[1] as string);
       }
     }
+    return known;
+  }
+
+  async #withoutKnownImports(batch: Append[]): Promise<Append[]> {
+    const imports = batch.flatMap((a) => a.importKey ? [a.importKey] : []);
+    if (imports.length === 0) return batch;
+    const known = await this.knownImports(imports);
     return batch.filter((a) => !a.importKey || !known.has(a.importKey));
   }
 
@@ -225,12 +237,12 @@ export class KvStore implements Store {
 
   async history(
     of: Conversation,
-    options: { limit: number; before?: number },
+    options: { limit: number; before?: number; since?: number },
   ): Promise<HistoryPage> {
     const prefix: Deno.KvKey = "channel" in of
       ? ["chan", channelKey(of.channel)]
       : ["dm", pairKey(of.between[0], of.between[1])];
-    let end: Deno.KvKey | undefined;
+    let end: Deno.KvKey = [...prefix, Infinity];
     if (options.before !== undefined) {
       const before = (await this.kv.get<Head>(["msg", options.before])).value;
       // A pruned (or unknown) message: nothing older than it is kept either.
@@ -238,7 +250,7 @@ export class KvStore implements Store {
       end = [...prefix, before.ts, options.before];
     }
     const seqs: number[] = [];
-    const iter = this.kv.list(end ? { prefix, end } : { prefix }, {
+    const iter = this.kv.list({ start: [...prefix, options.since ?? 0], end }, {
       reverse: true,
       limit: options.limit + 1,
     });

@@ -136,3 +136,22 @@ Deno.test("KvStore channels() counts messages per channel, named as first stored
       { name: "#Sisr", count: 2 },
     ]);
   }));
+
+Deno.test("KvStore appends more imports in one call than KV allows checks in one commit", () =>
+  withStore(async (s) => {
+    const batch = Array.from(
+      { length: 250 },
+      (_, i) => ({ message: msg(i + 1), importKey: `k${i}` }),
+    );
+    assert.equal(await s.append(batch), 250);
+    assert.equal((await s.knownImports(["k0", "k249", "nope"])).size, 2);
+    assert.equal(await s.append(batch), 0);
+  }));
+
+Deno.test("KvStore history since leaves out what is older", () =>
+  withStore(async (s) => {
+    await s.append([1, 2, 3].map((seq) => ({ message: msg(seq, { ts: seq * 100 }) })));
+    const page = await s.history({ channel: "#général" }, { limit: 10, since: 200 });
+    assert.deepEqual(page.messages.map((m) => m.seq), [2, 3]);
+    assert.equal(page.more, false);
+  }));

@@ -70,6 +70,8 @@ export interface Store {
   /** Every account, by case-folded name. */
   listUsers(): AsyncIterable<UserRecord>;
 
+  /** Which of these import keys are already stored (see {@link Append.importKey}). */
+  knownImports(importKeys: string[]): Promise<Set<string>>;
   /** The highest `seq` stored, 0 when none. */
   lastSeq(): Promise<number>;
   /**
@@ -78,8 +80,14 @@ export interface Store {
    * many messages were written.
    */
   append(batch: Append[]): Promise<number>;
-  /** Up to `limit` messages of a conversation before `before` (a seq), oldest first. */
-  history(of: Conversation, options: { limit: number; before?: number }): Promise<HistoryPage>;
+  /**
+   * Up to `limit` messages of a conversation before `before` (a seq) and not older than `since`
+   * (ms since the epoch), oldest first.
+   */
+  history(
+    of: Conversation,
+    options: { limit: number; before?: number; since?: number },
+  ): Promise<HistoryPage>;
   /** The offline messages waiting for a user, oldest first. */
   inbox(user: string): Promise<StoredMessage[]>;
   /** Removes delivered messages from a user's inbox (they stay in history). */
