@@ -15,9 +15,27 @@ export function dbPath(flag: string | undefined): string {
   return flag ?? Deno.env.get("CLASSCORD_DB") ?? DEFAULT_DB;
 }
 
-/** Opens the store a script works on (the server's, unless told otherwise). */
-export async function openStore(flag: string | undefined): Promise<KvStore> {
-  return await KvStore.open(dbPath(flag));
+/**
+ * Opens the store a script works on (the server's, unless told otherwise). With `mustExist`, a
+ * missing file is an error rather than a new empty store: a mistyped --db must not look like an
+ * empty class.
+ */
+export async function openStore(
+  flag: string | undefined,
+  options: { mustExist?: boolean } = {},
+): Promise<KvStore> {
+  const path = dbPath(flag);
+  if (options.mustExist && path !== ":memory:") {
+    try {
+      await Deno.stat(path);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) {
+        throw new Error(`Cannot open store "${path}": no such file`);
+      }
+      throw err;
+    }
+  }
+  return await KvStore.open(path);
 }
 
 /**

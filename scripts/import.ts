@@ -8,8 +8,7 @@ import { DEFAULT_ARGON2, type PasswordHasher, WorkerHasher } from "../src/auth/p
 import { DEFAULT_DB, parseConfig } from "../src/config.ts";
 import { parseChannel } from "../src/protocol/channel.ts";
 import { formatTimestamp, forwardedMessage } from "../src/protocol/replies.ts";
-import type { KvStore } from "../src/store/kv_store.ts";
-import type { Append } from "../src/store/store.ts";
+import type { Append, Store } from "../src/store/store.ts";
 import { dbPath, openStore, run, UsageError } from "./cli.ts";
 
 const USAGE =
@@ -33,16 +32,13 @@ const MAX_PASSWORD_BYTES = 1024;
 const HASH_CONCURRENCY = 4;
 // Rows read and checked at once.
 const MESSAGE_BATCH = 500;
-// Messages per store.append(): KvStore.append() checks each import key in its commit, and Deno KV
-// takes at most 100 checks in one atomic operation ("Too many checks (max 100)").
-const APPEND_CHUNK = 100;
+// Messages per store.append(): a bounded amount of work between two summary updates.
+const APPEND_CHUNK = 500;
 // Per-row warnings printed before the rest are only counted in the summary.
 const MAX_ROW_WARNINGS = 20;
 const DAY_MS = 24 * 60 * 60 * 1000;
 // Before the Unix epoch, an old timestamp is a placeholder ("0001-01-01 00:00:00"), not a date.
 const MIN_YEAR = 1970;
-// Read KV entries 10 at a time: the most kv.getMany() takes.
-const GET_MANY = 10;
 
 const encoder = new TextEncoder();
 
@@ -197,7 +193,7 @@ export async function readUsers(path: string): Promise<[string, string][]> {
 
 /** Creates each valid account that does not exist yet, hashing its password with argon2id. */
 async function importUsers(
-  store: KvStore,
+  store: Store,
   users: [string, string][],
   hasher: PasswordHasher,
 ): Promise<Tally> {
@@ -355,7 +351,7 @@ class MessageImport {
   readonly tally = new Tally();
   /** Imported messages older than the server's retention (they would be deleted at start). */
   old = 0;
-  readonly #store: KvStore;
+  readonly #store: Store;
   readonly #retentionStart: number | undefined;
   #seq = 0;
   #row = 0;
@@ -371,7 +367,7 @@ class MessageImport {
    */
   readonly #occurrences = new Map<string, number>();
 
-  constructor(store: KvStore, retentionDays: number | undefined) {
+  constructor(store: Store, retentionDays: number | undefined) {
     this.#store = store;
     this.#retentionStart = retentionDays ? Date.now() - retentionDays * DAY_MS : undefined;
   }
@@ -405,7 +401,7 @@ class MessageImport {
       if (seen > 0) r.importKey = await sha256Hex(`${r.importKey}\n${seen}`);
     }
     // Known keys are left out before seqs are given, so the new seqs follow each other.
-    const known = await this.#knownImports(ready.map((r) => r.importKey));
+    const known = await this.#store.knownImports(ready.map((r) => r.importKey));
     const fresh = ready.filter((r) => !known.has(r.importKey));
     const appends: Append[] = fresh.map((r) => {
       const seq = ++this.#seq;
@@ -464,23 +460,6 @@ class MessageImport {
     if (++this.#warnings <= MAX_ROW_WARNINGS) warn(`skipped message row ${index}: ${detail}`);
     return undefined;
   }
-
-  /**
-   * The import keys already stored (["import", key] in kv_store.ts's layout). The Store
-   * interface only says how many of a batch `append` skipped, not which, and seqs must be given
-   * before it is called.
-   */
-  async #knownImports(keys: string[]): Promise<Set<string>> {
-    const reads = [];
-    for (let i = 0; i < keys.length; i += GET_MANY) {
-      reads.push(this.#store.kv.getMany(keys.slice(i, i + GET_MANY).map((k) => ["import", k])));
-    }
-    const known = new Set<string>();
-    for (const entries of await Promise.all(reads)) {
-      for (const e of entries) if (e.versionstamp !== null) known.add(e.key[1] as string);
-    }
-    return known;
-  }
 }
 
 /** The server's retention in days as its environment sets it, or undefined when off or unknown. */
@@ -528,7 +507,7 @@ async function main(args: string[]): Promise<number> {
   // Both inputs are read and checked before anything is written.
   const users = values.users === undefined ? undefined : await readUsers(values.users);
   const db = values.messages === undefined ? undefined : openMessages(values.messages);
-  let store: KvStore;
+  let store: Store;
   try {
     store = await openStore(values.db);
   } catch (err) {

@@ -299,6 +299,9 @@ export class KvStore implements Store {
 
   async *exportMessages(filter: ExportFilter): AsyncIterable<StoredMessage> {
     const wanted = filter.channel === undefined ? undefined : channelKey(filter.channel);
+    if (filter.since !== undefined && filter.until !== undefined && filter.since >= filter.until) {
+      return;
+    }
     for await (const ch of this.kv.list<string>({ prefix: ["channel"] })) {
       const ck = ch.key[1] as string;
       if (wanted !== undefined && ck !== wanted) continue;
@@ -311,7 +314,10 @@ export class KvStore implements Store {
       let seqs: number[] = [];
       const flush = async function* (this: KvStore) {
         for (const m of await this.#messages(seqs)) {
-          if (filter.user === undefined || nameKey(m.line.from) === filter.user) yield m;
+          // One spelling per channel: the one it was first stored under.
+          if (filter.user === undefined || nameKey(m.line.from) === filter.user) {
+            yield { ...m, channel: ch.value };
+          }
         }
         seqs = [];
       }.bind(this);

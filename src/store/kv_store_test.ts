@@ -155,3 +155,16 @@ Deno.test("KvStore history since leaves out what is older", () =>
     assert.deepEqual(page.messages.map((m) => m.seq), [2, 3]);
     assert.equal(page.more, false);
   }));
+
+Deno.test("KvStore exports one spelling per channel, and nothing for an empty time range", () =>
+  withStore(async (s) => {
+    await s.append([{ message: msg(1, { channel: "#Sisr" }) }, {
+      message: msg(2, { channel: "#SISR" }),
+    }]);
+    const names = [];
+    for await (const m of s.exportMessages({})) names.push(m.channel);
+    assert.deepEqual(names, ["#Sisr", "#Sisr"]);
+    const none = [];
+    for await (const m of s.exportMessages({ since: 5000, until: 1000 })) none.push(m);
+    assert.deepEqual(none, []);
+  }));

@@ -94,7 +94,7 @@ export interface Store {
   clearInbox(user: string, seqs: number[]): Promise<void>;
   /** Deletes the messages older than `ts`; returns how many. */
   pruneBefore(ts: number): Promise<number>;
-  /** Channel messages by channel then time, filtered. */
+  /** Channel messages by channel then time, filtered; `channel` is the channel's first spelling. */
   exportMessages(filter: ExportFilter): AsyncIterable<StoredMessage>;
   /** Every channel with its number of stored messages, by name. */
   channels(): Promise<{ name: string; count: number }[]>;

@@ -1,0 +1,333 @@
+// `deno task export`: the stored channel messages as JSON or CSV (PROTOCOL C), streamed to a file.
+import { parseArgs } from "node:util";
+import { stringify } from "csv-stringify/sync";
+import { nameKey } from "../src/auth/names.ts";
+import { DEFAULT_DB } from "../src/config.ts";
+import { parseChannel } from "../src/protocol/channel.ts";
+import type { ExportFilter, Store, StoredMessage } from "../src/store/store.ts";
+import { dbPath, openStore, run, UsageError } from "./cli.ts";
+
+/** Output formats of `--format`. */
+export const FORMATS = ["json", "csv"] as const;
+/** An output format. */
+export type Format = typeof FORMATS[number];
+
+/** The old export script's CSV header (PROTOCOL C). */
+export const CSV_HEADER = ["Username", "Channel", "Content", "Timestamp"];
+
+/** One exported message, keys in the old export script's order (PROTOCOL C). */
+export interface ExportRecord {
+  username: string;
+  channel: string;
+  content: string;
+  timestamp: string;
+}
+
+/** What the command line asks for. */
+export interface ExportArgs {
+  help: boolean;
+  listChannels: boolean;
+  db: string;
+  format: Format;
+  /** Output path; `-` is stdout. */
+  out: string;
+  /** Canonical name of the `--channel` filter ("#sisr"). */
+  channel?: string;
+  filter: ExportFilter;
+}
+
+const USAGE = `Usage: deno task export [flags]
+
+Writes the stored channel messages (never private ones) as JSON or CSV, by channel then time.
+
+Flags:
+  --db <file>          Deno KV file (default: CLASSCORD_DB, else ${DEFAULT_DB})
+  --format <json|csv>  output format (default: from the --out extension, else json)
+  --channel <name>     only this channel: "sisr", "#sisr", "général"...
+  --since <date>       only messages at or after this local time
+  --until <date>       only messages before this local time
+  --user <name>        only messages sent by this user (any case)
+  --out <file>         output file, "-" for stdout
+                       (default: messages[_<channel>]_<YYYYMMDD-HHMMSS>.<format> here)
+  --list-channels      print each channel with its message count, then exit
+  -h, --help           print this help
+
+Dates: YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS], local time.
+Example: deno task export --channel sisr --since 2026-03-01 --format csv`;
+
+// Flushing about every 64 KiB of text keeps memory flat and syscalls few.
+const FLUSH_CHARS = 64 * 1024;
+// CSV rows are stringified in batches: one csv-stringify call per row costs more than the row.
+const CSV_BATCH = 256;
+// Redraw the progress bar at most every 100 ms: a terminal cannot show more.
+const PROGRESS_MS = 100;
+const BAR_WIDTH = 30;
+
+const DATE = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2}))?)?$/;
+
+/**
+ * Reads a `--since`/`--until` date as local time, in ms since the epoch.
+ *
+ * @throws {UsageError} `Invalid --flag "value": expected ...`
+ */
+export function parseDate(value: string, flag: string): number {
+  const m = DATE.exec(value);
+  const [y, mo, d, h = 0, mi = 0, s = 0] = m ? m.slice(1).map((p) => Number(p ?? 0)) : [];
+  const date = new Date(2000, 0, 1);
+  if (m) {
+    // setFullYear: the Date constructor reads years 0..99 as 1900..1999.
+    date.setFullYear(y, mo - 1, d);
+    date.setHours(h, mi, s, 0);
+  }
+  // Out-of-range parts roll over (February 30 becomes March 2): refuse them instead.
+  if (!m || date.getMonth() !== mo - 1 || date.getDate() !== d || h > 23 || mi > 59 || s > 59) {
+    throw new UsageError(
+      `Invalid --${flag} "${value}": expected a local date YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]`,
+    );
+  }
+  return date.getTime();
+}
+
+/** `YYYYMMDD-HHMMSS` in local time, for default file names. */
+function fileStamp(ms: number): string {
+  const d = new Date(ms);
+  const p = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-` +
+    `${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+}
+
+/** The default output file: `messages[_<chan>]_<YYYYMMDD-HHMMSS>.<format>`. */
+export function defaultOutName(channel: string | undefined, format: Format, now: number): string {
+  // Channel names may hold "/" or other characters a file name cannot.
+  const chan = channel === undefined
+    ? ""
+    : `_${channel.replace(/^#/, "").replace(/[/\\:*?"<>|]/g, "_")}`;
+  return `messages${chan}_${fileStamp(now)}.${format}`;
+}
+
+/**
+ * Reads the command line.
+ *
+ * @throws {UsageError} for an unknown flag or a bad value, naming the flag
+ */
+export function parseExportArgs(args: string[], now = Date.now()): ExportArgs {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        help: { type: "boolean", short: "h" },
+        "list-channels": { type: "boolean" },
+        db: { type: "string" },
+        format: { type: "string" },
+        channel: { type: "string" },
+        since: { type: "string" },
+        until: { type: "string" },
+        user: { type: "string" },
+        out: { type: "string" },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message} (see --help)`);
+  }
+  let format: Format;
+  if (values.format !== undefined) {
+    if (!(FORMATS as readonly string[]).includes(values.format)) {
+      throw new UsageError(`Invalid --format "${values.format}": expected json or csv`);
+    }
+    format = values.format as Format;
+  } else {
+    format = /\.csv$/i.test(values.out ?? "") ? "csv" : "json";
+  }
+  let channel: string | undefined;
+  if (values.channel !== undefined) {
+    try {
+      channel = parseChannel(values.channel).name;
+    } catch (err) {
+      throw new UsageError(`Invalid --channel "${values.channel}": ${(err as Error).message}`);
+    }
+  }
+  const filter: ExportFilter = { channel };
+  if (values.since !== undefined) filter.since = parseDate(values.since, "since");
+  if (values.until !== undefined) filter.until = parseDate(values.until, "until");
+  if (filter.since !== undefined && filter.until !== undefined && filter.until <= filter.since) {
+    throw new UsageError(`Invalid --until "${values.until}": must be after --since`);
+  }
+  if (values.user !== undefined) {
+    if (values.user.trim() === "") throw new UsageError("Invalid --user: empty value");
+    filter.user = nameKey(values.user);
+  }
+  if (values.out === "") throw new UsageError("Invalid --out: empty value");
+  if (values.db === "") throw new UsageError("Invalid --db: empty value");
+  return {
+    help: values.help ?? false,
+    listChannels: values["list-channels"] ?? false,
+    db: dbPath(values.db),
+    format,
+    out: values.out ?? defaultOutName(channel, format, now),
+    channel,
+    filter,
+  };
+}
+
+const encoder = new TextEncoder();
+
+/** Text written in chunks of about {@link FLUSH_CHARS}: memory stays flat whatever the size. */
+class TextSink {
+  #parts: string[] = [];
+  #size = 0;
+
+  constructor(private readonly target: { write(p: Uint8Array): Promise<number> }) {}
+
+  async write(text: string): Promise<void> {
+    this.#parts.push(text);
+    this.#size += text.length;
+    if (this.#size >= FLUSH_CHARS) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.#size === 0) return;
+    const bytes = encoder.encode(this.#parts.join(""));
+    this.#parts = [];
+    this.#size = 0;
+    for (let off = 0; off < bytes.length;) off += await this.target.write(bytes.subarray(off));
+  }
+}
+
+/** A progress bar on stderr, for terminals only. */
+class Progress {
+  #done = 0;
+  #drawn = 0;
+
+  constructor(private readonly total: number) {}
+
+  tick(): void {
+    // Reading the clock once per 256 messages keeps the bar free.
+    if ((++this.#done & 0xff) !== 0) return;
+    const now = performance.now();
+    if (now - this.#drawn < PROGRESS_MS) return;
+    this.#drawn = now;
+    this.#draw();
+  }
+
+  #draw(): void {
+    // Messages stored meanwhile may pass the total counted at the start.
+    const ratio = this.total === 0 ? 1 : Math.min(1, this.#done / this.total);
+    const full = Math.round(ratio * BAR_WIDTH);
+    const bar = "#".repeat(full) + "-".repeat(BAR_WIDTH - full);
+    const pct = String(Math.floor(ratio * 100)).padStart(3);
+    const text = `\r[${bar}] ${pct}% ${this.#done}/${this.total}`;
+    Deno.stderr.writeSync(encoder.encode(text));
+  }
+
+  /** Erases the bar so the summary line starts clean. */
+  end(): void {
+    Deno.stderr.writeSync(encoder.encode("\r\x1b[K"));
+  }
+}
+
+function toRecord(m: StoredMessage): ExportRecord {
+  return {
+    username: m.line.from,
+    channel: m.channel ?? "",
+    content: m.line.content,
+    timestamp: m.line.timestamp,
+  };
+}
+
+/** Writes the filtered channel messages to `sink` as they are read; returns how many. */
+async function writeMessages(
+  store: Store,
+  sink: TextSink,
+  options: { format: Format; filter: ExportFilter; progress?: Progress },
+): Promise<number> {
+  const { format, filter, progress } = options;
+  let count = 0;
+  if (format === "json") {
+    await sink.write("[");
+    for await (const m of store.exportMessages(filter)) {
+      // exportMessages reads the channel index only; the check keeps a bad record out anyway.
+      if (m.channel === null) continue;
+      await sink.write((count === 0 ? "\n  " : ",\n  ") + JSON.stringify(toRecord(m)));
+      count++;
+      progress?.tick();
+    }
+    await sink.write(count === 0 ? "]\n" : "\n]\n");
+    return count;
+  }
+  await sink.write(stringify([CSV_HEADER]));
+  let rows: string[][] = [];
+  for await (const m of store.exportMessages(filter)) {
+    if (m.channel === null) continue;
+    const r = toRecord(m);
+    rows.push([r.username, r.channel, r.content, r.timestamp]);
+    count++;
+    progress?.tick();
+    if (rows.length === CSV_BATCH) {
+      await sink.write(stringify(rows));
+      rows = [];
+    }
+  }
+  if (rows.length > 0) await sink.write(stringify(rows));
+  return count;
+}
+
+/** Same channel identity as the store's keys: NFC, lower case. */
+function sameChannel(a: string, b: string): boolean {
+  return a.normalize("NFC").toLowerCase() === b.normalize("NFC").toLowerCase();
+}
+
+async function main(args: string[]): Promise<number> {
+  const opts = parseExportArgs(args);
+  if (opts.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const store = await openStore(opts.db, { mustExist: true });
+  try {
+    if (opts.listChannels) {
+      const lines = (await store.channels())
+        .filter((c) => opts.channel === undefined || sameChannel(c.name, opts.channel))
+        .map((c) => `${c.name}\t${c.count}\n`);
+      const sink = new TextSink(Deno.stdout);
+      for (const line of lines) await sink.write(line);
+      await sink.flush();
+      return 0;
+    }
+    let progress: Progress | undefined;
+    if (Deno.stderr.isTerminal()) {
+      const total = (await store.channels())
+        .filter((c) => opts.channel === undefined || sameChannel(c.name, opts.channel))
+        .reduce((n, c) => n + c.count, 0);
+      progress = new Progress(total);
+    }
+    const toStdout = opts.out === "-";
+    const file = toStdout
+      ? undefined
+      : await Deno.open(opts.out, { write: true, create: true, truncate: true });
+    let count: number;
+    try {
+      const sink = new TextSink(file ?? Deno.stdout);
+      try {
+        count = await writeMessages(store, sink, { ...opts, progress });
+      } finally {
+        progress?.end();
+      }
+      await sink.flush();
+    } catch (err) {
+      // A half-written export must not pass for a complete one.
+      file?.close();
+      if (file) await Deno.remove(opts.out).catch(() => {});
+      throw err;
+    }
+    file?.close();
+    console.error(`Exported ${count} messages to ${toStdout ? "stdout" : opts.out}`);
+    return 0;
+  } finally {
+    store.close();
+  }
+}
+
+if (import.meta.main) await run("export", () => main(Deno.args));
