@@ -11,6 +11,7 @@
 //   ["inbox", user, seq]            -> null         offline messages waiting for a user
 //   ["channel", channelKey]         -> string       display name of a channel with messages
 //   ["import", importKey]           -> number       seq of an imported message (idempotent import)
+import { dirname } from "node:path";
 import { nameKey } from "../auth/names.ts";
 import type {
   Append,
@@ -58,10 +59,7 @@ export class KvStore implements Store {
    */
   static async open(path: string): Promise<KvStore> {
     try {
-      if (path !== ":memory:") {
-        const slash = path.lastIndexOf("/");
-        if (slash > 0) await Deno.mkdir(path.slice(0, slash), { recursive: true });
-      }
+      if (path !== ":memory:") await Deno.mkdir(dirname(path), { recursive: true });
       return new KvStore(await Deno.openKv(path));
     } catch (err) {
       throw new Error(`Cannot open store "${path}": ${(err as Error).message}`, { cause: err });
@@ -83,22 +81,31 @@ export class KvStore implements Store {
 
   async setPasswordHash(name: string, passwordHash: string): Promise<boolean> {
     const key = ["users", nameKey(name)];
-    const entry = await this.kv.get<UserRecord>(key);
-    if (!entry.value) return false;
-    const result = await this.kv.atomic().check(entry).set(key, { ...entry.value, passwordHash })
-      .commit();
-    return result.ok;
+    // Checked read-modify-write, tried again if the record changed in between.
+    for (;;) {
+      const entry = await this.kv.get<UserRecord>(key);
+      if (!entry.value) return false;
+      const op = this.kv.atomic().check(entry).set(key, { ...entry.value, passwordHash });
+      if ((await op.commit()).ok) return true;
+    }
   }
 
   async deleteUser(name: string): Promise<boolean> {
     const key = nameKey(name);
-    const entry = await this.kv.get(["users", key]);
-    if (!entry.value) return false;
-    await this.kv.delete(["users", key]);
-    const seqs: number[] = [];
-    for await (const e of this.kv.list({ prefix: ["inbox", key] })) seqs.push(e.key[2] as number);
-    await this.clearInbox(key, seqs);
-    return true;
+    for (;;) {
+      const entry = await this.kv.get(["users", key]);
+      if (!entry.value) return false;
+      const inbox: Deno.KvKey[] = [];
+      for await (const e of this.kv.list({ prefix: ["inbox", key] })) inbox.push(e.key);
+      // The account and (up to a commit's worth of) its inbox go together; a larger inbox
+      // is finished in further commits.
+      const op = this.kv.atomic().check(entry).delete(["users", key]);
+      for (const k of inbox.slice(0, COMMIT_MUTATIONS)) op.delete(k);
+      if (!(await op.commit()).ok) continue;
+      const rest = inbox.slice(COMMIT_MUTATIONS).map((k) => k[2] as number);
+      await this.clearInbox(key, rest);
+      return true;
+    }
   }
 
   async *listUsers(): AsyncIterable<UserRecord> {
