@@ -6,6 +6,10 @@ import { ConfigError } from "./errors.ts";
 export const LOG_LEVELS = ["debug", "info", "warning", "error"] as const;
 /** A log level accepted by `--log-level`. */
 export type LogLevelName = typeof LOG_LEVELS[number];
+/** Log formats accepted by `--log-format`. */
+export const LOG_FORMATS = ["text", "json"] as const;
+/** A log format accepted by `--log-format`. */
+export type LogFormat = typeof LOG_FORMATS[number];
 
 /** Where the KV file lives when neither --db nor CLASSCORD_DB says. */
 export const DEFAULT_DB = "./data/classcord.kv";
@@ -22,6 +26,8 @@ export interface Config {
   db: string;
   /** Lowest level written to the log. */
   logLevel: LogLevelName;
+  /** Human-readable lines, or one JSON object per line for log collectors. */
+  logFormat: LogFormat;
   /** Messages older than this many days are deleted; 0 keeps them forever. */
   retentionDays: number;
 }
@@ -86,6 +92,20 @@ const OPTIONS: Option[] = [
     },
   },
   {
+    flag: "log-format",
+    key: "logFormat",
+    env: "CLASSCORD_LOG_FORMAT",
+    // Text for a teacher reading a terminal; JSON lines for journald/Loki in production.
+    default: "text",
+    help: `log format: ${LOG_FORMATS.join(", ")}`,
+    parse: (v, src) => {
+      if (!(LOG_FORMATS as readonly string[]).includes(v)) {
+        throw new ConfigError(`Invalid ${src} "${v}": expected one of ${LOG_FORMATS.join(", ")}`);
+      }
+      return v as LogFormat;
+    },
+  },
+  {
     flag: "retention-days",
     key: "retentionDays",
     env: "CLASSCORD_RETENTION_DAYS",
@@ -114,8 +134,11 @@ function port(value: string, source: string): number {
   return n;
 }
 
-/** Result of reading the command line: either a config or a request for help. */
-export type ParsedArgs = { help: true } | { help: false; config: Config };
+/**
+ * Result of reading the command line: a config, a request for help, or a health check of a
+ * running server (for container HEALTHCHECKs, which may have no curl).
+ */
+export type ParsedArgs = { help: true } | { help: false; healthcheck: boolean; config: Config };
 
 /**
  * Reads the configuration from command-line flags, then environment variables, then defaults.
@@ -128,6 +151,7 @@ export function parseConfig(
 ): ParsedArgs {
   const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
     help: { type: "boolean", short: "h" },
+    healthcheck: { type: "boolean" },
   };
   for (const o of OPTIONS) options[o.flag] = { type: "string" };
   let values: Record<string, string | boolean | undefined>;
@@ -145,7 +169,11 @@ export function parseConfig(
     else if (envValue !== undefined) config[o.key] = o.parse(envValue, o.env!);
     else config[o.key] = o.parse(o.default, `default of --${o.flag}`);
   }
-  return { help: false, config: config as unknown as Config };
+  return {
+    help: false,
+    healthcheck: values.healthcheck === true,
+    config: config as unknown as Config,
+  };
 }
 
 /** The names of the environment variables the configuration reads. */
@@ -164,6 +192,8 @@ export function helpText(): string {
     "",
     "Options (flags override environment variables, which override defaults):",
     ...rows,
+    `${"  --healthcheck".padEnd(28)}check /healthz of the server running with these`,
+    `${"".padEnd(28)}options and exit 0 (healthy) or 1`,
     `${"  -h, --help".padEnd(28)}show this help`,
     "",
   ].join("\n");

@@ -15,6 +15,7 @@ Deno.test("parseConfig() defaults match the documented ones", () => {
     metricsPort: 9091,
     db: "./data/classcord.kv",
     logLevel: "info",
+    logFormat: "text",
     retentionDays: 365,
   });
 });
@@ -27,6 +28,7 @@ Deno.test("parseConfig() takes flags over environment over defaults", () => {
     metricsPort: 0,
     db: ":memory:",
     logLevel: "info",
+    logFormat: "text",
     retentionDays: 365,
   });
   assert.equal(config([], { CLASSCORD_METRICS_PORT: "9999" }).metricsPort, 9999);
@@ -40,6 +42,7 @@ Deno.test("parseConfig() refuses bad values and unknown flags with one clear lin
       [[], { CLASSCORD_PORT: "-1" }, /Invalid CLASSCORD_PORT "-1"/],
       [["--log-level", "loud"], {}, /Invalid --log-level "loud"/],
       [["--retention-days=-3"], {}, /Invalid --retention-days "-3"/],
+      [["--log-format", "xml"], {}, /Invalid --log-format "xml"/],
       [["--nope"], {}, /nope/],
       [["extra"], {}, /extra/],
     ] as const
@@ -55,7 +58,16 @@ Deno.test("parseConfig() refuses bad values and unknown flags with one clear lin
 
 Deno.test("helpText() documents every flag and environment variable", () => {
   const help = helpText();
-  const flags = ["--host", "--port", "--metrics-port", "--db", "--log-level", "--retention-days"];
+  const flags = [
+    "--host",
+    "--port",
+    "--metrics-port",
+    "--db",
+    "--log-level",
+    "--log-format",
+    "--retention-days",
+    "--healthcheck",
+  ];
   for (const flag of [...flags, "--help"]) {
     assert.ok(help.includes(flag), flag);
   }

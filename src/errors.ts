@@ -53,6 +53,7 @@ export type CloseReason =
   | "write_error"
   | "slow_consumer"
   | "too_large"
+  | "metrics_bridge"
   | "shutting_down";
 
 /** Invalid configuration: startup stops with this one-line message. */

@@ -23,7 +23,8 @@ async function main(): Promise<number> {
     return 0;
   }
   const { config } = parsed;
-  await setupLogging(config.logLevel);
+  if (parsed.healthcheck) return await healthcheck(config.metricsPort);
+  await setupLogging(config.logLevel, config.logFormat);
   const log = getLogger(["classcord"]);
   let server;
   try {
@@ -39,6 +40,24 @@ async function main(): Promise<number> {
   log.info("Received {signal}, shutting down", { signal });
   await server.shutdown();
   return 0;
+}
+
+/** Exit 0 when the server on this machine answers /healthz, 1 otherwise (container HEALTHCHECK). */
+async function healthcheck(metricsPort: number): Promise<number> {
+  if (metricsPort === 0) {
+    console.error("classcord: --healthcheck needs the metrics port, which is disabled");
+    return EXIT_STARTUP;
+  }
+  try {
+    const res = await fetch(`http://127.0.0.1:${metricsPort}/healthz`, {
+      signal: AbortSignal.timeout(3000),
+    });
+    await res.body?.cancel();
+    return res.ok ? 0 : EXIT_STARTUP;
+  } catch (err) {
+    console.error(`classcord: health check failed: ${(err as Error).message}`);
+    return EXIT_STARTUP;
+  }
 }
 
 if (import.meta.main) Deno.exit(await main());

@@ -4,7 +4,9 @@ import denoConfig from "../deno.json" with { type: "json" };
 import { type Argon2Params, type PasswordHasher, WorkerHasher } from "./auth/password.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { Config } from "./config.ts";
+import { serveHttp } from "./http.ts";
 import { Hub } from "./hub/hub.ts";
+import { Metrics } from "./metrics.ts";
 import { HISTORY_MAX_LIMIT } from "./protocol/schema.ts";
 import { Accounts } from "./session/account.ts";
 import { Chat } from "./session/chat.ts";
@@ -54,6 +56,9 @@ export interface Server extends AsyncDisposable {
   /** The chat port actually bound. */
   readonly port: number;
   readonly hostname: string;
+  /** The HTTP port of /metrics, /healthz and /readyz actually bound; 0 when disabled. */
+  readonly metricsPort: number;
+  readonly metrics: Metrics;
   /** Sends `shutting_down` to identified sessions, stores what is queued, closes; idempotent. */
   shutdown(): Promise<void>;
 }
@@ -67,12 +72,15 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const clock = options.clock ?? systemClock;
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const store = await KvStore.open(config.db);
+  const metrics = new Metrics(VERSION);
   let hasher: PasswordHasher | undefined;
-  let listener: ChatListener;
+  let listener: ChatListener | undefined;
   let messages: MessageLog;
+  let http: Deno.HttpServer<Deno.NetAddr> | undefined;
+  let stopping = false;
   try {
     await prune(store, clock, config.retentionDays);
-    messages = await MessageLog.open(store);
+    messages = await MessageLog.open(store, { onCommit: (s, n) => metrics.commit(s, n) });
     hasher = new WorkerHasher({ params: options.argon2 });
     const hub = new Hub();
     const info: ServerInfo = {
@@ -88,16 +96,27 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       hub,
       clock,
       info,
+      metrics,
       accounts: new Accounts({ store, hasher, hub, clock }),
-      chat: new Chat({ hub, clock, store, log: messages }),
+      chat: new Chat({ hub, clock, store, log: messages, metrics }),
     };
     listener = ChatListener.listen({
       hostname: config.host,
       port: config.port,
       ...limits,
+      metrics,
+      metricsText: () => metrics.text(),
       accept: (out, remote) => new Session(deps, out, remote),
     });
+    if (config.metricsPort !== 0) {
+      http = serveHttp({ hostname: config.host, port: config.metricsPort }, {
+        metrics,
+        // Ready while accepting chat and while the store answers a read.
+        ready: async () => !stopping && (await store.lastSeq(), true),
+      });
+    }
   } catch (err) {
+    await listener?.shutdown();
     hasher?.close();
     store.close();
     throw err;
@@ -106,19 +125,28 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     ? setInterval(() => prune(store, clock, config.retentionDays), RETENTION_SWEEP_MS)
     : undefined;
   const { hostname, port } = listener.addr;
+  const metricsPort = http?.addr.port ?? 0;
   log.info("Listening on {hostname}:{port}, store {db}", { hostname, port, db: config.db });
+  if (http) {
+    getLogger(["classcord", "http"]).info("Metrics on http://{hostname}:{port}/metrics", {
+      hostname,
+      port: metricsPort,
+    });
+  }
 
   let stopped: Promise<void> | undefined;
   const shutdown = () =>
     stopped ??= (async () => {
+      stopping = true;
       clearInterval(retention);
-      await listener.shutdown();
+      await listener!.shutdown();
+      await http?.shutdown();
       await messages.flushed(); // what clients sent before the shutdown is stored
       hasher.close();
       store.close();
       log.info("Stopped");
     })();
-  return { port, hostname, shutdown, [Symbol.asyncDispose]: shutdown };
+  return { port, hostname, metricsPort, metrics, shutdown, [Symbol.asyncDispose]: shutdown };
 }
 
 /** Deletes messages past the retention period; a failure is logged and retried next sweep. */

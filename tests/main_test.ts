@@ -1,7 +1,7 @@
 // The program as an operator runs it: flags, exit codes, the listening log line, signals.
 import assert from "node:assert/strict";
 import { command, launch } from "./helpers/process.ts";
-import { TestClient } from "./helpers/test_server.ts";
+import { freePort, TestClient } from "./helpers/test_server.ts";
 
 Deno.test("--help documents every flag and exits 0", async () => {
   const { code, stdout } = await command(["--help"]).output();
@@ -70,4 +70,56 @@ Deno.test("CLASSCORD_* environment variables configure the server", async () => 
   const { code, out } = await server.exit();
   assert.equal(code, 0);
   assert.match(out, /store ":memory:"/);
+});
+
+Deno.test("--log-format json logs one JSON object per line, and never a password or a private text", async () => {
+  const server = await launch([
+    "--host=127.0.0.1",
+    "--port=0",
+    "--metrics-port=0",
+    "--db=:memory:",
+    "--log-format=json",
+    "--log-level=debug",
+  ]);
+  const alice = await TestClient.connect(server.port);
+  const bob = await TestClient.connect(server.port);
+  await alice.request({ type: "register", username: "alice", password: "pw-secret-1" });
+  await alice.login("alice", "pw-secret-1");
+  await bob.request({ type: "register", username: "bob", password: "pw-secret-2" });
+  await bob.login("bob", "pw-secret-2");
+  await bob.request({ type: "login", username: "bob", password: "pw-wrong-3" });
+  await alice.json(); // bob online
+  await alice.request({ type: "message", subtype: "private", to: "bob", content: "psst-4", id: 1 });
+  await alice.request({ type: "message", content: "hello-5", id: 2 });
+  alice.close();
+  bob.close();
+  server.child.kill("SIGTERM");
+  const { code, out, err } = await server.exit();
+  assert.equal(code, 0);
+  const lines = out.trim().split("\n");
+  const records = lines.map((l) => JSON.parse(l));
+  assert.ok(records.some((r) => r.message.startsWith("Logged in")));
+  assert.ok(records.some((r) => r.message.startsWith("Message") && r.properties.kind === "global"));
+  for (const secret of ["pw-secret-1", "pw-secret-2", "pw-wrong-3", "psst-4", "hello-5"]) {
+    assert.ok(!out.includes(secret) && !err.includes(secret), secret);
+  }
+});
+
+Deno.test("--healthcheck exits 0 when the server's /healthz answers, 1 when nothing does", async () => {
+  const metricsPort = freePort();
+  const server = await launch([
+    "--host=127.0.0.1",
+    "--port=0",
+    `--metrics-port=${metricsPort}`,
+    "--db=:memory:",
+  ]);
+  try {
+    const healthy = await command(["--healthcheck", `--metrics-port=${metricsPort}`]).output();
+    assert.equal(healthy.code, 0);
+  } finally {
+    server.child.kill("SIGTERM");
+    assert.equal((await server.exit()).code, 0);
+  }
+  const down = await command(["--healthcheck", `--metrics-port=${metricsPort}`]).output();
+  assert.equal(down.code, 1);
 });

@@ -1,6 +1,7 @@
 // Presence, channel membership and fan-out: who is online under which name, in which channels,
 // and delivery of encoded lines to them.
 import { type Channel, DEFAULT } from "../protocol/channel.ts";
+import type { WriteWatcher } from "./outbox.ts";
 
 /** An identified session as the hub sees it. */
 export interface Member {
@@ -9,7 +10,7 @@ export interface Member {
   /** Display name. */
   readonly name: string;
   /** Queues one encoded line for this session; never blocks. */
-  deliver(line: Uint8Array): void;
+  deliver(line: Uint8Array, watcher?: WriteWatcher): void;
 }
 
 /** What the hub knows of an online name (PROTOCOL B.6 `details`). */
@@ -132,12 +133,12 @@ export class Hub {
   }
 
   /** Queues `line` on every identified session but `except`; returns the number of deliveries. */
-  broadcast(line: Uint8Array, except?: Member): number {
+  broadcast(line: Uint8Array, except?: Member, watcher?: WriteWatcher): number {
     let count = 0;
     for (const sessions of this.#byKey.values()) {
       for (const m of sessions) {
         if (m === except) continue;
-        m.deliver(line);
+        m.deliver(line, watcher);
         count++;
       }
     }
@@ -145,25 +146,30 @@ export class Hub {
   }
 
   /** Queues `line` on every member of a channel but `except`; returns the number of deliveries. */
-  publish(channelKey: string, line: Uint8Array, except?: Member): number {
-    if (channelKey === DEFAULT.key) return this.broadcast(line, except);
+  publish(
+    channelKey: string,
+    line: Uint8Array,
+    except?: Member,
+    watcher?: WriteWatcher,
+  ): number {
+    if (channelKey === DEFAULT.key) return this.broadcast(line, except, watcher);
     let count = 0;
     for (const m of this.#rooms.get(channelKey)?.members ?? []) {
       if (m === except) continue;
-      m.deliver(line);
+      m.deliver(line, watcher);
       count++;
     }
     return count;
   }
 
   /** Queues `line` on every session of one name but `except`; returns the number of deliveries. */
-  sendTo(key: string, line: Uint8Array, except?: Member): number {
+  sendTo(key: string, line: Uint8Array, except?: Member, watcher?: WriteWatcher): number {
     const sessions = this.#byKey.get(key);
     if (!sessions) return 0;
     let count = 0;
     for (const m of sessions) {
       if (m === except) continue;
-      m.deliver(line);
+      m.deliver(line, watcher);
       count++;
     }
     return count;

@@ -5,8 +5,13 @@ export interface Writer {
   write(bytes: Uint8Array): Promise<number>;
 }
 
-/** Why an outbox gave up; the connection is then closed with this reason. */
-export type OutboxFailure = "slow_consumer" | "write_error";
+/** Why an outbox gave up: its queue passed the cap, a write took too long, or failed. */
+export type OutboxFailure = "queue_full" | "write_deadline" | "write_error";
+
+/** Told when a line it was queued with has been written (for fan-out latency). */
+export interface WriteWatcher {
+  written(): void;
+}
 
 /** Options of {@link Outbox}. */
 export interface OutboxOptions {
@@ -16,6 +21,8 @@ export interface OutboxOptions {
   onFail: (reason: OutboxFailure) => void;
   /** Monotonic milliseconds, for write deadlines. */
   now?: () => number;
+  /** Called after each successful write with its size in bytes. */
+  onWritten?: (bytes: number) => void;
 }
 
 /**
@@ -31,7 +38,10 @@ export class Outbox {
   readonly #maxBytes: number;
   readonly #onFail: (reason: OutboxFailure) => void;
   readonly #now: () => number;
+  readonly #onWritten: ((bytes: number) => void) | undefined;
   #queue: Uint8Array[] = [];
+  #watchers: WriteWatcher[] = [];
+  #heldWatchers: WriteWatcher[] = [];
   #queuedBytes = 0;
   #held: Uint8Array[] | null = null;
   #scheduled = false;
@@ -45,6 +55,7 @@ export class Outbox {
     this.#maxBytes = options.maxBytes;
     this.#onFail = options.onFail;
     this.#now = options.now ?? (() => performance.now());
+    this.#onWritten = options.onWritten;
   }
 
   /** Bytes queued or being written. */
@@ -57,19 +68,24 @@ export class Outbox {
     return this.#failed;
   }
 
-  /** Queues one encoded line (shared between recipients: it is never modified). */
-  send(line: Uint8Array): void {
+  /**
+   * Queues one encoded line (shared between recipients: it is never modified); `watcher` is told
+   * once it is written.
+   */
+  send(line: Uint8Array, watcher?: WriteWatcher): void {
     if (this.#failed) return;
     if (this.#queuedBytes + line.length > this.#maxBytes) {
-      this.#fail("slow_consumer");
+      this.#fail("queue_full");
       return;
     }
     this.#queuedBytes += line.length;
     if (this.#held) {
       this.#held.push(line);
+      if (watcher) this.#heldWatchers.push(watcher);
       return;
     }
     this.#queue.push(line);
+    if (watcher) this.#watchers.push(watcher);
     this.#schedule();
   }
 
@@ -85,6 +101,8 @@ export class Outbox {
     this.#queuedBytes -= held.reduce((n, l) => n + l.length, 0);
     for (const line of first) this.send(line);
     for (const line of held) this.send(line);
+    this.#watchers.push(...this.#heldWatchers);
+    this.#heldWatchers = [];
   }
 
   /** How long the current write has been waiting for the peer, in ms; 0 when none is. */
@@ -121,13 +139,17 @@ export class Outbox {
     try {
       while (this.#queue.length > 0 && !this.#failed) {
         const chunks = this.#queue;
+        const watchers = this.#watchers;
         this.#queue = [];
+        this.#watchers = [];
         const bytes = chunks.length === 1 ? chunks[0] : concat(chunks);
         this.#writeStartedAt = this.#now();
         for (let off = 0; off < bytes.length;) {
           off += await this.#writer.write(off === 0 ? bytes : bytes.subarray(off));
         }
         this.#queuedBytes -= bytes.length;
+        this.#onWritten?.(bytes.length);
+        for (const w of watchers) w.written();
       }
     } catch {
       this.#fail("write_error");
@@ -141,6 +163,8 @@ export class Outbox {
     if (this.#failed) return;
     this.#failed = true;
     this.#queue = [];
+    this.#watchers = [];
+    this.#heldWatchers = [];
     this.#held = null;
     this.#queuedBytes = 0;
     this.#wakeIdle();

@@ -67,7 +67,7 @@ Deno.test("Outbox fails a slow consumer once its queue passes the cap, and drops
   await new Promise((r) => setTimeout(r, 0));
   outbox.send(enc("1234\n")); // 11 > 10
   outbox.send(enc("x\n"));
-  assert.deepEqual(failures, ["slow_consumer"]);
+  assert.deepEqual(failures, ["queue_full"]);
   assert.equal(outbox.failed, true);
   assert.deepEqual(writer.writes, ["12345\n"]);
 });

@@ -4,6 +4,8 @@ import { checkName, nameKey } from "../auth/names.ts";
 import type { Clock } from "../clock.ts";
 import { ProtocolError } from "../errors.ts";
 import type { Hub, Member } from "../hub/hub.ts";
+import { getLogger } from "@logtape/logtape";
+import { FanoutTimer, type Metrics } from "../metrics.ts";
 import { type Channel, DEFAULT, parseChannel } from "../protocol/channel.ts";
 import { encodeBytes } from "../protocol/encode.ts";
 import {
@@ -20,6 +22,8 @@ import {
 import { isPrivate, type Request, type RequestId } from "../protocol/schema.ts";
 import type { MessageLog } from "../store/message_log.ts";
 import type { Conversation, Store, UserRecord } from "../store/store.ts";
+
+const log = getLogger(["classcord", "session"]);
 
 type MessageRequest = Extract<Request, { type: "message" }>;
 type HistoryRequest = Extract<Request, { type: "history" }>;
@@ -53,12 +57,14 @@ export class Chat {
   readonly #clock: Clock;
   readonly #store: Store;
   readonly #log: MessageLog;
+  readonly #metrics: Metrics;
 
-  constructor(deps: { hub: Hub; clock: Clock; store: Store; log: MessageLog }) {
+  constructor(deps: { hub: Hub; clock: Clock; store: Store; log: MessageLog; metrics: Metrics }) {
     this.#hub = deps.hub;
     this.#clock = deps.clock;
     this.#store = deps.store;
     this.#log = deps.log;
+    this.#metrics = deps.metrics;
   }
 
   /**
@@ -92,23 +98,46 @@ export class Chat {
    * message to a registered user who is offline waits in their inbox (B.6). Nothing here waits:
    * the seq, the fan-out and the queueing happen in one step.
    */
-  message(sender: Sender, req: MessageRequest, route: Route): void {
+  message(sender: Sender, req: MessageRequest, route: Route, receivedAt: number): void {
     const ts = this.#clock.now();
     const timestamp = formatTimestamp(ts);
     const seq = this.#log.nextSeq();
     const line = forwardedMessage(req.fields, sender.name, timestamp, seq);
     const done = this.#acker(sender, req.id, seq, timestamp);
+    const timer = new FanoutTimer(this.#metrics, receivedAt);
     if ("channel" in route) {
       this.#hub.joinChannel(sender, route.channel);
-      this.#hub.publish(route.channel.key, encodeBytes(line), sender);
+      const n = this.#hub.publish(route.channel.key, encodeBytes(line), sender, timer);
+      timer.arm(n);
+      const kind = route.channel.key === DEFAULT.key ? "global" : "channel";
+      this.#metrics.message(kind, n);
+      // Metadata only: never the content (STYLE.md).
+      log.debug("Message {seq} ({kind}) from {user} to {deliveries} sessions", {
+        seq,
+        kind,
+        user: sender.name,
+        deliveries: n,
+      });
       this.#log.append({ message: { seq, ts, channel: route.channel.name, line } }, done);
       return;
     }
     const online = this.#hub.displayName(route.key);
     if (online !== undefined) {
-      this.#hub.sendTo(route.key, encodeBytes(line), sender);
+      const n = this.#hub.sendTo(route.key, encodeBytes(line), sender, timer);
+      timer.arm(n);
+      this.#metrics.message("private", n);
+      log.debug("Message {seq} (private) from {user} to {deliveries} sessions", {
+        seq,
+        user: sender.name,
+        deliveries: n,
+      });
       this.#log.append({ message: { seq, ts, channel: null, to: online, line } }, done);
     } else if (route.account) {
+      this.#metrics.message("private", 0);
+      log.debug("Message {seq} (private) from {user} stored for an offline user", {
+        seq,
+        user: sender.name,
+      });
       this.#log.append(
         { message: { seq, ts, channel: null, to: route.account.name, line }, inbox: route.key },
         done,

@@ -4,6 +4,8 @@ import { nameKey } from "../auth/names.ts";
 import { type ErrorCode, ProtocolError } from "../errors.ts";
 import type { Clock } from "../clock.ts";
 import type { Hub } from "../hub/hub.ts";
+import type { WriteWatcher } from "../hub/outbox.ts";
+import type { Metrics } from "../metrics.ts";
 import { encodeBytes } from "../protocol/encode.ts";
 import { errorReply, helloReply, loginOk, registerOk } from "../protocol/replies.ts";
 import { parseRequest, readEnvelope, type Request, type RequestId } from "../protocol/schema.ts";
@@ -15,7 +17,7 @@ const log = getLogger(["classcord", "session"]);
 
 /** Where a session's lines go: the connection's outbox, or a plain object in tests. */
 export interface SessionOutput {
-  send(line: Uint8Array): void;
+  send(line: Uint8Array, watcher?: WriteWatcher): void;
   /** Keeps later lines back until {@link release}. */
   hold(): void;
   /** Sends `first` lines, then the lines held back. */
@@ -36,6 +38,7 @@ export interface SessionDeps {
   chat: Chat;
   clock: Clock;
   info: ServerInfo;
+  metrics: Metrics;
 }
 
 /** Where a connection is in its life (PROTOCOL A.3). */
@@ -89,8 +92,8 @@ export class Session implements Sender {
     return this.#state === "guest" || this.#state === "user";
   }
 
-  deliver(line: Uint8Array): void {
-    this.#out.send(line);
+  deliver(line: Uint8Array, watcher?: WriteWatcher): void {
+    this.#out.send(line, watcher);
   }
 
   reply(value: Record<string, unknown>): void {
@@ -100,11 +103,12 @@ export class Session implements Sender {
   /** Handles one decoded line; never throws. */
   async handleLine(text: string): Promise<void> {
     if (this.#state === "closed" || text.trim() === "") return;
+    const receivedAt = performance.now();
     let id: RequestId | undefined;
     try {
       const envelope = readEnvelope(text);
       id = envelope.id;
-      await this.#dispatch(parseRequest(envelope));
+      await this.#dispatch(parseRequest(envelope), receivedAt);
     } catch (err) {
       this.#out.send(encodeBytes(this.#errorFor(err, id)));
     }
@@ -112,6 +116,7 @@ export class Session implements Sender {
 
   /** Answers a line that was over the size cap (its bytes were discarded unread). */
   tooLarge(maxBytes: number): void {
+    this.#deps.metrics.limitHit("line_size");
     this.#sendError("too_large", `Line is longer than ${maxBytes} bytes`);
   }
 
@@ -123,6 +128,7 @@ export class Session implements Sender {
     if (this.identified) {
       this.#sendError("shutting_down", "Server is shutting down");
       this.#deps.hub.leave(this);
+      this.#deps.metrics.sessionEnded(this.#state as "guest" | "user");
     }
     this.#state = "closed";
   }
@@ -133,7 +139,7 @@ export class Session implements Sender {
     this.#state = "closed";
   }
 
-  async #dispatch(req: Request): Promise<void> {
+  async #dispatch(req: Request, receivedAt: number): Promise<void> {
     const { chat, info } = this.#deps;
     switch (req.type) {
       case "register":
@@ -142,7 +148,7 @@ export class Session implements Sender {
       case "message": {
         const route = await chat.route(this, req);
         if (!this.identified) await this.#becomeGuest(req.fields.from);
-        if (route && this.#state !== "closed") chat.message(this, req, route);
+        if (route && this.#state !== "closed") chat.message(this, req, route, receivedAt);
         return;
       }
       case "status":
@@ -177,13 +183,19 @@ export class Session implements Sender {
       if (req.type === "register") {
         const created = await accounts.register(req.username, req.password);
         log.info("Registered {user} from {remote}", { user: created.name, remote: this.#remote });
+        this.#deps.metrics.registration("ok");
         reply = registerOk(req.id);
       } else {
         user = await accounts.login(req.username, req.password);
+        this.#deps.metrics.login("ok");
         reply = loginOk(user.name, req.id);
       }
     } catch (err) {
-      if (err instanceof ProtocolError && err.code === "auth_failed") {
+      const code = err instanceof ProtocolError ? err.code : undefined;
+      if (req.type === "login") this.#deps.metrics.login("failed");
+      else if (code === "user_exists") this.#deps.metrics.registration("exists");
+      else if (code === "invalid_name") this.#deps.metrics.registration("invalid");
+      if (code === "auth_failed") {
         log.info("Failed login for {user} from {remote}", {
           user: req.username.slice(0, 64), // any string: bounded in the log
           remote: this.#remote,
@@ -235,6 +247,7 @@ export class Session implements Sender {
     this.#key = nameKey(name);
     this.#state = state;
     const now = this.#deps.clock.now();
+    this.#deps.metrics.sessionStarted(state);
     if (this.#deps.hub.join(this, { guest: state === "guest", now })) {
       this.#deps.chat.presence(this, "online");
     }
@@ -242,6 +255,7 @@ export class Session implements Sender {
 
   #leave(): void {
     if (!this.identified) return;
+    this.#deps.metrics.sessionEnded(this.#state as "guest" | "user");
     if (this.#deps.hub.leave(this)) this.#deps.chat.presence(this, "offline");
     log.info("Left {user} from {remote}", { user: this.#name, remote: this.#remote });
     this.#state = "anonymous";
@@ -255,14 +269,17 @@ export class Session implements Sender {
   }
 
   #sendError(code: ErrorCode, message: string): void {
+    this.#deps.metrics.error(code);
     this.#out.send(encodeBytes(errorReply(code, message)));
   }
 
   #errorFor(err: unknown, id: RequestId | undefined): Record<string, unknown> {
     if (err instanceof ProtocolError) {
+      this.#deps.metrics.error(err.code);
       return errorReply(err.code, err.message, { id, extra: err.extra });
     }
     log.error("Request failed for {remote}: {error}", { remote: this.#remote, error: err });
+    this.#deps.metrics.error("server_busy");
     return errorReply("server_busy", "Server error, please try again", { id });
   }
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { PasswordHasher } from "../auth/password.ts";
 import { Hub } from "../hub/hub.ts";
+import { Metrics } from "../metrics.ts";
 import { KvStore } from "../store/kv_store.ts";
 import { MessageLog } from "../store/message_log.ts";
 import type { Store } from "../store/store.ts";
@@ -48,12 +49,14 @@ async function world(wrap: (store: Store) => Store = (s) => s) {
   const hasher = new FakeHasher();
   const clock = { t: Date.UTC(2026, 2, 2, 14, 5, 9, 123), now: () => clock.t };
   const log = await MessageLog.open(kv);
+  const metrics = new Metrics("test");
   const deps = {
     hub,
     clock,
+    metrics,
     info: { version: "test", features: [], limits: {} },
     accounts: new Accounts({ store: kv, hasher, hub, clock }),
-    chat: new Chat({ hub, clock, store: kv, log }),
+    chat: new Chat({ hub, clock, store: kv, log, metrics }),
   };
   const open = () => {
     const out = new Recorder();

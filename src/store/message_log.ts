@@ -14,6 +14,8 @@ export interface MessageLogOptions {
   maxBatch?: number;
   /** Attempts of one batch before its messages are reported lost. */
   attempts?: number;
+  /** Told of each successful commit: its duration in seconds and its number of messages. */
+  onCommit?: (seconds: number, messages: number) => void;
 }
 
 interface Entry {
@@ -30,6 +32,7 @@ export class MessageLog {
   readonly #store: Store;
   readonly #maxBatch: number;
   readonly #attempts: number;
+  readonly #onCommit: ((seconds: number, messages: number) => void) | undefined;
   #seq: number;
   #committedSeq: number;
   #queue: Entry[] = [];
@@ -42,6 +45,7 @@ export class MessageLog {
     // 256 messages: a few hundred KiB per commit, well inside one KV atomic operation.
     this.#maxBatch = options.maxBatch ?? 256;
     this.#attempts = options.attempts ?? 3;
+    this.#onCommit = options.onCommit;
   }
 
   /** Opens the log after the last stored seq. */
@@ -91,7 +95,9 @@ export class MessageLog {
     let error: Error | undefined;
     for (let attempt = 1; attempt <= this.#attempts; attempt++) {
       try {
+        const start = performance.now();
         await this.#store.append(items);
+        this.#onCommit?.((performance.now() - start) / 1000, items.length);
         return undefined;
       } catch (err) {
         error = err as Error;

@@ -1,6 +1,7 @@
 // Lines over one Deno.Conn: reads bytes into the splitter, decodes lines, writes through an outbox.
 import type { CloseReason } from "../errors.ts";
-import { Outbox } from "../hub/outbox.ts";
+import { Outbox, type OutboxFailure } from "../hub/outbox.ts";
+import type { Metrics } from "../metrics.ts";
 import { LineSplitter } from "../protocol/framing.ts";
 import { decodeLine } from "../protocol/text.ts";
 
@@ -16,7 +17,17 @@ export interface LineHandler {
 export interface LineConnOptions {
   maxLineBytes: number;
   maxQueueBytes: number;
+  /** Byte counters and limit hits. */
+  metrics?: Metrics;
+  /**
+   * The Prometheus text for a connection whose very first bytes are `GET_METRICS` (PROTOCOL
+   * B.9); without it, such a connection is an ordinary (and confused) chat client.
+   */
+  metricsText?: () => Promise<string>;
 }
+
+// The old exporter's request (PROTOCOL B.9), with or without a line end after it.
+const BRIDGE_REQUEST = new TextEncoder().encode("GET_METRICS");
 
 // 64 KiB reads: one read takes a whole maximum-size line from the kernel.
 const READ_BUFFER_BYTES = 64 * 1024;
@@ -27,18 +38,30 @@ export class LineConn {
   readonly remote: string;
   readonly #conn: Deno.Conn;
   readonly #maxLineBytes: number;
+  readonly #metrics: Metrics | undefined;
+  readonly #metricsText: (() => Promise<string>) | undefined;
   #reason: CloseReason | undefined;
   #closed = false;
 
   constructor(conn: Deno.Conn, options: LineConnOptions) {
     this.#conn = conn;
     this.#maxLineBytes = options.maxLineBytes;
+    this.#metrics = options.metrics;
+    this.#metricsText = options.metricsText;
     const addr = conn.remoteAddr as Deno.NetAddr;
     this.remote = addr.hostname;
+    const metrics = options.metrics;
     this.outbox = new Outbox(conn, {
       maxBytes: options.maxQueueBytes,
-      onFail: (reason) => this.close(reason),
+      onFail: (failure) => this.#outboxFailed(failure),
+      onWritten: metrics ? (n) => metrics.bytesOut(n) : undefined,
     });
+  }
+
+  #outboxFailed(failure: OutboxFailure): void {
+    if (failure === "write_error") return this.close("write_error");
+    this.#metrics?.limitHit(failure === "queue_full" ? "send_queue" : "write_deadline");
+    this.close("slow_consumer");
   }
 
   /** Why the connection ended, once it has. */
@@ -50,6 +73,8 @@ export class LineConn {
   async serve(handler: LineHandler): Promise<CloseReason> {
     const splitter = new LineSplitter(this.#maxLineBytes);
     const buf = new Uint8Array(READ_BUFFER_BYTES);
+    // The first bytes, while they may still be the old exporter's GET_METRICS.
+    let start: Uint8Array | undefined = this.#metricsText ? new Uint8Array(0) : undefined;
     while (this.#reason === undefined) {
       let n: number | null;
       try {
@@ -62,12 +87,34 @@ export class LineConn {
         this.close("client_closed");
         break;
       }
+      this.#metrics?.bytesIn(n);
+      let chunk: Uint8Array = buf.subarray(0, n);
+      if (start !== undefined) {
+        start = concat(start, chunk);
+        const bridge = matchBridge(start);
+        if (bridge === "yes") return await this.#bridge();
+        if (bridge === "maybe") continue;
+        chunk = start;
+        start = undefined;
+      }
       // Frames may point into `buf`: each is handled before the next read reuses it.
-      for (const frame of splitter.push(buf.subarray(0, n))) {
+      for (const frame of splitter.push(chunk)) {
         if (this.#reason !== undefined) break;
         if (frame.kind === "line") await handler.handleLine(decodeLine(frame.bytes));
         else handler.tooLarge(this.#maxLineBytes);
       }
+    }
+    return this.#reason!;
+  }
+
+  /** Answers the old exporter with the Prometheus text, then closes (PROTOCOL B.9). */
+  async #bridge(): Promise<CloseReason> {
+    try {
+      const text = new TextEncoder().encode(await this.#metricsText!());
+      for (let off = 0; off < text.length;) off += await this.#conn.write(text.subarray(off));
+      this.close("metrics_bridge");
+    } catch {
+      this.close("write_error");
     }
     return this.#reason!;
   }
@@ -94,4 +141,18 @@ export class LineConn {
       // Already closed by the peer: nothing left to release.
     }
   }
+}
+
+/** Whether the first bytes are GET_METRICS ("yes"), may still become it ("maybe"), or not. */
+function matchBridge(start: Uint8Array): "yes" | "maybe" | "no" {
+  const n = Math.min(start.length, BRIDGE_REQUEST.length);
+  for (let i = 0; i < n; i++) if (start[i] !== BRIDGE_REQUEST[i]) return "no";
+  return start.length >= BRIDGE_REQUEST.length ? "yes" : "maybe";
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }

@@ -117,6 +117,7 @@ export class ChatListener {
     const lineConn = new LineConn(conn, this.#options);
     const handler = this.#options.accept(lineConn.outbox, lineConn.remote);
     this.#conns.set(lineConn, handler);
+    this.#options.metrics?.connectionOpened("tcp");
     log.debug("Connection from {remote}", { remote: lineConn.remote });
     let reason: CloseReason;
     try {
@@ -132,13 +133,14 @@ export class ChatListener {
     }
     this.#conns.delete(lineConn);
     handler.close();
+    this.#options.metrics?.connectionClosed("tcp", reason);
     log.info("Closed connection from {remote}: {reason}", { remote: lineConn.remote, reason });
   }
 
   #checkDeadlines(): void {
     for (const conn of this.#conns.keys()) {
       if (conn.outbox.stalledMs() > this.#options.writeDeadlineMs) {
-        conn.outbox.fail("slow_consumer");
+        conn.outbox.fail("write_deadline");
       }
     }
   }

@@ -28,7 +28,8 @@ export async function launch(args: string[], env: Record<string, string> = {}) {
     const { value, done } = await reader.read();
     if (done) throw new Error(`Server exited before listening:\n${out}`);
     out += value;
-    const m = out.match(/Listening on "127\.0\.0\.1":(\d+)/);
+    // Text ("127.0.0.1":port) or JSON lines (\"127.0.0.1\":port).
+    const m = out.match(/Listening on \\?"127\.0\.0\.1\\?":(\d+)/);
     if (m) port = Number(m[1]);
   }
   clearTimeout(deadline);

@@ -20,16 +20,17 @@ export interface TestServer extends AsyncDisposable {
  * which is then left in place for the caller).
  */
 export async function startTestServer(
-  options: ServerOptions & { db?: string; retentionDays?: number } = {},
+  options: ServerOptions & { db?: string; retentionDays?: number; metricsPort?: number } = {},
 ): Promise<TestServer> {
   const dir = options.db ? undefined : await Deno.makeTempDir({ prefix: "classcord_test_" });
   const db = options.db ?? `${dir}/classcord.kv`;
   const config: Config = {
     host: "127.0.0.1",
     port: 0,
-    metricsPort: 0,
+    metricsPort: options.metricsPort ?? 0,
     db,
     logLevel: "error",
+    logFormat: "text",
     retentionDays: options.retentionDays ?? 365,
   };
   const server = await startServer(config, { argon2: TEST_ARGON2, ...options });
@@ -187,4 +188,23 @@ export class TestClient implements AsyncDisposable {
     merged.set(chunk.subarray(0, n), this.#buffer.length);
     this.#buffer = merged;
   }
+}
+
+/** A TCP port free right now on 127.0.0.1 (for servers that cannot take port 0). */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = l.addr;
+  l.close();
+  return port;
+}
+
+/** Parses a Prometheus text exposition into `name{labels}` → value. */
+export function parseMetrics(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const m = line.match(/^(\S+?(?:\{.*\})?) (\S+)$/);
+    if (m) out.set(m[1], Number(m[2]));
+  }
+  return out;
 }
