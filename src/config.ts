@@ -14,6 +14,52 @@ export type LogFormat = typeof LOG_FORMATS[number];
 /** Where the KV file lives when neither --db nor CLASSCORD_DB says. */
 export const DEFAULT_DB = "./data/classcord.kv";
 
+/**
+ * The limits of PROTOCOL B.7. Their windows are fixed by the protocol: oversized lines per 60 s,
+ * dropped messages and bad lines per 10 s, login and registration failures per 10 min, new
+ * connections per 10 s.
+ */
+export interface Limits {
+  /** Longest line, in bytes. */
+  maxLineBytes: number;
+  /** Bytes without a line end after which the connection is closed. */
+  maxUnterminatedBytes: number;
+  /** Oversized lines in 60 s after which the connection is closed. */
+  maxOversizedLines: number;
+  /** Bytes queued for one session before it is cut off as a slow consumer. */
+  maxQueueBytes: number;
+  /** A write pending this long cuts the session off as a slow consumer. */
+  writeDeadlineMs: number;
+  /** Requests at once before the rate applies. */
+  rateBurst: number;
+  /** Sustained requests per second. */
+  ratePerSecond: number;
+  /** Rate-limited requests in 10 s after which the connection is closed. */
+  maxDropped: number;
+  /** Bad lines in 10 s after which the connection is closed. */
+  maxBadLines: number;
+  /** Failed logins per account and address before delays start. */
+  loginFreeFailures: number;
+  /** Longest delay between login attempts after failures. */
+  loginMaxDelayMs: number;
+  /** Failed logins per account in 10 min before its logins are refused. */
+  loginFailuresPerAccount: number;
+  /** Failed logins per address in 10 min before its logins are refused. */
+  loginFailuresPerAddress: number;
+  /** Registrations per address in 10 min. */
+  registrationsPerAddress: number;
+  /** Time to log in (or post as a guest) after connecting. */
+  identifyTimeoutMs: number;
+  /** Time without a line from a hello'd session before it is closed. */
+  idleTimeoutMs: number;
+  /** Open connections in total. */
+  maxConnections: number;
+  /** Open connections per address. */
+  maxConnectionsPerAddress: number;
+  /** New connections per address in 10 s. */
+  newConnectionsPerAddress: number;
+}
+
 /** Everything the server needs to start. */
 export interface Config {
   /** Address the chat listener binds to. */
@@ -30,16 +76,52 @@ export interface Config {
   logFormat: LogFormat;
   /** Messages older than this many days are deleted; 0 keeps them forever. */
   retentionDays: number;
+  /** Whether a message sent without logging in makes a guest (PROTOCOL A.3). */
+  guests: boolean;
+  /** TLS listener port; used only with a certificate and key (PROTOCOL B.8). */
+  tlsPort: number;
+  /** PEM certificate (chain) file for the TLS listener; empty: no TLS listener. */
+  tlsCert: string;
+  /** PEM private key file for the TLS listener. */
+  tlsKey: string;
+  /** The limits of PROTOCOL B.7. */
+  limits: Limits;
 }
 
 interface Option {
   flag: string;
-  key: keyof Config;
+  /** A Config key, or "limits.<key>". */
+  key: keyof Config | `limits.${keyof Limits}`;
   env?: string;
   default: string;
   help: string;
-  parse: (value: string, source: string) => Config[keyof Config];
+  parse: (value: string, source: string) => unknown;
 }
+
+/** An integer flag of a B.7 limit; `scale` turns the flag's unit (seconds) into the field's. */
+function limit(
+  flag: string,
+  key: keyof Limits,
+  value: number,
+  help: string,
+  scale = 1,
+): Option {
+  return {
+    flag,
+    key: `limits.${key}`,
+    env: `CLASSCORD_${flag.toUpperCase().replaceAll("-", "_")}`,
+    default: String(value),
+    help,
+    parse: (v, src) => {
+      if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 1e9) {
+        throw new ConfigError(`Invalid ${src} "${v}": expected a whole number from 1`);
+      }
+      return Number(v) * scale;
+    },
+  };
+}
+
+const SECOND = 1000;
 
 const OPTIONS: Option[] = [
   {
@@ -119,6 +201,129 @@ const OPTIONS: Option[] = [
       return Number(v);
     },
   },
+  {
+    flag: "guests",
+    key: "guests",
+    env: "CLASSCORD_GUESTS",
+    // On: the old server let anyone chat without an account, and some clients rely on it.
+    default: "on",
+    help: "let clients chat without an account as guests: on or off",
+    parse: (v, src) => {
+      if (!["on", "off", "true", "false"].includes(v)) {
+        throw new ConfigError(`Invalid ${src} "${v}": expected on or off`);
+      }
+      return v === "on" || v === "true";
+    },
+  },
+  {
+    flag: "tls-port",
+    key: "tlsPort",
+    env: "CLASSCORD_TLS_PORT",
+    // Next to the plain port, as PROTOCOL B.8 says.
+    default: "12346",
+    help: "TLS chat port, used when --tls-cert and --tls-key are given",
+    parse: (v, src) => port(v, src),
+  },
+  {
+    flag: "tls-cert",
+    key: "tlsCert",
+    env: "CLASSCORD_TLS_CERT",
+    default: "",
+    help: "PEM certificate file: turns the TLS listener on",
+    parse: (v) => v,
+  },
+  {
+    flag: "tls-key",
+    key: "tlsKey",
+    env: "CLASSCORD_TLS_KEY",
+    default: "",
+    help: "PEM private key file of the certificate",
+    parse: (v) => v,
+  },
+  // PROTOCOL B.7 defaults, from what ergo, InspIRCd, NATS, Centrifugo and OWASP ship.
+  limit("max-line-bytes", "maxLineBytes", 64 * 1024, "longest line in bytes (too_large)"),
+  limit(
+    "max-unterminated-bytes",
+    "maxUnterminatedBytes",
+    1024 * 1024,
+    "bytes without a line end before the connection is closed",
+  ),
+  limit(
+    "max-oversized-lines",
+    "maxOversizedLines",
+    3,
+    "oversized lines in 60 s before the connection is closed",
+  ),
+  limit(
+    "max-queue-bytes",
+    "maxQueueBytes",
+    1024 * 1024,
+    "bytes queued for a session before it is cut off",
+  ),
+  limit(
+    "write-timeout",
+    "writeDeadlineMs",
+    10,
+    "seconds a write may wait before the session is cut off",
+    SECOND,
+  ),
+  limit("rate-burst", "rateBurst", 20, "requests at once before the rate applies"),
+  limit("rate-per-second", "ratePerSecond", 5, "sustained requests per second (rate_limited)"),
+  limit("max-dropped", "maxDropped", 100, "rate-limited requests in 10 s before closing"),
+  limit("max-bad-lines", "maxBadLines", 20, "bad lines in 10 s before closing"),
+  limit("login-free-failures", "loginFreeFailures", 5, "failed logins before delays start"),
+  limit(
+    "login-max-delay",
+    "loginMaxDelayMs",
+    60,
+    "longest delay in seconds between login attempts",
+    SECOND,
+  ),
+  limit(
+    "login-failures-per-account",
+    "loginFailuresPerAccount",
+    20,
+    "failed logins per account in 10 min",
+  ),
+  limit(
+    "login-failures-per-address",
+    "loginFailuresPerAddress",
+    30,
+    "failed logins per address in 10 min",
+  ),
+  limit(
+    "registrations-per-address",
+    "registrationsPerAddress",
+    30,
+    "registrations per address in 10 min (a class behind one router)",
+  ),
+  limit(
+    "identify-timeout",
+    "identifyTimeoutMs",
+    30,
+    "seconds to log in or post after connecting",
+    SECOND,
+  ),
+  limit(
+    "idle-timeout",
+    "idleTimeoutMs",
+    120,
+    "seconds without a line from a hello'd session (send ping)",
+    SECOND,
+  ),
+  limit("max-connections", "maxConnections", 1000, "open connections in total (server_busy)"),
+  limit(
+    "max-connections-per-address",
+    "maxConnectionsPerAddress",
+    64,
+    "open connections per address",
+  ),
+  limit(
+    "new-connections-per-address",
+    "newConnectionsPerAddress",
+    30,
+    "new connections per address in 10 s",
+  ),
 ];
 
 function nonEmpty(value: string, source: string): string {
@@ -162,12 +367,20 @@ export function parseConfig(
   }
   if (values.help) return { help: true };
   const config: Record<string, unknown> = {};
+  const limits: Record<string, unknown> = {};
   for (const o of OPTIONS) {
     const flagValue = values[o.flag];
     const envValue = o.env ? env[o.env] : undefined;
-    if (typeof flagValue === "string") config[o.key] = o.parse(flagValue, `--${o.flag}`);
-    else if (envValue !== undefined) config[o.key] = o.parse(envValue, o.env!);
-    else config[o.key] = o.parse(o.default, `default of --${o.flag}`);
+    let value: unknown;
+    if (typeof flagValue === "string") value = o.parse(flagValue, `--${o.flag}`);
+    else if (envValue !== undefined) value = o.parse(envValue, o.env!);
+    else value = o.parse(o.default, `default of --${o.flag}`);
+    if (o.key.startsWith("limits.")) limits[o.key.slice("limits.".length)] = value;
+    else config[o.key] = value;
+  }
+  config.limits = limits;
+  if ((config.tlsCert === "") !== (config.tlsKey === "")) {
+    throw new ConfigError("Invalid TLS configuration: --tls-cert and --tls-key go together");
   }
   return {
     help: false,
@@ -198,3 +411,9 @@ export function helpText(): string {
     "",
   ].join("\n");
 }
+
+/** The B.7 defaults, as parsed from an empty command line. */
+export const DEFAULT_LIMITS: Limits = (() => {
+  const parsed = parseConfig([], {});
+  return parsed.help ? undefined! : parsed.config.limits;
+})();

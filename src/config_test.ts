@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "./errors.ts";
-import { ENV_VARS, helpText, parseConfig } from "./config.ts";
+import { DEFAULT_LIMITS, ENV_VARS, helpText, parseConfig } from "./config.ts";
 
 function config(args: string[], env: Record<string, string> = {}) {
   const parsed = parseConfig(args, env);
@@ -17,7 +17,15 @@ Deno.test("parseConfig() defaults match the documented ones", () => {
     logLevel: "info",
     logFormat: "text",
     retentionDays: 365,
+    guests: true,
+    tlsPort: 12346,
+    tlsCert: "",
+    tlsKey: "",
+    limits: DEFAULT_LIMITS,
   });
+  assert.equal(DEFAULT_LIMITS.maxLineBytes, 65536);
+  assert.equal(DEFAULT_LIMITS.identifyTimeoutMs, 30_000);
+  assert.equal(DEFAULT_LIMITS.maxConnectionsPerAddress, 64);
 });
 
 Deno.test("parseConfig() takes flags over environment over defaults", () => {
@@ -30,6 +38,11 @@ Deno.test("parseConfig() takes flags over environment over defaults", () => {
     logLevel: "info",
     logFormat: "text",
     retentionDays: 365,
+    guests: true,
+    tlsPort: 12346,
+    tlsCert: "",
+    tlsKey: "",
+    limits: DEFAULT_LIMITS,
   });
   assert.equal(config([], { CLASSCORD_METRICS_PORT: "9999" }).metricsPort, 9999);
 });
@@ -43,6 +56,9 @@ Deno.test("parseConfig() refuses bad values and unknown flags with one clear lin
       [["--log-level", "loud"], {}, /Invalid --log-level "loud"/],
       [["--retention-days=-3"], {}, /Invalid --retention-days "-3"/],
       [["--log-format", "xml"], {}, /Invalid --log-format "xml"/],
+      [["--rate-burst", "0"], {}, /Invalid --rate-burst "0"/],
+      [["--guests", "maybe"], {}, /Invalid --guests "maybe"/],
+      [["--tls-cert", "c.pem"], {}, /go together/],
       [["--nope"], {}, /nope/],
       [["extra"], {}, /extra/],
     ] as const
@@ -73,4 +89,15 @@ Deno.test("helpText() documents every flag and environment variable", () => {
   }
   for (const name of ENV_VARS) assert.ok(help.includes(name), name);
   assert.equal(parseConfig(["--help"]).help, true);
+});
+
+Deno.test("parseConfig() reads limits from flags and environment, seconds as milliseconds", () => {
+  const config = parseConfig(["--identify-timeout", "5", "--rate-burst=50"], {
+    CLASSCORD_MAX_CONNECTIONS: "10",
+  });
+  assert.equal(config.help, false);
+  if (config.help) return;
+  assert.equal(config.config.limits.identifyTimeoutMs, 5000);
+  assert.equal(config.config.limits.rateBurst, 50);
+  assert.equal(config.config.limits.maxConnections, 10);
 });

@@ -53,6 +53,11 @@ export type CloseReason =
   | "write_error"
   | "slow_consumer"
   | "too_large"
+  | "flood"
+  | "bad_input"
+  | "timeout"
+  | "server_busy"
+  | "kicked"
   | "metrics_bridge"
   | "shutting_down";
 

@@ -9,7 +9,17 @@ export type SessionKind = "user" | "guest";
 /** A message's kind: to the default channel, to another channel, or private. */
 export type MessageKind = "global" | "channel" | "private";
 /** A limit of PROTOCOL B.7 that was hit. */
-export type LimitName = "line_size" | "send_queue" | "write_deadline";
+export type LimitName =
+  | "line_size"
+  | "send_queue"
+  | "write_deadline"
+  | "message_rate"
+  | "bad_lines"
+  | "login_failures"
+  | "registrations"
+  | "identify_timeout"
+  | "idle_timeout"
+  | "connections";
 
 // The process metrics (CPU, memory, event-loop lag, heap, GC) are collected once per process:
 // prom-client's event-loop monitor must not be started again for every server.

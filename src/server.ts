@@ -3,41 +3,24 @@ import { getLogger } from "@logtape/logtape";
 import denoConfig from "../deno.json" with { type: "json" };
 import { type Argon2Params, type PasswordHasher, WorkerHasher } from "./auth/password.ts";
 import { type Clock, systemClock } from "./clock.ts";
-import type { Config } from "./config.ts";
+import type { Config, Limits } from "./config.ts";
 import { serveHttp } from "./http.ts";
 import { Hub } from "./hub/hub.ts";
 import { Metrics } from "./metrics.ts";
 import { HISTORY_MAX_LIMIT } from "./protocol/schema.ts";
 import { Accounts } from "./session/account.ts";
 import { Chat } from "./session/chat.ts";
-import { type ServerInfo, Session } from "./session/session.ts";
+import { type ServerInfo, Session, type SessionOutput } from "./session/session.ts";
 import { KvStore } from "./store/kv_store.ts";
 import { MessageLog } from "./store/message_log.ts";
 import type { Store } from "./store/store.ts";
-import { ChatListener } from "./transport/tcp.ts";
+import { ChatListener, ConnectionGate } from "./transport/tcp.ts";
 
 const log = getLogger(["classcord", "tcp"]);
 const storeLog = getLogger(["classcord", "store"]);
 
 /** The server's version, from deno.json. */
 export const VERSION: string = denoConfig.version;
-
-/** Transport limits of PROTOCOL B.7 that the server enforces. */
-export interface Limits {
-  /** 64 KiB line cap (PROTOCOL B.7). */
-  maxLineBytes: number;
-  /** 1 MiB send queue per session (PROTOCOL B.7). */
-  maxQueueBytes: number;
-  /** 10 s write deadline per session (PROTOCOL B.7). */
-  writeDeadlineMs: number;
-}
-
-/** The defaults of PROTOCOL B.7. */
-export const DEFAULT_LIMITS: Limits = {
-  maxLineBytes: 64 * 1024,
-  maxQueueBytes: 1024 * 1024,
-  writeDeadlineMs: 10_000,
-};
 
 // Retention runs at startup, then hourly: deleting a day's messages late by an hour is harmless.
 const RETENTION_SWEEP_MS = 60 * 60 * 1000;
@@ -56,6 +39,8 @@ export interface Server extends AsyncDisposable {
   /** The chat port actually bound. */
   readonly port: number;
   readonly hostname: string;
+  /** The TLS chat port actually bound; 0 without TLS. */
+  readonly tlsPort: number;
   /** The HTTP port of /metrics, /healthz and /readyz actually bound; 0 when disabled. */
   readonly metricsPort: number;
   readonly metrics: Metrics;
@@ -70,11 +55,12 @@ export interface Server extends AsyncDisposable {
  */
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<Server> {
   const clock = options.clock ?? systemClock;
-  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const limits: Limits = { ...config.limits, ...options.limits };
   const store = await KvStore.open(config.db);
   const metrics = new Metrics(VERSION);
   let hasher: PasswordHasher | undefined;
   let listener: ChatListener | undefined;
+  let tlsListener: ChatListener | undefined;
   let messages: MessageLog;
   let http: Deno.HttpServer<Deno.NetAddr> | undefined;
   let stopping = false;
@@ -90,6 +76,9 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         max_line_bytes: limits.maxLineBytes,
         max_queue_bytes: limits.maxQueueBytes,
         history_max: HISTORY_MAX_LIMIT,
+        rate_burst: limits.rateBurst,
+        rate_per_second: limits.ratePerSecond,
+        idle_timeout_ms: limits.idleTimeoutMs,
       },
     };
     const deps = {
@@ -97,17 +86,28 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       clock,
       info,
       metrics,
-      accounts: new Accounts({ store, hasher, hub, clock }),
+      limits,
+      guests: config.guests,
+      accounts: new Accounts({ store, hasher, hub, clock, limits }),
       chat: new Chat({ hub, clock, store, log: messages, metrics }),
     };
-    listener = ChatListener.listen({
+    const listenerOptions = {
       hostname: config.host,
       port: config.port,
       ...limits,
+      gate: new ConnectionGate(clock, limits),
       metrics,
       metricsText: () => metrics.text(),
-      accept: (out, remote) => new Session(deps, out, remote),
-    });
+      accept: (out: SessionOutput, remote: string) => new Session(deps, out, remote),
+    };
+    listener = ChatListener.listen(listenerOptions);
+    if (config.tlsCert !== "") {
+      const tls = {
+        cert: await readPem(config.tlsCert, "certificate"),
+        key: await readPem(config.tlsKey, "key"),
+      };
+      tlsListener = ChatListener.listen({ ...listenerOptions, port: config.tlsPort, tls });
+    }
     if (config.metricsPort !== 0) {
       http = serveHttp({ hostname: config.host, port: config.metricsPort }, {
         metrics,
@@ -117,6 +117,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     }
   } catch (err) {
     await listener?.shutdown();
+    await tlsListener?.shutdown();
     hasher?.close();
     store.close();
     throw err;
@@ -127,6 +128,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const { hostname, port } = listener.addr;
   const metricsPort = http?.addr.port ?? 0;
   log.info("Listening on {hostname}:{port}, store {db}", { hostname, port, db: config.db });
+  const tlsPort = tlsListener?.addr.port ?? 0;
+  if (tlsListener) log.info("Listening for TLS on {hostname}:{port}", { hostname, port: tlsPort });
   if (http) {
     getLogger(["classcord", "http"]).info("Metrics on http://{hostname}:{port}/metrics", {
       hostname,
@@ -139,14 +142,22 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     stopped ??= (async () => {
       stopping = true;
       clearInterval(retention);
-      await listener!.shutdown();
+      await Promise.all([listener!.shutdown(), tlsListener?.shutdown()]);
       await http?.shutdown();
       await messages.flushed(); // what clients sent before the shutdown is stored
       hasher.close();
       store.close();
       log.info("Stopped");
     })();
-  return { port, hostname, metricsPort, metrics, shutdown, [Symbol.asyncDispose]: shutdown };
+  return {
+    port,
+    hostname,
+    tlsPort,
+    metricsPort,
+    metrics,
+    shutdown,
+    [Symbol.asyncDispose]: shutdown,
+  };
 }
 
 /** Deletes messages past the retention period; a failure is logged and retried next sweep. */
@@ -157,5 +168,13 @@ async function prune(store: Store, clock: Clock, days: number): Promise<void> {
     if (removed > 0) storeLog.info("Retention removed {removed} messages", { removed });
   } catch (error) {
     storeLog.error("Retention failed: {error}", { error });
+  }
+}
+
+async function readPem(path: string, what: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (err) {
+    throw new Error(`Cannot read TLS ${what} "${path}": ${(err as Error).message}`, { cause: err });
   }
 }

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { decodeValue, encodeValue, type Json } from "../scripts/backup.ts";
 import { KvStore } from "../src/store/kv_store.ts";
-import { startTestServer, type TestClient } from "./helpers/test_server.ts";
+import { FLOOD_LIMITS, startTestServer, type TestClient } from "./helpers/test_server.ts";
 
 const BACKUP = fileURLToPath(new URL("../scripts/backup.ts", import.meta.url));
 const CONFIG = fileURLToPath(new URL("../deno.json", import.meta.url));
@@ -352,7 +352,7 @@ Deno.test("a backup taken while the server stores messages restores to a consist
     let storedAtEnd: number;
     let backup: Result;
     {
-      await using srv = await startTestServer({ db });
+      await using srv = await startTestServer({ db, limits: FLOOD_LIMITS });
       await using carol = await srv.connect();
       await carol.request({ type: "register", username: "carol", password: "pw-carol" });
       carol.close();

@@ -9,6 +9,7 @@ Deno.test("acked messages survive kill -9 of the server, offline ones too", asyn
   const dir = await Deno.makeTempDir({ prefix: "classcord_test_" });
   const db = `${dir}/classcord.kv`;
   const args = ["--host", "127.0.0.1", "--port", "0", "--metrics-port", "0", "--db", db];
+  args.push("--rate-burst", "100000"); // 301 messages at once: the flood is the point here
   try {
     const first = await launch(args);
     const alice = await TestClient.connect(first.port);

@@ -1,7 +1,7 @@
 // A client that never reads is cut off alone (PROTOCOL B.7); everybody else keeps chatting.
 import assert from "node:assert/strict";
-import { startTestServer, type TestServer } from "./helpers/test_server.ts";
-import type { Limits } from "../src/server.ts";
+import { FLOOD_LIMITS, startTestServer, type TestServer } from "./helpers/test_server.ts";
+import type { Limits } from "../src/config.ts";
 
 const BIG = "x".repeat(60 * 1024);
 
@@ -34,7 +34,7 @@ async function floodUntilCarolLeaves(srv: TestServer): Promise<number> {
 }
 
 async function withServer(limits: Partial<Limits>, run: (srv: TestServer) => Promise<void>) {
-  await using srv = await startTestServer({ limits });
+  await using srv = await startTestServer({ limits: { ...FLOOD_LIMITS, ...limits } });
   await run(srv);
 }
 

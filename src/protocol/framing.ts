@@ -21,6 +21,7 @@ export class LineSplitter {
   #parts: Uint8Array[] = [];
   #size = 0;
   #discarding = false;
+  #discarded = 0;
   #afterCR = false;
 
   constructor(maxLineBytes: number) {
@@ -36,6 +37,11 @@ export class LineSplitter {
   /** True while the rest of an oversized line is being skipped. */
   get discarding(): boolean {
     return this.#discarding;
+  }
+
+  /** Bytes of the current line so far, kept or discarded: how long the peer has sent no end. */
+  get unterminatedBytes(): number {
+    return this.#discarding ? this.#discarded : this.#size;
   }
 
   /**
@@ -69,6 +75,7 @@ export class LineSplitter {
   #endLine(tail: Uint8Array, frames: Frame[]): void {
     if (this.#discarding) {
       this.#discarding = false;
+      this.#discarded = 0;
       return;
     }
     const size = this.#size + tail.length;
@@ -82,10 +89,15 @@ export class LineSplitter {
   }
 
   #keep(rest: Uint8Array, frames: Frame[]): void {
-    if (rest.length === 0 || this.#discarding) return;
+    if (rest.length === 0) return;
+    if (this.#discarding) {
+      this.#discarded += rest.length;
+      return;
+    }
     if (this.#size + rest.length > this.#maxLineBytes) {
       frames.push({ kind: "too_large" });
       this.#discarding = true;
+      this.#discarded = this.#size + rest.length;
       this.#parts = [];
       this.#size = 0;
       return;

@@ -63,6 +63,11 @@ export function helloReply(
   return withId({ type: "hello", server: "classcord", version, protocol: 2, features, limits }, id);
 }
 
+/** The answer to `ping`: the session is alive (PROTOCOL B.7 idle timeout). */
+export function pongReply(id?: RequestId): Reply {
+  return withId({ type: "pong" }, id);
+}
+
 /** A message with an `id` is durably stored (PROTOCOL B.3). */
 export function ackReply(id: RequestId, seq: number, timestamp: string): Reply {
   return { type: "ack", id, seq, timestamp };

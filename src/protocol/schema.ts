@@ -84,6 +84,7 @@ const SCHEMAS = {
   userlist: empty,
   status,
   hello,
+  ping: empty,
   join: channelRef,
   leave: channelRef,
   channels: empty,
@@ -98,7 +99,7 @@ export type Request =
   | { type: "status"; id?: RequestId } & z.infer<typeof status>
   | { type: "hello"; id?: RequestId } & z.infer<typeof hello>
   | { type: "join" | "leave"; id?: RequestId } & z.infer<typeof channelRef>
-  | { type: "channels"; id?: RequestId }
+  | { type: "channels" | "ping"; id?: RequestId }
   | { type: "history"; id?: RequestId } & z.infer<typeof history>;
 
 /**

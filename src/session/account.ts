@@ -2,10 +2,21 @@
 import type { PasswordHasher } from "../auth/password.ts";
 import { checkName, nameKey } from "../auth/names.ts";
 import type { Clock } from "../clock.ts";
+import type { Limits } from "../config.ts";
 import { ProtocolError } from "../errors.ts";
 import type { Hub } from "../hub/hub.ts";
 import { LOGIN_FAILED_MESSAGE, USER_EXISTS_MESSAGE } from "../protocol/replies.ts";
 import type { Store, UserRecord } from "../store/store.ts";
+import { KeyedWindows, LoginThrottle } from "./limits.ts";
+
+const TEN_MINUTES = 10 * 60_000;
+
+function rateLimited(what: string, retryMs: number): ProtocolError {
+  const seconds = Math.ceil(retryMs / 1000);
+  return new ProtocolError("rate_limited", `Too many ${what}: try again in ${seconds} s`, {
+    retry_after_ms: retryMs,
+  });
+}
 
 /** Name of a guest whose first message has no `from` (PROTOCOL A.3). */
 export const DEFAULT_GUEST_NAME = "invité";
@@ -16,26 +27,48 @@ export class Accounts {
   readonly #hasher: PasswordHasher;
   readonly #hub: Hub;
   readonly #clock: Clock;
+  readonly #logins: LoginThrottle;
+  readonly #registrations: KeyedWindows;
   #dummyHash: Promise<string> | undefined;
 
-  constructor(deps: { store: Store; hasher: PasswordHasher; hub: Hub; clock: Clock }) {
+  constructor(
+    deps: { store: Store; hasher: PasswordHasher; hub: Hub; clock: Clock; limits: Limits },
+  ) {
     this.#store = deps.store;
     this.#hasher = deps.hasher;
     this.#hub = deps.hub;
     this.#clock = deps.clock;
+    const { limits } = deps;
+    this.#logins = new LoginThrottle(deps.clock, {
+      free: limits.loginFreeFailures,
+      baseDelayMs: 1000, // doubling from 1 s (PROTOCOL B.7)
+      maxDelayMs: limits.loginMaxDelayMs,
+      perAccount: limits.loginFailuresPerAccount,
+      perAddress: limits.loginFailuresPerAddress,
+      windowMs: TEN_MINUTES,
+    });
+    this.#registrations = new KeyedWindows(deps.clock, {
+      max: limits.registrationsPerAddress,
+      windowMs: TEN_MINUTES,
+    });
   }
 
   /**
    * Creates an account; it does not log in (PROTOCOL A.3).
    *
-   * @throws {ProtocolError} `invalid_name`, or `user_exists` with the legacy text when the name
-   * is registered or used by a guest online
+   * @throws {ProtocolError} `invalid_name`, `user_exists` with the legacy text when the name
+   * is registered or used by a guest online, or `rate_limited` past the registrations allowed
+   * per address
    */
-  async register(username: string, password: string): Promise<UserRecord> {
+  async register(username: string, password: string, address: string): Promise<UserRecord> {
     const name = checkName(username);
+    const wait = this.#registrations.blocked(address);
+    if (wait > 0) throw rateLimited("registrations from your address", wait);
     if (this.#hub.isOnline(nameKey(name)) || await this.#store.getUser(name)) {
       throw new ProtocolError("user_exists", USER_EXISTS_MESSAGE);
     }
+    // Counted once the password is about to be hashed: what costs the server.
+    this.#registrations.add(address);
     const user = {
       name,
       passwordHash: await this.#hasher.hash(password),
@@ -51,13 +84,22 @@ export class Accounts {
    * Checks a name and password.
    *
    * @throws {ProtocolError} `auth_failed` with the legacy text, for an unknown name or a wrong
-   * password alike (an unknown name costs one hash too, so timing does not tell them apart)
+   * password alike (an unknown name costs one hash too, so timing does not tell them apart);
+   * `rate_limited` while failed logins of this account or address are being slowed down, in
+   * which case the password is not even checked
    */
-  async login(username: string, password: string): Promise<UserRecord> {
+  async login(username: string, password: string, address: string): Promise<UserRecord> {
+    const account = nameKey(username);
+    const wait = this.#logins.check(account, address);
+    if (wait > 0) throw rateLimited("failed logins", wait);
     // A name no account can have is not looked up (and cannot overflow a store key).
     const user = isValidName(username) ? await this.#store.getUser(username) : null;
     const ok = await this.#hasher.verify(user?.passwordHash ?? await this.#dummy(), password);
-    if (!user || !ok) throw new ProtocolError("auth_failed", LOGIN_FAILED_MESSAGE);
+    if (!user || !ok) {
+      this.#logins.failed(account, address);
+      throw new ProtocolError("auth_failed", LOGIN_FAILED_MESSAGE);
+    }
+    this.#logins.succeeded(account, address);
     return user;
   }
 

@@ -1,16 +1,18 @@
 // One connection's state machine: anonymous → guest | user → closed, and request dispatch.
 import { getLogger } from "@logtape/logtape";
 import { nameKey } from "../auth/names.ts";
-import { type ErrorCode, ProtocolError } from "../errors.ts";
+import type { Limits } from "../config.ts";
+import { type CloseReason, type ErrorCode, ProtocolError } from "../errors.ts";
 import type { Clock } from "../clock.ts";
 import type { Hub } from "../hub/hub.ts";
 import type { WriteWatcher } from "../hub/outbox.ts";
 import type { Metrics } from "../metrics.ts";
 import { encodeBytes } from "../protocol/encode.ts";
-import { errorReply, helloReply, loginOk, registerOk } from "../protocol/replies.ts";
+import { errorReply, helloReply, loginOk, pongReply, registerOk } from "../protocol/replies.ts";
 import { parseRequest, readEnvelope, type Request, type RequestId } from "../protocol/schema.ts";
 import type { UserRecord } from "../store/store.ts";
 import type { Accounts } from "./account.ts";
+import { TokenBucket, WindowCounter } from "./limits.ts";
 import type { Chat, Inbox, Sender } from "./chat.ts";
 
 const log = getLogger(["classcord", "session"]);
@@ -39,7 +41,20 @@ export interface SessionDeps {
   clock: Clock;
   info: ServerInfo;
   metrics: Metrics;
+  limits: Limits;
+  /** Whether an anonymous message makes a guest (`--guests`). */
+  guests: boolean;
 }
+
+// Requests that cost the server work count against the session's rate; a `users` poll, `ping`
+// and `hello` never do (B.7: "a users poll every 3 s must always pass"), and register/login
+// have limits of their own.
+const UNCOUNTED = new Set(["users", "ping", "hello", "register", "login"]);
+// Faults of the client's own making, counted against the bad-line budget.
+const BAD_INPUT = new Set<ErrorCode>(["bad_json", "bad_request", "unknown_type"]);
+// The windows of PROTOCOL B.7.
+const TEN_SECONDS = 10_000;
+const ONE_MINUTE = 60_000;
 
 /** Where a connection is in its life (PROTOCOL A.3). */
 export type SessionState = "anonymous" | "guest" | "user" | "closed";
@@ -58,11 +73,26 @@ export class Session implements Sender {
   #name = "";
   #key = "";
   #account: UserRecord | undefined;
+  readonly #bucket: TokenBucket;
+  readonly #dropped: WindowCounter;
+  readonly #bad: WindowCounter;
+  readonly #oversized: WindowCounter;
 
   constructor(deps: SessionDeps, out: SessionOutput, remote: string) {
     this.#deps = deps;
     this.#out = out;
     this.#remote = remote;
+    const { clock, limits } = deps;
+    this.#bucket = new TokenBucket(clock, {
+      burst: limits.rateBurst,
+      perSecond: limits.ratePerSecond,
+    });
+    this.#dropped = new WindowCounter(clock, { max: limits.maxDropped, windowMs: TEN_SECONDS });
+    this.#bad = new WindowCounter(clock, { max: limits.maxBadLines, windowMs: TEN_SECONDS });
+    this.#oversized = new WindowCounter(clock, {
+      max: limits.maxOversizedLines - 1, // the last one allowed closes
+      windowMs: ONE_MINUTE,
+    });
   }
 
   get state(): SessionState {
@@ -100,24 +130,66 @@ export class Session implements Sender {
     if (this.#state !== "closed") this.#out.send(encodeBytes(value));
   }
 
-  /** Handles one decoded line; never throws. */
-  async handleLine(text: string): Promise<void> {
+  /**
+   * Handles one decoded line; never throws. Resolves with a close reason when the connection
+   * must now be closed (its last line, an error, is already queued).
+   */
+  async handleLine(text: string): Promise<CloseReason | undefined> {
     if (this.#state === "closed" || text.trim() === "") return;
     const receivedAt = performance.now();
     let id: RequestId | undefined;
     try {
       const envelope = readEnvelope(text);
       id = envelope.id;
-      await this.#dispatch(parseRequest(envelope), receivedAt);
+      const req = parseRequest(envelope);
+      if (!UNCOUNTED.has(req.type) && !this.#bucket.take()) return this.#rateLimited(req.id);
+      await this.#dispatch(req, receivedAt);
     } catch (err) {
       this.#out.send(encodeBytes(this.#errorFor(err, id)));
+      if (err instanceof ProtocolError && BAD_INPUT.has(err.code) && this.#bad.add()) {
+        this.#sendError("bad_request", "Too many bad lines: closing the connection");
+        return "bad_input";
+      }
     }
   }
 
-  /** Answers a line that was over the size cap (its bytes were discarded unread). */
-  tooLarge(maxBytes: number): void {
+  /** A request over the rate: `rate_limited`, and the connection closes if it keeps on. */
+  #rateLimited(id: RequestId | undefined): CloseReason | undefined {
+    const { metrics } = this.#deps;
+    metrics.limitHit("message_rate");
+    const retry = this.#bucket.retryAfterMs();
+    this.#sendError("rate_limited", `Too many requests: wait ${retry} ms`, id, {
+      retry_after_ms: retry,
+    });
+    if (this.#dropped.add()) {
+      this.#sendError("rate_limited", "Too many requests: closing the connection");
+      return "flood";
+    }
+  }
+
+  /**
+   * Answers a line that was over the size cap (its bytes were discarded unread); too many of them
+   * close the connection.
+   */
+  tooLarge(maxBytes: number): CloseReason | undefined {
     this.#deps.metrics.limitHit("line_size");
     this.#sendError("too_large", `Line is longer than ${maxBytes} bytes`);
+    if (this.#oversized.add()) {
+      this.#sendError("too_large", "Too many oversized lines: closing the connection");
+      return "too_large";
+    }
+  }
+
+  /** Answers a stream that never ends its line: a final error, then the connection closes. */
+  unterminated(maxBytes: number): CloseReason {
+    this.#deps.metrics.limitHit("line_size");
+    this.#sendError("too_large", `No line end in ${maxBytes} bytes: closing the connection`);
+    return "too_large";
+  }
+
+  /** A last error before the server closes the connection (timeouts), whatever the state. */
+  finalError(code: ErrorCode, message: string): void {
+    if (this.#state !== "closed") this.#sendError(code, message);
   }
 
   /**
@@ -147,7 +219,12 @@ export class Session implements Sender {
         return await this.#identify(req);
       case "message": {
         const route = await chat.route(this, req);
-        if (!this.identified) await this.#becomeGuest(req.fields.from);
+        if (!this.identified) {
+          if (!this.#deps.guests) {
+            throw new ProtocolError("not_logged_in", "Guests are not allowed here: log in first");
+          }
+          await this.#becomeGuest(req.fields.from);
+        }
         if (route && this.#state !== "closed") chat.message(this, req, route, receivedAt);
         return;
       }
@@ -159,6 +236,8 @@ export class Session implements Sender {
       case "hello":
         this.#helloed = true;
         return this.reply(helloReply(info, req.id));
+      case "ping":
+        return this.reply(pongReply(req.id));
       case "join":
         this.#requireIdentified();
         return this.reply(chat.join(this, req.channel, req.id));
@@ -181,12 +260,12 @@ export class Session implements Sender {
     let user: UserRecord | undefined;
     try {
       if (req.type === "register") {
-        const created = await accounts.register(req.username, req.password);
+        const created = await accounts.register(req.username, req.password, this.#remote);
         log.info("Registered {user} from {remote}", { user: created.name, remote: this.#remote });
         this.#deps.metrics.registration("ok");
         reply = registerOk(req.id);
       } else {
-        user = await accounts.login(req.username, req.password);
+        user = await accounts.login(req.username, req.password, this.#remote);
         this.#deps.metrics.login("ok");
         reply = loginOk(user.name, req.id);
       }
@@ -268,9 +347,14 @@ export class Session implements Sender {
     }
   }
 
-  #sendError(code: ErrorCode, message: string): void {
+  #sendError(
+    code: ErrorCode,
+    message: string,
+    id?: RequestId,
+    extra?: Record<string, unknown>,
+  ): void {
     this.#deps.metrics.error(code);
-    this.#out.send(encodeBytes(errorReply(code, message)));
+    this.#out.send(encodeBytes(errorReply(code, message, { id, extra })));
   }
 
   #errorFor(err: unknown, id: RequestId | undefined): Record<string, unknown> {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import type { PasswordHasher } from "../auth/password.ts";
+import { DEFAULT_LIMITS } from "../config.ts";
 import { Hub } from "../hub/hub.ts";
 import { Metrics } from "../metrics.ts";
 import { KvStore } from "../store/kv_store.ts";
@@ -50,12 +51,15 @@ async function world(wrap: (store: Store) => Store = (s) => s) {
   const clock = { t: Date.UTC(2026, 2, 2, 14, 5, 9, 123), now: () => clock.t };
   const log = await MessageLog.open(kv);
   const metrics = new Metrics("test");
+  const limits = DEFAULT_LIMITS;
   const deps = {
     hub,
     clock,
     metrics,
+    limits,
+    guests: true,
     info: { version: "test", features: [], limits: {} },
-    accounts: new Accounts({ store: kv, hasher, hub, clock }),
+    accounts: new Accounts({ store: kv, hasher, hub, clock, limits }),
     chat: new Chat({ hub, clock, store: kv, log, metrics }),
   };
   const open = () => {

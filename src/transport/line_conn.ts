@@ -5,18 +5,25 @@ import type { Metrics } from "../metrics.ts";
 import { LineSplitter } from "../protocol/framing.ts";
 import { decodeLine } from "../protocol/text.ts";
 
-/** What handles a connection's traffic (a Session). */
+/**
+ * What handles a connection's traffic (a Session). A returned close reason ends the connection
+ * once what is queued (the handler's last error) is written.
+ */
 export interface LineHandler {
   /** One decoded line; the next one is read only once this resolves. */
-  handleLine(text: string): Promise<void> | void;
+  handleLine(text: string): Promise<CloseReason | undefined> | CloseReason | undefined;
   /** A line over the size cap was discarded. */
-  tooLarge(maxBytes: number): void;
+  tooLarge(maxBytes: number): CloseReason | undefined;
+  /** The peer sent `maxBytes` without a line end. */
+  unterminated(maxBytes: number): CloseReason;
 }
 
 /** Options of {@link LineConn}. */
 export interface LineConnOptions {
   maxLineBytes: number;
   maxQueueBytes: number;
+  /** Bytes without a line end after which the connection is closed (B.7: 1 MiB). */
+  maxUnterminatedBytes: number;
   /** Byte counters and limit hits. */
   metrics?: Metrics;
   /**
@@ -31,6 +38,8 @@ const BRIDGE_REQUEST = new TextEncoder().encode("GET_METRICS");
 
 // 64 KiB reads: one read takes a whole maximum-size line from the kernel.
 const READ_BUFFER_BYTES = 64 * 1024;
+// Time given to a last error line before a connection the server ends is closed.
+const FINAL_LINE_MS = 1000;
 
 /** A connection speaking JSON lines: framing and decoding in, a bounded outbox out. */
 export class LineConn {
@@ -38,7 +47,11 @@ export class LineConn {
   readonly remote: string;
   readonly #conn: Deno.Conn;
   readonly #maxLineBytes: number;
+  readonly #maxUnterminated: number;
   readonly #metrics: Metrics | undefined;
+  /** performance.now() of the connection and of its last read, for timeouts. */
+  readonly connectedAt = performance.now();
+  lastReadAt = this.connectedAt;
   readonly #metricsText: (() => Promise<string>) | undefined;
   #reason: CloseReason | undefined;
   #closed = false;
@@ -46,6 +59,7 @@ export class LineConn {
   constructor(conn: Deno.Conn, options: LineConnOptions) {
     this.#conn = conn;
     this.#maxLineBytes = options.maxLineBytes;
+    this.#maxUnterminated = options.maxUnterminatedBytes;
     this.#metrics = options.metrics;
     this.#metricsText = options.metricsText;
     const addr = conn.remoteAddr as Deno.NetAddr;
@@ -88,6 +102,7 @@ export class LineConn {
         break;
       }
       this.#metrics?.bytesIn(n);
+      this.lastReadAt = performance.now();
       let chunk: Uint8Array = buf.subarray(0, n);
       if (start !== undefined) {
         start = concat(start, chunk);
@@ -98,11 +113,18 @@ export class LineConn {
         start = undefined;
       }
       // Frames may point into `buf`: each is handled before the next read reuses it.
+      let verdict: CloseReason | undefined;
       for (const frame of splitter.push(chunk)) {
         if (this.#reason !== undefined) break;
-        if (frame.kind === "line") await handler.handleLine(decodeLine(frame.bytes));
-        else handler.tooLarge(this.#maxLineBytes);
+        verdict = frame.kind === "line"
+          ? await handler.handleLine(decodeLine(frame.bytes))
+          : handler.tooLarge(this.#maxLineBytes);
+        if (verdict) break;
       }
+      if (!verdict && splitter.unterminatedBytes > this.#maxUnterminated) {
+        verdict = handler.unterminated(this.#maxUnterminated);
+      }
+      if (verdict) await this.end(verdict, FINAL_LINE_MS);
     }
     return this.#reason!;
   }

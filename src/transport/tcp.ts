@@ -1,38 +1,106 @@
-// TCP listener: accepts connections, runs each as a LineConn with its own handler, shuts down.
+// TCP and TLS listeners: connection caps, one LineConn per connection with its own handler,
+// timeouts swept by one timer, graceful shutdown.
 import { getLogger } from "@logtape/logtape";
-import type { CloseReason } from "../errors.ts";
+import type { Clock } from "../clock.ts";
+import type { CloseReason, ErrorCode } from "../errors.ts";
+import type { Transport } from "../metrics.ts";
+import { encodeBytes } from "../protocol/encode.ts";
+import { errorReply } from "../protocol/replies.ts";
 import type { SessionOutput } from "../session/session.ts";
+import { KeyedWindows } from "../session/limits.ts";
 import { LineConn, type LineConnOptions, type LineHandler } from "./line_conn.ts";
 
 const log = getLogger(["classcord", "tcp"]);
 
 /** A connection's handler as the listener drives it (a Session). */
 export interface ConnHandler extends LineHandler {
+  /** Logged in or posting as a guest: no identify timeout any more. */
+  readonly identified: boolean;
+  /** Said hello: subject to the idle timeout. */
+  readonly helloed: boolean;
+  /** A last error before the server closes the connection (timeouts). */
+  finalError(code: ErrorCode, message: string): void;
   /** The server is stopping: last words (if any) before the connection is closed. */
   shutdown(): void;
   /** The connection is gone. */
   close(): void;
 }
 
+/** Connection limits of PROTOCOL B.7, shared by the TCP and TLS listeners. */
+export class ConnectionGate {
+  readonly #max: number;
+  readonly #perAddress: number;
+  readonly #newPerAddress: KeyedWindows;
+  readonly #open = new Map<string, number>();
+  #total = 0;
+
+  constructor(
+    clock: Clock,
+    limits: {
+      maxConnections: number;
+      maxConnectionsPerAddress: number;
+      newConnectionsPerAddress: number;
+    },
+  ) {
+    this.#max = limits.maxConnections;
+    this.#perAddress = limits.maxConnectionsPerAddress;
+    // New connections per address in 10 s (PROTOCOL B.7).
+    this.#newPerAddress = new KeyedWindows(clock, {
+      max: limits.newConnectionsPerAddress,
+      windowMs: 10_000,
+    });
+  }
+
+  /** Admits a connection from `address`, or says which limit refuses it. */
+  admit(address: string): "ok" | "total" | "address" | "rate" {
+    if (this.#total >= this.#max) return "total";
+    if ((this.#open.get(address) ?? 0) >= this.#perAddress) return "address";
+    if (this.#newPerAddress.blocked(address) > 0) return "rate";
+    this.#newPerAddress.add(address);
+    this.#total++;
+    this.#open.set(address, (this.#open.get(address) ?? 0) + 1);
+    return "ok";
+  }
+
+  /** A connection admitted earlier is gone. */
+  release(address: string): void {
+    this.#total--;
+    const n = (this.#open.get(address) ?? 1) - 1;
+    if (n === 0) this.#open.delete(address);
+    else this.#open.set(address, n);
+  }
+}
+
 /** Options of {@link ChatListener}. */
 export interface ChatListenerOptions extends LineConnOptions {
   hostname: string;
   port: number;
+  /** A certificate and key (PEM text): a TLS listener (PROTOCOL B.8); else plain TCP. */
+  tls?: { cert: string; key: string };
   /** A write pending this long marks a slow consumer (PROTOCOL B.7: 10 s). */
   writeDeadlineMs: number;
+  /** Time to identify after connecting (PROTOCOL B.7: 30 s). */
+  identifyTimeoutMs: number;
+  /** Time without a line from a hello'd session (PROTOCOL B.7: 120 s). */
+  idleTimeoutMs: number;
+  /** Connection caps, shared between listeners. */
+  gate: ConnectionGate;
   /** Makes the handler of a new connection. */
   accept: (out: SessionOutput, remote: string) => ConnHandler;
 }
 
-// Write deadlines are checked by one timer for all connections, not one per write: every second,
+// Deadlines are checked by one timer for all connections, not one per connection: every second,
 // or more often for short deadlines, so a stall is caught within 1.25 × the deadline at most.
-const DEADLINE_SWEEP_MAX_MS = 1000;
+const SWEEP_MAX_MS = 1000;
 // Time given to queued lines (the shutdown notice) before sockets are closed on shutdown.
 const SHUTDOWN_DRAIN_MS = 2000;
+// Time given to a refused connection's error line.
+const REFUSAL_MS = 1000;
 
-/** The chat listener over `Deno.listen`. */
+/** A chat listener over `Deno.listen` or `Deno.listenTls`. */
 export class ChatListener {
-  readonly #listener: Deno.TcpListener;
+  readonly #listener: Deno.Listener;
+  readonly #transport: Transport;
   readonly #options: ChatListenerOptions;
   readonly #conns = new Map<LineConn, ConnHandler>();
   readonly #served = new Set<Promise<void>>();
@@ -40,12 +108,18 @@ export class ChatListener {
   readonly #accepting: Promise<void>;
   #stopping = false;
 
-  private constructor(listener: Deno.TcpListener, options: ChatListenerOptions) {
+  private constructor(listener: Deno.Listener, options: ChatListenerOptions) {
     this.#listener = listener;
+    this.#transport = options.tls ? "tls" : "tcp";
     this.#options = options;
+    const shortest = Math.min(
+      options.writeDeadlineMs,
+      options.identifyTimeoutMs,
+      options.idleTimeoutMs,
+    );
     this.#sweep = setInterval(
       () => this.#checkDeadlines(),
-      Math.min(DEADLINE_SWEEP_MAX_MS, Math.max(1, options.writeDeadlineMs / 4)),
+      Math.min(SWEEP_MAX_MS, Math.max(1, shortest / 4)),
     );
     this.#accepting = this.#acceptLoop();
   }
@@ -53,16 +127,19 @@ export class ChatListener {
   /**
    * Binds and starts accepting.
    *
-   * @throws {Deno.errors.AddrInUse} and the other errors of `Deno.listen`
+   * @throws {Deno.errors.AddrInUse} and the other errors of `Deno.listen` / `Deno.listenTls`
    */
   static listen(options: ChatListenerOptions): ChatListener {
-    const listener = Deno.listen({ hostname: options.hostname, port: options.port });
+    const { hostname, port, tls } = options;
+    const listener = tls
+      ? Deno.listenTls({ hostname, port, cert: tls.cert, key: tls.key })
+      : Deno.listen({ hostname, port });
     return new ChatListener(listener, options);
   }
 
   /** The bound address (the real port when 0 was asked). */
   get addr(): Deno.NetAddr {
-    return this.#listener.addr;
+    return this.#listener.addr as Deno.NetAddr;
   }
 
   /** Open connections. */
@@ -91,7 +168,7 @@ export class ChatListener {
 
   async #acceptLoop(): Promise<void> {
     while (!this.#stopping) {
-      let conn: Deno.TcpConn;
+      let conn: Deno.Conn;
       try {
         conn = await this.#listener.accept();
       } catch (err) {
@@ -106,41 +183,81 @@ export class ChatListener {
     }
   }
 
-  async #serve(conn: Deno.TcpConn): Promise<void> {
+  async #serve(conn: Deno.Conn): Promise<void> {
+    const remote = (conn.remoteAddr as Deno.NetAddr).hostname;
+    const { gate, metrics } = this.#options;
+    const admitted = gate.admit(remote);
+    if (admitted !== "ok") return await this.#refuse(conn, remote, admitted);
     try {
-      conn.setNoDelay(true);
+      const tcp = conn as Partial<Deno.TcpConn>;
+      tcp.setNoDelay?.(true);
       // Legacy sessions have no idle timeout; TCP keepalive finds dead peers (PROTOCOL B.7).
-      conn.setKeepAlive(true);
+      tcp.setKeepAlive?.(true);
     } catch {
       // The peer may already be gone; the first read says so.
     }
     const lineConn = new LineConn(conn, this.#options);
     const handler = this.#options.accept(lineConn.outbox, lineConn.remote);
     this.#conns.set(lineConn, handler);
-    this.#options.metrics?.connectionOpened("tcp");
-    log.debug("Connection from {remote}", { remote: lineConn.remote });
+    metrics?.connectionOpened(this.#transport);
+    log.debug("Connection from {remote} ({transport})", { remote, transport: this.#transport });
     let reason: CloseReason;
     try {
       reason = await lineConn.serve(handler);
     } catch (err) {
       // A handler must not throw; if one does, only this connection ends.
-      log.error("Connection from {remote} failed: {error}", {
-        remote: lineConn.remote,
-        error: err,
-      });
+      log.error("Connection from {remote} failed: {error}", { remote, error: err });
       lineConn.close("read_error");
       reason = "read_error";
     }
     this.#conns.delete(lineConn);
+    gate.release(remote);
     handler.close();
-    this.#options.metrics?.connectionClosed("tcp", reason);
-    log.info("Closed connection from {remote}: {reason}", { remote: lineConn.remote, reason });
+    metrics?.connectionClosed(this.#transport, reason);
+    log.info("Closed connection from {remote}: {reason}", { remote, reason });
+  }
+
+  /** Over a connection cap: one `server_busy` line, then the socket is closed (B.7). */
+  async #refuse(conn: Deno.Conn, remote: string, limit: string): Promise<void> {
+    const { metrics } = this.#options;
+    metrics?.limitHit("connections");
+    metrics?.error("server_busy");
+    log.warn("Refused a connection from {remote}: {limit} limit", { remote, limit });
+    const line = encodeBytes(errorReply("server_busy", "Too many connections, try again later"));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      // Bounded: a refused peer that does not read must not hold the accept path.
+      await Promise.race([
+        conn.write(line),
+        new Promise((resolve) => timer = setTimeout(resolve, REFUSAL_MS)),
+      ]);
+    } catch {
+      // Gone already.
+    } finally {
+      clearTimeout(timer);
+      try {
+        conn.close();
+      } catch {
+        // Already closed.
+      }
+    }
   }
 
   #checkDeadlines(): void {
-    for (const conn of this.#conns.keys()) {
-      if (conn.outbox.stalledMs() > this.#options.writeDeadlineMs) {
+    const now = performance.now();
+    const { writeDeadlineMs, identifyTimeoutMs, idleTimeoutMs, metrics } = this.#options;
+    for (const [conn, handler] of this.#conns) {
+      if (conn.reason !== undefined) continue;
+      if (conn.outbox.stalledMs() > writeDeadlineMs) {
         conn.outbox.fail("write_deadline");
+      } else if (!handler.identified && now - conn.connectedAt > identifyTimeoutMs) {
+        metrics?.limitHit("identify_timeout");
+        handler.finalError("timeout", "Log in within the time allowed after connecting");
+        conn.end("timeout", REFUSAL_MS);
+      } else if (handler.helloed && now - conn.lastReadAt > idleTimeoutMs) {
+        metrics?.limitHit("idle_timeout");
+        handler.finalError("timeout", "No ping for too long: closing the connection");
+        conn.end("timeout", REFUSAL_MS);
       }
     }
   }

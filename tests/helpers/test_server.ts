@@ -1,6 +1,17 @@
 // Test fixtures: a real server on an ephemeral port with a temp KV file, and a line-reading client.
 import { type Server, type ServerOptions, startServer } from "../../src/server.ts";
-import type { Config } from "../../src/config.ts";
+import { type Config, DEFAULT_LIMITS } from "../../src/config.ts";
+
+/**
+ * Limits lifted for tests that flood on purpose (throughput, crash safety, slow consumers), so
+ * only what they test can stop them; the B.7 defaults apply everywhere else.
+ */
+export const FLOOD_LIMITS = {
+  rateBurst: 1_000_000,
+  ratePerSecond: 1_000_000,
+  maxConnectionsPerAddress: 10_000,
+  newConnectionsPerAddress: 10_000,
+};
 
 /** Cheap argon2id for tests that are not about hashing cost (hash-wasm's minimum is 8 KiB). */
 export const TEST_ARGON2 = { memoryKiB: 64, iterations: 1 };
@@ -20,7 +31,12 @@ export interface TestServer extends AsyncDisposable {
  * which is then left in place for the caller).
  */
 export async function startTestServer(
-  options: ServerOptions & { db?: string; retentionDays?: number; metricsPort?: number } = {},
+  options: ServerOptions & {
+    db?: string;
+    retentionDays?: number;
+    metricsPort?: number;
+    guests?: boolean;
+  } = {},
 ): Promise<TestServer> {
   const dir = options.db ? undefined : await Deno.makeTempDir({ prefix: "classcord_test_" });
   const db = options.db ?? `${dir}/classcord.kv`;
@@ -32,6 +48,11 @@ export async function startTestServer(
     logLevel: "error",
     logFormat: "text",
     retentionDays: options.retentionDays ?? 365,
+    guests: options.guests ?? true,
+    tlsPort: 0,
+    tlsCert: "",
+    tlsKey: "",
+    limits: DEFAULT_LIMITS,
   };
   const server = await startServer(config, { argon2: TEST_ARGON2, ...options });
   return {
