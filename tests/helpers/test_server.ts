@@ -36,6 +36,8 @@ export async function startTestServer(
     retentionDays?: number;
     metricsPort?: number;
     guests?: boolean;
+    /** PEM files: a TLS listener on an ephemeral port too. */
+    tls?: { cert: string; key: string };
   } = {},
 ): Promise<TestServer> {
   const dir = options.db ? undefined : await Deno.makeTempDir({ prefix: "classcord_test_" });
@@ -50,8 +52,8 @@ export async function startTestServer(
     retentionDays: options.retentionDays ?? 365,
     guests: options.guests ?? true,
     tlsPort: 0,
-    tlsCert: "",
-    tlsKey: "",
+    tlsCert: options.tls?.cert ?? "",
+    tlsKey: options.tls?.key ?? "",
     limits: DEFAULT_LIMITS,
   };
   const server = await startServer(config, { argon2: TEST_ARGON2, ...options });

@@ -1,0 +1,147 @@
+// PROTOCOL B.8: the same protocol over TLS, checked with a real TLS client (openssl s_client) and
+// with Deno's own, using a certificate the test makes with openssl.
+import assert from "node:assert/strict";
+import { freePort, parseMetrics, startTestServer } from "./helpers/test_server.ts";
+
+async function openssl(args: string[]): Promise<void> {
+  const { code, stderr } = await new Deno.Command("openssl", {
+    args,
+    stdout: "null",
+    stderr: "piped",
+  })
+    .output();
+  assert.equal(code, 0, `openssl ${args[0]}: ${new TextDecoder().decode(stderr)}`);
+}
+
+/**
+ * A test CA and a server certificate for 127.0.0.1 signed by it, made by openssl in a temp folder
+ * (a self-signed leaf is refused by strict clients such as rustls).
+ */
+async function makeCertificate(dir: string): Promise<{ cert: string; key: string; ca: string }> {
+  const [ca, caKey, cert, key, csr, ext] = ["ca.pem", "ca.key", "cert.pem", "key.pem", "csr", "ext"]
+    .map((f) => `${dir}/${f}`);
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  await openssl([
+    "req",
+    "-x509",
+    ...ec,
+    "-days",
+    "1",
+    "-subj",
+    "/CN=classcord-test-ca",
+    "-keyout",
+    caKey,
+    "-out",
+    ca,
+  ]);
+  await openssl(["req", "-new", ...ec, "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", csr]);
+  await Deno.writeTextFile(
+    ext,
+    "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n" +
+      "extendedKeyUsage=serverAuth\n",
+  );
+  await openssl([
+    "x509",
+    "-req",
+    "-in",
+    csr,
+    "-CA",
+    ca,
+    "-CAkey",
+    caKey,
+    "-CAcreateserial",
+    "-days",
+    "1",
+    "-extfile",
+    ext,
+    "-out",
+    cert,
+  ]);
+  return { cert, key, ca };
+}
+
+Deno.test("openssl s_client registers, logs in and gets users over the TLS listener", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "classcord_tls_" });
+  try {
+    const tls = await makeCertificate(dir);
+    await using srv = await startTestServer({ tls: { cert: tls.cert, key: tls.key } });
+    const child = new Deno.Command("openssl", {
+      args: [
+        "s_client",
+        "-connect",
+        `127.0.0.1:${srv.server.tlsPort}`,
+        "-CAfile",
+        tls.ca,
+        "-verify_return_error",
+        "-quiet",
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(
+      '{"type":"register","username":"tls","password":"pw"}\n' +
+        '{"type":"login","username":"tls","password":"pw"}\n{"type":"users"}\n',
+    ));
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let out = "";
+    while (out.split("\n").length < 4) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      out += value;
+    }
+    await writer.close();
+    child.kill("SIGTERM");
+    await reader.cancel();
+    await child.status;
+    clearTimeout(killer);
+    assert.deepEqual(out.trim().split("\n"), [
+      '{"type":"register","status":"ok"}',
+      '{"type":"login","status":"ok","username":"tls"}',
+      '{"type":"users","users":["tls"]}',
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("TLS and plain TCP clients chat together; metrics label the transport", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "classcord_tls_" });
+  try {
+    const tls = await makeCertificate(dir);
+    await using srv = await startTestServer({
+      tls: { cert: tls.cert, key: tls.key },
+      metricsPort: freePort(),
+    });
+    await using plain = await srv.connect();
+    await plain.loginAs("plain");
+    const conn = await Deno.connectTls({
+      hostname: "127.0.0.1",
+      port: srv.server.tlsPort,
+      caCerts: [await Deno.readTextFile(tls.ca)],
+    });
+    try {
+      const enc = new TextEncoder();
+      await conn.write(enc.encode(
+        '{"type":"register","username":"secure","password":"pw"}\n' +
+          '{"type":"login","username":"secure","password":"pw"}\n' +
+          '{"type":"message","content":"over TLS","id":1}\n',
+      ));
+      const msg = await plain.json().then(async (first) =>
+        first.type === "status" ? await plain.json() : first
+      );
+      assert.equal(msg.from, "secure");
+      assert.equal(msg.content, "over TLS");
+      const text = await (await fetch(`http://127.0.0.1:${srv.server.metricsPort}/metrics`)).text();
+      const m = parseMetrics(text);
+      assert.equal(m.get('classcord_connections_open{transport="tls"}'), 1);
+      assert.equal(m.get('classcord_connections_open{transport="tcp"}'), 1);
+    } finally {
+      conn.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
