@@ -21,10 +21,11 @@ const HELP = `Manages ClassCord accounts (the server may be running).
 Usage: deno task user <command> [--db <file>]
 
 Commands:
-  add <name>      create an account; asks for its password twice
+  add <name>      create an account; asks for its password twice; --admin makes it an
+                  administrator (kick, mute, ban, announce from a chat client)
   passwd <name>   set a new password
   del <name>      delete an account and its offline messages
-  list            every account with its creation date (UTC), by name
+  list            every account with its creation date (UTC) and "admin", by name
 
 Passwords are typed without echo on a terminal; otherwise the first line of stdin is the
 password (for scripts: printf '%s\\n' "$pw" | deno task user add alice).
@@ -166,16 +167,15 @@ function validName(raw: string | undefined, command: string): string {
   }
 }
 
-async function add(store: KvStore, name: string): Promise<void> {
+async function add(store: KvStore, name: string, admin: boolean): Promise<void> {
   // Checked first, so nobody types a password for nothing; createUser checks again atomically.
   const existing = await store.getUser(name);
   if (existing) throw new Error(`User "${existing.name}" already exists`);
   const password = await readPassword(`Password for "${name}": `, true);
   const passwordHash = await hashPassword(password);
-  if (!await store.createUser({ name, passwordHash, createdAt: Date.now() })) {
-    throw new Error(`User "${name}" already exists`);
-  }
-  console.log(`Added user "${name}"`);
+  const user = { name, passwordHash, createdAt: Date.now(), ...(admin ? { admin: true } : {}) };
+  if (!await store.createUser(user)) throw new Error(`User "${name}" already exists`);
+  console.log(`Added ${admin ? "administrator" : "user"} "${name}"`);
 }
 
 async function passwd(store: KvStore, name: string): Promise<void> {
@@ -199,19 +199,24 @@ async function list(store: KvStore): Promise<void> {
   // Keys are case-folded names, so the store lists them sorted by name.
   const lines: string[] = [];
   for await (const user of store.listUsers()) {
-    lines.push(`${user.name}\t${new Date(user.createdAt).toISOString()}`);
+    const role = user.admin ? "\tadmin" : "";
+    lines.push(`${user.name}\t${new Date(user.createdAt).toISOString()}${role}`);
     if (lines.length === 100) console.log(lines.splice(0).join("\n"));
   }
   if (lines.length > 0) console.log(lines.join("\n"));
 }
 
 async function main(args: string[]): Promise<number> {
-  let values: { db?: string; help?: boolean };
+  let values: { db?: string; help?: boolean; admin?: boolean };
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({
       args,
-      options: { db: { type: "string" }, help: { type: "boolean", short: "h" } },
+      options: {
+        db: { type: "string" },
+        admin: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
       strict: true,
       allowPositionals: true,
     }));
@@ -237,7 +242,7 @@ async function main(args: string[]): Promise<number> {
   // mistyped --db must not look like an empty class.
   const store = await openStore(values.db, { mustExist: command !== "add" });
   try {
-    if (command === "add") await add(store, name);
+    if (command === "add") await add(store, name, values.admin === true);
     else if (command === "passwd") await passwd(store, name);
     else if (command === "del") await del(store, name);
     else await list(store);

@@ -10,6 +10,8 @@ import { Metrics } from "./metrics.ts";
 import { HISTORY_MAX_LIMIT } from "./protocol/schema.ts";
 import { Accounts } from "./session/account.ts";
 import { Chat } from "./session/chat.ts";
+import { Moderation } from "./session/moderation.ts";
+import type { CloseReason } from "./errors.ts";
 import { type ServerInfo, Session, type SessionOutput } from "./session/session.ts";
 import { KvStore } from "./store/kv_store.ts";
 import { MessageLog } from "./store/message_log.ts";
@@ -88,6 +90,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       metrics,
       limits,
       guests: config.guests,
+      moderation: new Moderation({ hub, store, clock }),
       accounts: new Accounts({ store, hasher, hub, clock, limits }),
       chat: new Chat({ hub, clock, store, log: messages, metrics }),
     };
@@ -98,7 +101,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       gate: new ConnectionGate(clock, limits),
       metrics,
       metricsText: () => metrics.text(),
-      accept: (out: SessionOutput, remote: string) => new Session(deps, out, remote),
+      accept: (out: SessionOutput, remote: string, close: (reason: CloseReason) => void) =>
+        new Session(deps, out, remote, close),
     };
     listener = ChatListener.listen(listenerOptions);
     if (config.tlsCert !== "") {

@@ -93,6 +93,11 @@ export class Hub {
     if (p) p.state = state;
   }
 
+  /** The sessions online under a case-folded name. */
+  sessionsOf(key: string): Iterable<Member> {
+    return this.#byKey.get(key) ?? [];
+  }
+
   /** Every identified session. */
   *members(): IterableIterator<Member> {
     for (const sessions of this.#byKey.values()) yield* sessions;

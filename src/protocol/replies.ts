@@ -63,6 +63,15 @@ export function helloReply(
   return withId({ type: "hello", server: "classcord", version, protocol: 2, features, limits }, id);
 }
 
+/** The answer to an admin's `kick`, `mute` or `ban`. */
+export function moderationOk(
+  type: "kick" | "mute" | "ban" | "announce",
+  fields: Record<string, unknown>,
+  id?: RequestId,
+): Reply {
+  return withId({ type, status: "ok", ...fields }, id);
+}
+
 /** The answer to `ping`: the session is alive (PROTOCOL B.7 idle timeout). */
 export function pongReply(id?: RequestId): Reply {
   return withId({ type: "pong" }, id);

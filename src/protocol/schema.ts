@@ -54,6 +54,17 @@ const status = z.object({
 
 const empty = z.object({});
 
+// Moderation (admin accounts only). Durations in seconds, up to 30 days.
+const MAX_SANCTION_SECONDS = 30 * 24 * 3600;
+const target = z.object({ user: z.string().min(1, "must not be empty") });
+const sanction = target.extend({
+  duration: z.number().int().min(1, "must be at least 1").max(
+    MAX_SANCTION_SECONDS,
+    `must be at most ${MAX_SANCTION_SECONDS} (30 days)`,
+  ),
+});
+const announce = z.object({ content: z.string().min(1, "must not be empty") });
+
 const hello = z.object({ version: z.number().int().min(1, "must be at least 1").optional() });
 
 const channelRef = z.object({ channel: z.string() });
@@ -85,6 +96,10 @@ const SCHEMAS = {
   status,
   hello,
   ping: empty,
+  kick: target,
+  mute: sanction,
+  ban: sanction,
+  announce,
   join: channelRef,
   leave: channelRef,
   channels: empty,
@@ -100,6 +115,9 @@ export type Request =
   | { type: "hello"; id?: RequestId } & z.infer<typeof hello>
   | { type: "join" | "leave"; id?: RequestId } & z.infer<typeof channelRef>
   | { type: "channels" | "ping"; id?: RequestId }
+  | { type: "kick"; id?: RequestId } & z.infer<typeof target>
+  | { type: "mute" | "ban"; id?: RequestId } & z.infer<typeof sanction>
+  | { type: "announce"; id?: RequestId } & z.infer<typeof announce>
   | { type: "history"; id?: RequestId } & z.infer<typeof history>;
 
 /**

@@ -148,6 +148,20 @@ export class Chat {
     }
   }
 
+  /**
+   * An admin's announcement: a global message marked `announce: true`, so legacy clients show it
+   * as a message from the teacher and new ones can highlight it; stored like any other.
+   */
+  announce(sender: Sender, content: string, id: RequestId | undefined, receivedAt: number): void {
+    const fields = { type: "message", subtype: "global", announce: true, content };
+    this.message(
+      sender,
+      { type: "message", fields, content, id },
+      { channel: DEFAULT },
+      receivedAt,
+    );
+  }
+
   /** Relays a presence state verbatim to every other identified session. */
   status(sender: Member, state: string): void {
     this.#hub.setState(sender.key, state);

@@ -8,11 +8,19 @@ import type { Hub } from "../hub/hub.ts";
 import type { WriteWatcher } from "../hub/outbox.ts";
 import type { Metrics } from "../metrics.ts";
 import { encodeBytes } from "../protocol/encode.ts";
-import { errorReply, helloReply, loginOk, pongReply, registerOk } from "../protocol/replies.ts";
+import {
+  errorReply,
+  helloReply,
+  loginOk,
+  moderationOk,
+  pongReply,
+  registerOk,
+} from "../protocol/replies.ts";
 import { parseRequest, readEnvelope, type Request, type RequestId } from "../protocol/schema.ts";
 import type { UserRecord } from "../store/store.ts";
 import type { Accounts } from "./account.ts";
 import { TokenBucket, WindowCounter } from "./limits.ts";
+import type { Moderated, Moderation } from "./moderation.ts";
 import type { Chat, Inbox, Sender } from "./chat.ts";
 
 const log = getLogger(["classcord", "session"]);
@@ -44,6 +52,7 @@ export interface SessionDeps {
   limits: Limits;
   /** Whether an anonymous message makes a guest (`--guests`). */
   guests: boolean;
+  moderation: Moderation;
 }
 
 // Requests that cost the server work count against the session's rate; a `users` poll, `ping`
@@ -64,7 +73,7 @@ export type SessionState = "anonymous" | "guest" | "user" | "closed";
  * Requests are handled one at a time, in order; a client fault becomes an `error` reply here and
  * nowhere else.
  */
-export class Session implements Sender {
+export class Session implements Sender, Moderated {
   readonly #deps: SessionDeps;
   readonly #out: SessionOutput;
   readonly #remote: string;
@@ -77,11 +86,19 @@ export class Session implements Sender {
   readonly #dropped: WindowCounter;
   readonly #bad: WindowCounter;
   readonly #oversized: WindowCounter;
+  readonly #close: (reason: CloseReason) => void;
 
-  constructor(deps: SessionDeps, out: SessionOutput, remote: string) {
+  /** `close` ends the connection once what is queued is written (kick, ban). */
+  constructor(
+    deps: SessionDeps,
+    out: SessionOutput,
+    remote: string,
+    close: (reason: CloseReason) => void = () => {},
+  ) {
     this.#deps = deps;
     this.#out = out;
     this.#remote = remote;
+    this.#close = close;
     const { clock, limits } = deps;
     this.#bucket = new TokenBucket(clock, {
       burst: limits.rateBurst,
@@ -187,6 +204,14 @@ export class Session implements Sender {
     return "too_large";
   }
 
+  /** Sends a last error and has the connection closed (an admin's kick or ban). */
+  disconnect(code: ErrorCode, message: string): void {
+    this.#sendError(code, message);
+    this.#leave();
+    this.#state = "closed";
+    this.#close("kicked");
+  }
+
   /** A last error before the server closes the connection (timeouts), whatever the state. */
   finalError(code: ErrorCode, message: string): void {
     if (this.#state !== "closed") this.#sendError(code, message);
@@ -212,7 +237,7 @@ export class Session implements Sender {
   }
 
   async #dispatch(req: Request, receivedAt: number): Promise<void> {
-    const { chat, info } = this.#deps;
+    const { chat, info, moderation } = this.#deps;
     switch (req.type) {
       case "register":
       case "login":
@@ -225,12 +250,27 @@ export class Session implements Sender {
           }
           await this.#becomeGuest(req.fields.from);
         }
+        moderation.requireNotMuted(this.#key);
         if (route && this.#state !== "closed") chat.message(this, req, route, receivedAt);
         return;
       }
       case "status":
         this.#requireIdentified();
+        moderation.requireNotMuted(this.#key);
         return chat.status(this, req.state);
+      case "kick":
+        moderation.requireAdmin(this.#account, "kick");
+        return this.reply(moderation.kick(req));
+      case "mute":
+        moderation.requireAdmin(this.#account, "mute");
+        return this.reply(moderation.mute(req));
+      case "ban":
+        moderation.requireAdmin(this.#account, "ban");
+        return this.reply(await moderation.ban(req));
+      case "announce":
+        moderation.requireAdmin(this.#account, "announce");
+        chat.announce(this, req.content, undefined, receivedAt);
+        return this.reply(moderationOk("announce", {}, req.id));
       case "users":
         return this.reply(chat.users(req.id, this.#helloed));
       case "hello":
@@ -265,7 +305,9 @@ export class Session implements Sender {
         this.#deps.metrics.registration("ok");
         reply = registerOk(req.id);
       } else {
-        user = await accounts.login(req.username, req.password, this.#remote);
+        const found = await accounts.login(req.username, req.password, this.#remote);
+        await this.#deps.moderation.requireNotBanned(found.name);
+        user = found; // only now: a refused login must not join
         this.#deps.metrics.login("ok");
         reply = loginOk(user.name, req.id);
       }
@@ -312,6 +354,7 @@ export class Session implements Sender {
 
   async #becomeGuest(from: unknown): Promise<void> {
     const name = await this.#deps.accounts.guestName(from);
+    await this.#deps.moderation.requireNotBanned(name);
     if (this.#state === "closed") return;
     // Checked again now: another guest may have taken the name while the store was read.
     if (this.#deps.hub.isOnline(nameKey(name))) {

@@ -8,6 +8,7 @@ import { MessageLog } from "../store/message_log.ts";
 import type { Store } from "../store/store.ts";
 import { Accounts } from "./account.ts";
 import { Chat } from "./chat.ts";
+import { Moderation } from "./moderation.ts";
 import { Session, type SessionOutput } from "./session.ts";
 
 /** A hasher test double: "hash" is a tagged copy; `gate` holds verifications back on demand. */
@@ -58,6 +59,7 @@ async function world(wrap: (store: Store) => Store = (s) => s) {
     metrics,
     limits,
     guests: true,
+    moderation: new Moderation({ hub, store: kv, clock }),
     info: { version: "test", features: [], limits: {} },
     accounts: new Accounts({ store: kv, hasher, hub, clock, limits }),
     chat: new Chat({ hub, clock, store: kv, log, metrics }),

@@ -11,6 +11,7 @@
 //   ["inbox", user, seq]            -> null         offline messages waiting for a user
 //   ["channel", channelKey]         -> string       display name of a channel with messages
 //   ["import", importKey]           -> number       seq of an imported message (idempotent import)
+//   ["ban", user]                   -> number       end of a ban, ms since epoch (expires itself)
 import { dirname } from "node:path";
 import { nameKey } from "../auth/names.ts";
 import type {
@@ -106,6 +107,17 @@ export class KvStore implements Store {
       await this.clearInbox(key, rest);
       return true;
     }
+  }
+
+  async ban(name: string, until: number): Promise<void> {
+    // expireIn lets KV drop the entry once the ban is over; bannedUntil() checks the time anyway.
+    await this.kv.set(["ban", nameKey(name)], until, {
+      expireIn: Math.max(1, until - Date.now()),
+    });
+  }
+
+  async bannedUntil(name: string): Promise<number | null> {
+    return (await this.kv.get<number>(["ban", nameKey(name)])).value;
   }
 
   async *listUsers(): AsyncIterable<UserRecord> {

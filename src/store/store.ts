@@ -8,6 +8,8 @@ export interface UserRecord {
   passwordHash: string;
   /** Milliseconds since the Unix epoch. */
   createdAt: number;
+  /** May kick, mute, ban and announce (`deno task user add --admin`). */
+  admin?: boolean;
 }
 
 /** A stored chat message (PROTOCOL C). */
@@ -69,6 +71,10 @@ export interface Store {
   deleteUser(name: string): Promise<boolean>;
   /** Every account, by case-folded name. */
   listUsers(): AsyncIterable<UserRecord>;
+  /** Bans a name (case-folded) until `until` (ms since the epoch). */
+  ban(name: string, until: number): Promise<void>;
+  /** When a name's ban ends (ms since the epoch), or null when it is not banned. */
+  bannedUntil(name: string): Promise<number | null>;
 
   /** Which of these import keys are already stored (see {@link Append.importKey}). */
   knownImports(importKeys: string[]): Promise<Set<string>>;

@@ -85,8 +85,12 @@ export interface ChatListenerOptions extends LineConnOptions {
   idleTimeoutMs: number;
   /** Connection caps, shared between listeners. */
   gate: ConnectionGate;
-  /** Makes the handler of a new connection. */
-  accept: (out: SessionOutput, remote: string) => ConnHandler;
+  /** Makes the handler of a new connection; `close` ends it once its queue is written. */
+  accept: (
+    out: SessionOutput,
+    remote: string,
+    close: (reason: CloseReason) => void,
+  ) => ConnHandler;
 }
 
 // Deadlines are checked by one timer for all connections, not one per connection: every second,
@@ -94,8 +98,9 @@ export interface ChatListenerOptions extends LineConnOptions {
 const SWEEP_MAX_MS = 1000;
 // Time given to queued lines (the shutdown notice) before sockets are closed on shutdown.
 const SHUTDOWN_DRAIN_MS = 2000;
-// Time given to a refused connection's error line.
+// Time given to a refused connection's error line, or to a session's last line.
 const REFUSAL_MS = 1000;
+const FINAL_LINE_MS = 1000;
 
 /** A chat listener over `Deno.listen` or `Deno.listenTls`. */
 export class ChatListener {
@@ -197,7 +202,11 @@ export class ChatListener {
       // The peer may already be gone; the first read says so.
     }
     const lineConn = new LineConn(conn, this.#options);
-    const handler = this.#options.accept(lineConn.outbox, lineConn.remote);
+    const handler = this.#options.accept(
+      lineConn.outbox,
+      lineConn.remote,
+      (reason) => lineConn.end(reason, FINAL_LINE_MS),
+    );
     this.#conns.set(lineConn, handler);
     metrics?.connectionOpened(this.#transport);
     log.debug("Connection from {remote} ({transport})", { remote, transport: this.#transport });

@@ -1,0 +1,154 @@
+// Admin accounts (made with `deno task user add --admin`) moderate through protocol requests:
+// kick, mute, ban, announce; everyone else is refused with forbidden.
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { FakeClock } from "./helpers/fake_clock.ts";
+import { startTestServer, type TestClient } from "./helpers/test_server.ts";
+
+const USER_SCRIPT = fileURLToPath(new URL("../scripts/user.ts", import.meta.url));
+const CONFIG = fileURLToPath(new URL("../deno.json", import.meta.url));
+
+/** `deno task user add [--admin] <name>` with the password piped on stdin. */
+async function addUser(db: string, name: string, admin: boolean): Promise<void> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--config",
+      CONFIG,
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      USER_SCRIPT,
+      "add",
+      ...(admin ? ["--admin"] : []),
+      name,
+      "--db",
+      db,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode("pw\n"));
+  await writer.close();
+  const { code, stdout, stderr } = await child.output();
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+  assert.match(new TextDecoder().decode(stdout), admin ? /Added administrator/ : /Added user/);
+}
+
+async function classroom(clock?: FakeClock) {
+  const dir = await Deno.makeTempDir({ prefix: "classcord_admin_" });
+  const db = `${dir}/classcord.kv`;
+  await addUser(db, "prof", true);
+  const srv = await startTestServer({ db, clock });
+  const prof = await srv.connect();
+  const bob = await srv.connect();
+  await prof.login("prof", "pw");
+  await bob.loginAs("bob");
+  await prof.json(); // bob online
+  return {
+    srv,
+    prof,
+    bob,
+    db,
+    async [Symbol.asyncDispose]() {
+      prof.close();
+      bob.close();
+      await srv[Symbol.asyncDispose]();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+async function lastLines(c: TestClient): Promise<Record<string, unknown>[]> {
+  return (await c.closed()).map((l) => JSON.parse(l));
+}
+
+Deno.test("kick, mute, ban and announce are refused to non-admins with forbidden", async () => {
+  await using room = await classroom();
+  for (
+    const req of [
+      { type: "kick", user: "prof" },
+      { type: "mute", user: "prof", duration: 60 },
+      { type: "ban", user: "prof", duration: 60 },
+      { type: "announce", content: "hi" },
+    ]
+  ) {
+    assert.equal((await room.bob.request(req)).code, "forbidden", req.type);
+  }
+});
+
+Deno.test("an admin kicks a user: a last error, the connection closed, offline for the others", async () => {
+  await using room = await classroom();
+  await room.prof.send({ type: "kick", user: "BOB", id: 1 });
+  // bob leaves during the kick: his offline status comes first, then the reply.
+  assert.deepEqual(await room.prof.json(), { type: "status", user: "bob", state: "offline" });
+  assert.deepEqual(await room.prof.json(), {
+    type: "kick",
+    status: "ok",
+    user: "BOB",
+    sessions: 1,
+    id: 1,
+  });
+  const last = await lastLines(room.bob);
+  assert.equal(last.at(-1)!.code, "forbidden");
+  assert.equal((await room.prof.request({ type: "kick", user: "bob" })).code, "unknown_user");
+});
+
+Deno.test("an admin mutes a user for a while: their messages are refused until it ends", async () => {
+  const clock = new FakeClock();
+  await using room = await classroom(clock);
+  const reply = await room.prof.request({ type: "mute", user: "bob", duration: 60 });
+  assert.equal(reply.status, "ok");
+  const refused = await room.bob.request({ type: "message", content: "let me speak" });
+  assert.equal(refused.code, "forbidden");
+  assert.equal(refused.retry_after_ms, 60_000);
+  assert.equal((await room.bob.request({ type: "status", state: "away" })).code, "forbidden");
+  await room.prof.expectNothingPending();
+  clock.advance(60_000);
+  await room.bob.send({ type: "message", content: "thanks" });
+  assert.equal((await room.prof.json()).content, "thanks");
+});
+
+Deno.test("an admin bans a name: disconnected, then refused at login and as a guest until it ends", async () => {
+  const clock = new FakeClock();
+  await using room = await classroom(clock);
+  const reply = await room.prof.call({ type: "ban", user: "bob", duration: 3600 });
+  assert.equal(reply.status, "ok");
+  assert.equal(reply.sessions, 1);
+  assert.match(String((await lastLines(room.bob)).at(-1)!.message), /^Banned until/);
+  await using again = await room.srv.connect();
+  const login = await again.request({ type: "login", username: "bob", password: "secret" });
+  assert.equal(login.code, "forbidden");
+  assert.match(String(login.message), /banned until/);
+  const guest = await again.request({ type: "message", content: "x", from: "Bob" });
+  assert.ok(guest.code === "forbidden" || guest.code === "name_taken", JSON.stringify(guest));
+  clock.advance(3600_000);
+  assert.equal(
+    (await again.request({ type: "login", username: "bob", password: "secret" })).status,
+    "ok",
+  );
+});
+
+Deno.test("an admin's announcement reaches everyone as a marked global message", async () => {
+  await using room = await classroom();
+  await using guest = await room.srv.connect();
+  await guest.send({ type: "message", content: "hello", from: "visitor" });
+  await room.prof.json();
+  await room.prof.json();
+  await room.bob.json();
+  await room.bob.json();
+  assert.deepEqual(await room.prof.request({ type: "announce", content: "Exam at 10", id: 9 }), {
+    type: "announce",
+    status: "ok",
+    id: 9,
+  });
+  for (const c of [room.bob, guest]) {
+    const msg = await c.json();
+    assert.equal(msg.type, "message");
+    assert.equal(msg.announce, true);
+    assert.equal(msg.from, "prof");
+    assert.equal(msg.content, "Exam at 10");
+  }
+});
