@@ -24,6 +24,8 @@ export interface WorkerHasherOptions {
   params?: Argon2Params;
   /** Hashes computed at once; 2 keeps one core free for chat on a small server (B.7). */
   workers?: number;
+  /** The worker module (tests point it elsewhere). */
+  workerUrl?: URL;
 }
 
 interface Pending {
@@ -46,9 +48,8 @@ export class WorkerHasher implements PasswordHasher {
     this.#params = options.params ?? DEFAULT_ARGON2;
     const count = options.workers ?? 2;
     for (let i = 0; i < count; i++) {
-      const worker = new Worker(new URL("./password_worker.ts", import.meta.url), {
-        type: "module",
-      });
+      const url = options.workerUrl ?? new URL("./password_worker.ts", import.meta.url);
+      const worker = new Worker(url, { type: "module" });
       worker.onmessage = (e: MessageEvent<HashResult>) => this.#done(worker, e.data);
       worker.onerror = (e) => {
         e.preventDefault();
@@ -77,7 +78,7 @@ export class WorkerHasher implements PasswordHasher {
   }
 
   #submit(msg: HashJob): Promise<string | boolean> {
-    if (this.#closed) return Promise.reject(new Error("Password hasher is closed"));
+    if (this.#closed) return Promise.reject(new Error("Password hashing is unavailable"));
     return new Promise((resolve, reject) => {
       this.#queue.push({ msg: { ...msg, job: this.#nextJob++ }, resolve, reject });
       this.#pump();
@@ -103,15 +104,25 @@ export class WorkerHasher implements PasswordHasher {
     this.#pump();
   }
 
+  /**
+   * A worker that failed (its module did not load, or it died) is dropped with its job; with no
+   * worker left, every waiting and later job is refused rather than left hanging.
+   */
   #crashed(worker: Worker, err: Error): void {
+    worker.terminate();
+    this.#all.splice(this.#all.indexOf(worker), 1);
+    const idle = this.#idle.indexOf(worker);
+    if (idle >= 0) this.#idle.splice(idle, 1);
     for (const [job, entry] of this.#running) {
       if (entry.worker === worker) {
         this.#running.delete(job);
         entry.pending.reject(err);
       }
     }
-    // A worker that threw outside a job is still usable: its onmessage handler catches per job.
-    if (!this.#idle.includes(worker)) this.#idle.push(worker);
+    if (this.#all.length === 0) {
+      this.#closed = true;
+      for (const p of this.#queue.splice(0)) p.reject(err);
+    }
     this.#pump();
   }
 }

@@ -1,0 +1,58 @@
+# syntax=docker/dockerfile:1
+# ClassCord image: the server compiled by `deno task compile` (scripts/compile.ts) into one
+# binary, on distroless cc (glibc and libgcc, which denort links against), as a non-root user.
+#
+#   docker build -t classcord .
+#   docker run -d -p 12345:12345 -p 9091:9091 -v classcord-data:/data classcord
+#
+# Multi-platform builds (docker buildx build --platform linux/amd64,linux/arm64) run the builder
+# on the build machine and cross-compile: deno compile --target fetches the target's denort.
+
+# Pinned like .ci/run and the README: the compiler and the embedded runtime are this version.
+ARG DENO_VERSION=2.9.6
+
+FROM --platform=$BUILDPLATFORM denoland/deno:${DENO_VERSION} AS builder
+WORKDIR /app
+
+# Dependencies first: this layer is rebuilt only when deno.json or deno.lock change.
+COPY deno.json deno.lock ./
+RUN deno install --frozen
+
+# Then what the compile task reads: src/ (the program) and scripts/ (compile.ts and cli.ts).
+COPY src/ src/
+COPY scripts/ scripts/
+
+# The image's architecture only. TARGETARCH is Docker's name (amd64, arm64); compile.ts wants
+# Deno's (x86_64, aarch64). The binary goes to /out with an empty /data owned by "nonroot"
+# (65532 in distroless), which a new named volume copies, ownership included.
+ARG TARGETARCH
+RUN case "${TARGETARCH:-$(uname -m)}" in \
+      amd64 | x86_64) arch=x86_64 ;; \
+      arm64 | aarch64) arch=aarch64 ;; \
+      *) echo "Unsupported architecture: ${TARGETARCH}" >&2; exit 1 ;; \
+    esac \
+  && deno task compile --target "$arch" \
+  && mkdir -p /out/data \
+  && cp "dist/classcord-$arch" /out/classcord
+
+FROM gcr.io/distroless/cc-debian12:nonroot
+
+COPY --from=builder /out/classcord /classcord
+COPY --from=builder --chown=65532:65532 /out/data /data
+
+# The KV file lives in the volume; everything else has working defaults (see --help).
+ENV CLASSCORD_DB=/data/classcord.kv
+VOLUME /data
+
+# 12345: chat (TCP, JSON lines); 9091: /metrics, /healthz, /readyz (HTTP).
+EXPOSE 12345 9091
+
+# distroless has no shell or curl: the binary checks its own /healthz.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["/classcord", "--healthcheck"]
+
+# 65532 is "nonroot" in distroless' /etc/passwd.
+USER 65532:65532
+
+# Exec form: the server is PID 1 and receives SIGTERM from `docker stop` itself.
+ENTRYPOINT ["/classcord"]

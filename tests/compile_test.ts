@@ -1,0 +1,306 @@
+// The release build (scripts/compile.ts): what it embeds is enough to run the server away from
+// the source tree. Proven with `deno run` on a copy of exactly those files, never with a compiled
+// binary (building one needs denort, which CI cannot download).
+import assert from "node:assert/strict";
+import { relative } from "node:path";
+import {
+  type Arch,
+  chooseArches,
+  compileArgs,
+  downloadFailure,
+  ROOT,
+  TARGETS,
+} from "../scripts/compile.ts";
+import { UsageError } from "../scripts/cli.ts";
+import { freePort, TestClient } from "./helpers/test_server.ts";
+
+const HOST_ARCH = Deno.build.arch as Arch;
+// Flags of deno compile that have no meaning for deno run, each with its value.
+const COMPILE_ONLY = ["--target", "--output", "--include"];
+
+/** The value of each occurrence of `flag` in `args`. */
+function valuesOf(args: string[], flag: string): string[] {
+  return args.flatMap((a, i) => a === flag ? [args[i + 1]] : []);
+}
+
+/** The permission flags of the `start` task of deno.json. */
+async function startTaskPermissions(): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(`${ROOT}/deno.json`));
+  return (config.tasks.start as string).split(/\s+/).filter((w) => w.startsWith("--allow-"));
+}
+
+/** `deno <args>`, failing with deno's stderr when it fails. */
+async function deno(args: string[]): Promise<string> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args,
+    stdin: "null",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const err = new TextDecoder().decode(stderr);
+  assert.equal(code, 0, `deno ${args.join(" ")} failed:\n${err}`);
+  return new TextDecoder().decode(stdout);
+}
+
+interface InfoModule {
+  specifier: string;
+  local?: string;
+  dependencies?: { code?: { specifier: string }; type?: { specifier: string } }[];
+}
+
+/**
+ * The local files deno compile embeds for these arguments: the modules reached by code imports
+ * (type-only imports are erased) from the entry and from each --include, then the config file
+ * and its lock file. With `typeImports`, also the modules only types come from: what building
+ * needs, since deno compile type-checks.
+ */
+async function embeddedFiles(args: string[], typeImports = false): Promise<string[]> {
+  const config = valuesOf(args, "--config")[0];
+  const roots = [args.at(-1)!, ...valuesOf(args, "--include")];
+  const files = new Set<string>([config]);
+  const lock = config.replace(/deno\.jsonc?$/, "deno.lock");
+  if (await Deno.stat(lock).then(() => true, () => false)) files.add(lock);
+  for (const root of roots) {
+    const info = JSON.parse(await deno(["info", "--json", "--config", config, root]));
+    const modules = new Map<string, InfoModule>(
+      (info.modules as InfoModule[]).map((m) => [m.specifier, m]),
+    );
+    const todo = [...info.roots as string[]];
+    const seen = new Set<string>();
+    while (todo.length > 0) {
+      const specifier = todo.pop()!;
+      if (seen.has(specifier)) continue;
+      seen.add(specifier);
+      const module = modules.get(specifier);
+      if (!module) continue; // npm: and node: modules come from the package cache
+      if (module.local && specifier.startsWith("file:")) files.add(module.local);
+      for (const dep of module.dependencies ?? []) {
+        if (dep.code) todo.push(dep.code.specifier);
+        if (dep.type && typeImports) todo.push(dep.type.specifier);
+      }
+    }
+  }
+  return [...files].sort();
+}
+
+/** Copies `files` (paths under the repository) to the same relative paths under `dest`. */
+async function copyFiles(files: string[], dest: string): Promise<void> {
+  for (const file of files) {
+    const rel = relative(ROOT, file);
+    assert.ok(!rel.startsWith(".."), `${file} is outside the repository`);
+    const target = `${dest}/${rel}`;
+    await Deno.mkdir(target.slice(0, target.lastIndexOf("/")), { recursive: true });
+    await Deno.copyFile(file, target);
+  }
+}
+
+/** The variables a subprocess needs to find deno's caches, and nothing of CLASSCORD_*. */
+function baseEnv(): Record<string, string> {
+  const env: Record<string, string> = { NO_COLOR: "1" };
+  for (const name of ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME"]) {
+    const value = Deno.env.get(name);
+    if (value !== undefined) env[name] = value;
+  }
+  return env;
+}
+
+Deno.test("compileArgs() bakes in exactly the start task's permissions, the entry and the worker", async () => {
+  const permissions = await startTaskPermissions();
+  assert.ok(permissions.length > 0, "the start task has permissions");
+  for (const arch of Object.keys(TARGETS) as Arch[]) {
+    const args = compileArgs(arch);
+    assert.equal(args[0], "compile");
+    assert.deepEqual(
+      args.filter((a) => a.startsWith("--allow-") || a === "-A").sort(),
+      [...permissions].sort(),
+    );
+    assert.ok(!args.some((a) => a.startsWith("--no-check")), "compile type-checks");
+    assert.deepEqual(valuesOf(args, "--target"), [TARGETS[arch]]);
+    assert.deepEqual(valuesOf(args, "--output"), [`${ROOT}/dist/classcord-${arch}`]);
+    assert.deepEqual(valuesOf(args, "--config"), [`${ROOT}/deno.json`]);
+    assert.ok(valuesOf(args, "--include").includes(`${ROOT}/src/auth/password_worker.ts`));
+    assert.equal(args.at(-1), `${ROOT}/src/main.ts`, "the start task's entry point");
+    for (const path of [...valuesOf(args, "--include"), args.at(-1)!]) {
+      assert.ok(path.startsWith("/"), `${path} does not depend on the working directory`);
+      assert.ok((await Deno.stat(path)).isFile, `${path} exists`);
+    }
+  }
+});
+
+Deno.test("the server runs from a copy of only what compile embeds, from another directory", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "classcord_compile_" });
+  try {
+    assert.ok(!tmp.startsWith(ROOT + "/"), "the copy is outside the repository");
+    const copy = `${tmp}/app`;
+    const cwd = `${tmp}/cwd`;
+    await Deno.mkdir(cwd);
+    const files = await embeddedFiles(compileArgs(HOST_ARCH));
+    assert.ok(files.includes(`${ROOT}/src/auth/password_worker.ts`), "the worker is embedded");
+    assert.ok(!files.some((f) => f.includes("/tests/") || f.includes("/scripts/")));
+    await copyFiles(files, copy);
+
+    // The same entry point, permissions and config as the binary, pointed at the copy.
+    const args = compileArgs(HOST_ARCH, { root: copy });
+    const runFlags = args.slice(1, -1).filter((a, i, all) =>
+      !COMPILE_ONLY.includes(a) && !COMPILE_ONLY.includes(all[i - 1])
+    );
+    const metricsPort = freePort();
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        ...runFlags,
+        args.at(-1)!,
+        "--host=127.0.0.1",
+        "--port=0",
+        `--metrics-port=${metricsPort}`,
+        `--db=${tmp}/x.kv`,
+      ],
+      cwd,
+      clearEnv: true,
+      env: baseEnv(),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const killer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    const stderr = new Response(child.stderr).text();
+    let out = "";
+    let port: number | undefined;
+    try {
+      while (port === undefined) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`Server exited before listening:\n${out}\n${await stderr}`);
+        out += value;
+        const m = out.match(/Listening on "127\.0\.0\.1":(\d+)/);
+        if (m) port = Number(m[1]);
+      }
+
+      // register and login hash and verify in the password Worker.
+      await using alice = await TestClient.connect(port);
+      assert.equal((await alice.loginAs("alice", "pw-1")).status, "ok");
+      assert.deepEqual(await alice.request({ type: "users" }), { type: "users", users: ["alice"] });
+      alice.close();
+
+      const res = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
+      await res.body?.cancel();
+      assert.equal(res.status, 200);
+
+      child.kill("SIGTERM");
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        out += value;
+      }
+      const { code } = await child.status;
+      assert.equal(code, 0, `exit code, stderr:\n${await stderr}`);
+      assert.match(out, /shutting down/);
+      assert.deepEqual(await Array.fromAsync(Deno.readDir(cwd)), [], "nothing written to cwd");
+    } finally {
+      clearTimeout(killer);
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already exited */ }
+      await reader.cancel().catch(() => {});
+      await stderr;
+      await child.status;
+    }
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("DENORT_BIN picks the architecture, and a mismatch is refused before compiling", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "classcord_denort_" });
+  try {
+    // An ELF header: magic, then e_machine (little-endian) at byte 18.
+    const elf = (machine: number) => {
+      const head = new Uint8Array(64);
+      head.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]);
+      head[18] = machine & 0xff;
+      head[19] = machine >> 8;
+      return head;
+    };
+    await Deno.writeFile(`${tmp}/arm`, elf(183));
+    await Deno.writeFile(`${tmp}/x86`, elf(62));
+    await Deno.writeFile(
+      `${tmp}/zip`,
+      new Uint8Array([0x50, 0x4b, 3, 4, ...new Array(30).fill(0)]),
+    );
+    assert.deepEqual(await chooseArches(undefined, undefined), ["x86_64", "aarch64"]);
+    assert.deepEqual(await chooseArches("all", undefined), ["x86_64", "aarch64"]);
+    assert.deepEqual(await chooseArches("aarch64", undefined), ["aarch64"]);
+    assert.deepEqual(await chooseArches(undefined, `${tmp}/arm`), ["aarch64"]);
+    assert.deepEqual(await chooseArches("x86_64", `${tmp}/x86`), ["x86_64"]);
+    await assert.rejects(chooseArches("x86_64", `${tmp}/arm`), UsageError);
+    await assert.rejects(chooseArches("all", `${tmp}/x86`), /one x86_64 runtime/);
+    await assert.rejects(chooseArches(undefined, `${tmp}/zip`), /zip archive/);
+    await assert.rejects(chooseArches(undefined, `${tmp}/missing`), /no such file/);
+    await assert.rejects(chooseArches("riscv64", undefined), /Invalid --target "riscv64"/);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("downloadFailure() turns deno's multi-line download error into one line", () => {
+  const stderr = [
+    "Check main.ts",
+    "Download https://dl.deno.land/release/v2.9.6/denort-aarch64-unknown-linux-gnu.zip",
+    "error: Writing deno compile executable to temporary file 'x.tmp'",
+    "",
+    "Caused by:",
+    "    0: Setting up base binary.",
+    "    1: error sending request for url (https://dl.deno.land/...): client error (Connect)",
+    "    2: dns error",
+    "    3: failed to lookup address information: Name or service not known",
+    "",
+    "Stack backtrace:",
+    "   0: <unknown>",
+  ].join("\n");
+  const line = downloadFailure(stderr, "aarch64")!;
+  assert.doesNotMatch(line, /\n/);
+  assert.match(line, /denort\) for aarch64-unknown-linux-gnu from dl\.deno\.land/);
+  assert.match(line, /\(failed to lookup address information: Name or service not known\)/);
+  assert.match(line, /set DENORT_BIN/);
+  assert.equal(downloadFailure("error: TS2322 [ERROR]: Type 'string'...", "x86_64"), undefined);
+  const afterDownload = "Download https://dl.deno.land/release/v2.9.6/denort-x.zip\n" +
+    "error: Writing deno compile executable\n\nCaused by:\n    0: Permission denied (os error 13)";
+  assert.equal(downloadFailure(afterDownload, "x86_64"), undefined, "the download worked");
+});
+
+Deno.test("deno task compile offline and without DENORT_BIN fails with one line", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "classcord_offline_" });
+  try {
+    // The task runs on a copy of what it needs, so dist/ is written there, not in the repository.
+    const script = `${ROOT}/scripts/compile.ts`;
+    const config = `${ROOT}/deno.json`;
+    const files = new Set(await embeddedFiles(compileArgs("aarch64"), true));
+    for (const f of await embeddedFiles(["compile", "--config", config, script])) files.add(f);
+    await copyFiles([...files], `${tmp}/app`);
+    // A DENO_DIR of its own, so no cached denort can make the download unnecessary; the npm
+    // packages come from the real cache. Offline: every request goes to a proxy on a closed port.
+    const denoDir = `${tmp}/deno_dir`;
+    await Deno.mkdir(denoDir);
+    const npmCache = JSON.parse(await deno(["info", "--json"])).npmCache as string;
+    await Deno.symlink(npmCache, `${denoDir}/npm`);
+    const proxy = `http://127.0.0.1:${freePort()}`;
+    const env = { ...baseEnv(), DENO_DIR: denoDir, HTTPS_PROXY: proxy, HTTP_PROXY: proxy };
+    const task = JSON.parse(await Deno.readTextFile(config)).tasks.compile as string;
+    const taskFlags = task.split(/\s+/).filter((w) => w.startsWith("--allow-"));
+    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: ["run", ...taskFlags, `${tmp}/app/scripts/compile.ts`, "--target", "aarch64"],
+      cwd: tmp,
+      clearEnv: true,
+      env,
+      stdin: "null",
+    }).output();
+    const lines = new TextDecoder().decode(stderr).trim().split("\n");
+    assert.equal(code, 1);
+    assert.equal(lines.length, 1, lines.join("\n"));
+    assert.match(lines[0], /^compile: Cannot download the Deno runtime \(denort\) for aarch64/);
+    assert.match(lines[0], /set DENORT_BIN/);
+    assert.equal(new TextDecoder().decode(stdout), "");
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(`${tmp}/app/dist`)), []);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
