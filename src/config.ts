@@ -68,6 +68,8 @@ export interface Config {
   port: number;
   /** HTTP port for /metrics and /healthz; 0 disables it. */
   metricsPort: number;
+  /** Address of the HTTP endpoint; empty: the same as `host`. */
+  metricsHost: string;
   /** Deno KV file, or `:memory:`. */
   db: string;
   /** Lowest level written to the log. */
@@ -150,6 +152,16 @@ const OPTIONS: Option[] = [
     default: "9091",
     help: "HTTP port for /metrics and /healthz (0 disables)",
     parse: (v, src) => port(v, src),
+  },
+  {
+    flag: "metrics-host",
+    key: "metricsHost",
+    env: "CLASSCORD_METRICS_HOST",
+    // Empty: beside the chat listener. 127.0.0.1 keeps /metrics off the students' network when
+    // Prometheus runs on the same host.
+    default: "",
+    help: "address of the HTTP endpoint (default: the same as --host)",
+    parse: (v) => v,
   },
   {
     flag: "db",

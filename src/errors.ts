@@ -46,20 +46,24 @@ export class ProtocolError extends Error {
   }
 }
 
-/** Why a connection ended; every close is logged once with one of these. */
-export type CloseReason =
-  | "client_closed"
-  | "read_error"
-  | "write_error"
-  | "slow_consumer"
-  | "too_large"
-  | "flood"
-  | "bad_input"
-  | "timeout"
-  | "server_busy"
-  | "kicked"
-  | "metrics_bridge"
-  | "shutting_down";
+/** Every reason a connection can end for. */
+export const CLOSE_REASONS = [
+  "client_closed",
+  "read_error",
+  "write_error",
+  "slow_consumer",
+  "too_large",
+  "flood",
+  "bad_input",
+  "timeout",
+  "server_busy",
+  "kicked",
+  "metrics_bridge",
+  "shutting_down",
+] as const;
+
+/** Why a connection ended; every close is logged once and counted with one of these. */
+export type CloseReason = typeof CLOSE_REASONS[number];
 
 /** Invalid configuration: startup stops with this one-line message. */
 export class ConfigError extends Error {

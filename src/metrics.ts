@@ -1,6 +1,6 @@
 // Prometheus metrics: the registry and every classcord_* metric, behind methods named for events.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { CloseReason, ErrorCode } from "./errors.ts";
+import { CLOSE_REASONS, type CloseReason, ERROR_CODES, type ErrorCode } from "./errors.ts";
 
 /** How a client reached the server. */
 export type Transport = "tcp" | "tls";
@@ -9,17 +9,24 @@ export type SessionKind = "user" | "guest";
 /** A message's kind: to the default channel, to another channel, or private. */
 export type MessageKind = "global" | "channel" | "private";
 /** A limit of PROTOCOL B.7 that was hit. */
-export type LimitName =
-  | "line_size"
-  | "send_queue"
-  | "write_deadline"
-  | "message_rate"
-  | "bad_lines"
-  | "login_failures"
-  | "registrations"
-  | "identify_timeout"
-  | "idle_timeout"
-  | "connections";
+export const LIMIT_NAMES = [
+  "line_size",
+  "send_queue",
+  "write_deadline",
+  "message_rate",
+  "bad_lines",
+  "login_failures",
+  "registrations",
+  "identify_timeout",
+  "idle_timeout",
+  "connections",
+] as const;
+/** A limit of PROTOCOL B.7 that was hit. */
+export type LimitName = typeof LIMIT_NAMES[number];
+/** How a login attempt ended: wrong credentials, refused by a limit or a ban, or a server fault. */
+export type LoginResult = "ok" | "failed" | "throttled" | "error";
+/** How a registration ended. */
+export type RegistrationResult = "ok" | "exists" | "invalid" | "throttled" | "error";
 
 // The process metrics (CPU, memory, event-loop lag, heap, GC) are collected once per process:
 // prom-client's event-loop monitor must not be started again for every server.
@@ -170,12 +177,20 @@ export class Metrics {
       buckets: [1, 2, 5, 10, 20, 50, 100, 256],
       registers,
     });
-    // Every series exists from the start, so rates and alerts work before the first event.
-    for (const t of ["tcp"]) this.#connectionsOpen.set({ transport: t }, 0);
+    // Every series exists from the start, so rate() and alerts see the first event after a start.
+    for (const t of ["tcp", "tls"]) {
+      this.#connectionsOpen.set({ transport: t }, 0);
+      this.#connections.inc({ transport: t }, 0);
+    }
     for (const k of ["user", "guest"]) this.#sessions.set({ kind: k }, 0);
-    for (const r of ["ok", "failed"]) this.#logins.inc({ result: r }, 0);
-    for (const r of ["ok", "exists", "invalid"]) this.#registrations.inc({ result: r }, 0);
+    for (const r of ["ok", "failed", "throttled", "error"]) this.#logins.inc({ result: r }, 0);
+    for (const r of ["ok", "exists", "invalid", "throttled", "error"]) {
+      this.#registrations.inc({ result: r }, 0);
+    }
     for (const k of ["global", "channel", "private"]) this.#messages.inc({ kind: k }, 0);
+    for (const code of ERROR_CODES) this.#errors.inc({ code }, 0);
+    for (const limit of LIMIT_NAMES) this.#limits.inc({ limit }, 0);
+    for (const reason of CLOSE_REASONS) this.#closed.inc({ reason }, 0);
   }
 
   connectionOpened(transport: Transport): void {
@@ -197,11 +212,11 @@ export class Metrics {
     this.#sessions.dec({ kind });
   }
 
-  login(result: "ok" | "failed"): void {
+  login(result: LoginResult): void {
     this.#logins.inc({ result });
   }
 
-  registration(result: "ok" | "exists" | "invalid"): void {
+  registration(result: RegistrationResult): void {
     this.#registrations.inc({ result });
   }
 

@@ -113,7 +113,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       tlsListener = ChatListener.listen({ ...listenerOptions, port: config.tlsPort, tls });
     }
     if (config.metricsPort !== 0) {
-      http = serveHttp({ hostname: config.host, port: config.metricsPort }, {
+      http = serveHttp({ hostname: config.metricsHost || config.host, port: config.metricsPort }, {
         metrics,
         // Ready while accepting chat and while the store answers a read.
         ready: async () => !stopping && (await store.lastSeq(), true),

@@ -226,7 +226,9 @@ Deno.test("200 wrong passwords: a handful are checked, the rest refused without 
   console.log(`hostile: 200 wrong passwords -> ${JSON.stringify(Object.fromEntries(codes))}`);
   assert.equal(codes.get("auth_failed"), 6, "5 free failures, then the one that starts a delay");
   assert.equal(codes.get("rate_limited"), 194);
-  assert.equal(m.get('classcord_logins_total{result="failed"}'), 200);
+  assert.equal(m.get('classcord_logins_total{result="failed"}'), 6);
+  assert.equal(m.get('classcord_logins_total{result="throttled"}'), 194);
+  assert.equal(m.get('classcord_limit_hits_total{limit="login_failures"}'), 194);
   // The right password during the delay is refused too: guessing gains nothing by waiting less.
   assert.equal(
     (await guesser.request({ type: "login", username: "victim", password: "correct horse" })).code,

@@ -162,6 +162,9 @@ export class Outbox {
   #fail(reason: OutboxFailure): void {
     if (this.#failed) return;
     this.#failed = true;
+    // Fan-outs waiting on this reader are over for it: their latency includes the cut-off.
+    for (const w of this.#watchers) w.written();
+    for (const w of this.#heldWatchers) w.written();
     this.#queue = [];
     this.#watchers = [];
     this.#heldWatchers = [];

@@ -313,9 +313,18 @@ export class Session implements Sender, Moderated {
       }
     } catch (err) {
       const code = err instanceof ProtocolError ? err.code : undefined;
-      if (req.type === "login") this.#deps.metrics.login("failed");
-      else if (code === "user_exists") this.#deps.metrics.registration("exists");
-      else if (code === "invalid_name") this.#deps.metrics.registration("invalid");
+      const { metrics } = this.#deps;
+      const throttled = code === "rate_limited" || code === "forbidden";
+      const fault = code === undefined || code === "server_busy";
+      if (req.type === "login") {
+        metrics.login(throttled ? "throttled" : fault ? "error" : "failed");
+        if (code === "rate_limited") metrics.limitHit("login_failures");
+      } else {
+        metrics.registration(
+          code === "user_exists" ? "exists" : throttled ? "throttled" : fault ? "error" : "invalid",
+        );
+        if (code === "rate_limited") metrics.limitHit("registrations");
+      }
       if (code === "auth_failed") {
         log.info("Failed login for {user} from {remote}", {
           user: req.username.slice(0, 64), // any string: bounded in the log

@@ -231,7 +231,8 @@ export class ChatListener {
     const { metrics } = this.#options;
     metrics?.limitHit("connections");
     metrics?.error("server_busy");
-    log.warn("Refused a connection from {remote}: {limit} limit", { remote, limit });
+    // Debug: a connection flood must not become a log flood (the metrics count every refusal).
+    log.debug("Refused a connection from {remote}: {limit} limit", { remote, limit });
     const line = encodeBytes(errorReply("server_busy", "Too many connections, try again later"));
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {

@@ -46,6 +46,7 @@ export async function startTestServer(
     host: "127.0.0.1",
     port: 0,
     metricsPort: options.metricsPort ?? 0,
+    metricsHost: "",
     db,
     logLevel: "error",
     logFormat: "text",
