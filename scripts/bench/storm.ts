@@ -1,0 +1,66 @@
+// Login storm (PROTOCOL B.7, issue 5): N users connect, register and log in at once with real
+// argon2id while 10 others chat; reports logins/s and the chatting users' latency before and during.
+import { BenchClient, pause, percentile, startServer } from "./harness.ts";
+import { LatencyProbe } from "./latency_probe.ts";
+
+// One machine, one address: the per-address caps are lifted so the storm itself is measured.
+export const OPEN_LIMITS = [
+  "--registrations-per-address=1000000",
+  "--new-connections-per-address=1000000",
+  "--max-connections-per-address=1000000",
+  "--max-connections=1000000",
+  "--rate-burst=1000000",
+  "--rate-per-second=1000000",
+];
+
+export interface StormResult {
+  scenario: "login_storm";
+  users: number;
+  storm_seconds: number;
+  logins_per_s: number;
+  baseline_p50_ms: number;
+  baseline_p99_ms: number;
+  storm_p50_ms: number;
+  storm_p99_ms: number;
+  storm_max_ms: number;
+  probe_lost: number;
+}
+
+/** One storm of `users` registrations + logins; the probe sends every 20 ms throughout. */
+export async function loginStorm(users: number): Promise<StormResult> {
+  await using server = await startServer(OPEN_LIMITS);
+  const probe = await LatencyProbe.start(server.port);
+  try {
+    probe.run(20);
+    await pause(2000);
+    const baseline = probe.take();
+    const start = performance.now();
+    const clients = await Promise.all(
+      Array.from({ length: users }, async (_, i) => {
+        const c = await BenchClient.connect(server.port);
+        await c.loginAs(`storm${i}`);
+        return c;
+      }),
+    );
+    const seconds = (performance.now() - start) / 1000;
+    const during = probe.take();
+    for (const c of clients) c.close();
+    await pause(200);
+    const { expected, received } = probe.counts;
+    const r = (x: number) => Number(x.toFixed(2));
+    return {
+      scenario: "login_storm",
+      users,
+      storm_seconds: r(seconds),
+      logins_per_s: r(users / seconds),
+      baseline_p50_ms: r(percentile(baseline, 50)),
+      baseline_p99_ms: r(percentile(baseline, 99)),
+      storm_p50_ms: r(percentile(during, 50)),
+      storm_p99_ms: r(percentile(during, 99)),
+      storm_max_ms: r(Math.max(...during)),
+      probe_lost: expected - received,
+    };
+  } finally {
+    probe.stop();
+  }
+}
