@@ -24,7 +24,10 @@ function freePort(): number {
  * Starts `deno run src/main.ts` with the start task's permissions on a free port, and waits until
  * it accepts connections (logs stay at warning level so they cost nothing during the run).
  */
-export async function startServer(args: string[]): Promise<ServerProcess> {
+export async function startServer(
+  args: string[],
+  options: { db?: string; script?: string; env?: Record<string, string> } = {},
+): Promise<ServerProcess> {
   const dir = await Deno.makeTempDir({ prefix: "classcord_bench_" });
   const port = freePort();
   const child = new Deno.Command(Deno.execPath(), {
@@ -36,14 +39,17 @@ export async function startServer(args: string[]): Promise<ServerProcess> {
       "--allow-read",
       "--allow-write",
       "--allow-env",
-      MAIN,
-      "--host=127.0.0.1",
-      `--port=${port}`,
-      "--metrics-port=0",
-      `--db=${dir}/bench.kv`,
-      "--log-level=warning",
+      ...(options.script ? [options.script, "--port", String(port)] : [
+        MAIN,
+        "--host=127.0.0.1",
+        `--port=${port}`,
+        "--metrics-port=0",
+        `--db=${options.db ?? `${dir}/bench.kv`}`,
+        "--log-level=warning",
+      ]),
       ...args,
     ],
+    env: options.env,
     stdin: "null",
     stdout: "inherit",
     stderr: "inherit",

@@ -2,11 +2,12 @@
 // report medians, so figures from a shared, noisy machine can still be compared within one run.
 import { parseArgs } from "node:util";
 import { attack } from "./attack.ts";
+import { idle, ladder, nullCeiling, privateLadder } from "./fanout.ts";
 import { median } from "./harness.ts";
 import { commitEach, groupCommit } from "./store.ts";
 import { loginStorm } from "./storm.ts";
 
-const SCENARIOS = ["store", "storm", "attack"] as const;
+const SCENARIOS = ["store", "storm", "attack", "fanout", "private", "connect", "idle"] as const;
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -16,6 +17,9 @@ const { values } = parseArgs({
     messages: { type: "string", default: "20000" },
     users: { type: "string", default: "200" },
     seconds: { type: "string", default: "10" },
+    clients: { type: "string", default: "100,1000,5000" },
+    "idle-clients": { type: "string", default: "10000" },
+    "connect-users": { type: "string", default: "1000" },
     help: { type: "boolean", short: "h" },
   },
 });
@@ -28,7 +32,15 @@ Scenarios (all by default; one JSON line each):
   storm   --users (200) clients register and log in at once with real argon2id while 10
           others chat; their latency before and during, logins per second
   attack  hostile clients (garbage, floods, a reader that never reads) for --seconds (10)
-          against the default limits while 10 users chat; their latency before and during`);
+          against the default limits while 10 users chat; their latency before and during
+  fanout  --clients (100,1000,5000) logged-in clients, 10 senders, the aggregate rate
+          doubled until p99 > 200 ms or a loss, against ClassCord and against the smallest
+          fan-out server of the same runtime (scripts/bench/reference_server.ts); deliveries/s,
+          p50/p99/max, loss, server CPU per delivery, RSS, the generator's own CPU and its
+          ceiling against a server that discards everything; ratios to the reference
+  private 1000 clients sending private messages to random peers, rate doubled as above
+  connect --connect-users (1000) register and log in at once (real argon2id) while 10 chat
+  idle    --idle-clients (10000) logged-in idle connections; server RSS per connection`);
   Deno.exit(0);
 }
 const chosen = values.scenario ?? [...SCENARIOS];
@@ -65,3 +77,45 @@ if (chosen.includes("store")) {
 }
 if (chosen.includes("storm")) console.log(JSON.stringify(await loginStorm(Number(values.users))));
 if (chosen.includes("attack")) console.log(JSON.stringify(await attack(Number(values.seconds))));
+
+if (chosen.includes("fanout")) {
+  console.log(JSON.stringify({ scenario: "null_ceiling", ...(await nullCeiling()) }));
+  for (const n of values.clients!.split(",").map(Number)) {
+    const ours = await ladder("classcord", n);
+    const ref = await ladder("reference", n);
+    const best = ours.best;
+    const refBest = ref.best;
+    console.log(JSON.stringify({
+      scenario: "fanout",
+      clients: n,
+      senders: 10,
+      classcord: best,
+      classcord_rss_bytes: ours.rss_bytes,
+      classcord_first_failing: ours.steps.at(-1) === best ? null : ours.steps.at(-1),
+      reference: refBest,
+      reference_rss_bytes: ref.rss_bytes,
+      reference_first_failing: ref.steps.at(-1) === refBest ? null : ref.steps.at(-1),
+      ratio_delivered: best && refBest
+        ? Number((best.delivered_per_s / refBest.delivered_per_s).toFixed(2))
+        : null,
+      ratio_cpu_per_delivery: best && refBest
+        ? Number((best.server_cpu_us_per_delivery / refBest.server_cpu_us_per_delivery).toFixed(2))
+        : null,
+    }));
+  }
+}
+if (chosen.includes("private")) {
+  const r = await privateLadder(1000);
+  console.log(
+    JSON.stringify({ scenario: "private", clients: 1000, best: r.best, steps: r.steps.length }),
+  );
+}
+if (chosen.includes("connect")) {
+  const r = await loginStorm(Number(values["connect-users"]));
+  console.log(JSON.stringify({ ...r, scenario: "connect" }));
+}
+if (chosen.includes("idle")) {
+  console.log(
+    JSON.stringify({ scenario: "idle", ...(await idle(Number(values["idle-clients"]))) }),
+  );
+}

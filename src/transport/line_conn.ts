@@ -36,8 +36,10 @@ export interface LineConnOptions {
 // The old exporter's request (PROTOCOL B.9), with or without a line end after it.
 const BRIDGE_REQUEST = new TextEncoder().encode("GET_METRICS");
 
-// 64 KiB reads: one read takes a whole maximum-size line from the kernel.
-const READ_BUFFER_BYTES = 64 * 1024;
+// 2 KiB reads: a chat line is small, and this buffer is held by every connection while it waits
+// for data, so it is most of an idle connection's memory (64 KiB made it ~130 KiB a connection).
+// A 64 KiB line simply takes a few reads.
+const READ_BUFFER_BYTES = 2 * 1024;
 // Time given to a last error line before a connection the server ends is closed.
 const FINAL_LINE_MS = 1000;
 
