@@ -1,40 +1,16 @@
 // Admin accounts (made with `deno task user add --admin`) moderate through protocol requests:
 // kick, mute, ban, announce; everyone else is refused with forbidden.
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { FakeClock } from "./helpers/fake_clock.ts";
+import { runScript } from "./helpers/process.ts";
 import { startTestServer, type TestClient } from "./helpers/test_server.ts";
-
-const USER_SCRIPT = fileURLToPath(new URL("../scripts/user.ts", import.meta.url));
-const CONFIG = fileURLToPath(new URL("../deno.json", import.meta.url));
 
 /** `deno task user add [--admin] <name>` with the password piped on stdin. */
 async function addUser(db: string, name: string, admin: boolean): Promise<void> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--config",
-      CONFIG,
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      USER_SCRIPT,
-      "add",
-      ...(admin ? ["--admin"] : []),
-      name,
-      "--db",
-      db,
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode("pw\n"));
-  await writer.close();
-  const { code, stdout, stderr } = await child.output();
-  assert.equal(code, 0, new TextDecoder().decode(stderr));
-  assert.match(new TextDecoder().decode(stdout), admin ? /Added administrator/ : /Added user/);
+  const args = ["add", ...(admin ? ["--admin"] : []), name, "--db", db];
+  const { code, out, err } = await runScript("user.ts", args, { stdin: "pw\n" });
+  assert.equal(code, 0, err);
+  assert.match(out, admin ? /Added administrator/ : /Added user/);
 }
 
 async function classroom(clock?: FakeClock) {

@@ -1,44 +1,18 @@
 // deno task backup / restore: a consistent NDJSON dump of the whole store, and its reload.
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
+import { type CommandResult, runScript } from "./helpers/process.ts";
 import { decodeValue, encodeValue, type Json } from "../scripts/backup.ts";
 import { KvStore } from "../src/store/kv_store.ts";
 import { FLOOD_LIMITS, startTestServer, type TestClient } from "./helpers/test_server.ts";
 
-const BACKUP = fileURLToPath(new URL("../scripts/backup.ts", import.meta.url));
-const CONFIG = fileURLToPath(new URL("../deno.json", import.meta.url));
 // The permissions of the backup and restore tasks in deno.json.
-const PERMISSIONS = ["--allow-read", "--allow-write", "--allow-env"];
 const SUBPROCESS_TIMEOUT_MS = 60_000;
 
-interface Result {
-  code: number;
-  out: string;
-  err: string;
-}
+type Result = CommandResult;
 
 /** Runs scripts/backup.ts `backup|restore ...args`, killed after the deadline. */
-async function script(args: string[]): Promise<Result> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--config", CONFIG, ...PERMISSIONS, BACKUP, ...args],
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    child.kill("SIGKILL");
-  }, SUBPROCESS_TIMEOUT_MS);
-  try {
-    const { code, stdout, stderr } = await child.output();
-    assert.ok(!timedOut, `backup.ts ${args.join(" ")} timed out`);
-    const decoder = new TextDecoder();
-    return { code, out: decoder.decode(stdout), err: decoder.decode(stderr) };
-  } finally {
-    clearTimeout(timer);
-  }
+function script(args: string[]): Promise<Result> {
+  return runScript("backup.ts", args, { timeoutMs: SUBPROCESS_TIMEOUT_MS });
 }
 
 /** Asserts a failure with one line on stderr, matching `pattern`. */

@@ -54,7 +54,8 @@ Deno.test("/metrics counts connections, sessions, logins, messages, errors and b
   assert.equal(m.get('classcord_limit_hits_total{limit="line_size"}'), 1);
   assert.ok(m.get("classcord_received_bytes_total")! > 70_000);
   assert.ok(m.get("classcord_sent_bytes_total")! > 500);
-  assert.equal(m.get("classcord_message_latency_seconds_count"), 2, "global and private");
+  // Sampled (at most one fan-out timed per 10 ms): at least one of the two is.
+  assert.ok(m.get("classcord_message_latency_seconds_count")! >= 1);
   assert.ok(m.get("classcord_kv_commit_seconds_count")! >= 1);
   assert.ok(m.get("classcord_kv_batch_size_sum")! >= 3);
   assert.ok(m.get("process_resident_memory_bytes")! > 0);

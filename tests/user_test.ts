@@ -1,49 +1,24 @@
 // deno task user: account administration from the shell, next to a running server.
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { type CommandResult, runScript } from "./helpers/process.ts";
 import { startTestServer, type TestServer } from "./helpers/test_server.ts";
 
-const USER = fileURLToPath(new URL("../scripts/user.ts", import.meta.url));
-const CONFIG = fileURLToPath(new URL("../deno.json", import.meta.url));
 // The permissions of the user task in deno.json.
-const PERMISSIONS = ["--allow-read", "--allow-write", "--allow-env"];
 const SUBPROCESS_TIMEOUT_MS = 60_000;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-interface Result {
-  code: number;
-  out: string;
-  err: string;
-}
+type Result = CommandResult;
+
+// For the pseudo-terminal tests, which build the command line themselves.
+const USER = fileURLToPath(new URL("../scripts/user.ts", import.meta.url));
+const CONFIG = fileURLToPath(new URL("../deno.json", import.meta.url));
+const PERMISSIONS = ["--allow-read", "--allow-write", "--allow-env"];
 
 /** Runs scripts/user.ts with `stdin` piped (or /dev/null), killed after the deadline. */
-async function user(args: string[], stdin?: string): Promise<Result> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--config", CONFIG, ...PERMISSIONS, USER, ...args],
-    env: { NO_COLOR: "1" },
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    child.kill("SIGKILL");
-  }, SUBPROCESS_TIMEOUT_MS);
-  try {
-    if (stdin !== undefined) {
-      const writer = child.stdin.getWriter();
-      // The script may exit before reading everything (a refused name): a broken pipe is fine.
-      await writer.write(encoder.encode(stdin)).catch(() => {});
-      await writer.close().catch(() => {});
-    }
-    const { code, stdout, stderr } = await child.output();
-    assert.ok(!timedOut, `user.ts ${args.join(" ")} timed out`);
-    return { code, out: decoder.decode(stdout), err: decoder.decode(stderr) };
-  } finally {
-    clearTimeout(timer);
-  }
+function user(args: string[], stdin?: string): Promise<Result> {
+  return runScript("user.ts", args, { stdin, timeoutMs: SUBPROCESS_TIMEOUT_MS });
 }
 
 /** Asserts a failure with one line on stderr, matching `pattern`. */

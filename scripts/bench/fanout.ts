@@ -68,8 +68,16 @@ class Peer {
     this.done = this.#read();
   }
 
+  /** False once the server closed this peer (a slow consumer under overload): its loss shows. */
+  alive = true;
+
   async write(bytes: Uint8Array): Promise<void> {
-    for (let off = 0; off < bytes.length;) off += await this.conn.write(bytes.subarray(off));
+    if (!this.alive) return;
+    try {
+      for (let off = 0; off < bytes.length;) off += await this.conn.write(bytes.subarray(off));
+    } catch {
+      this.alive = false;
+    }
   }
 
   close(): void {
@@ -202,15 +210,22 @@ async function drive(
   return sent;
 }
 
-/** One step: a rate held for `seconds`, then a drain of up to 3 s for the last deliveries. */
-async function step(r: Rig, rate: number, seconds: number, senders: number): Promise<Step> {
+/**
+ * One step: `send` holds a rate and returns how many messages it sent; each is owed to
+ * `recipients` peers. Then a drain of up to 3 s for the last deliveries.
+ */
+async function step(
+  r: Rig,
+  rate: number,
+  recipients: number,
+  send: () => Promise<number>,
+): Promise<Step> {
   const { peers } = r;
   const before = total(peers);
   const serverBefore = await processStats(r.pid);
   const selfBefore = await cpuSelf();
   const t0 = performance.now();
-  const sent = await drive(peers, senders, rate, seconds);
-  const expected = sent * (peers.length - 1);
+  const expected = (await send()) * recipients;
   await until(() => total(peers) - before >= expected, 3000, "");
   const elapsed = (performance.now() - t0) / 1000;
   const received = total(peers) - before;
@@ -234,6 +249,22 @@ async function step(r: Rig, rate: number, seconds: number, senders: number): Pro
   };
 }
 
+/** Climbs `rates` until a step has p99 > 200 ms or a loss; the best is the last step before. */
+async function climb(
+  rates: number[],
+  run: (rate: number) => Promise<Step>,
+): Promise<{ steps: Step[]; best?: Step }> {
+  const steps: Step[] = [];
+  let best: Step | undefined;
+  for (const rate of rates) {
+    const s = await run(rate);
+    steps.push(s);
+    if (s.p99_ms > 200 || s.lost > 0) break;
+    best = s;
+  }
+  return { steps, best };
+}
+
 /** The rate ladder for one target at N clients: steps until p99 > 200 ms or a loss. */
 export async function ladder(
   kind: TargetKind,
@@ -241,19 +272,15 @@ export async function ladder(
   options: { senders?: number; seconds?: number; rates?: number[] } = {},
 ): Promise<{ steps: Step[]; best?: Step; rss_bytes: number }> {
   const senders = options.senders ?? 10;
+  const seconds = options.seconds ?? 2;
   await using r = await rig(kind, n, 20);
-  const steps: Step[] = [];
-  let best: Step | undefined;
   const rates = options.rates ??
     [10, 20, 50, 100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600, 51200];
-  for (const rate of rates) {
-    const s = await step(r, rate, options.seconds ?? 2, senders);
-    steps.push(s);
-    if (s.p99_ms > 200 || s.lost > 0) break;
-    best = s;
-  }
-  const rss = (await processStats(r.pid)).rssBytes;
-  return { steps, best, rss_bytes: rss };
+  const { steps, best } = await climb(
+    rates,
+    (rate) => step(r, rate, n - 1, () => drive(r.peers, senders, rate, seconds)),
+  );
+  return { steps, best, rss_bytes: (await processStats(r.pid)).rssBytes };
 }
 
 /** Sends `rate` private messages per second between random peers, in 10 ms ticks. */
@@ -288,41 +315,11 @@ export async function privateLadder(
   options: { seconds?: number; rates?: number[] } = {},
 ): Promise<{ steps: Step[]; best?: Step }> {
   await using r = await rig("classcord", n, n);
-  const steps: Step[] = [];
-  let best: Step | undefined;
-  for (const rate of options.rates ?? [100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600]) {
-    const { peers } = r;
-    const before = total(peers);
-    const serverBefore = await processStats(r.pid);
-    const selfBefore = await cpuSelf();
-    const t0 = performance.now();
-    const sent = await drivePrivate(peers, rate, options.seconds ?? 2);
-    await until(() => total(peers) - before >= sent, 3000, "");
-    const elapsed = (performance.now() - t0) / 1000;
-    const received = total(peers) - before;
-    const serverAfter = await processStats(r.pid);
-    const selfAfter = await cpuSelf();
-    const latencies = peers.flatMap((p) => p.latencies.splice(0));
-    const rr = (x: number) => Number(x.toFixed(2));
-    const s: Step = {
-      rate,
-      delivered_per_s: Math.round(received / elapsed),
-      p50_ms: rr(percentile(latencies, 50)),
-      p99_ms: rr(percentile(latencies, 99)),
-      max_ms: rr(latencies.length ? percentile(latencies, 100) : 0),
-      lost: Math.max(0, sent - received),
-      server_cpu_us_per_delivery: rr(
-        (serverAfter.cpuSeconds - serverBefore.cpuSeconds) * 1e6 / Math.max(1, received),
-      ),
-      generator_cpu_percent: Math.round(
-        (selfAfter.cpuSeconds - selfBefore.cpuSeconds) / elapsed * 100,
-      ),
-    };
-    steps.push(s);
-    if (s.p99_ms > 200 || s.lost > 0) break;
-    best = s;
-  }
-  return { steps, best };
+  const seconds = options.seconds ?? 2;
+  return await climb(
+    options.rates ?? [100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600],
+    (rate) => step(r, rate, 1, () => drivePrivate(r.peers, rate, seconds)),
+  );
 }
 
 /** Server memory per logged-in idle connection, at `n` connections. */

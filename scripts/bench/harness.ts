@@ -39,6 +39,8 @@ export async function startServer(
       "--allow-read",
       "--allow-write",
       "--allow-env",
+      // e.g. BENCH_SERVER_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the server.
+      ...(Deno.env.get("BENCH_SERVER_FLAGS")?.split(" ").filter((f) => f) ?? []),
       ...(options.script ? [options.script, "--port", String(port)] : [
         MAIN,
         "--host=127.0.0.1",
@@ -106,9 +108,13 @@ export class BenchClient {
     for (let off = 0; off < bytes.length;) off += await this.conn.write(bytes.subarray(off));
   }
 
-  /** Sends a request and resolves with the first line whose type is one of `types`. */
+  /**
+   * Sends a request and resolves with the first line whose type is one of `types`; rejects if the
+   * server closes the connection first.
+   */
   request(value: unknown, types: string[]): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
+      this.done.then(() => reject(new Error("Connection closed by the server")));
       const previous = this.onLine;
       this.onLine = (line) => {
         const msg = JSON.parse(line);

@@ -127,11 +127,14 @@ export class Outbox {
     if (this.#writing || this.#scheduled) return;
     this.#scheduled = true;
     // A microtask runs after the current fan-out loop: everything queued by it shares a write.
-    queueMicrotask(() => {
-      this.#scheduled = false;
-      this.#drain();
-    });
+    queueMicrotask(this.#tick);
   }
+
+  // Bound once: scheduling a write allocates nothing (it happens once per connection per turn).
+  readonly #tick = (): void => {
+    this.#scheduled = false;
+    this.#drain();
+  };
 
   async #drain(): Promise<void> {
     if (this.#writing || this.#failed) return;

@@ -51,3 +51,65 @@ export async function launch(args: string[], env: Record<string, string> = {}) {
     },
   };
 }
+
+/** What a finished command printed, and its exit code. */
+export interface CommandResult {
+  code: number;
+  out: string;
+  err: string;
+}
+
+const SCRIPT_PERMISSIONS = ["--allow-read", "--allow-write", "--allow-env"];
+
+/**
+ * Runs a command to its end with optional stdin, killed (and failing the test) after
+ * `timeoutMs`.
+ */
+export async function runCommand(
+  cmd: string,
+  args: string[],
+  options: { stdin?: string; env?: Record<string, string>; timeoutMs?: number; cwd?: string } = {},
+): Promise<CommandResult> {
+  const child = new Deno.Command(cmd, {
+    args,
+    env: options.env,
+    cwd: options.cwd,
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let timedOut = false;
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill("SIGKILL");
+  }, timeoutMs);
+  try {
+    if (options.stdin !== undefined) {
+      const writer = child.stdin.getWriter();
+      // The program may exit before reading everything (a refused name): a broken pipe is fine.
+      await writer.write(new TextEncoder().encode(options.stdin)).catch(() => {});
+      await writer.close().catch(() => {});
+    }
+    const { code, stdout, stderr } = await child.output();
+    if (timedOut) throw new Error(`${cmd} ${args.join(" ")} killed after ${timeoutMs} ms`);
+    const decoder = new TextDecoder();
+    return { code, out: decoder.decode(stdout), err: decoder.decode(stderr) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Runs one of `scripts/` as its task does (read, write and env permissions only). */
+export function runScript(
+  script: string,
+  args: string[],
+  options: { stdin?: string; env?: Record<string, string>; timeoutMs?: number; cwd?: string } = {},
+): Promise<CommandResult> {
+  const path = fileURLToPath(new URL(`../../scripts/${script}`, import.meta.url));
+  return runCommand(
+    Deno.execPath(),
+    ["run", "--config", CONFIG, ...SCRIPT_PERMISSIONS, path, ...args],
+    { ...options, env: { NO_COLOR: "1", ...options.env } },
+  );
+}
