@@ -126,13 +126,18 @@ interface Rig extends AsyncDisposable {
 }
 
 /** Starts a target and connects `n` peers; with `samplers` = n every peer times its lines. */
-async function rig(kind: TargetKind, n: number, samplers: number): Promise<Rig> {
+async function rig(
+  kind: TargetKind,
+  n: number,
+  samplers: number,
+  serverArgs: string[] = [],
+): Promise<Rig> {
   const names = Array.from({ length: n }, (_, i) => `u${i}`);
   const dir = await Deno.makeTempDir({ prefix: "classcord_fanout_" });
   const db = `${dir}/bench.kv`;
   if (kind === "classcord") await seedUsers(db, names);
   const server = kind === "classcord"
-    ? await startServer([...OPEN_LIMITS, "--retention-days=0"], { db })
+    ? await startServer([...OPEN_LIMITS, "--retention-days=0", ...serverArgs], { db })
     : await startServer(kind === "null" ? ["--null"] : [], { script: REFERENCE });
   const peers: Peer[] = [];
   for (let i = 0; i < n; i++) {
@@ -269,11 +274,11 @@ async function climb(
 export async function ladder(
   kind: TargetKind,
   n: number,
-  options: { senders?: number; seconds?: number; rates?: number[] } = {},
+  options: { senders?: number; seconds?: number; rates?: number[]; serverArgs?: string[] } = {},
 ): Promise<{ steps: Step[]; best?: Step; rss_bytes: number }> {
   const senders = options.senders ?? 10;
   const seconds = options.seconds ?? 2;
-  await using r = await rig(kind, n, 20);
+  await using r = await rig(kind, n, 20, options.serverArgs);
   const rates = options.rates ??
     [10, 20, 50, 100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600, 51200];
   const { steps, best } = await climb(
