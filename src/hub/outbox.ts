@@ -126,8 +126,7 @@ export class Outbox {
   #schedule(): void {
     if (this.#writing || this.#scheduled) return;
     this.#scheduled = true;
-    // A microtask runs after the current fan-out loop: everything queued by it shares a write.
-    queueMicrotask(this.#tick);
+    flushSoon(this.#tick);
   }
 
   // Bound once: scheduling a write allocates nothing (it happens once per connection per turn).
@@ -180,6 +179,26 @@ export class Outbox {
   #wakeIdle(): void {
     for (const wake of this.#idleWaiters.splice(0)) wake();
   }
+}
+
+// One timer per turn of the event loop flushes every outbox with lines queued during that turn:
+// a sender's burst of lines (handled one after the other, with awaits in between) and every
+// fan-out of the turn share one write per connection, instead of one write per line.
+let due: (() => void)[] = [];
+let timer = false;
+
+function flushSoon(tick: () => void): void {
+  due.push(tick);
+  if (timer) return;
+  timer = true;
+  setTimeout(flushAll, 0);
+}
+
+function flushAll(): void {
+  const ticks = due;
+  due = [];
+  timer = false;
+  for (const tick of ticks) tick();
 }
 
 function concat(chunks: Uint8Array[]): Uint8Array {
