@@ -98,11 +98,6 @@ export class Hub {
     return this.#byKey.get(key) ?? [];
   }
 
-  /** Every identified session. */
-  *members(): IterableIterator<Member> {
-    for (const sessions of this.#byKey.values()) yield* sessions;
-  }
-
   /** Adds a member to a channel (the default channel holds everybody already). */
   joinChannel(member: Member, channel: Channel): void {
     if (channel.key === DEFAULT.key) return;
@@ -121,11 +116,6 @@ export class Hub {
     room.members.delete(member);
     this.#joined.get(member)?.delete(key);
     if (room.members.size === 0) this.#rooms.delete(key);
-  }
-
-  /** Whether a member is in a channel. */
-  inChannel(member: Member, key: string): boolean {
-    return key === DEFAULT.key || (this.#rooms.get(key)?.members.has(member) ?? false);
   }
 
   /** Channels with their number of distinct names online, the default first. */
