@@ -82,6 +82,15 @@ Deno.test("an admin mutes a user for a while: their messages are refused until i
   assert.equal(refused.retry_after_ms, 60_000);
   assert.equal((await room.bob.request({ type: "status", state: "away" })).code, "forbidden");
   await room.prof.expectNothingPending();
+  await using guest = await room.srv.connect();
+  await guest.send({ type: "message", content: "x", from: "BOB2" });
+  assert.deepEqual(await room.prof.json(), { type: "status", user: "BOB2", state: "online" });
+  assert.equal((await room.prof.json()).content, "x", "another name is not muted");
+  await room.prof.request({ type: "mute", user: "carol", duration: 60 });
+  await using carol = await room.srv.connect();
+  const muted = await carol.request({ type: "message", content: "x", from: "carol" });
+  assert.equal(muted.code, "forbidden", "a muted name cannot come back as a guest");
+  await room.prof.expectNothingPending(); // and was never announced online
   clock.advance(60_000);
   await room.bob.send({ type: "message", content: "thanks" });
   assert.equal((await room.prof.json()).content, "thanks");

@@ -364,6 +364,8 @@ export class Session implements Sender, Moderated {
   async #becomeGuest(from: unknown): Promise<void> {
     const name = await this.#deps.accounts.guestName(from);
     await this.#deps.moderation.requireNotBanned(name);
+    // A muted name does not come online just to have its message refused.
+    this.#deps.moderation.requireNotMuted(nameKey(name));
     if (this.#state === "closed") return;
     // Checked again now: another guest may have taken the name while the store was read.
     if (this.#deps.hub.isOnline(nameKey(name))) {
