@@ -32,6 +32,16 @@ export function checkName(raw: string): string {
   return name;
 }
 
+/** Whether a name follows the rules: a name that does not is no account's, nor a guest's. */
+export function isValidName(name: string): boolean {
+  try {
+    checkName(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The identity of a name: "Alice" and "alice" are one account, so nobody can pass for a
  * classmate by changing the case of a letter.

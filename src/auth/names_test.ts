@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ProtocolError } from "../errors.ts";
-import { checkName, nameKey } from "./names.ts";
+import { checkName, isValidName, nameKey } from "./names.ts";
 
 function invalid(raw: string, message: RegExp): void {
   assert.throws(() => checkName(raw), (err: unknown) => {
@@ -37,4 +37,10 @@ Deno.test("checkName() refuses leading and trailing spaces", () => {
 Deno.test("nameKey() makes names differing by case or composition one identity", () => {
   assert.equal(nameKey("Élodie"), nameKey("e\u0301lodie".replace("e", "E")));
   assert.equal(nameKey("ALICE"), nameKey("alice"));
+});
+
+Deno.test("isValidName() says whether checkName() would accept a name", () => {
+  assert.equal(isValidName("Élodie"), true);
+  assert.equal(isValidName("x".repeat(33)), false);
+  assert.equal(isValidName("bob\u200b"), false);
 });

@@ -75,7 +75,7 @@ export class Outbox {
   send(line: Uint8Array, watcher?: WriteWatcher): void {
     if (this.#failed) return;
     if (this.#queuedBytes + line.length > this.#maxBytes) {
-      this.#fail("queue_full");
+      this.fail("queue_full");
       return;
     }
     this.#queuedBytes += line.length;
@@ -118,11 +118,6 @@ export class Outbox {
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
-  /** Marks the outbox failed, dropping whatever is queued; `onFail` is called once. */
-  fail(reason: OutboxFailure): void {
-    this.#fail(reason);
-  }
-
   #schedule(): void {
     if (this.#writing || this.#scheduled) return;
     this.#scheduled = true;
@@ -154,14 +149,15 @@ export class Outbox {
         for (const w of watchers) w.written();
       }
     } catch {
-      this.#fail("write_error");
+      this.fail("write_error");
     } finally {
       this.#writing = false;
       if (this.#queue.length === 0 || this.#failed) this.#wakeIdle();
     }
   }
 
-  #fail(reason: OutboxFailure): void {
+  /** Marks the outbox failed, dropping whatever is queued; `onFail` is called once. */
+  fail(reason: OutboxFailure): void {
     if (this.#failed) return;
     this.#failed = true;
     // Fan-outs waiting on this reader are over for it: their latency includes the cut-off.

@@ -1,6 +1,6 @@
 // Accounts: registration, login and guest names, over the Store and PasswordHasher interfaces.
 import type { PasswordHasher } from "../auth/password.ts";
-import { checkName, nameKey } from "../auth/names.ts";
+import { checkName, isValidName, nameKey } from "../auth/names.ts";
 import type { Clock } from "../clock.ts";
 import type { Limits } from "../config.ts";
 import { ProtocolError } from "../errors.ts";
@@ -130,14 +130,5 @@ export class Accounts {
 
   #dummy(): Promise<string> {
     return this.#dummyHash ??= this.#hasher.hash(crypto.randomUUID());
-  }
-}
-
-function isValidName(name: string): boolean {
-  try {
-    checkName(name);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -1,6 +1,6 @@
 // Chat requests of identified sessions: messages (routed, stored, acknowledged), status, users,
 // channels, history and offline delivery.
-import { checkName, nameKey } from "../auth/names.ts";
+import { isValidName, nameKey } from "../auth/names.ts";
 import type { Clock } from "../clock.ts";
 import { ProtocolError } from "../errors.ts";
 import type { Hub, Member } from "../hub/hub.ts";
@@ -267,12 +267,8 @@ export class Chat {
   }
 
   async #registered(name: string) {
-    try {
-      checkName(name);
-    } catch {
-      return null; // a name no account can have
-    }
-    return await this.#store.getUser(name);
+    // A name no account can have is not looked up (and cannot overflow a store key).
+    return isValidName(name) ? await this.#store.getUser(name) : null;
   }
 
   #acker(sender: Sender, id: RequestId | undefined, seq: number, timestamp: string) {

@@ -126,7 +126,7 @@ export class LineConn {
       if (!verdict && splitter.unterminatedBytes > this.#maxUnterminated) {
         verdict = handler.unterminated(this.#maxUnterminated);
       }
-      if (verdict) await this.end(verdict, FINAL_LINE_MS);
+      if (verdict) await this.finish(verdict);
     }
     return this.#reason!;
   }
@@ -141,6 +141,11 @@ export class LineConn {
       this.close("write_error");
     }
     return this.#reason!;
+  }
+
+  /** Ends the connection the server's way: its last line (an error) gets a moment to leave. */
+  finish(reason: CloseReason): Promise<void> {
+    return this.end(reason, FINAL_LINE_MS);
   }
 
   /** Writes what is queued (for at most `timeoutMs`), then closes. */

@@ -98,9 +98,8 @@ export interface ChatListenerOptions extends LineConnOptions {
 const SWEEP_MAX_MS = 1000;
 // Time given to queued lines (the shutdown notice) before sockets are closed on shutdown.
 const SHUTDOWN_DRAIN_MS = 2000;
-// Time given to a refused connection's error line, or to a session's last line.
+// Time given to a refused connection's error line.
 const REFUSAL_MS = 1000;
-const FINAL_LINE_MS = 1000;
 
 /** A chat listener over `Deno.listen` or `Deno.listenTls`. */
 export class ChatListener {
@@ -205,7 +204,7 @@ export class ChatListener {
     const handler = this.#options.accept(
       lineConn.outbox,
       lineConn.remote,
-      (reason) => lineConn.end(reason, FINAL_LINE_MS),
+      (reason) => lineConn.finish(reason),
     );
     this.#conns.set(lineConn, handler);
     metrics?.connectionOpened(this.#transport);
@@ -263,11 +262,11 @@ export class ChatListener {
       } else if (!handler.identified && now - conn.connectedAt > identifyTimeoutMs) {
         metrics?.limitHit("identify_timeout");
         handler.finalError("timeout", "Log in within the time allowed after connecting");
-        conn.end("timeout", REFUSAL_MS);
+        conn.finish("timeout");
       } else if (handler.helloed && now - conn.lastReadAt > idleTimeoutMs) {
         metrics?.limitHit("idle_timeout");
         handler.finalError("timeout", "No ping for too long: closing the connection");
-        conn.end("timeout", REFUSAL_MS);
+        conn.finish("timeout");
       }
     }
   }
