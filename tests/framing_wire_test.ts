@@ -1,6 +1,6 @@
 // PROTOCOL A.1 framing and encoding over a real socket: however the bytes are cut, lines come out.
 import assert from "node:assert/strict";
-import { startTestServer, type TestClient } from "./helpers/test_server.ts";
+import { loginAll, startTestServer, type TestClient } from "./helpers/test_server.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -13,9 +13,7 @@ async function pair() {
   const srv = await startTestServer();
   const alice = await srv.connect();
   const bob = await srv.connect();
-  await alice.loginAs("alice");
-  await bob.loginAs("bob");
-  await alice.json(); // bob online
+  await loginAll([alice, "alice"], [bob, "bob"]);
   return {
     srv,
     alice,

@@ -1,6 +1,6 @@
 // PROTOCOL B.1–B.6 over real sockets: hello, acks, channels, history, offline delivery, presence.
 import assert from "node:assert/strict";
-import { startTestServer, type TestClient } from "./helpers/test_server.ts";
+import { loginAll, startTestServer, type TestClient } from "./helpers/test_server.ts";
 
 async function hello(c: TestClient): Promise<Record<string, unknown>> {
   return await c.request({ type: "hello", version: 2 });
@@ -23,9 +23,7 @@ Deno.test("a message with an id is acknowledged with its seq once stored; legacy
   await using srv = await startTestServer();
   await using alice = await srv.connect();
   await using bob = await srv.connect();
-  await alice.loginAs("alice");
-  await bob.loginAs("bob");
-  await alice.json();
+  await loginAll([alice, "alice"], [bob, "bob"]);
   await alice.send({ type: "message", content: "no id" });
   await alice.send({ type: "message", content: "with id", id: 7 });
   const ack = await alice.json();
@@ -46,12 +44,7 @@ Deno.test("channel messages reach the channel's members only; posting joins", as
   const [alice, bob, carol] = [await srv.connect(), await srv.connect(), await srv.connect()];
   try {
     for (const c of [alice, bob, carol]) await hello(c);
-    await alice.loginAs("alice");
-    await bob.loginAs("bob");
-    await carol.loginAs("carol");
-    await alice.json();
-    await alice.json();
-    await bob.json();
+    await loginAll([alice, "alice"], [bob, "bob"], [carol, "carol"]);
     assert.deepEqual(await bob.request({ type: "join", channel: "#sisr", id: 1 }), {
       type: "join",
       status: "ok",
@@ -91,12 +84,7 @@ Deno.test("a legacy session's channel field is kept but routes to everybody", as
   const [alice, bob, carol] = [await srv.connect(), await srv.connect(), await srv.connect()];
   try {
     await hello(bob);
-    await alice.loginAs("alice");
-    await bob.loginAs("bob");
-    await carol.loginAs("carol");
-    await alice.json();
-    await alice.json();
-    await bob.json();
+    await loginAll([alice, "alice"], [bob, "bob"], [carol, "carol"]);
     await bob.request({ type: "join", channel: "#sisr" });
     // A Java client that always adds its own channel name, even one with a space.
     await alice.send({ type: "message", channel: "Salon principal", content: "hi all" });
@@ -173,9 +161,7 @@ Deno.test("offline private messages come right after the next login reply, oldes
   await using srv = await startTestServer();
   await using alice = await srv.connect();
   await using carol = await srv.connect();
-  await alice.loginAs("alice");
-  await carol.loginAs("carol");
-  await alice.json(); // carol online
+  await loginAll([alice, "alice"], [carol, "carol"]);
   await alice.request({ type: "register", username: "bob", password: "pw" });
   const stamps: string[] = [];
   for (const content of ["first", "second"]) {

@@ -1,6 +1,6 @@
 // PROTOCOL A.2 row by row, over real TCP connections, as the legacy clients read the wire.
 import assert from "node:assert/strict";
-import { startTestServer } from "./helpers/test_server.ts";
+import { loginAll, startTestServer } from "./helpers/test_server.ts";
 
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}$/;
 
@@ -62,12 +62,7 @@ Deno.test("a global message reaches every other session with every field kept", 
   await using alice = await srv.connect();
   await using bob = await srv.connect();
   await using carol = await srv.connect();
-  await alice.loginAs("alice");
-  await bob.loginAs("bob");
-  await carol.loginAs("carol");
-  await alice.json(); // bob online
-  await alice.json(); // carol online
-  await bob.json(); // carol online
+  await loginAll([alice, "alice"], [bob, "bob"], [carol, "carol"]);
   await alice.send({
     type: "message",
     subtype: "global",
@@ -99,9 +94,7 @@ Deno.test("a message without subtype, or to global, is global", async () => {
   await using srv = await startTestServer();
   await using alice = await srv.connect();
   await using bob = await srv.connect();
-  await alice.loginAs("alice");
-  await bob.loginAs("bob");
-  await alice.json();
+  await loginAll([alice, "alice"], [bob, "bob"]);
   await alice.send({ type: "message", content: "one" });
   await alice.send({ type: "message", subtype: "private", to: "global", content: "two" });
   assert.equal((await bob.json()).content, "one");
@@ -113,12 +106,7 @@ Deno.test("a private message reaches its recipient only, with to and subtype kep
   await using alice = await srv.connect();
   await using bob = await srv.connect();
   await using carol = await srv.connect();
-  await alice.loginAs("alice");
-  await bob.loginAs("bob");
-  await carol.loginAs("carol");
-  await alice.json();
-  await alice.json();
-  await bob.json();
+  await loginAll([alice, "alice"], [bob, "bob"], [carol, "carol"]);
   await alice.send({ type: "message", subtype: "private", to: "bob", content: "psst" });
   const msg = await bob.json();
   assert.equal(msg.from, "alice");
@@ -151,9 +139,7 @@ Deno.test("users and userlist reply with plain strings", async () => {
   await using srv = await startTestServer();
   await using alice = await srv.connect();
   await using bob = await srv.connect();
-  await alice.loginAs("alice");
-  await bob.loginAs("bob");
-  await alice.json();
+  await loginAll([alice, "alice"], [bob, "bob"]);
   await alice.send({ type: "users" });
   assert.equal(await alice.line(), '{"type":"users","users":["alice","bob"]}');
   assert.deepEqual(await alice.request({ type: "userlist" }), {
@@ -166,9 +152,7 @@ Deno.test("status is relayed verbatim to the others, with the server's name for 
   await using srv = await startTestServer();
   await using alice = await srv.connect();
   await using bob = await srv.connect();
-  await alice.loginAs("alice");
-  await bob.loginAs("bob");
-  await alice.json();
+  await loginAll([alice, "alice"], [bob, "bob"]);
   for (const state of ["away", "dnd", "do not disturb", "invisible", "offline", "online"]) {
     await bob.send({ type: "status", state, user: "alice" });
     assert.deepEqual(await alice.json(), { type: "status", user: "bob", state });
@@ -180,9 +164,7 @@ Deno.test("closing the socket announces offline to the others", async () => {
   await using srv = await startTestServer();
   await using alice = await srv.connect();
   const bob = await srv.connect();
-  await alice.loginAs("alice");
-  await bob.loginAs("bob");
-  await alice.json();
+  await loginAll([alice, "alice"], [bob, "bob"]);
   bob.close();
   assert.deepEqual(await alice.json(), { type: "status", user: "bob", state: "offline" });
   assert.deepEqual(await alice.request({ type: "users" }), { type: "users", users: ["alice"] });
@@ -192,9 +174,7 @@ Deno.test("every line sent is pure ASCII JSON ending in one LF", async () => {
   await using srv = await startTestServer();
   await using alice = await srv.connect();
   await using bob = await srv.connect();
-  await alice.loginAs("élodie");
-  await bob.loginAs("bob");
-  await alice.json();
+  await loginAll([alice, "élodie"], [bob, "bob"]);
   await alice.send({ type: "message", content: "café 😀 \u2028 ok" });
   const bytes = await bob.lineBytes();
   assert.ok(bytes.every((b) => b < 0x80), "no byte above 0x7f");

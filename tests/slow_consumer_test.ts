@@ -1,6 +1,6 @@
 // A client that never reads is cut off alone (PROTOCOL B.7); everybody else keeps chatting.
 import assert from "node:assert/strict";
-import { FLOOD_LIMITS, startTestServer, type TestServer } from "./helpers/test_server.ts";
+import { FLOOD_LIMITS, loginAll, startTestServer, type TestServer } from "./helpers/test_server.ts";
 import type { Limits } from "../src/config.ts";
 
 const BIG = "x".repeat(60 * 1024);
@@ -10,12 +10,7 @@ async function floodUntilCarolLeaves(srv: TestServer): Promise<number> {
   await using alice = await srv.connect();
   await using bob = await srv.connect();
   await using carol = await srv.connect();
-  await alice.loginAs("alice");
-  await bob.loginAs("bob");
-  await carol.loginAs("carol");
-  await alice.json(); // bob online
-  await alice.json(); // carol online
-  await bob.json(); // carol online
+  await loginAll([alice, "alice"], [bob, "bob"], [carol, "carol"]);
   // Bounded in time and count; either bound is far beyond what cutting carol off takes.
   const deadline = Date.now() + 15_000;
   for (let sent = 1; sent <= 100_000 && Date.now() < deadline; sent++) {

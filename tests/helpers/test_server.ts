@@ -232,3 +232,20 @@ export function parseMetrics(text: string): Map<string, number> {
   }
   return out;
 }
+
+/**
+ * Registers and logs in each client under its name, in order, and reads the "online" status that
+ * every earlier client receives for it: all of them then start with nothing pending.
+ */
+export async function loginAll(...pairs: [TestClient, string][]): Promise<void> {
+  for (let i = 0; i < pairs.length; i++) {
+    const [client, name] = pairs[i];
+    await client.loginAs(name);
+    for (const [earlier] of pairs.slice(0, i)) {
+      const line = await earlier.json();
+      if (line.type !== "status" || line.user !== name || line.state !== "online") {
+        throw new Error(`Expected ${name} online, got ${JSON.stringify(line)}`);
+      }
+    }
+  }
+}
