@@ -327,7 +327,11 @@ export async function privateLadder(
   );
 }
 
-/** Server memory per logged-in idle connection, at `n` connections. */
+/**
+ * N logged-in connections left idle: the server's RSS per connection once they are all connected
+ * (anonymous), right after the N logins (whose N²/2 "online" broadcasts leave V8's heap grown),
+ * and at rest, once V8 has given that back (RSS steady for 10 s, at most 2 minutes).
+ */
 export async function idle(
   n: number,
   env: Record<string, string> = {},
@@ -337,14 +341,18 @@ export async function idle(
   const db = `${dir}/bench.kv`;
   await seedUsers(db, names);
   await using server = await startServer([...OPEN_LIMITS, "--retention-days=0"], { db, env });
-  // A first connection and login warm the code paths, so the baseline holds the runtime's own.
+  const rss = async () => (await processStats(server.pid)).rssBytes;
   await pause(1000);
-  const before = (await processStats(server.pid)).rssBytes;
+  const before = await rss();
+  const perConnection = (bytes: number) => Math.round((bytes - before) / n);
   const peers: Peer[] = [];
   try {
     for (let i = 0; i < n; i++) {
       peers.push(new Peer(await Deno.connect({ hostname: "127.0.0.1", port: server.port }), false));
     }
+    await pause(1000);
+    const connected = await rss();
+    const start = performance.now();
     for (let i = 0; i < n; i += 500) {
       await Promise.all(
         peers.slice(i, i + 500).map((p, j) =>
@@ -355,18 +363,43 @@ export async function idle(
       );
     }
     await until(() => total(peers) >= n + n * (n - 1) / 2, 600_000, "logins");
-    await pause(2000); // queues drained, garbage collected
-    const after = (await processStats(server.pid)).rssBytes;
+    const loggedInS = (performance.now() - start) / 1000;
+    const afterLogins = await rss();
+    const settled = await steady(rss, 10, 120);
     return {
       connections: n,
+      logins_s: Number(loggedInS.toFixed(1)),
       rss_before_bytes: before,
-      rss_after_bytes: after,
-      rss_per_connection_bytes: Math.round((after - before) / n),
+      rss_per_connection_connected_bytes: perConnection(connected),
+      rss_per_connection_after_logins_bytes: perConnection(afterLogins),
+      rss_per_connection_bytes: perConnection(settled.rss),
+      rss_settled_after_s: settled.seconds,
     };
   } finally {
     for (const p of peers) p.close();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
+}
+
+/**
+ * Samples `read` every second until `window` samples in a row lie within 1 % of each other (or
+ * `limit` seconds pass); the last sample, and how long it took.
+ */
+async function steady(
+  read: () => Promise<number>,
+  window: number,
+  limit: number,
+): Promise<{ rss: number; seconds: number }> {
+  const samples: number[] = [];
+  for (let s = 1; s <= limit; s++) {
+    await pause(1000);
+    samples.push(await read());
+    const recent = samples.slice(-window);
+    if (recent.length === window && Math.max(...recent) <= Math.min(...recent) * 1.01) {
+      return { rss: samples.at(-1)!, seconds: s };
+    }
+  }
+  return { rss: samples.at(-1)!, seconds: limit };
 }
 
 /** How fast the generator itself can push lines (to a server that discards them). */

@@ -13,16 +13,35 @@ export interface WriteWatcher {
   written(): void;
 }
 
+/**
+ * Who an outbox reports to (the connection). One object rather than callbacks: an idle
+ * connection then holds no closures for its outbox.
+ */
+export interface OutboxOwner {
+  /** Called once, synchronously, when the outbox gives up. */
+  outboxFailed(reason: OutboxFailure): void;
+  /** Called after each successful write with its size in bytes. */
+  outboxWrote?(bytes: number): void;
+}
+
 /** Options of {@link Outbox}. */
 export interface OutboxOptions {
   /** Bytes queued (and not yet written) beyond which the reader is too slow (B.7: 1 MiB). */
   maxBytes: number;
-  /** Called once, synchronously, when the outbox gives up. */
-  onFail: (reason: OutboxFailure) => void;
   /** Monotonic milliseconds, for write deadlines. */
   now?: () => number;
-  /** Called after each successful write with its size in bytes. */
-  onWritten?: (bytes: number) => void;
+}
+
+const monotonicNow = (): number => performance.now();
+// The empty list every outbox starts with and goes back to: an idle connection's outbox then
+// owns no arrays (frozen, so a push onto it would throw rather than leak between outboxes).
+const NONE: never[] = Object.freeze([]) as never[];
+
+/** `list` with `item` at its end: a new array in place of {@link NONE}. */
+function append<T>(list: T[], item: T): T[] {
+  if (list === NONE) return [item];
+  list.push(item);
+  return list;
 }
 
 /**
@@ -35,27 +54,26 @@ export interface OutboxOptions {
  */
 export class Outbox {
   readonly #writer: Writer;
+  readonly #owner: OutboxOwner;
   readonly #maxBytes: number;
-  readonly #onFail: (reason: OutboxFailure) => void;
   readonly #now: () => number;
-  readonly #onWritten: ((bytes: number) => void) | undefined;
-  #queue: Uint8Array[] = [];
-  #watchers: WriteWatcher[] = [];
-  #heldWatchers: WriteWatcher[] = [];
+  // Every idle connection has an outbox: its arrays stay empty shared ones until first used.
+  #queue: Uint8Array[] = NONE;
+  #watchers: WriteWatcher[] = NONE;
+  #heldWatchers: WriteWatcher[] = NONE;
   #queuedBytes = 0;
   #held: Uint8Array[] | null = null;
   #scheduled = false;
   #writing = false;
   #writeStartedAt = 0;
   #failed = false;
-  #idleWaiters: (() => void)[] = [];
+  #idleWaiters: (() => void)[] = NONE;
 
-  constructor(writer: Writer, options: OutboxOptions) {
+  constructor(writer: Writer, owner: OutboxOwner, options: OutboxOptions) {
     this.#writer = writer;
+    this.#owner = owner;
     this.#maxBytes = options.maxBytes;
-    this.#onFail = options.onFail;
-    this.#now = options.now ?? (() => performance.now());
-    this.#onWritten = options.onWritten;
+    this.#now = options.now ?? monotonicNow;
   }
 
   /** Bytes queued or being written. */
@@ -81,11 +99,11 @@ export class Outbox {
     this.#queuedBytes += line.length;
     if (this.#held) {
       this.#held.push(line);
-      if (watcher) this.#heldWatchers.push(watcher);
+      if (watcher) this.#heldWatchers = append(this.#heldWatchers, watcher);
       return;
     }
-    this.#queue.push(line);
-    if (watcher) this.#watchers.push(watcher);
+    this.#queue = append(this.#queue, line);
+    if (watcher) this.#watchers = append(this.#watchers, watcher);
     this.#schedule();
   }
 
@@ -101,8 +119,8 @@ export class Outbox {
     this.#queuedBytes -= held.reduce((n, l) => n + l.length, 0);
     for (const line of first) this.send(line);
     for (const line of held) this.send(line);
-    this.#watchers.push(...this.#heldWatchers);
-    this.#heldWatchers = [];
+    for (const watcher of this.#heldWatchers) this.#watchers = append(this.#watchers, watcher);
+    this.#heldWatchers = NONE;
   }
 
   /** How long the current write has been waiting for the peer, in ms; 0 when none is. */
@@ -115,20 +133,33 @@ export class Outbox {
     if (this.#failed || (!this.#writing && !this.#scheduled && this.#queue.length === 0)) {
       return Promise.resolve();
     }
-    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+    return new Promise((resolve) => this.#idleWaiters = append(this.#idleWaiters, resolve));
+  }
+
+  // One timer per turn of the event loop flushes every outbox with lines queued during that
+  // turn: a sender's burst of lines (handled one after the other, with awaits in between) and
+  // every fan-out of the turn share one write per connection, instead of one write per line.
+  static #due: Outbox[] = [];
+  static #timer = false;
+
+  static #flushAll(): void {
+    const due = Outbox.#due;
+    Outbox.#due = [];
+    Outbox.#timer = false;
+    for (const outbox of due) {
+      outbox.#scheduled = false;
+      outbox.#drain();
+    }
   }
 
   #schedule(): void {
     if (this.#writing || this.#scheduled) return;
     this.#scheduled = true;
-    flushSoon(this.#tick);
+    Outbox.#due.push(this);
+    if (Outbox.#timer) return;
+    Outbox.#timer = true;
+    setTimeout(Outbox.#flushAll, 0);
   }
-
-  // Bound once: scheduling a write allocates nothing (it happens once per connection per turn).
-  readonly #tick = (): void => {
-    this.#scheduled = false;
-    this.#drain();
-  };
 
   async #drain(): Promise<void> {
     if (this.#writing || this.#failed) return;
@@ -137,15 +168,15 @@ export class Outbox {
       while (this.#queue.length > 0 && !this.#failed) {
         const chunks = this.#queue;
         const watchers = this.#watchers;
-        this.#queue = [];
-        this.#watchers = [];
+        this.#queue = NONE;
+        this.#watchers = NONE;
         const bytes = chunks.length === 1 ? chunks[0] : concat(chunks);
         this.#writeStartedAt = this.#now();
         for (let off = 0; off < bytes.length;) {
           off += await this.#writer.write(off === 0 ? bytes : bytes.subarray(off));
         }
         this.#queuedBytes -= bytes.length;
-        this.#onWritten?.(bytes.length);
+        this.#owner.outboxWrote?.(bytes.length);
         for (const w of watchers) w.written();
       }
     } catch {
@@ -156,45 +187,28 @@ export class Outbox {
     }
   }
 
-  /** Marks the outbox failed, dropping whatever is queued; `onFail` is called once. */
+  /** Marks the outbox failed, dropping whatever is queued; the owner is told once. */
   fail(reason: OutboxFailure): void {
     if (this.#failed) return;
     this.#failed = true;
     // Fan-outs waiting on this reader are over for it: their latency includes the cut-off.
     for (const w of this.#watchers) w.written();
     for (const w of this.#heldWatchers) w.written();
-    this.#queue = [];
-    this.#watchers = [];
-    this.#heldWatchers = [];
+    this.#queue = NONE;
+    this.#watchers = NONE;
+    this.#heldWatchers = NONE;
     this.#held = null;
     this.#queuedBytes = 0;
     this.#wakeIdle();
-    this.#onFail(reason);
+    this.#owner.outboxFailed(reason);
   }
 
   #wakeIdle(): void {
-    for (const wake of this.#idleWaiters.splice(0)) wake();
+    if (this.#idleWaiters.length === 0) return;
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = NONE;
+    for (const wake of waiters) wake();
   }
-}
-
-// One timer per turn of the event loop flushes every outbox with lines queued during that turn:
-// a sender's burst of lines (handled one after the other, with awaits in between) and every
-// fan-out of the turn share one write per connection, instead of one write per line.
-let due: (() => void)[] = [];
-let timer = false;
-
-function flushSoon(tick: () => void): void {
-  due.push(tick);
-  if (timer) return;
-  timer = true;
-  setTimeout(flushAll, 0);
-}
-
-function flushAll(): void {
-  const ticks = due;
-  due = [];
-  timer = false;
-  for (const tick of ticks) tick();
 }
 
 function concat(chunks: Uint8Array[]): Uint8Array {

@@ -33,9 +33,8 @@ function make(maxBytes = 1000) {
   const writer = new GatedWriter();
   const failures: OutboxFailure[] = [];
   let now = 0;
-  const outbox = new Outbox(writer, {
+  const outbox = new Outbox(writer, { outboxFailed: (r) => failures.push(r) }, {
     maxBytes,
-    onFail: (r) => failures.push(r),
     now: () => now,
   });
   return { writer, outbox, failures, advance: (ms: number) => now += ms };

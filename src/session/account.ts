@@ -6,7 +6,7 @@ import type { Limits } from "../config.ts";
 import { ProtocolError } from "../errors.ts";
 import type { Hub } from "../hub/hub.ts";
 import { LOGIN_FAILED_MESSAGE, USER_EXISTS_MESSAGE } from "../protocol/replies.ts";
-import type { Store, UserRecord } from "../store/store.ts";
+import type { Account, Store } from "../store/store.ts";
 import { KeyedWindows, LoginThrottle } from "./limits.ts";
 
 const TEN_MINUTES = 10 * 60_000;
@@ -60,7 +60,7 @@ export class Accounts {
    * is registered or used by a guest online, or `rate_limited` past the registrations allowed
    * per address
    */
-  async register(username: string, password: string, address: string): Promise<UserRecord> {
+  async register(username: string, password: string, address: string): Promise<Account> {
     const name = checkName(username);
     const wait = this.#registrations.blocked(address);
     if (wait > 0) throw rateLimited("registrations from your address", wait);
@@ -77,7 +77,7 @@ export class Accounts {
     if (!await this.#store.createUser(user)) {
       throw new ProtocolError("user_exists", USER_EXISTS_MESSAGE);
     }
-    return user;
+    return { name: user.name, createdAt: user.createdAt };
   }
 
   /**
@@ -88,7 +88,7 @@ export class Accounts {
    * `rate_limited` while failed logins of this account or address are being slowed down, in
    * which case the password is not even checked
    */
-  async login(username: string, password: string, address: string): Promise<UserRecord> {
+  async login(username: string, password: string, address: string): Promise<Account> {
     const account = nameKey(username);
     const wait = this.#logins.check(account, address);
     if (wait > 0) throw rateLimited("failed logins", wait);
@@ -100,7 +100,7 @@ export class Accounts {
       throw new ProtocolError("auth_failed", LOGIN_FAILED_MESSAGE);
     }
     this.#logins.succeeded(account, address);
-    return user;
+    return { name: user.name, createdAt: user.createdAt, admin: user.admin };
   }
 
   /**

@@ -21,7 +21,7 @@ import {
 } from "../protocol/replies.ts";
 import { isPrivate, type Request, type RequestId } from "../protocol/schema.ts";
 import type { MessageLog } from "../store/message_log.ts";
-import type { Conversation, Store, UserRecord } from "../store/store.ts";
+import type { Account, Conversation, Store, UserRecord } from "../store/store.ts";
 
 const log = getLogger(["classcord", "session"]);
 
@@ -234,7 +234,7 @@ export class Chat {
    * @throws {ProtocolError} `forbidden` for a guest asking for a private conversation
    */
   async history(
-    member: Member & { account?: UserRecord },
+    member: Member & { account?: Account },
     req: HistoryRequest,
   ): Promise<Record<string, unknown>> {
     let of: Conversation;

@@ -5,7 +5,7 @@ import { type ErrorCode, ProtocolError } from "../errors.ts";
 import type { Hub, Member } from "../hub/hub.ts";
 import { formatTimestamp, moderationOk } from "../protocol/replies.ts";
 import type { Request } from "../protocol/schema.ts";
-import type { Store, UserRecord } from "../store/store.ts";
+import type { Account, Store } from "../store/store.ts";
 
 /** A session as moderation sees it: a hub member that can be disconnected. */
 export interface Moderated extends Member {
@@ -37,7 +37,7 @@ export class Moderation {
    *
    * @throws {ProtocolError} `forbidden`
    */
-  requireAdmin(account: UserRecord | undefined, what: string): void {
+  requireAdmin(account: Account | undefined, what: string): void {
     if (!account?.admin) {
       throw new ProtocolError("forbidden", `Only an administrator may ${what}`);
     }

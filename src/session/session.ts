@@ -17,7 +17,7 @@ import {
   registerOk,
 } from "../protocol/replies.ts";
 import { parseRequest, readEnvelope, type Request, type RequestId } from "../protocol/schema.ts";
-import type { UserRecord } from "../store/store.ts";
+import type { Account } from "../store/store.ts";
 import type { Accounts } from "./account.ts";
 import { TokenBucket, WindowCounter } from "./limits.ts";
 import type { Moderated, Moderation } from "./moderation.ts";
@@ -81,7 +81,7 @@ export class Session implements Sender, Moderated {
   #helloed = false;
   #name = "";
   #key = "";
-  #account: UserRecord | undefined;
+  #account: Account | undefined;
   readonly #bucket: TokenBucket;
   readonly #dropped: WindowCounter;
   readonly #bad: WindowCounter;
@@ -125,7 +125,7 @@ export class Session implements Sender, Moderated {
   }
 
   /** The account a user session logged in to; none for guests and anonymous sessions. */
-  get account(): UserRecord | undefined {
+  get account(): Account | undefined {
     return this.#account;
   }
 
@@ -297,7 +297,7 @@ export class Session implements Sender, Moderated {
     const { accounts } = this.#deps;
     this.#out.hold();
     let reply: Record<string, unknown>;
-    let user: UserRecord | undefined;
+    let user: Account | undefined;
     try {
       if (req.type === "register") {
         const created = await accounts.register(req.username, req.password, this.#remote);

@@ -12,6 +12,12 @@ export interface UserRecord {
   admin?: boolean;
 }
 
+/**
+ * An account as a logged-in session knows it: no password hash, which the session does not need
+ * and every online user would otherwise hold in memory.
+ */
+export type Account = Omit<UserRecord, "passwordHash">;
+
 /** A stored chat message (PROTOCOL C). */
 export interface StoredMessage {
   /** Position in the server's single, increasing sequence. */

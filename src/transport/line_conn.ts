@@ -1,6 +1,6 @@
 // Lines over one Deno.Conn: reads bytes into the splitter, decodes lines, writes through an outbox.
 import type { CloseReason } from "../errors.ts";
-import { Outbox, type OutboxFailure } from "../hub/outbox.ts";
+import { Outbox, type OutboxFailure, type OutboxOwner } from "../hub/outbox.ts";
 import type { Metrics } from "../metrics.ts";
 import { LineSplitter } from "../protocol/framing.ts";
 import { decodeLine } from "../protocol/text.ts";
@@ -36,15 +36,16 @@ export interface LineConnOptions {
 // The old exporter's request (PROTOCOL B.9), with or without a line end after it.
 const BRIDGE_REQUEST = new TextEncoder().encode("GET_METRICS");
 
-// 2 KiB reads: a chat line is small, and this buffer is held by every connection while it waits
-// for data, so it is most of an idle connection's memory (64 KiB made it ~130 KiB a connection).
-// A 64 KiB line simply takes a few reads.
-const READ_BUFFER_BYTES = 2 * 1024;
+// Every connection waits for data with a read buffer held by the runtime, so an idle connection
+// reads into a small one (64 KiB made it ~130 KiB a connection); a read that fills it means more
+// is waiting, and the rest of the burst is read into a large one, dropped once the burst is over.
+const SMALL_READ_BYTES = 512;
+const LARGE_READ_BYTES = 16 * 1024;
 // Time given to a last error line before a connection the server ends is closed.
 const FINAL_LINE_MS = 1000;
 
 /** A connection speaking JSON lines: framing and decoding in, a bounded outbox out. */
-export class LineConn {
+export class LineConn implements OutboxOwner {
   readonly outbox: Outbox;
   readonly remote: string;
   readonly #conn: Deno.Conn;
@@ -66,18 +67,17 @@ export class LineConn {
     this.#metricsText = options.metricsText;
     const addr = conn.remoteAddr as Deno.NetAddr;
     this.remote = addr.hostname;
-    const metrics = options.metrics;
-    this.outbox = new Outbox(conn, {
-      maxBytes: options.maxQueueBytes,
-      onFail: (failure) => this.#outboxFailed(failure),
-      onWritten: metrics ? (n) => metrics.bytesOut(n) : undefined,
-    });
+    this.outbox = new Outbox(conn, this, { maxBytes: options.maxQueueBytes });
   }
 
-  #outboxFailed(failure: OutboxFailure): void {
+  outboxFailed(failure: OutboxFailure): void {
     if (failure === "write_error") return this.close("write_error");
     this.#metrics?.limitHit(failure === "queue_full" ? "send_queue" : "write_deadline");
     this.close("slow_consumer");
+  }
+
+  outboxWrote(bytes: number): void {
+    this.#metrics?.bytesOut(bytes);
   }
 
   /** Why the connection ended, once it has. */
@@ -88,7 +88,9 @@ export class LineConn {
   /** Reads until the peer closes or {@link close} is called; resolves with the close reason. */
   async serve(handler: LineHandler): Promise<CloseReason> {
     const splitter = new LineSplitter(this.#maxLineBytes);
-    const buf = new Uint8Array(READ_BUFFER_BYTES);
+    const small = new Uint8Array(SMALL_READ_BYTES);
+    let large: Uint8Array | undefined;
+    let buf: Uint8Array = small;
     // The first bytes, while they may still be the old exporter's GET_METRICS.
     let start: Uint8Array | undefined = this.#metricsText ? new Uint8Array(0) : undefined;
     while (this.#reason === undefined) {
@@ -106,6 +108,8 @@ export class LineConn {
       this.#metrics?.bytesIn(n);
       this.lastReadAt = performance.now();
       let chunk: Uint8Array = buf.subarray(0, n);
+      if (n === buf.length) buf = large ??= new Uint8Array(LARGE_READ_BYTES);
+      else if (n < SMALL_READ_BYTES) buf = small, large = undefined;
       if (start !== undefined) {
         start = concat(start, chunk);
         const bridge = matchBridge(start);
@@ -114,7 +118,7 @@ export class LineConn {
         chunk = start;
         start = undefined;
       }
-      // Frames may point into `buf`: each is handled before the next read reuses it.
+      // Frames may point into the buffer read: each is handled before a next read reuses it.
       let verdict: CloseReason | undefined;
       for (const frame of splitter.push(chunk)) {
         if (this.#reason !== undefined) break;

@@ -107,7 +107,9 @@ export class ChatListener {
   readonly #transport: Transport;
   readonly #options: ChatListenerOptions;
   readonly #conns = new Map<LineConn, ConnHandler>();
-  readonly #served = new Set<Promise<void>>();
+  // Connections being served (or refused), and who waits for that to reach 0 on shutdown.
+  #serving = 0;
+  #allServed: (() => void) | undefined;
   readonly #sweep: ReturnType<typeof setInterval>;
   readonly #accepting: Promise<void>;
   #stopping = false;
@@ -167,7 +169,7 @@ export class ChatListener {
       ends.push(conn.end("shutting_down", SHUTDOWN_DRAIN_MS));
     }
     await Promise.all(ends);
-    await Promise.all(this.#served);
+    if (this.#serving > 0) await new Promise<void>((resolve) => this.#allServed = resolve);
   }
 
   async #acceptLoop(): Promise<void> {
@@ -181,48 +183,53 @@ export class ChatListener {
         log.warn("Accept failed: {error}", { error: (err as Error).message });
         continue;
       }
-      const served = this.#serve(conn);
-      this.#served.add(served);
-      served.finally(() => this.#served.delete(served));
+      // Not awaited (each connection runs on its own) and never rejecting; the count alone
+      // tracks it, so a waiting connection costs no extra promise or closure here.
+      this.#serving++;
+      this.#serve(conn);
     }
   }
 
   async #serve(conn: Deno.Conn): Promise<void> {
-    const remote = (conn.remoteAddr as Deno.NetAddr).hostname;
-    const { gate, metrics } = this.#options;
-    const admitted = gate.admit(remote);
-    if (admitted !== "ok") return await this.#refuse(conn, remote, admitted);
     try {
-      const tcp = conn as Partial<Deno.TcpConn>;
-      tcp.setNoDelay?.(true);
-      // Legacy sessions have no idle timeout; TCP keepalive finds dead peers (PROTOCOL B.7).
-      tcp.setKeepAlive?.(true);
-    } catch {
-      // The peer may already be gone; the first read says so.
+      const { gate, metrics } = this.#options;
+      const remote = (conn.remoteAddr as Deno.NetAddr).hostname;
+      const admitted = gate.admit(remote);
+      if (admitted !== "ok") return await this.#refuse(conn, remote, admitted);
+      try {
+        const tcp = conn as Partial<Deno.TcpConn>;
+        tcp.setNoDelay?.(true);
+        // Legacy sessions have no idle timeout; TCP keepalive finds dead peers (PROTOCOL B.7).
+        tcp.setKeepAlive?.(true);
+      } catch {
+        // The peer may already be gone; the first read says so.
+      }
+      const lineConn = new LineConn(conn, this.#options);
+      const handler = this.#options.accept(
+        lineConn.outbox,
+        lineConn.remote,
+        (reason) => lineConn.finish(reason),
+      );
+      this.#conns.set(lineConn, handler);
+      metrics?.connectionOpened(this.#transport);
+      log.debug("Connection from {remote} ({transport})", { remote, transport: this.#transport });
+      let reason: CloseReason;
+      try {
+        reason = await lineConn.serve(handler);
+      } catch (err) {
+        // A handler must not throw; if one does, only this connection ends.
+        log.error("Connection from {remote} failed: {error}", { remote, error: err });
+        lineConn.close("read_error");
+        reason = "read_error";
+      }
+      this.#conns.delete(lineConn);
+      gate.release(remote);
+      handler.close();
+      metrics?.connectionClosed(this.#transport, reason);
+      log.info("Closed connection from {remote}: {reason}", { remote, reason });
+    } finally {
+      if (--this.#serving === 0) this.#allServed?.();
     }
-    const lineConn = new LineConn(conn, this.#options);
-    const handler = this.#options.accept(
-      lineConn.outbox,
-      lineConn.remote,
-      (reason) => lineConn.finish(reason),
-    );
-    this.#conns.set(lineConn, handler);
-    metrics?.connectionOpened(this.#transport);
-    log.debug("Connection from {remote} ({transport})", { remote, transport: this.#transport });
-    let reason: CloseReason;
-    try {
-      reason = await lineConn.serve(handler);
-    } catch (err) {
-      // A handler must not throw; if one does, only this connection ends.
-      log.error("Connection from {remote} failed: {error}", { remote, error: err });
-      lineConn.close("read_error");
-      reason = "read_error";
-    }
-    this.#conns.delete(lineConn);
-    gate.release(remote);
-    handler.close();
-    metrics?.connectionClosed(this.#transport, reason);
-    log.info("Closed connection from {remote}: {reason}", { remote, reason });
   }
 
   /** Over a connection cap: one `server_busy` line, then the socket is closed (B.7). */
