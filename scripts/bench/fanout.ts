@@ -329,8 +329,8 @@ export async function privateLadder(
 
 /**
  * N logged-in connections left idle: the server's RSS per connection once they are all connected
- * (anonymous), right after the N logins (whose N²/2 "online" broadcasts leave V8's heap grown),
- * and at rest, once V8 has given that back (RSS steady for 10 s, at most 2 minutes).
+ * (anonymous), right after the N logins (whose N²/2 "online" broadcasts grow V8's heap), and at
+ * rest a minute later, once V8 has given back what it no longer uses.
  */
 export async function idle(
   n: number,
@@ -365,7 +365,7 @@ export async function idle(
     await until(() => total(peers) >= n + n * (n - 1) / 2, 600_000, "logins");
     const loggedInS = (performance.now() - start) / 1000;
     const afterLogins = await rss();
-    const settled = await steady(rss, 10, 120);
+    const settled = await settle(rss, 60);
     return {
       connections: n,
       logins_s: Number(loggedInS.toFixed(1)),
@@ -373,7 +373,7 @@ export async function idle(
       rss_per_connection_connected_bytes: perConnection(connected),
       rss_per_connection_after_logins_bytes: perConnection(afterLogins),
       rss_per_connection_bytes: perConnection(settled.rss),
-      rss_settled_after_s: settled.seconds,
+      rss_at_rest_after_s: settled.seconds,
     };
   } finally {
     for (const p of peers) p.close();
@@ -382,24 +382,22 @@ export async function idle(
 }
 
 /**
- * Samples `read` every second until `window` samples in a row lie within 1 % of each other (or
- * `limit` seconds pass); the last sample, and how long it took.
+ * Samples `read` every second for `seconds`: the last sample, and the first second from which
+ * every sample stayed within 5 % of it (when memory given back reached its final level).
  */
-async function steady(
+async function settle(
   read: () => Promise<number>,
-  window: number,
-  limit: number,
+  seconds: number,
 ): Promise<{ rss: number; seconds: number }> {
   const samples: number[] = [];
-  for (let s = 1; s <= limit; s++) {
+  for (let s = 0; s < seconds; s++) {
     await pause(1000);
     samples.push(await read());
-    const recent = samples.slice(-window);
-    if (recent.length === window && Math.max(...recent) <= Math.min(...recent) * 1.01) {
-      return { rss: samples.at(-1)!, seconds: s };
-    }
   }
-  return { rss: samples.at(-1)!, seconds: limit };
+  const last = samples.at(-1)!;
+  let from = samples.length;
+  while (from > 0 && Math.abs(samples[from - 1] - last) <= last * 0.05) from--;
+  return { rss: last, seconds: from + 1 };
 }
 
 /** How fast the generator itself can push lines (to a server that discards them). */
