@@ -41,6 +41,24 @@ Deno.test("several objects in one write are all handled, in order", async () => 
   for (const n of ["1", "2", "3"]) assert.equal((await p.bob.json()).content, n);
 });
 
+Deno.test("bursts of lines of every size around the read buffers arrive whole, in order", async () => {
+  // An idle connection reads into 512 bytes and a burst into 16 KiB: lines just under, at and
+  // over both sizes, in bursts separated by lone small lines, cross every switch between them.
+  await using p = await pair();
+  const sizes = [1, 480, 512, 1500, 16_384, 16_385, 30_000, 3]; // two rounds: within the rate
+  const line = (n: number, i: number) => `{"type":"message","content":"${i}:${"é".repeat(n)}"}\n`;
+  for (const round of [0, 1]) {
+    await p.alice.write(sizes.map(line).join(""));
+    for (const [i, n] of sizes.entries()) {
+      const got = String((await p.bob.json()).content);
+      // Compared whole, but only lengths are printed on a failure (lines run to 60 KB).
+      assert.ok(got === `${i}:${"é".repeat(n)}`, `round ${round}, line ${i}: ${got.length} chars`);
+    }
+    await p.alice.write(line(2, 99));
+    assert.equal((await p.bob.json()).content, `99:éé`);
+  }
+});
+
 Deno.test("a multi-byte character cut between two writes is decoded whole", async () => {
   await using p = await pair();
   const bytes = enc('{"type":"message","content":"é"}\n');
