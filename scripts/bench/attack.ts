@@ -75,7 +75,7 @@ export async function attack(seconds: number, attackers = 4): Promise<AttackResu
     const during = probe.take();
     await pause(1000); // let the last closes and the garbage collector settle
     const after = (await processStats(server.pid)).rssBytes;
-    const { expected, received } = probe.counts;
+    const lost = await probe.lost();
     const r = (x: number) => Number(x.toFixed(2));
     return {
       scenario: "attack",
@@ -87,7 +87,7 @@ export async function attack(seconds: number, attackers = 4): Promise<AttackResu
       attack_p50_ms: r(percentile(during, 50)),
       attack_p99_ms: r(percentile(during, 99)),
       attack_max_ms: r(Math.max(...during)),
-      probe_lost: expected - received,
+      probe_lost: lost,
       server_rss_growth_bytes: after - before,
     };
   } finally {

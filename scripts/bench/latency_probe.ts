@@ -47,9 +47,19 @@ export class LatencyProbe {
     return this.#latencies.splice(0);
   }
 
-  /** Deliveries expected so far and seen: the probe's own loss check. */
-  get counts(): { expected: number; received: number } {
-    return { expected: this.#sent * (this.#clients.length - 1), received: this.#received };
+  /**
+   * Stops sending, waits (at most `timeoutMs`) for the messages still in flight, and returns the
+   * deliveries that never came: the probe's own loss check. Counting while a message is on its
+   * way would report it lost.
+   */
+  async lost(timeoutMs = 5000): Promise<number> {
+    clearInterval(this.#timer);
+    const expected = this.#sent * (this.#clients.length - 1);
+    const deadline = performance.now() + timeoutMs;
+    while (this.#received < expected && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    return expected - this.#received;
   }
 
   stop(): void {
