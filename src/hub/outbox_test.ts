@@ -99,3 +99,18 @@ Deno.test("Outbox stalledMs() measures the write the peer is not reading", async
   advance(1500);
   assert.equal(outbox.stalledMs(), 1500);
 });
+
+Deno.test("Outboxes flushed together each write exactly their own lines", async () => {
+  // Recipients of the same broadcasts share one joined buffer; any other mix must not get it.
+  const [a, b, c] = [enc("a\n"), enc("b\n"), enc("c\n")];
+  const queues = [[a, b], [a, b], [a], [a, b], [b, a], [a, b, c], [a, b]];
+  const made = queues.map(() => make());
+  queues.forEach((lines, i) => {
+    for (const line of lines) made[i].outbox.send(line);
+  });
+  await Promise.all(made.map(({ writer }) => writer.open()));
+  assert.deepEqual(
+    made.map(({ writer }) => writer.writes.join("")),
+    ["a\nb\n", "a\nb\n", "a\n", "a\nb\n", "b\na\n", "a\nb\nc\n", "a\nb\n"],
+  );
+});
