@@ -100,7 +100,9 @@ export class Accounts {
       throw new ProtocolError("auth_failed", LOGIN_FAILED_MESSAGE);
     }
     this.#logins.succeeded(account, address);
-    return { name: user.name, createdAt: user.createdAt, admin: user.admin };
+    return user.admin
+      ? { name: user.name, createdAt: user.createdAt, admin: true }
+      : { name: user.name, createdAt: user.createdAt };
   }
 
   /**

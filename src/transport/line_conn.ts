@@ -108,8 +108,9 @@ export class LineConn implements OutboxOwner {
       this.#metrics?.bytesIn(n);
       this.lastReadAt = performance.now();
       let chunk: Uint8Array = buf.subarray(0, n);
+      // A full buffer means more is waiting; anything less, that the socket is empty for now.
       if (n === buf.length) buf = large ??= new Uint8Array(LARGE_READ_BYTES);
-      else if (n < SMALL_READ_BYTES) buf = small, large = undefined;
+      else buf = small, large = undefined;
       if (start !== undefined) {
         start = concat(start, chunk);
         const bridge = matchBridge(start);

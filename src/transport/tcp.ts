@@ -183,7 +183,7 @@ export class ChatListener {
         log.warn("Accept failed: {error}", { error: (err as Error).message });
         continue;
       }
-      // Not awaited (each connection runs on its own) and never rejecting; the count alone
+      // Not awaited (each connection runs on its own; #serve never rejects); the count alone
       // tracks it, so a waiting connection costs no extra promise or closure here.
       this.#serving++;
       this.#serve(conn);
@@ -227,6 +227,15 @@ export class ChatListener {
       handler.close();
       metrics?.connectionClosed(this.#transport, reason);
       log.info("Closed connection from {remote}: {reason}", { remote, reason });
+    } catch (err) {
+      // Only a bug gets here (a handler that cannot be made or closed): this connection ends,
+      // the server goes on.
+      log.error("Serving a connection failed: {error}", { error: err });
+      try {
+        conn.close();
+      } catch {
+        // Closed already.
+      }
     } finally {
       if (--this.#serving === 0) this.#allServed?.();
     }
