@@ -4,7 +4,7 @@
 import { argon2id } from "hash-wasm";
 import { fileURLToPath } from "node:url";
 import { KvStore } from "../../src/store/kv_store.ts";
-import { pause, percentile, processStats, startServer } from "./harness.ts";
+import { cpuSplit, pause, percentile, pinSelf, processStats, startServer } from "./harness.ts";
 import { OPEN_LIMITS } from "./storm.ts";
 
 const REFERENCE = fileURLToPath(new URL("./reference_server.ts", import.meta.url));
@@ -136,9 +136,12 @@ async function rig(
   const dir = await Deno.makeTempDir({ prefix: "classcord_fanout_" });
   const db = `${dir}/bench.kv`;
   if (kind === "classcord") await seedUsers(db, names);
+  const split = cpuSplit();
+  const cpu = split?.server;
   const server = kind === "classcord"
-    ? await startServer([...OPEN_LIMITS, "--retention-days=0", ...serverArgs], { db })
-    : await startServer(kind === "null" ? ["--null"] : [], { script: REFERENCE });
+    ? await startServer([...OPEN_LIMITS, "--retention-days=0", ...serverArgs], { db, cpu })
+    : await startServer(kind === "null" ? ["--null"] : [], { script: REFERENCE, cpu });
+  if (split) pinSelf(split.generator);
   const peers: Peer[] = [];
   for (let i = 0; i < n; i++) {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
@@ -162,9 +165,22 @@ async function rig(
     async [Symbol.asyncDispose]() {
       for (const p of peers) p.close();
       await server[Symbol.asyncDispose]();
+      if (split) pinSelf("start");
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };
+}
+
+/** Waits (at most 10 s) until no line has arrived for 500 ms. */
+async function quiet(peers: Peer[]): Promise<void> {
+  const deadline = performance.now() + 10_000;
+  let last = total(peers);
+  let since = performance.now();
+  while (performance.now() - since < 500 && performance.now() < deadline) {
+    await pause(50);
+    const now = total(peers);
+    if (now !== last) [last, since] = [now, performance.now()];
+  }
 }
 
 function total(peers: Peer[]): number {
@@ -226,6 +242,9 @@ async function step(
   send: () => Promise<number>,
 ): Promise<Step> {
   const { peers } = r;
+  // Lines still arriving from the step before (a failed one lags) must not count in this one.
+  await quiet(peers);
+  for (const p of peers) p.latencies.length = 0;
   const before = total(peers);
   const serverBefore = await processStats(r.pid);
   const selfBefore = await cpuSelf();
@@ -254,20 +273,46 @@ async function step(
   };
 }
 
-/** Climbs `rates` until a step has p99 > 200 ms or a loss; the best is the last step before. */
+/** Every step of a ladder, the best that held and the lowest rate that did not. */
+export interface Ladder {
+  steps: Step[];
+  best?: Step;
+  failing?: Step;
+}
+
+/** A step that holds: p99 within 200 ms and nothing lost. */
+function holds(s: Step): boolean {
+  return s.p99_ms <= 200 && s.lost === 0;
+}
+
+/**
+ * Climbs `rates` until a step has p99 > 200 ms or a loss, then bisects twice between the last
+ * rate that held and the first that did not (doubling alone would make every ratio a power of
+ * two); the best is the highest rate that held, `failing` the lowest that did not.
+ */
 async function climb(
   rates: number[],
   run: (rate: number) => Promise<Step>,
-): Promise<{ steps: Step[]; best?: Step }> {
+): Promise<Ladder> {
   const steps: Step[] = [];
   let best: Step | undefined;
+  let failing: Step | undefined;
   for (const rate of rates) {
     const s = await run(rate);
     steps.push(s);
-    if (s.p99_ms > 200 || s.lost > 0) break;
+    if (!holds(s)) {
+      failing = s;
+      break;
+    }
     best = s;
   }
-  return { steps, best };
+  for (let i = 0; i < 2 && best && failing; i++) {
+    const s = await run(Math.round((best.rate + failing.rate) / 2));
+    steps.push(s);
+    if (holds(s)) best = s;
+    else failing = s;
+  }
+  return { steps, best, failing };
 }
 
 /** The rate ladder for one target at N clients: steps until p99 > 200 ms or a loss. */
@@ -275,17 +320,17 @@ export async function ladder(
   kind: TargetKind,
   n: number,
   options: { senders?: number; seconds?: number; rates?: number[]; serverArgs?: string[] } = {},
-): Promise<{ steps: Step[]; best?: Step; rss_bytes: number }> {
+): Promise<Ladder & { rss_bytes: number }> {
   const senders = options.senders ?? 10;
   const seconds = options.seconds ?? 2;
   await using r = await rig(kind, n, 20, options.serverArgs);
   const rates = options.rates ??
     [10, 20, 50, 100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600, 51200];
-  const { steps, best } = await climb(
+  const climbed = await climb(
     rates,
     (rate) => step(r, rate, n - 1, () => drive(r.peers, senders, rate, seconds)),
   );
-  return { steps, best, rss_bytes: (await processStats(r.pid)).rssBytes };
+  return { ...climbed, rss_bytes: (await processStats(r.pid)).rssBytes };
 }
 
 /** Sends `rate` private messages per second between random peers, in 10 ms ticks. */
@@ -318,7 +363,7 @@ async function drivePrivate(peers: Peer[], rate: number, seconds: number): Promi
 export async function privateLadder(
   n: number,
   options: { seconds?: number; rates?: number[] } = {},
-): Promise<{ steps: Step[]; best?: Step }> {
+): Promise<Ladder> {
   await using r = await rig("classcord", n, n);
   const seconds = options.seconds ?? 2;
   return await climb(

@@ -21,17 +21,63 @@ function freePort(): number {
 }
 
 /**
+ * The CPUs the throughput scenarios pin the server and the generator to, one each, so neither
+ * takes the other's core and every server is measured on the same single core; none when the
+ * machine has one CPU or no `taskset` (util-linux).
+ */
+export function cpuSplit(): { server: number; generator: number } | undefined {
+  const cpus = allowedCpus();
+  if (cpus.length < 2) return undefined;
+  try {
+    new Deno.Command("taskset", { args: ["-V"], stdout: "null", stderr: "null" }).outputSync();
+    return { server: cpus[0], generator: cpus[1] };
+  } catch {
+    return undefined;
+  }
+}
+
+// The CPUs this process may run on when the bench started (it may itself run under taskset).
+const ALLOWED = Deno.readTextFileSync("/proc/self/status").match(/Cpus_allowed_list:\s*(\S+)/)
+  ?.[1] ?? "";
+
+function allowedCpus(): number[] {
+  return ALLOWED.split(",").flatMap((part) => {
+    const [from, to = from] = part.split("-").map(Number);
+    return Number.isInteger(from) ? Array.from({ length: to - from + 1 }, (_, i) => from + i) : [];
+  });
+}
+
+/**
+ * Moves every thread of this process to one CPU (`taskset -a -p`), or back to the CPUs it was
+ * allowed when it started.
+ *
+ * @throws {Error} when taskset fails
+ */
+export function pinSelf(cpu: number | "start"): void {
+  const list = cpu === "start" ? ALLOWED : String(cpu);
+  const { success, stderr } = new Deno.Command("taskset", {
+    args: ["-a", "-p", "-c", list, String(Deno.pid)],
+    stdout: "null",
+    stderr: "piped",
+  }).outputSync();
+  if (!success) throw new Error(`taskset -c ${list}: ${new TextDecoder().decode(stderr).trim()}`);
+}
+
+/**
  * Starts `deno run src/main.ts` with the start task's permissions on a free port, and waits until
- * it accepts connections (logs stay at warning level so they cost nothing during the run).
+ * it accepts connections (logs stay at warning level so they cost nothing during the run);
+ * `cpu` pins it to one CPU.
  */
 export async function startServer(
   args: string[],
-  options: { db?: string; script?: string; env?: Record<string, string> } = {},
+  options: { db?: string; script?: string; env?: Record<string, string>; cpu?: number } = {},
 ): Promise<ServerProcess> {
   const dir = await Deno.makeTempDir({ prefix: "classcord_bench_" });
   const port = freePort();
-  const child = new Deno.Command(Deno.execPath(), {
+  const pin = options.cpu !== undefined ? ["-c", String(options.cpu), Deno.execPath()] : [];
+  const child = new Deno.Command(pin.length ? "taskset" : Deno.execPath(), {
     args: [
+      ...pin,
       "run",
       "--config",
       CONFIG,
