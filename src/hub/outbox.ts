@@ -45,6 +45,17 @@ function append<T>(list: T[], item: T): T[] {
   return list;
 }
 
+// Every line queued during one flush cycle, in the order it was first queued. A broadcast adds
+// its line once; each recipient then records a run of this log instead of its own copy of the
+// line: receiving the log's next line only moves the end of the recipient's last run, so a
+// delivery allocates nothing, and recipients of the same lines share one joined buffer.
+let turnLog: Uint8Array[] = [];
+
+/** Lines `start` (included) to `end` (excluded) of one turn's log, queued for one outbox. */
+class Run {
+  constructor(readonly log: Uint8Array[], readonly start: number, public end: number) {}
+}
+
 /**
  * Lines queued for one connection. `send` never blocks: lines queued during one turn of the
  * event loop go out in one write. When more than `maxBytes` wait, the connection is failed as a
@@ -59,7 +70,7 @@ export class Outbox {
   readonly #maxBytes: number;
   readonly #now: () => number;
   // Every idle connection has an outbox: its arrays stay empty shared ones until first used.
-  #queue: Uint8Array[] = NONE;
+  #queue: Run[] = NONE;
   #watchers: WriteWatcher[] = NONE;
   #heldWatchers: WriteWatcher[] = NONE;
   #queuedBytes = 0;
@@ -103,9 +114,18 @@ export class Outbox {
       if (watcher) this.#heldWatchers = append(this.#heldWatchers, watcher);
       return;
     }
-    this.#queue = append(this.#queue, line);
+    const log = turnLog;
+    let at = log.length - 1;
+    if (at < 0 || log[at] !== line) {
+      at = log.push(line) - 1;
+      // The log lasts one turn even when every recipient is still writing (and none schedules).
+      Outbox.#flushSoon();
+    }
+    const last = this.#queue.length > 0 ? this.#queue[this.#queue.length - 1] : undefined;
+    if (last !== undefined && last.log === log && last.end === at) last.end++;
+    else this.#queue = append(this.#queue, new Run(log, at, at + 1));
     if (watcher) this.#watchers = append(this.#watchers, watcher);
-    this.#schedule();
+    if (!this.#scheduled && !this.#writing) this.#schedule();
   }
 
   /** Keeps lines sent from now on back until {@link release}. */
@@ -152,13 +172,18 @@ export class Outbox {
       outbox.#scheduled = false;
       outbox.#drain();
     }
-    forgetJoined();
+    // Lines queued from now on (while these writes are pending) start a new log.
+    turnLog = [];
+    joined.clear();
   }
 
   #schedule(): void {
-    if (this.#writing || this.#scheduled) return;
     this.#scheduled = true;
     Outbox.#due.push(this);
+    Outbox.#flushSoon();
+  }
+
+  static #flushSoon(): void {
     if (Outbox.#flushing) return;
     Outbox.#flushing = true;
     setImmediate(Outbox.#flushAll);
@@ -169,11 +194,11 @@ export class Outbox {
     this.#writing = true;
     try {
       while (this.#queue.length > 0 && !this.#failed) {
-        const chunks = this.#queue;
+        const runs = this.#queue;
         const watchers = this.#watchers;
         this.#queue = NONE;
         this.#watchers = NONE;
-        const bytes = join(chunks);
+        const bytes = runs.length === 1 ? joinRun(runs[0]) : concat(runs);
         this.#writeStartedAt = this.#now();
         for (let off = 0; off < bytes.length;) {
           off += await this.#writer.write(off === 0 ? bytes : bytes.subarray(off));
@@ -214,43 +239,34 @@ export class Outbox {
   }
 }
 
-// The lines of a broadcast are the same objects, in the same order, in every recipient's queue:
-// outboxes flushed one after the other share one copy of them (bytes are never modified once
-// queued) instead of each allocating and filling its own.
-const EMPTY = new Uint8Array(0);
-let lastChunks: readonly Uint8Array[] = NONE;
-let lastJoined: Uint8Array = EMPTY;
+// Joined runs of the current turn's log by start and end: recipients of the same broadcasts
+// (most of them) write one shared buffer, built once; bytes are never modified once queued.
+const joined = new Map<number, Uint8Array>();
+const RANGE = 2 ** 24; // lines in one turn's log, far more than any turn queues
 
-/** The chunks as one buffer: the first itself, or the last join when it had the same chunks. */
-function join(chunks: Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  if (!sameChunks(chunks, lastChunks)) {
-    lastJoined = concat(chunks);
-    lastChunks = chunks;
+/** A run's lines as one buffer: the line itself for a single one. */
+function joinRun(run: Run): Uint8Array {
+  if (run.end - run.start === 1) return run.log[run.start];
+  const shared = run.log === turnLog && run.end < RANGE;
+  const key = run.start * RANGE + run.end;
+  let bytes = shared ? joined.get(key) : undefined;
+  if (bytes === undefined) {
+    bytes = concat([run]);
+    if (shared) joined.set(key, bytes);
   }
-  return lastJoined;
+  return bytes;
 }
 
-function sameChunks(a: readonly Uint8Array[], b: readonly Uint8Array[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** Drops the last join once a flush is over, so no buffer outlives its writes. */
-function forgetJoined(): void {
-  lastChunks = NONE;
-  lastJoined = EMPTY;
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
+function concat(runs: Run[]): Uint8Array {
   let size = 0;
-  for (const c of chunks) size += c.length;
+  for (const run of runs) for (let i = run.start; i < run.end; i++) size += run.log[i].length;
   const out = new Uint8Array(size);
   let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.length;
+  for (const run of runs) {
+    for (let i = run.start; i < run.end; i++) {
+      out.set(run.log[i], offset);
+      offset += run.log[i].length;
+    }
   }
   return out;
 }

@@ -114,3 +114,21 @@ Deno.test("Outboxes flushed together each write exactly their own lines", async 
     ["a\nb\n", "a\nb\n", "a\n", "a\nb\n", "b\na\n", "a\nb\nc\n", "a\nb\n"],
   );
 });
+
+Deno.test("Outboxes keep each line they were sent, in order, however broadcasts interleave", async () => {
+  // A broadcast's sender misses its own line; replies go to one; a line may be sent again later.
+  const [l1, l2, l3, reply] = [enc("1\n"), enc("2\n"), enc("3\n"), enc("r\n")];
+  const [a, b, c] = [make(), make(), make()];
+  for (const o of [a, b, c]) o.outbox.send(l1);
+  for (const o of [a, c]) o.outbox.send(l2);
+  for (const o of [a, b, c]) o.outbox.send(l3);
+  b.outbox.send(reply);
+  a.outbox.send(l1);
+  c.outbox.send(l3);
+  await Promise.all([a, b, c].map(({ writer }) => writer.open()));
+  await a.writer.open();
+  assert.deepEqual(
+    [a, b, c].map(({ writer }) => writer.writes.join("")),
+    ["1\n2\n3\n1\n", "1\n3\nr\n", "1\n2\n3\n3\n"],
+  );
+});
