@@ -44,17 +44,6 @@ function append<T>(list: T[], item: T): T[] {
   return list;
 }
 
-// Every line queued during one flush cycle, in the order it was first queued. A broadcast adds
-// its line once; each recipient then records a run of this log instead of its own copy of the
-// line: receiving the log's next line only moves the end of the recipient's last run, so a
-// delivery allocates nothing, and recipients of the same lines share one joined buffer.
-let turnLog: Uint8Array[] = [];
-
-/** Lines `start` (included) to `end` (excluded) of one turn's log, queued for one outbox. */
-class Run {
-  constructor(readonly log: Uint8Array[], readonly start: number, public end: number) {}
-}
-
 /**
  * Lines queued for one connection. `send` never blocks: lines queued during one turn of the
  * event loop go out in one write. When more than `maxBytes` wait, the connection is failed as a
@@ -69,7 +58,7 @@ export class Outbox {
   readonly #maxBytes: number;
   readonly #now: () => number;
   // Every idle connection has an outbox: its arrays stay empty shared ones until first used.
-  #queue: Run[] = NONE;
+  #queue: Uint8Array[] = NONE;
   #watchers: WriteWatcher[] = NONE;
   #heldWatchers: WriteWatcher[] = NONE;
   #queuedBytes = 0;
@@ -113,18 +102,9 @@ export class Outbox {
       if (watcher) this.#heldWatchers = append(this.#heldWatchers, watcher);
       return;
     }
-    const log = turnLog;
-    let at = log.length - 1;
-    if (at < 0 || log[at] !== line) {
-      at = log.push(line) - 1;
-      // The log lasts one turn even when every recipient is still writing (and none schedules).
-      Outbox.#flushSoon();
-    }
-    const last = this.#queue.length > 0 ? this.#queue[this.#queue.length - 1] : undefined;
-    if (last !== undefined && last.log === log && last.end === at) last.end++;
-    else this.#queue = append(this.#queue, new Run(log, at, at + 1));
+    this.#queue = append(this.#queue, line);
     if (watcher) this.#watchers = append(this.#watchers, watcher);
-    if (!this.#scheduled && !this.#writing) this.#schedule();
+    this.#schedule();
   }
 
   /** Keeps lines sent from now on back until {@link release}. */
@@ -157,35 +137,31 @@ export class Outbox {
   }
 
   // One timer per turn of the event loop flushes every outbox with lines queued during that
-  // turn: the lines of every read the turn handled, and every fan-out of them, share one write
-  // per connection instead of one write per line. A 0 ms timer fires about 2 ms later, which
-  // adds that to every fan-out at low rates; setImmediate (3 µs) was tried and made fan-out to
-  // 5,000 clients ten times slower (p50 41 ms against 5 ms at 20 msg/s), for a cause not found.
+  // turn: a sender's burst of lines (handled one after the other, with awaits in between) and
+  // every fan-out of the turn share one write per connection, instead of one write per line.
+  // Tried and dropped (README, Benchmarks): setImmediate instead of the timer (fan-out to 5,000
+  // clients ten times slower), and queues of runs over a shared per-turn line log with one
+  // joined buffer per turn (CPU per delivery 0.24 → 0.17 µs at N = 1,000, but idle memory after
+  // a login storm went from 14 to 58-65 KB a connection: malloc fragmentation).
   static #due: Outbox[] = [];
-  static #flushing = false;
+  static #timer = false;
 
   static #flushAll(): void {
     const due = Outbox.#due;
     Outbox.#due = [];
-    Outbox.#flushing = false;
+    Outbox.#timer = false;
     for (const outbox of due) {
       outbox.#scheduled = false;
       outbox.#drain();
     }
-    // Lines queued from now on (while these writes are pending) start a new log.
-    turnLog = [];
-    joined.clear();
   }
 
   #schedule(): void {
+    if (this.#writing || this.#scheduled) return;
     this.#scheduled = true;
     Outbox.#due.push(this);
-    Outbox.#flushSoon();
-  }
-
-  static #flushSoon(): void {
-    if (Outbox.#flushing) return;
-    Outbox.#flushing = true;
+    if (Outbox.#timer) return;
+    Outbox.#timer = true;
     setTimeout(Outbox.#flushAll, 0);
   }
 
@@ -194,11 +170,11 @@ export class Outbox {
     this.#writing = true;
     try {
       while (this.#queue.length > 0 && !this.#failed) {
-        const runs = this.#queue;
+        const chunks = this.#queue;
         const watchers = this.#watchers;
         this.#queue = NONE;
         this.#watchers = NONE;
-        const bytes = runs.length === 1 ? joinRun(runs[0]) : concat(runs);
+        const bytes = chunks.length === 1 ? chunks[0] : concat(chunks);
         this.#writeStartedAt = this.#now();
         for (let off = 0; off < bytes.length;) {
           off += await this.#writer.write(off === 0 ? bytes : bytes.subarray(off));
@@ -239,34 +215,14 @@ export class Outbox {
   }
 }
 
-// Joined runs of the current turn's log by start and end: recipients of the same broadcasts
-// (most of them) write one shared buffer, built once; bytes are never modified once queued.
-const joined = new Map<number, Uint8Array>();
-const RANGE = 2 ** 24; // lines in one turn's log, far more than any turn queues
-
-/** A run's lines as one buffer: the line itself for a single one. */
-function joinRun(run: Run): Uint8Array {
-  if (run.end - run.start === 1) return run.log[run.start];
-  const shared = run.log === turnLog && run.end < RANGE;
-  const key = run.start * RANGE + run.end;
-  let bytes = shared ? joined.get(key) : undefined;
-  if (bytes === undefined) {
-    bytes = concat([run]);
-    if (shared) joined.set(key, bytes);
-  }
-  return bytes;
-}
-
-function concat(runs: Run[]): Uint8Array {
+function concat(chunks: Uint8Array[]): Uint8Array {
   let size = 0;
-  for (const run of runs) for (let i = run.start; i < run.end; i++) size += run.log[i].length;
+  for (const c of chunks) size += c.length;
   const out = new Uint8Array(size);
   let offset = 0;
-  for (const run of runs) {
-    for (let i = run.start; i < run.end; i++) {
-      out.set(run.log[i], offset);
-      offset += run.log[i].length;
-    }
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.length;
   }
   return out;
 }

@@ -132,3 +132,22 @@ Deno.test("Outboxes keep each line they were sent, in order, however broadcasts 
     ["1\n2\n3\n1\n", "1\n3\nr\n", "1\n2\n3\n3\n"],
   );
 });
+
+Deno.test("An outbox busy writing keeps the lines of past turns, in order", async () => {
+  // Lines sent while a write is pending outlive the turn they were sent in (its log is dropped).
+  const [l0, l1, l2, l3, l4] = [enc("0\n"), enc("1\n"), enc("2\n"), enc("3\n"), enc("4\n")];
+  const a = make();
+  const b = make();
+  a.outbox.send(l1);
+  await new Promise((r) => setTimeout(r, 5)); // the turn's flush: a's write of "1" now pending
+  b.outbox.send(l0); // so a's lines of this turn start past the log's first
+  for (const o of [a, b]) o.outbox.send(l2);
+  for (const o of [b, a]) o.outbox.send(l3);
+  await new Promise((r) => setTimeout(r, 5)); // another turn ends while a still writes
+  a.outbox.send(l4);
+  await a.writer.open();
+  await b.writer.open();
+  await a.outbox.drained();
+  assert.deepEqual(a.writer.writes, ["1\n", "2\n3\n4\n"]);
+  assert.deepEqual(b.writer.writes, ["0\n2\n3\n"]);
+});
