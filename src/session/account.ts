@@ -6,7 +6,7 @@ import type { Limits } from "../config.ts";
 import { ProtocolError } from "../errors.ts";
 import type { Hub } from "../hub/hub.ts";
 import { LOGIN_FAILED_MESSAGE, USER_EXISTS_MESSAGE } from "../protocol/replies.ts";
-import type { Account, Store } from "../store/store.ts";
+import type { Account, Store, UserRecord } from "../store/store.ts";
 import { KeyedWindows, LoginThrottle } from "./limits.ts";
 
 const TEN_MINUTES = 10 * 60_000;
@@ -77,7 +77,7 @@ export class Accounts {
     if (!await this.#store.createUser(user)) {
       throw new ProtocolError("user_exists", USER_EXISTS_MESSAGE);
     }
-    return { name: user.name, createdAt: user.createdAt };
+    return accountOf(user);
   }
 
   /**
@@ -100,9 +100,7 @@ export class Accounts {
       throw new ProtocolError("auth_failed", LOGIN_FAILED_MESSAGE);
     }
     this.#logins.succeeded(account, address);
-    return user.admin
-      ? { name: user.name, createdAt: user.createdAt, admin: true }
-      : { name: user.name, createdAt: user.createdAt };
+    return accountOf(user);
   }
 
   /**
@@ -133,4 +131,11 @@ export class Accounts {
   #dummy(): Promise<string> {
     return this.#dummyHash ??= this.#hasher.hash(crypto.randomUUID());
   }
+}
+
+/** What a session keeps of an account: no hash, and no admin key unless it is one. */
+function accountOf(user: UserRecord): Account {
+  return user.admin
+    ? { name: user.name, createdAt: user.createdAt, admin: true }
+    : { name: user.name, createdAt: user.createdAt };
 }

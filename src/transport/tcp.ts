@@ -231,11 +231,7 @@ export class ChatListener {
       // Only a bug gets here (a handler that cannot be made or closed): this connection ends,
       // the server goes on.
       log.error("Serving a connection failed: {error}", { error: err });
-      try {
-        conn.close();
-      } catch {
-        // Closed already.
-      }
+      closeQuietly(conn);
     } finally {
       if (--this.#serving === 0) this.#allServed?.();
     }
@@ -260,11 +256,7 @@ export class ChatListener {
       // Gone already.
     } finally {
       clearTimeout(timer);
-      try {
-        conn.close();
-      } catch {
-        // Already closed.
-      }
+      closeQuietly(conn);
     }
   }
 
@@ -285,5 +277,14 @@ export class ChatListener {
         conn.finish("timeout");
       }
     }
+  }
+}
+
+/** Closes a socket that the peer may have closed already. */
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
   }
 }
