@@ -1,22 +1,16 @@
 // Latency under attack (issue 5): while hostile clients send garbage, flood messages and refuse to
 // read, 10 ordinary users keep chatting; reports their latency before and during, with the
 // server's default limits doing the defending.
-import { BenchClient, pause, percentile, processStats, startServer } from "./harness.ts";
-import { LatencyProbe } from "./latency_probe.ts";
+import { BenchClient, pause, processStats, startServer } from "./harness.ts";
+import { LatencyProbe, type LatencyReport, latencyReport } from "./latency_probe.ts";
 
-export interface AttackResult {
+export type AttackResult = {
   scenario: "attack";
   seconds: number;
   attack_lines_sent: number;
   attacker_connections: number;
-  baseline_p50_ms: number;
-  baseline_p99_ms: number;
-  attack_p50_ms: number;
-  attack_p99_ms: number;
-  attack_max_ms: number;
-  probe_lost: number;
   server_rss_growth_bytes: number;
-}
+} & LatencyReport<"attack">;
 
 const GARBAGE = new TextEncoder().encode(
   Array.from({ length: 50 }, (_, i) => i % 2 ? "{broken json" : '{"type":42}').join("\n") + "\n",
@@ -76,18 +70,12 @@ export async function attack(seconds: number, attackers = 4): Promise<AttackResu
     await pause(1000); // let the last closes and the garbage collector settle
     const after = (await processStats(server.pid)).rssBytes;
     const lost = await probe.lost();
-    const r = (x: number) => Number(x.toFixed(2));
     return {
       scenario: "attack",
       seconds,
       attack_lines_sent: lines,
       attacker_connections: connections,
-      baseline_p50_ms: r(percentile(baseline, 50)),
-      baseline_p99_ms: r(percentile(baseline, 99)),
-      attack_p50_ms: r(percentile(during, 50)),
-      attack_p99_ms: r(percentile(during, 99)),
-      attack_max_ms: r(Math.max(...during)),
-      probe_lost: lost,
+      ...latencyReport("attack", baseline, during, lost),
       server_rss_growth_bytes: after - before,
     };
   } finally {

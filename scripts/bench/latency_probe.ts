@@ -1,6 +1,6 @@
 // A latency probe: one client sends a small message every few milliseconds, others time its
 // arrival (same process, same clock), so chat latency can be read during any other load.
-import { BenchClient } from "./harness.ts";
+import { BenchClient, percentile } from "./harness.ts";
 
 /** Probe clients chatting in the background; `take()` returns the latencies seen so far (ms). */
 export class LatencyProbe {
@@ -66,4 +66,30 @@ export class LatencyProbe {
     clearInterval(this.#timer);
     for (const c of this.#clients) c.close();
   }
+}
+
+/** The probe's figures in a scenario's JSON line, for a load phase named `P`. */
+export type LatencyReport<P extends string> =
+  & { baseline_p50_ms: number; baseline_p99_ms: number; probe_lost: number }
+  & { [K in `${P}_p50_ms` | `${P}_p99_ms` | `${P}_max_ms`]: number };
+
+/**
+ * The probe's figures of one scenario: p50 and p99 before, p50, p99 and max during `phase`
+ * (keys `${phase}_p50_ms`...), in ms to 2 decimals, and the deliveries lost.
+ */
+export function latencyReport<P extends string>(
+  phase: P,
+  baseline: number[],
+  during: number[],
+  lost: number,
+): LatencyReport<P> {
+  const r = (x: number) => Number(x.toFixed(2));
+  return {
+    baseline_p50_ms: r(percentile(baseline, 50)),
+    baseline_p99_ms: r(percentile(baseline, 99)),
+    [`${phase}_p50_ms`]: r(percentile(during, 50)),
+    [`${phase}_p99_ms`]: r(percentile(during, 99)),
+    [`${phase}_max_ms`]: r(Math.max(...during)),
+    probe_lost: lost,
+  } as LatencyReport<P>;
 }

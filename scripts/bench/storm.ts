@@ -1,7 +1,7 @@
 // Login storm (PROTOCOL B.7, issue 5): N users connect, register and log in at once with real
 // argon2id while 10 others chat; reports logins/s and the chatting users' latency before and during.
-import { BenchClient, pause, percentile, startServer } from "./harness.ts";
-import { LatencyProbe } from "./latency_probe.ts";
+import { BenchClient, pause, startServer } from "./harness.ts";
+import { LatencyProbe, type LatencyReport, latencyReport } from "./latency_probe.ts";
 
 // One machine, one address: the per-address caps are lifted so the storm itself is measured.
 export const OPEN_LIMITS = [
@@ -16,18 +16,12 @@ export const OPEN_LIMITS = [
   "--identify-timeout=3600",
 ];
 
-export interface StormResult {
+export type StormResult = {
   scenario: "login_storm";
   users: number;
   storm_seconds: number;
   logins_per_s: number;
-  baseline_p50_ms: number;
-  baseline_p99_ms: number;
-  storm_p50_ms: number;
-  storm_p99_ms: number;
-  storm_max_ms: number;
-  probe_lost: number;
-}
+} & LatencyReport<"storm">;
 
 /** One storm of `users` registrations + logins; the probe sends every 20 ms throughout. */
 export async function loginStorm(users: number): Promise<StormResult> {
@@ -55,12 +49,7 @@ export async function loginStorm(users: number): Promise<StormResult> {
       users,
       storm_seconds: r(seconds),
       logins_per_s: r(users / seconds),
-      baseline_p50_ms: r(percentile(baseline, 50)),
-      baseline_p99_ms: r(percentile(baseline, 99)),
-      storm_p50_ms: r(percentile(during, 50)),
-      storm_p99_ms: r(percentile(during, 99)),
-      storm_max_ms: r(Math.max(...during)),
-      probe_lost: lost,
+      ...latencyReport("storm", baseline, during, lost),
     };
   } finally {
     probe.stop();
