@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { parseConfig } from "../src/config.ts";
 import { ROOT } from "../scripts/compile.ts";
+import { needs, PACKAGES, type Tool, which } from "./helpers/tools.ts";
 
 const decoder = new TextDecoder();
 
@@ -14,26 +15,10 @@ function defaultPorts(): { chat: number; metrics: number } {
   return { chat: parsed.config.port, metrics: parsed.config.metricsPort };
 }
 
-/** The full path of `name` on PATH, or undefined. */
-async function which(name: string): Promise<string | undefined> {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    if (dir === "") continue;
-    try {
-      const info = await Deno.stat(`${dir}/${name}`);
-      if (info.isFile && (info.mode ?? 0) & 0o111) return `${dir}/${name}`;
-    } catch { /* not in this directory */ }
-  }
-  return undefined;
-}
-
-/** `name`'s path; fails with the Debian package .ci/run must install when it is missing. */
-async function tool(name: string, debianPackage: string): Promise<string> {
-  const path = await which(name);
-  assert.ok(
-    path,
-    `${name} is not installed: .ci/run must install the Debian package "${debianPackage}" ` +
-      `(apt-get install -y ${debianPackage})`,
-  );
+/** `name`'s path; the test is ignored without it (see tests/helpers/tools.ts). */
+function tool(name: Tool): string {
+  const path = which(name);
+  assert.ok(path, `${name} is not installed (Debian: apt-get install -y ${PACKAGES[name]})`);
   return path;
 }
 
@@ -92,7 +77,7 @@ interface Compose {
 async function composeConfig(
   env: Record<string, string>,
 ): Promise<Output & { config?: Compose }> {
-  const compose = await tool("docker-compose", "docker-compose");
+  const compose = tool("docker-compose");
   const tmp = await Deno.makeTempDir({ prefix: "classcord_compose_" });
   try {
     await Deno.writeTextFile(`${tmp}/empty.env`, "");
@@ -132,75 +117,87 @@ function published(service: ComposeService): number[] {
   return (service.ports ?? []).map((p) => Number(p.published)).sort((a, b) => a - b);
 }
 
-Deno.test("compose.yaml is valid for docker-compose and wires the three services", async () => {
-  const marker = "test-only-not-a-password";
-  const out = await composeConfig({ GRAFANA_ADMIN_PASSWORD: marker });
-  assert.equal(out.code, 0, out.stderr);
-  const { services, volumes } = out.config!;
-  assert.deepEqual(Object.keys(services).sort(), ["classcord", "grafana", "prometheus"]);
-  const { chat, metrics } = defaultPorts();
+Deno.test(
+  "compose.yaml is valid for docker-compose and wires the three services",
+  needs("docker-compose"),
+  async () => {
+    const marker = "test-only-not-a-password";
+    const out = await composeConfig({ GRAFANA_ADMIN_PASSWORD: marker });
+    assert.equal(out.code, 0, out.stderr);
+    const { services, volumes } = out.config!;
+    assert.deepEqual(Object.keys(services).sort(), ["classcord", "grafana", "prometheus"]);
+    const { chat, metrics } = defaultPorts();
 
-  const app = services.classcord;
-  assert.equal(app.build?.context, ROOT);
-  assert.equal(app.restart, "unless-stopped");
-  assert.deepEqual(published(app), [chat, metrics].sort((a, b) => a - b));
-  for (const p of app.ports!) assert.equal(Number(p.published), Number(p.target));
-  assert.ok(mounts(app).includes("classcord-data:/data:rw"), mounts(app).join(", "));
-  assert.deepEqual(app.healthcheck?.test, ["CMD", "/classcord", "--healthcheck"]);
+    const app = services.classcord;
+    assert.equal(app.build?.context, ROOT);
+    assert.equal(app.restart, "unless-stopped");
+    assert.deepEqual(published(app), [chat, metrics].sort((a, b) => a - b));
+    for (const p of app.ports!) assert.equal(Number(p.published), Number(p.target));
+    assert.ok(mounts(app).includes("classcord-data:/data:rw"), mounts(app).join(", "));
+    assert.deepEqual(app.healthcheck?.test, ["CMD", "/classcord", "--healthcheck"]);
 
-  const prom = services.prometheus;
-  assert.match(prom.image ?? "", /^prom\/prometheus:v\d+\.\d+\.\d+$/, "pinned Prometheus");
-  assert.ok(prom.restart);
-  assert.deepEqual(published(prom), [], "Prometheus is not published");
-  for (const file of ["prometheus.yml", "alerts.yml"]) {
-    assert.ok(
-      mounts(prom).includes(`${ROOT}/monitoring/${file}:/etc/prometheus/${file}:ro`),
-      mounts(prom).join(", "),
-    );
-  }
-  assert.ok(mounts(prom).includes("prometheus-data:/prometheus:rw"));
-
-  const grafana = services.grafana;
-  assert.match(grafana.image ?? "", /^grafana\/grafana:\d+\.\d+\.\d+$/, "pinned Grafana");
-  assert.ok(grafana.restart);
-  assert.deepEqual(published(grafana), [3000]);
-  for (
-    const m of [
-      `${ROOT}/monitoring/grafana/provisioning:/etc/grafana/provisioning:ro`,
-      `${ROOT}/monitoring/grafana/dashboards:/var/lib/grafana/dashboards:ro`,
-      "grafana-data:/var/lib/grafana:rw",
-    ]
-  ) assert.ok(mounts(grafana).includes(m), `${m} in ${mounts(grafana).join(", ")}`);
-  assert.equal(grafana.environment?.GF_SECURITY_ADMIN_PASSWORD, marker, "from the environment");
-
-  // State only in named volumes, each declared.
-  for (const [name, service] of Object.entries(services)) {
-    for (const m of mounts(service)) {
-      const source = m.split(":")[0];
-      if (source.startsWith("/")) {
-        assert.ok(m.endsWith(":ro"), `${name}: bind mount ${m} is read-only configuration`);
-      } else assert.ok(volumes && source in volumes, `${name}: volume ${source} is declared`);
+    const prom = services.prometheus;
+    assert.match(prom.image ?? "", /^prom\/prometheus:v\d+\.\d+\.\d+$/, "pinned Prometheus");
+    assert.ok(prom.restart);
+    assert.deepEqual(published(prom), [], "Prometheus is not published");
+    for (const file of ["prometheus.yml", "alerts.yml"]) {
+      assert.ok(
+        mounts(prom).includes(`${ROOT}/monitoring/${file}:/etc/prometheus/${file}:ro`),
+        mounts(prom).join(", "),
+      );
     }
-  }
-});
+    assert.ok(mounts(prom).includes("prometheus-data:/prometheus:rw"));
 
-Deno.test("compose.yaml refuses to start without GRAFANA_ADMIN_PASSWORD, and holds no password", async () => {
-  const out = await composeConfig({});
-  assert.notEqual(out.code, 0);
-  assert.match(out.stderr, /GRAFANA_ADMIN_PASSWORD/);
-  assert.match(out.stderr, /\.env/, "the error says where to set it");
+    const grafana = services.grafana;
+    assert.match(grafana.image ?? "", /^grafana\/grafana:\d+\.\d+\.\d+$/, "pinned Grafana");
+    assert.ok(grafana.restart);
+    assert.deepEqual(published(grafana), [3000]);
+    for (
+      const m of [
+        `${ROOT}/monitoring/grafana/provisioning:/etc/grafana/provisioning:ro`,
+        `${ROOT}/monitoring/grafana/dashboards:/var/lib/grafana/dashboards:ro`,
+        "grafana-data:/var/lib/grafana:rw",
+      ]
+    ) assert.ok(mounts(grafana).includes(m), `${m} in ${mounts(grafana).join(", ")}`);
+    assert.equal(grafana.environment?.GF_SECURITY_ADMIN_PASSWORD, marker, "from the environment");
 
-  const text = await Deno.readTextFile(`${ROOT}/compose.yaml`);
-  for (const line of text.split("\n")) {
-    const m = line.match(
-      /^\s*-?\s*"?([A-Za-z0-9_.]*(PASSWORD|SECRET|TOKEN)[A-Za-z0-9_]*)"?\s*[:=]\s*(.*)$/i,
-    );
-    if (!m) continue;
-    assert.match(m[3], /^\$\{[A-Z0-9_]+:\?[^}]*\}\s*$/, `${m[1]} comes from .env: ${line.trim()}`);
-  }
-  const example = await Deno.readTextFile(`${ROOT}/.env.example`);
-  assert.match(example, /^GRAFANA_ADMIN_PASSWORD=$/m, ".env.example documents it, empty");
-});
+    // State only in named volumes, each declared.
+    for (const [name, service] of Object.entries(services)) {
+      for (const m of mounts(service)) {
+        const source = m.split(":")[0];
+        if (source.startsWith("/")) {
+          assert.ok(m.endsWith(":ro"), `${name}: bind mount ${m} is read-only configuration`);
+        } else assert.ok(volumes && source in volumes, `${name}: volume ${source} is declared`);
+      }
+    }
+  },
+);
+
+Deno.test(
+  "compose.yaml refuses to start without GRAFANA_ADMIN_PASSWORD, and holds no password",
+  needs("docker-compose"),
+  async () => {
+    const out = await composeConfig({});
+    assert.notEqual(out.code, 0);
+    assert.match(out.stderr, /GRAFANA_ADMIN_PASSWORD/);
+    assert.match(out.stderr, /\.env/, "the error says where to set it");
+
+    const text = await Deno.readTextFile(`${ROOT}/compose.yaml`);
+    for (const line of text.split("\n")) {
+      const m = line.match(
+        /^\s*-?\s*"?([A-Za-z0-9_.]*(PASSWORD|SECRET|TOKEN)[A-Za-z0-9_]*)"?\s*[:=]\s*(.*)$/i,
+      );
+      if (!m) continue;
+      assert.match(
+        m[3],
+        /^\$\{[A-Z0-9_]+:\?[^}]*\}\s*$/,
+        `${m[1]} comes from .env: ${line.trim()}`,
+      );
+    }
+    const example = await Deno.readTextFile(`${ROOT}/.env.example`);
+    assert.match(example, /^GRAFANA_ADMIN_PASSWORD=$/m, ".env.example documents it, empty");
+  },
+);
 
 // ---------------------------------------------------------------------------------------------
 // Dockerfile
@@ -327,25 +324,29 @@ async function unitCopy(dir: string): Promise<string> {
   return copy;
 }
 
-Deno.test("classcord.service passes systemd-analyze verify without a warning, exposure OK", async () => {
-  const analyze = await tool("systemd-analyze", "systemd");
-  const tmp = await Deno.makeTempDir({ prefix: "classcord_unit_" });
-  try {
-    const unit = await unitCopy(tmp);
-    // Unknown keys and bad values are warnings with exit code 0: any output is a failure.
-    const verify = await exec(analyze, ["verify", "--man=no", unit]);
-    assert.equal(verify.code, 0, verify.stderr);
-    assert.equal(verify.stderr + verify.stdout, "");
-    const security = await exec(analyze, ["security", "--offline=yes", "--no-pager", unit]);
-    const level = security.stdout.match(/Overall exposure level for [^:]+: (\d+(?:\.\d+)?)/);
-    assert.ok(level, security.stdout + security.stderr);
-    // 0 is a perfect sandbox, 10 none; what is left open is the network (the server's job),
-    // the JIT (MemoryDenyWriteExecute) and the other allowances commented in the unit.
-    assert.ok(Number(level[1]) <= 2, `exposure ${level[1]}:\n${security.stdout}`);
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
-});
+Deno.test(
+  "classcord.service passes systemd-analyze verify without a warning, exposure OK",
+  needs("systemd-analyze"),
+  async () => {
+    const analyze = tool("systemd-analyze");
+    const tmp = await Deno.makeTempDir({ prefix: "classcord_unit_" });
+    try {
+      const unit = await unitCopy(tmp);
+      // Unknown keys and bad values are warnings with exit code 0: any output is a failure.
+      const verify = await exec(analyze, ["verify", "--man=no", unit]);
+      assert.equal(verify.code, 0, verify.stderr);
+      assert.equal(verify.stderr + verify.stdout, "");
+      const security = await exec(analyze, ["security", "--offline=yes", "--no-pager", unit]);
+      const level = security.stdout.match(/Overall exposure level for [^:]+: (\d+(?:\.\d+)?)/);
+      assert.ok(level, security.stdout + security.stderr);
+      // 0 is a perfect sandbox, 10 none; what is left open is the network (the server's job),
+      // the JIT (MemoryDenyWriteExecute) and the other allowances commented in the unit.
+      assert.ok(Number(level[1]) <= 2, `exposure ${level[1]}:\n${security.stdout}`);
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+);
 
 Deno.test("classcord.service: dedicated user, state directory, hardening, no W^X ban", async () => {
   const text = await Deno.readTextFile(UNIT);

@@ -28,7 +28,7 @@ async function exportRun(
   try {
     const v8 = options.v8Flags ? [`--v8-flags=${options.v8Flags}`] : [];
     const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--config", CONFIG, ...PERMISSIONS, ...v8, EXPORT, ...args],
+      args: ["run", "--quiet", "--config", CONFIG, ...PERMISSIONS, ...v8, EXPORT, ...args],
       cwd: options.cwd,
       // The caller's CLASSCORD_DB must not leak into a run that leaves out --db.
       env: childEnv(),

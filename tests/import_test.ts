@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { decodeRawUnicodeEscape, parseOldTimestamp } from "../scripts/import.ts";
 import { startTestServer, type TestClient } from "./helpers/test_server.ts";
+import { needs } from "./helpers/tools.ts";
 
 const IMPORT = fileURLToPath(new URL("../scripts/import.ts", import.meta.url));
 const CONFIG = fileURLToPath(new URL("../deno.json", import.meta.url));
@@ -86,7 +87,15 @@ async function exec(cmd: string, args: string[]): Promise<Output> {
 
 /** `deno task import ...args`, as its task runs it. */
 function importer(...args: string[]): Promise<Output> {
-  return exec(Deno.execPath(), ["run", "--config", CONFIG, ...PERMISSIONS, IMPORT, ...args]);
+  return exec(Deno.execPath(), [
+    "run",
+    "--quiet",
+    "--config",
+    CONFIG,
+    ...PERMISSIONS,
+    IMPORT,
+    ...args,
+  ]);
 }
 
 /** The old deployment's files in a temp folder, and the path of a new KV file beside them. */
@@ -149,106 +158,122 @@ async function assertAccounts(db: string): Promise<void> {
   }
 }
 
-Deno.test("import of users.pkl creates accounts that log in with their old passwords", async () => {
-  await using old = await oldDeployment();
-  const out = await importer("--users", `${old.dir}/users.pkl`, "--db", old.db);
-  assert.equal(out.code, 0, out.stderr.join("\n"));
-  assert.deepEqual(out.stdout, [USERS_SUMMARY]);
-  assert.deepEqual(out.stderr, [
-    'import: skipped user "bad\\u0007name": Name must not contain control or invisible characters',
-    'import: skipped user "empty": password is empty',
-    'import: skipped user "long": password is longer than 1024 bytes',
-    'import: skipped user "ALICE": same name as "alice" for the server',
-  ]);
-  await assertAccounts(old.db);
-});
+Deno.test(
+  "import of users.pkl creates accounts that log in with their old passwords",
+  needs("python3"),
+  async () => {
+    await using old = await oldDeployment();
+    const out = await importer("--users", `${old.dir}/users.pkl`, "--db", old.db);
+    assert.equal(out.code, 0, out.stderr.join("\n"));
+    assert.deepEqual(out.stdout, [USERS_SUMMARY]);
+    assert.deepEqual(out.stderr, [
+      'import: skipped user "bad\\u0007name": Name must not contain control or invisible characters',
+      'import: skipped user "empty": password is empty',
+      'import: skipped user "long": password is longer than 1024 bytes',
+      'import: skipped user "ALICE": same name as "alice" for the server',
+    ]);
+    await assertAccounts(old.db);
+  },
+);
 
-Deno.test("import of a protocol 0 users.pkl gives the same accounts, emoji and escapes included", async () => {
-  await using old = await oldDeployment();
-  const out = await importer("--users", `${old.dir}/users_p0.pkl`, "--db", old.db);
-  assert.equal(out.code, 0, out.stderr.join("\n"));
-  assert.deepEqual(out.stdout, [USERS_SUMMARY]);
-  await assertAccounts(old.db);
-});
+Deno.test(
+  "import of a protocol 0 users.pkl gives the same accounts, emoji and escapes included",
+  needs("python3"),
+  async () => {
+    await using old = await oldDeployment();
+    const out = await importer("--users", `${old.dir}/users_p0.pkl`, "--db", old.db);
+    assert.equal(out.code, 0, out.stderr.join("\n"));
+    assert.deepEqual(out.stdout, [USERS_SUMMARY]);
+    await assertAccounts(old.db);
+  },
+);
 
-Deno.test("imported passwords are argon2id hashes with the B.7 parameters, in no file and no output", async () => {
-  await using old = await oldDeployment();
-  const out = await importer("--users", `${old.dir}/users.pkl`, "--db", old.db);
-  assert.equal(out.code, 0, out.stderr.join("\n"));
-  const kv = await Deno.openKv(old.db);
-  try {
-    const users = await Array.fromAsync(kv.list<{ name: string; passwordHash: string }>({
-      prefix: ["users"],
-    }));
-    assert.deepEqual(users.map((e) => e.value.name).sort(), ACCOUNTS.map(([n]) => n).sort());
-    for (const { value } of users) {
-      assert.match(value.passwordHash, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$[^$]+\$[^$]+$/);
+Deno.test(
+  "imported passwords are argon2id hashes with the B.7 parameters, in no file and no output",
+  needs("python3"),
+  async () => {
+    await using old = await oldDeployment();
+    const out = await importer("--users", `${old.dir}/users.pkl`, "--db", old.db);
+    assert.equal(out.code, 0, out.stderr.join("\n"));
+    const kv = await Deno.openKv(old.db);
+    try {
+      const users = await Array.fromAsync(kv.list<{ name: string; passwordHash: string }>({
+        prefix: ["users"],
+      }));
+      assert.deepEqual(users.map((e) => e.value.name).sort(), ACCOUNTS.map(([n]) => n).sort());
+      for (const { value } of users) {
+        assert.match(value.passwordHash, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$[^$]+\$[^$]+$/);
+      }
+    } finally {
+      kv.close();
     }
-  } finally {
-    kv.close();
-  }
-  const printed = [...out.stdout, ...out.stderr].join("\n");
-  const files = [];
-  for await (const e of Deno.readDir(`${old.dir}/new`)) {
-    files.push({ name: e.name, bytes: await Deno.readFile(`${old.dir}/new/${e.name}`) });
-  }
-  assert.ok(files.length > 0);
-  for (const password of [...ACCOUNTS.map(([, p]) => p), ...SKIPPED_PASSWORDS]) {
-    assert.ok(!printed.includes(password), `password printed: ${JSON.stringify(password)}`);
-    const marker = new TextEncoder().encode(password);
-    for (const { name, bytes } of files) {
-      assert.equal(indexOf(bytes, marker), -1, `${JSON.stringify(password)} found in ${name}`);
+    const printed = [...out.stdout, ...out.stderr].join("\n");
+    const files = [];
+    for await (const e of Deno.readDir(`${old.dir}/new`)) {
+      files.push({ name: e.name, bytes: await Deno.readFile(`${old.dir}/new/${e.name}`) });
     }
-  }
-});
-
-Deno.test("imported messages are channel history in time order with ISO timestamps", async () => {
-  await using old = await oldDeployment();
-  const out = await importer(
-    "--users",
-    `${old.dir}/users.pkl`,
-    "--messages",
-    `${old.dir}/classcord.db`,
-    "--db",
-    old.db,
-  );
-  assert.equal(out.code, 0, out.stderr.join("\n"));
-  assert.deepEqual(out.stdout, [USERS_SUMMARY, MESSAGES_SUMMARY]);
-  // Skipped rows are named by position and reason, never by content.
-  assert.deepEqual(out.stderr.filter((l) => l.includes("message row")), [
-    'import: skipped message row 8: channel "bad channel": Channel name must be one word without control characters',
-    'import: skipped message row 9: timestamp "yesterday"',
-    'import: skipped message row 10: timestamp "2023-02-30 10:00:00"',
-    "import: skipped message row 12: username or content is not text",
-  ]);
-  // 2023 is past the server's default retention of 365 days.
-  assert.match(
-    out.stderr.at(-1)!,
-    /8 imported messages are older than 365 days.*--retention-days 0/,
-  );
-  {
-    await using srv = await startTestServer({ db: old.db, retentionDays: 0 });
-    await using c = await srv.connect();
-    await c.login("alice", "wonderland");
-    for (const [channel, messages] of Object.entries(HISTORY)) {
-      assert.deepEqual(await history(c, channel), { type: "history", messages, more: false });
+    assert.ok(files.length > 0);
+    for (const password of [...ACCOUNTS.map(([, p]) => p), ...SKIPPED_PASSWORDS]) {
+      assert.ok(!printed.includes(password), `password printed: ${JSON.stringify(password)}`);
+      const marker = new TextEncoder().encode(password);
+      for (const { name, bytes } of files) {
+        assert.equal(indexOf(bytes, marker), -1, `${JSON.stringify(password)} found in ${name}`);
+      }
     }
-    // Legacy spellings of the default channel read the same history.
-    assert.deepEqual((await history(c, "general")).messages, HISTORY["#général"]);
-  }
-  const kv = await Deno.openKv(old.db);
-  try {
-    assert.equal((await kv.get(["seq"])).value, 8);
-    const z = (await kv.get<{ ts: number }>(["msg", 6])).value!;
-    assert.equal(z.ts, Date.UTC(2023, 8, 4, 6, 15));
-    // Local time of the importing machine: 08:00 in Paris is 06:00 UTC.
-    assert.equal((await kv.get<{ ts: number }>(["msg", 1])).value!.ts, Date.UTC(2023, 8, 4, 6));
-  } finally {
-    kv.close();
-  }
-});
+  },
+);
 
-Deno.test("a second import of the same files changes nothing", async () => {
+Deno.test(
+  "imported messages are channel history in time order with ISO timestamps",
+  needs("python3"),
+  async () => {
+    await using old = await oldDeployment();
+    const out = await importer(
+      "--users",
+      `${old.dir}/users.pkl`,
+      "--messages",
+      `${old.dir}/classcord.db`,
+      "--db",
+      old.db,
+    );
+    assert.equal(out.code, 0, out.stderr.join("\n"));
+    assert.deepEqual(out.stdout, [USERS_SUMMARY, MESSAGES_SUMMARY]);
+    // Skipped rows are named by position and reason, never by content.
+    assert.deepEqual(out.stderr.filter((l) => l.includes("message row")), [
+      'import: skipped message row 8: channel "bad channel": Channel name must be one word without control characters',
+      'import: skipped message row 9: timestamp "yesterday"',
+      'import: skipped message row 10: timestamp "2023-02-30 10:00:00"',
+      "import: skipped message row 12: username or content is not text",
+    ]);
+    // 2023 is past the server's default retention of 365 days.
+    assert.match(
+      out.stderr.at(-1)!,
+      /8 imported messages are older than 365 days.*--retention-days 0/,
+    );
+    {
+      await using srv = await startTestServer({ db: old.db, retentionDays: 0 });
+      await using c = await srv.connect();
+      await c.login("alice", "wonderland");
+      for (const [channel, messages] of Object.entries(HISTORY)) {
+        assert.deepEqual(await history(c, channel), { type: "history", messages, more: false });
+      }
+      // Legacy spellings of the default channel read the same history.
+      assert.deepEqual((await history(c, "general")).messages, HISTORY["#général"]);
+    }
+    const kv = await Deno.openKv(old.db);
+    try {
+      assert.equal((await kv.get(["seq"])).value, 8);
+      const z = (await kv.get<{ ts: number }>(["msg", 6])).value!;
+      assert.equal(z.ts, Date.UTC(2023, 8, 4, 6, 15));
+      // Local time of the importing machine: 08:00 in Paris is 06:00 UTC.
+      assert.equal((await kv.get<{ ts: number }>(["msg", 1])).value!.ts, Date.UTC(2023, 8, 4, 6));
+    } finally {
+      kv.close();
+    }
+  },
+);
+
+Deno.test("a second import of the same files changes nothing", needs("python3"), async () => {
   await using old = await oldDeployment();
   const args = [
     "--users",
@@ -273,37 +298,41 @@ Deno.test("a second import of the same files changes nothing", async () => {
   assert.deepEqual(await snapshot(old.db), before);
 });
 
-Deno.test("an import larger than a batch and a commit keeps every row once, also when run again", async () => {
-  await using old = await oldDeployment();
-  const args = ["--messages", `${old.dir}/bulk.db`, "--db", old.db];
-  const first = await importer(...args);
-  assert.equal(first.code, 0, first.stderr.join("\n"));
-  assert.deepEqual(first.stdout, ["messages: 1201 imported, 0 already present, 0 skipped"]);
-  const again = await importer(...args);
-  assert.equal(again.code, 0, again.stderr.join("\n"));
-  assert.deepEqual(again.stdout, ["messages: 0 imported, 1201 already present, 0 skipped"]);
-  const kv = await Deno.openKv(old.db);
-  try {
-    assert.equal((await kv.get(["seq"])).value, 1201);
-    const index = await Array.fromAsync(kv.list({ prefix: ["chan"] }));
-    assert.equal(index.length, 1201);
-    // The repeated first row (seq 1201) sits beside the first one in time order.
-    assert.deepEqual(index.slice(0, 3).map((e) => e.key[3]), [1, 1201, 2]);
-  } finally {
-    kv.close();
-  }
-  await using srv = await startTestServer({ db: old.db, retentionDays: 0 });
-  await using c = await srv.connect();
-  await c.loginAs("carol", "pw-carol");
-  const page = await history(c, "#général");
-  assert.equal(page.more, true);
-  const messages = page.messages as Record<string, unknown>[];
-  assert.equal(messages.length, 200);
-  assert.deepEqual(
-    messages.at(-1),
-    msg(1200, "alice", "#général", "message 1199", "2023-09-05T09:19:59.000"),
-  );
-});
+Deno.test(
+  "an import larger than a batch and a commit keeps every row once, also when run again",
+  needs("python3"),
+  async () => {
+    await using old = await oldDeployment();
+    const args = ["--messages", `${old.dir}/bulk.db`, "--db", old.db];
+    const first = await importer(...args);
+    assert.equal(first.code, 0, first.stderr.join("\n"));
+    assert.deepEqual(first.stdout, ["messages: 1201 imported, 0 already present, 0 skipped"]);
+    const again = await importer(...args);
+    assert.equal(again.code, 0, again.stderr.join("\n"));
+    assert.deepEqual(again.stdout, ["messages: 0 imported, 1201 already present, 0 skipped"]);
+    const kv = await Deno.openKv(old.db);
+    try {
+      assert.equal((await kv.get(["seq"])).value, 1201);
+      const index = await Array.fromAsync(kv.list({ prefix: ["chan"] }));
+      assert.equal(index.length, 1201);
+      // The repeated first row (seq 1201) sits beside the first one in time order.
+      assert.deepEqual(index.slice(0, 3).map((e) => e.key[3]), [1, 1201, 2]);
+    } finally {
+      kv.close();
+    }
+    await using srv = await startTestServer({ db: old.db, retentionDays: 0 });
+    await using c = await srv.connect();
+    await c.loginAs("carol", "pw-carol");
+    const page = await history(c, "#général");
+    assert.equal(page.more, true);
+    const messages = page.messages as Record<string, unknown>[];
+    assert.equal(messages.length, 200);
+    assert.deepEqual(
+      messages.at(-1),
+      msg(1200, "alice", "#général", "message 1199", "2023-09-05T09:19:59.000"),
+    );
+  },
+);
 
 Deno.test("import with bad arguments exits 2 with one line", async () => {
   for (
@@ -325,50 +354,58 @@ Deno.test("import --help documents every flag and exits 0", async () => {
   }
 });
 
-Deno.test("a pickle that is not a dict of strings stops the import with one line, nothing written", async () => {
-  await using old = await oldDeployment();
-  for (
-    const [file, error] of [
-      ["not_a_dict.pkl", /expected a dict of name -> password, found a list or tuple$/],
-      ["int_password.pkl", /expected a dict of strings, found a number for "carol"$/],
-      ["classcord.db", /not a readable pickle/],
-      ["missing.pkl", /No such file/],
-    ] as const
-  ) {
-    const out = await importer(
-      "--users",
-      `${old.dir}/${file}`,
-      "--messages",
-      `${old.dir}/classcord.db`,
-      "--db",
-      old.db,
-    );
-    assert.equal(out.code, 1, file);
-    assert.deepEqual(out.stdout, [], file);
-    assert.equal(out.stderr.length, 1, file);
-    assert.match(out.stderr[0], /^import: Cannot read users from ".*": /);
-    assert.match(out.stderr[0], error);
-  }
-  await assert.rejects(Deno.stat(old.db), Deno.errors.NotFound);
-});
+Deno.test(
+  "a pickle that is not a dict of strings stops the import with one line, nothing written",
+  needs("python3"),
+  async () => {
+    await using old = await oldDeployment();
+    for (
+      const [file, error] of [
+        ["not_a_dict.pkl", /expected a dict of name -> password, found a list or tuple$/],
+        ["int_password.pkl", /expected a dict of strings, found a number for "carol"$/],
+        ["classcord.db", /not a readable pickle/],
+        ["missing.pkl", /No such file/],
+      ] as const
+    ) {
+      const out = await importer(
+        "--users",
+        `${old.dir}/${file}`,
+        "--messages",
+        `${old.dir}/classcord.db`,
+        "--db",
+        old.db,
+      );
+      assert.equal(out.code, 1, file);
+      assert.deepEqual(out.stdout, [], file);
+      assert.equal(out.stderr.length, 1, file);
+      assert.match(out.stderr[0], /^import: Cannot read users from ".*": /);
+      assert.match(out.stderr[0], error);
+    }
+    await assert.rejects(Deno.stat(old.db), Deno.errors.NotFound);
+  },
+);
 
-Deno.test("a messages file without the table or its columns stops the import with one line", async () => {
-  await using old = await oldDeployment();
-  for (
-    const [file, error] of [
-      ["no_table.db", /no table "messages"/],
-      ["no_timestamp.db", /table "messages" has no column "timestamp"$/],
-      ["users.pkl", /file is not a database$/],
-    ] as const
-  ) {
-    const out = await importer("--messages", `${old.dir}/${file}`, "--db", old.db);
-    assert.equal(out.code, 1, file);
-    assert.equal(out.stderr.length, 1, file);
-    assert.match(out.stderr[0], /^import: Cannot read messages from ".*": /);
-    assert.match(out.stderr[0], error);
-  }
-  await assert.rejects(Deno.stat(old.db), Deno.errors.NotFound);
-});
+Deno.test(
+  "a messages file without the table or its columns stops the import with one line",
+  needs("python3"),
+  async () => {
+    await using old = await oldDeployment();
+    for (
+      const [file, error] of [
+        ["no_table.db", /no table "messages"/],
+        ["no_timestamp.db", /table "messages" has no column "timestamp"$/],
+        ["users.pkl", /file is not a database$/],
+      ] as const
+    ) {
+      const out = await importer("--messages", `${old.dir}/${file}`, "--db", old.db);
+      assert.equal(out.code, 1, file);
+      assert.equal(out.stderr.length, 1, file);
+      assert.match(out.stderr[0], /^import: Cannot read messages from ".*": /);
+      assert.match(out.stderr[0], error);
+    }
+    await assert.rejects(Deno.stat(old.db), Deno.errors.NotFound);
+  },
+);
 
 Deno.test("parseOldTimestamp() reads both old formats, as local time unless an offset is given", () => {
   const local = (...p: [number, number, number, number, number, number, number?]) =>

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { ERROR_CODES } from "../src/errors.ts";
 import { freePort, startTestServer, type TestServer } from "./helpers/test_server.ts";
+import { needs } from "./helpers/tools.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const MONITORING = fileURLToPath(new URL("../monitoring/", import.meta.url));
@@ -387,51 +388,59 @@ async function startPrometheus(target: number) {
 
 // --- Tests --------------------------------------------------------------------------------------
 
-Deno.test("promtool check config accepts prometheus.yml and loads alerts.yml beside it", async () => {
-  const alerts = alertNames(await Deno.readTextFile(ALERTS)).length;
-  // From the repository, and from elsewhere as in the container (cwd /prometheus): rule_files
-  // resolve against the config file's folder, /etc/prometheus/ where compose mounts monitoring/.
-  const elsewhere = await Deno.makeTempDir({ prefix: "classcord_promtool_" });
-  try {
-    for (
-      const [cwd, path] of [[ROOT, "monitoring/prometheus.yml"], [
-        elsewhere,
-        MONITORING + "prometheus.yml",
-      ]]
-    ) {
-      const { code, out } = await promtool(["check", "config", path], cwd);
-      assert.equal(code, 0, out);
-      assert.match(out, /SUCCESS: 1 rule files found/);
-      assert.match(out, new RegExp(`alerts\\.yml\\s+SUCCESS: ${alerts} rules found`), out);
+Deno.test(
+  "promtool check config accepts prometheus.yml and loads alerts.yml beside it",
+  needs("promtool"),
+  async () => {
+    const alerts = alertNames(await Deno.readTextFile(ALERTS)).length;
+    // From the repository, and from elsewhere as in the container (cwd /prometheus): rule_files
+    // resolve against the config file's folder, /etc/prometheus/ where compose mounts monitoring/.
+    const elsewhere = await Deno.makeTempDir({ prefix: "classcord_promtool_" });
+    try {
+      for (
+        const [cwd, path] of [[ROOT, "monitoring/prometheus.yml"], [
+          elsewhere,
+          MONITORING + "prometheus.yml",
+        ]]
+      ) {
+        const { code, out } = await promtool(["check", "config", path], cwd);
+        assert.equal(code, 0, out);
+        assert.match(out, /SUCCESS: 1 rule files found/);
+        assert.match(out, new RegExp(`alerts\\.yml\\s+SUCCESS: ${alerts} rules found`), out);
+      }
+    } finally {
+      await Deno.remove(elsewhere, { recursive: true });
     }
-  } finally {
-    await Deno.remove(elsewhere, { recursive: true });
-  }
-  const config = await Deno.readTextFile(MONITORING + "prometheus.yml");
-  assert.match(config, /job_name: classcord\b/, "the alerts and the dashboard select this job");
-  assert.match(config, /targets: \["classcord:9091"\]/);
-  assert.match(config, /scrape_interval: 15s/);
-});
+    const config = await Deno.readTextFile(MONITORING + "prometheus.yml");
+    assert.match(config, /job_name: classcord\b/, "the alerts and the dashboard select this job");
+    assert.match(config, /targets: \["classcord:9091"\]/);
+    assert.match(config, /scrape_interval: 15s/);
+  },
+);
 
-Deno.test("promtool check rules accepts alerts.yml", async () => {
+Deno.test("promtool check rules accepts alerts.yml", needs("promtool"), async () => {
   const { code, out } = await promtool(["check", "rules", "monitoring/alerts.yml"]);
   assert.equal(code, 0, out);
   assert.match(out, /SUCCESS: \d+ rules found/);
 });
 
-Deno.test("promtool test rules: each alert fires when it should and stays silent otherwise", async () => {
-  const { code, out } = await promtool(["test", "rules", "monitoring/alerts_test.yml"]);
-  assert.equal(code, 0, out);
-  assert.match(out, /SUCCESS/);
-  // Every alert has a case where it fires and one where it must not.
-  const tests = await Deno.readTextFile(MONITORING + "alerts_test.yml");
-  const cases = [...tests.matchAll(/alertname: (\w+)\s+exp_alerts:( \[\])?/g)];
-  for (const name of alertNames(await Deno.readTextFile(ALERTS))) {
-    const mine = cases.filter((m) => m[1] === name);
-    assert.ok(mine.some((m) => m[2] === undefined), `No test where ${name} fires`);
-    assert.ok(mine.some((m) => m[2] !== undefined), `No test where ${name} stays silent`);
-  }
-});
+Deno.test(
+  "promtool test rules: each alert fires when it should and stays silent otherwise",
+  needs("promtool"),
+  async () => {
+    const { code, out } = await promtool(["test", "rules", "monitoring/alerts_test.yml"]);
+    assert.equal(code, 0, out);
+    assert.match(out, /SUCCESS/);
+    // Every alert has a case where it fires and one where it must not.
+    const tests = await Deno.readTextFile(MONITORING + "alerts_test.yml");
+    const cases = [...tests.matchAll(/alertname: (\w+)\s+exp_alerts:( \[\])?/g)];
+    for (const name of alertNames(await Deno.readTextFile(ALERTS))) {
+      const mine = cases.filter((m) => m[1] === name);
+      assert.ok(mine.some((m) => m[2] === undefined), `No test where ${name} fires`);
+      assert.ok(mine.some((m) => m[2] !== undefined), `No test where ${name} stays silent`);
+    }
+  },
+);
 
 Deno.test("the dashboard and the alerts query only metrics a live server exports", async () => {
   await using srv = await startTestServer({ metricsPort: freePort() });
@@ -520,59 +529,63 @@ Deno.test("the dashboard is valid, each panel queries the provisioned data sourc
   assert.match(await Deno.readTextFile(DATASOURCES), /url: http:\/\/prometheus:9090/);
 });
 
-Deno.test("a real Prometheus scrapes the server, answers every dashboard query and evaluates every alert", async () => {
-  await using srv = await startTestServer({ metricsPort: freePort() });
-  await using prom = await startPrometheus(srv.server.metricsPort);
-  // A first scrape before the traffic, so that rates and increases see it.
-  await prom.until("the first scrape", async () => {
-    const [up] = await prom.query('up{job="classcord"}');
-    return up?.value[1] === "1" ? undefined : `up is ${up?.value[1]}`;
-  });
-  await using _clients = await traffic(srv);
+Deno.test(
+  "a real Prometheus scrapes the server, answers every dashboard query and evaluates every alert",
+  needs("prometheus"),
+  async () => {
+    await using srv = await startTestServer({ metricsPort: freePort() });
+    await using prom = await startPrometheus(srv.server.metricsPort);
+    // A first scrape before the traffic, so that rates and increases see it.
+    await prom.until("the first scrape", async () => {
+      const [up] = await prom.query('up{job="classcord"}');
+      return up?.value[1] === "1" ? undefined : `up is ${up?.value[1]}`;
+    });
+    await using _clients = await traffic(srv);
 
-  await prom.until("the counters after the traffic", async () => {
-    const wrong = [];
-    for (const [expr, want] of Object.entries(AFTER_TRAFFIC)) {
-      const got = (await prom.query(expr)).map((r) => Number(r.value[1]));
-      if (got.length !== 1 || got[0] !== want) wrong.push(`${expr} = [${got}], want ${want}`);
+    await prom.until("the counters after the traffic", async () => {
+      const wrong = [];
+      for (const [expr, want] of Object.entries(AFTER_TRAFFIC)) {
+        const got = (await prom.query(expr)).map((r) => Number(r.value[1]));
+        if (got.length !== 1 || got[0] !== want) wrong.push(`${expr} = [${got}], want ${want}`);
+      }
+      return wrong.length ? wrong.join("; ") : undefined;
+    });
+    const p99 = "histogram_quantile(0.99, sum by (le) " +
+      '(increase(classcord_message_latency_seconds_bucket{job="classcord"}[1m])))';
+    const [latency] = await prom.query(p99);
+    const seconds = Number(latency?.value[1]);
+    assert.ok(seconds > 0 && seconds <= 2.5, `message latency p99 ${seconds}`);
+
+    // Every dashboard query, as Grafana sends it (all instances, a 1 min rate window), answers.
+    const exprs = dashboardExprs(await readDashboard())
+      .filter((e) => !e.startsWith("label_values("))
+      .map((e) => e.replaceAll("$__rate_interval", "1m").replaceAll("$instance", ".*"));
+    await prom.until("an answer to every dashboard query", async () => {
+      const empty = [];
+      for (const expr of exprs) if ((await prom.query(expr)).length === 0) empty.push(expr);
+      return empty.length ? `no series for ${empty.join(" | ")}` : undefined;
+    });
+
+    // Every alert rule is loaded, evaluates without error, is labelled and annotated, and none
+    // fires on this healthy traffic.
+    const names = alertNames(await Deno.readTextFile(ALERTS));
+    await prom.until("an evaluation of every alert rule", async () => {
+      const rules = await prom.rules();
+      const loaded = rules.map((r) => r.name);
+      if (names.some((n) => !loaded.includes(n))) return `rules loaded: ${loaded}`;
+      const unknown = rules.filter((r) => r.health === "unknown").map((r) => r.name);
+      return unknown.length ? `not evaluated yet: ${unknown}` : undefined;
+    });
+    for (const rule of await prom.rules()) {
+      assert.equal(rule.type, "alerting", rule.name);
+      assert.equal(rule.health, "ok", `${rule.name}: ${rule.lastError}`);
+      assert.ok(
+        ["critical", "warning"].includes(rule.labels?.severity ?? ""),
+        `${rule.name} severity`,
+      );
+      assert.ok(rule.annotations?.summary, `${rule.name} has no summary`);
+      assert.ok(rule.annotations?.description, `${rule.name} has no description`);
+      assert.notEqual(rule.state, "firing", `${rule.name} fires on healthy traffic`);
     }
-    return wrong.length ? wrong.join("; ") : undefined;
-  });
-  const p99 = "histogram_quantile(0.99, sum by (le) " +
-    '(increase(classcord_message_latency_seconds_bucket{job="classcord"}[1m])))';
-  const [latency] = await prom.query(p99);
-  const seconds = Number(latency?.value[1]);
-  assert.ok(seconds > 0 && seconds <= 2.5, `message latency p99 ${seconds}`);
-
-  // Every dashboard query, as Grafana sends it (all instances, a 1 min rate window), answers.
-  const exprs = dashboardExprs(await readDashboard())
-    .filter((e) => !e.startsWith("label_values("))
-    .map((e) => e.replaceAll("$__rate_interval", "1m").replaceAll("$instance", ".*"));
-  await prom.until("an answer to every dashboard query", async () => {
-    const empty = [];
-    for (const expr of exprs) if ((await prom.query(expr)).length === 0) empty.push(expr);
-    return empty.length ? `no series for ${empty.join(" | ")}` : undefined;
-  });
-
-  // Every alert rule is loaded, evaluates without error, is labelled and annotated, and none
-  // fires on this healthy traffic.
-  const names = alertNames(await Deno.readTextFile(ALERTS));
-  await prom.until("an evaluation of every alert rule", async () => {
-    const rules = await prom.rules();
-    const loaded = rules.map((r) => r.name);
-    if (names.some((n) => !loaded.includes(n))) return `rules loaded: ${loaded}`;
-    const unknown = rules.filter((r) => r.health === "unknown").map((r) => r.name);
-    return unknown.length ? `not evaluated yet: ${unknown}` : undefined;
-  });
-  for (const rule of await prom.rules()) {
-    assert.equal(rule.type, "alerting", rule.name);
-    assert.equal(rule.health, "ok", `${rule.name}: ${rule.lastError}`);
-    assert.ok(
-      ["critical", "warning"].includes(rule.labels?.severity ?? ""),
-      `${rule.name} severity`,
-    );
-    assert.ok(rule.annotations?.summary, `${rule.name} has no summary`);
-    assert.ok(rule.annotations?.description, `${rule.name} has no description`);
-    assert.notEqual(rule.state, "firing", `${rule.name} fires on healthy traffic`);
-  }
-});
+  },
+);

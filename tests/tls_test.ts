@@ -2,6 +2,7 @@
 // with Deno's own, using a certificate the test makes with openssl.
 import assert from "node:assert/strict";
 import { freePort, parseMetrics, startTestServer } from "./helpers/test_server.ts";
+import { needs } from "./helpers/tools.ts";
 
 async function openssl(args: string[]): Promise<void> {
   const { code, stderr } = await new Deno.Command("openssl", {
@@ -60,88 +61,97 @@ async function makeCertificate(dir: string): Promise<{ cert: string; key: string
   return { cert, key, ca };
 }
 
-Deno.test("openssl s_client registers, logs in and gets users over the TLS listener", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "classcord_tls_" });
-  try {
-    const tls = await makeCertificate(dir);
-    await using srv = await startTestServer({ tls: { cert: tls.cert, key: tls.key } });
-    const child = new Deno.Command("openssl", {
-      args: [
-        "s_client",
-        "-connect",
-        `127.0.0.1:${srv.server.tlsPort}`,
-        "-CAfile",
-        tls.ca,
-        "-verify_return_error",
-        "-quiet",
-      ],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
-    const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(
-      '{"type":"register","username":"tls","password":"pw"}\n' +
-        '{"type":"login","username":"tls","password":"pw"}\n{"type":"users"}\n',
-    ));
-    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let out = "";
-    while (out.split("\n").length < 4) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      out += value;
-    }
-    await writer.close();
-    child.kill("SIGTERM");
-    await reader.cancel();
-    await child.status;
-    clearTimeout(killer);
-    assert.deepEqual(out.trim().split("\n"), [
-      '{"type":"register","status":"ok"}',
-      '{"type":"login","status":"ok","username":"tls"}',
-      '{"type":"users","users":["tls"]}',
-    ]);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
-
-Deno.test("TLS and plain TCP clients chat together; metrics label the transport", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "classcord_tls_" });
-  try {
-    const tls = await makeCertificate(dir);
-    await using srv = await startTestServer({
-      tls: { cert: tls.cert, key: tls.key },
-      metricsPort: freePort(),
-    });
-    await using plain = await srv.connect();
-    await plain.loginAs("plain");
-    const conn = await Deno.connectTls({
-      hostname: "127.0.0.1",
-      port: srv.server.tlsPort,
-      caCerts: [await Deno.readTextFile(tls.ca)],
-    });
+Deno.test(
+  "openssl s_client registers, logs in and gets users over the TLS listener",
+  needs("openssl"),
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "classcord_tls_" });
     try {
-      const enc = new TextEncoder();
-      await conn.write(enc.encode(
-        '{"type":"register","username":"secure","password":"pw"}\n' +
-          '{"type":"login","username":"secure","password":"pw"}\n' +
-          '{"type":"message","content":"over TLS","id":1}\n',
+      const tls = await makeCertificate(dir);
+      await using srv = await startTestServer({ tls: { cert: tls.cert, key: tls.key } });
+      const child = new Deno.Command("openssl", {
+        args: [
+          "s_client",
+          "-connect",
+          `127.0.0.1:${srv.server.tlsPort}`,
+          "-CAfile",
+          tls.ca,
+          "-verify_return_error",
+          "-quiet",
+        ],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "null",
+      }).spawn();
+      const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+      const writer = child.stdin.getWriter();
+      await writer.write(new TextEncoder().encode(
+        '{"type":"register","username":"tls","password":"pw"}\n' +
+          '{"type":"login","username":"tls","password":"pw"}\n{"type":"users"}\n',
       ));
-      const msg = await plain.json().then(async (first) =>
-        first.type === "status" ? await plain.json() : first
-      );
-      assert.equal(msg.from, "secure");
-      assert.equal(msg.content, "over TLS");
-      const text = await (await fetch(`http://127.0.0.1:${srv.server.metricsPort}/metrics`)).text();
-      const m = parseMetrics(text);
-      assert.equal(m.get('classcord_connections_open{transport="tls"}'), 1);
-      assert.equal(m.get('classcord_connections_open{transport="tcp"}'), 1);
+      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      let out = "";
+      while (out.split("\n").length < 4) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        out += value;
+      }
+      await writer.close();
+      child.kill("SIGTERM");
+      await reader.cancel();
+      await child.status;
+      clearTimeout(killer);
+      assert.deepEqual(out.trim().split("\n"), [
+        '{"type":"register","status":"ok"}',
+        '{"type":"login","status":"ok","username":"tls"}',
+        '{"type":"users","users":["tls"]}',
+      ]);
     } finally {
-      conn.close();
+      await Deno.remove(dir, { recursive: true });
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  },
+);
+
+Deno.test(
+  "TLS and plain TCP clients chat together; metrics label the transport",
+  needs("openssl"),
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "classcord_tls_" });
+    try {
+      const tls = await makeCertificate(dir);
+      await using srv = await startTestServer({
+        tls: { cert: tls.cert, key: tls.key },
+        metricsPort: freePort(),
+      });
+      await using plain = await srv.connect();
+      await plain.loginAs("plain");
+      const conn = await Deno.connectTls({
+        hostname: "127.0.0.1",
+        port: srv.server.tlsPort,
+        caCerts: [await Deno.readTextFile(tls.ca)],
+      });
+      try {
+        const enc = new TextEncoder();
+        await conn.write(enc.encode(
+          '{"type":"register","username":"secure","password":"pw"}\n' +
+            '{"type":"login","username":"secure","password":"pw"}\n' +
+            '{"type":"message","content":"over TLS","id":1}\n',
+        ));
+        const msg = await plain.json().then(async (first) =>
+          first.type === "status" ? await plain.json() : first
+        );
+        assert.equal(msg.from, "secure");
+        assert.equal(msg.content, "over TLS");
+        const text = await (await fetch(`http://127.0.0.1:${srv.server.metricsPort}/metrics`))
+          .text();
+        const m = parseMetrics(text);
+        assert.equal(m.get('classcord_connections_open{transport="tls"}'), 1);
+        assert.equal(m.get('classcord_connections_open{transport="tcp"}'), 1);
+      } finally {
+        conn.close();
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);

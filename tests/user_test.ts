@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { type CommandResult, runScript } from "./helpers/process.ts";
 import { startTestServer, type TestServer } from "./helpers/test_server.ts";
+import { needs } from "./helpers/tools.ts";
 
 // The permissions of the user task in deno.json.
 const SUBPROCESS_TIMEOUT_MS = 60_000;
@@ -187,8 +188,6 @@ Deno.test("a bad name, password or command fails with one line and creates nothi
 });
 
 // Under a pseudo-terminal (util-linux `script`): the path where the password is typed.
-const SCRIPT = await new Deno.Command("script", { args: ["--version"], stdout: "null" })
-  .output().then((o) => o.success, () => false);
 
 /** Runs a shell command in a pseudo-terminal; `type` answers each prompt once it appears. */
 async function inTerminal(command: string, type: [prompt: string, keys: string][]) {
@@ -236,7 +235,7 @@ function quote(arg: string): string {
 
 function userCommand(args: string[]): string {
   // `stty -a` afterwards shows whether the terminal got its echo back.
-  return [Deno.execPath(), "run", "--config", CONFIG, ...PERMISSIONS, USER, ...args]
+  return [Deno.execPath(), "run", "--quiet", "--config", CONFIG, ...PERMISSIONS, USER, ...args]
     .map(quote).join(" ") + "; code=$?; stty -a; exit $code";
 }
 
@@ -245,7 +244,7 @@ const ECHO_ON = /(^|\s)echo(\s|;|$)/m;
 
 Deno.test({
   name: "user add on a terminal reads the password twice without echo, with backspace",
-  ignore: !SCRIPT,
+  ...needs("script"),
   async fn() {
     await withServer(async (srv, db) => {
       const { code, screen } = await inTerminal(userCommand(["add", "dora", "--db", db]), [
@@ -263,7 +262,7 @@ Deno.test({
 
 Deno.test({
   name: "user passwd on a terminal stops on Ctrl-C or different typings and restores echo",
-  ignore: !SCRIPT,
+  ...needs("script"),
   async fn() {
     await withServer(async (srv, db) => {
       assert.equal((await user(["add", "dora", "--db", db], "first-pw\n")).code, 0);

@@ -9,7 +9,8 @@ const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-en
 /** `deno run src/main.ts <args>` with the start task's permissions and piped output. */
 export function command(args: string[], env: Record<string, string> = {}): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--config", CONFIG, ...PERMISSIONS, MAIN, ...args],
+    // --quiet: no "Download ..." line from Deno on a first run, whatever the test reads.
+    args: ["run", "--quiet", "--config", CONFIG, ...PERMISSIONS, MAIN, ...args],
     env,
     stdin: "null",
     stdout: "piped",
@@ -109,7 +110,7 @@ export function runScript(
   const path = fileURLToPath(new URL(`../../scripts/${script}`, import.meta.url));
   return runCommand(
     Deno.execPath(),
-    ["run", "--config", CONFIG, ...SCRIPT_PERMISSIONS, path, ...args],
+    ["run", "--quiet", "--config", CONFIG, ...SCRIPT_PERMISSIONS, path, ...args],
     { ...options, env: { NO_COLOR: "1", ...options.env } },
   );
 }
