@@ -1,6 +1,8 @@
 // Server configuration: named defaults with their reasons; flags override env, env overrides defaults.
 import { parseArgs } from "node:util";
+import { AddressSet } from "./address_set.ts";
 import { ConfigError } from "./errors.ts";
+import { type Lang, LANGS } from "./protocol/texts.ts";
 
 /** Log levels accepted by `--log-level`. */
 export const LOG_LEVELS = ["debug", "info", "warning", "error"] as const;
@@ -13,6 +15,9 @@ export type LogFormat = typeof LOG_FORMATS[number];
 
 /** Where the KV file lives when neither --db nor CLASSCORD_DB says. */
 export const DEFAULT_DB = "./data/classcord.kv";
+
+/** Addresses exempt from per-address caps when `--trusted-addresses` is not given: loopback. */
+export const DEFAULT_TRUSTED = "127.0.0.0/8,::1";
 
 /**
  * The limits of PROTOCOL B.7. Their windows are fixed by the protocol: oversized lines per 60 s,
@@ -48,8 +53,12 @@ export interface Limits {
   loginFailuresPerAddress: number;
   /** Registrations per address in 10 min. */
   registrationsPerAddress: number;
-  /** Time to log in (or post as a guest) after connecting. */
+  /** Time to log in (or post as a guest) after connecting or registering. */
   identifyTimeoutMs: number;
+  /** Connections not yet identified, from one address, before the oldest idle one is closed. */
+  maxAnonymousPerAddress: number;
+  /** Connections not yet identified, in total, before the oldest idle one is closed. */
+  maxAnonymous: number;
   /** Time without a line from a hello'd session before it is closed. */
   idleTimeoutMs: number;
   /** Open connections in total. */
@@ -86,6 +95,10 @@ export interface Config {
   tlsCert: string;
   /** PEM private key file for the TLS listener. */
   tlsKey: string;
+  /** Language of the error texts clients receive. */
+  lang: Lang;
+  /** Addresses exempt from the per-address caps (never from per-connection limits). */
+  trustedAddresses: AddressSet;
   /** The limits of PROTOCOL B.7. */
   limits: Limits;
 }
@@ -252,6 +265,37 @@ const OPTIONS: Option[] = [
     help: "PEM private key file of the certificate",
     parse: (v) => v,
   },
+  {
+    flag: "lang",
+    key: "lang",
+    env: "CLASSCORD_LANG",
+    // English, as the protocol document; French classes set fr. The two legacy error strings
+    // and every code stay the same in both.
+    default: "en",
+    help: `language of the error texts clients see: ${LANGS.join(", ")}`,
+    parse: (v, src) => {
+      if (!(LANGS as readonly string[]).includes(v)) {
+        throw new ConfigError(`Invalid ${src} "${v}": expected one of ${LANGS.join(", ")}`);
+      }
+      return v as Lang;
+    },
+  },
+  {
+    flag: "trusted-addresses",
+    key: "trustedAddresses",
+    env: "CLASSCORD_TRUSTED_ADDRESSES",
+    // Loopback, as ergo exempts localhost: tools and test suites on the server itself. A school
+    // adds its LAN range (for example 10.0.0.0/8) so a class behind one router is not capped.
+    default: DEFAULT_TRUSTED,
+    help: "addresses and CIDR ranges without per-address caps, comma-separated; none for none",
+    parse: (v, src) => {
+      try {
+        return AddressSet.parse(v);
+      } catch (err) {
+        throw new ConfigError(`Invalid ${src}: ${(err as Error).message}`);
+      }
+    },
+  },
   // PROTOCOL B.7 defaults, from what ergo, InspIRCd, NATS, Centrifugo and OWASP ship.
   limit("max-line-bytes", "maxLineBytes", 64 * 1024, "longest line in bytes (too_large)"),
   limit(
@@ -300,21 +344,42 @@ const OPTIONS: Option[] = [
   limit(
     "login-failures-per-address",
     "loginFailuresPerAddress",
-    30,
+    // 5 typos for each of 35 students behind one router (the free failures per account).
+    175,
     "failed logins per address in 10 min",
   ),
+  // The per-address caps are sized for a class of 35 behind one router (NAT) whose clients
+  // register a fresh guest account at every start and restart in a debug loop.
   limit(
     "registrations-per-address",
     "registrationsPerAddress",
-    30,
+    // 35 students restarting a registering client about once a minute: 350 in 10 min.
+    400,
     "registrations per address in 10 min (a class behind one router)",
   ),
   limit(
     "identify-timeout",
     "identifyTimeoutMs",
-    30,
-    "seconds to log in or post after connecting",
+    // Clients open the socket when the login window appears and wait for the student to type;
+    // a successful register starts the time again.
+    600,
+    "seconds to log in after connecting or registering",
     SECOND,
+  ),
+  limit(
+    "max-anonymous-per-address",
+    "maxAnonymousPerAddress",
+    // A class of 35 at its login windows behind one router, and a margin.
+    40,
+    "connections not logged in per address before the oldest idle one is closed",
+  ),
+  limit(
+    "max-anonymous",
+    "maxAnonymous",
+    // Half of --max-connections: a flood of silent connections from many addresses never
+    // takes the room identified users need.
+    500,
+    "connections not logged in, in total, before the oldest idle one is closed",
   ),
   limit(
     "idle-timeout",
@@ -327,13 +392,15 @@ const OPTIONS: Option[] = [
   limit(
     "max-connections-per-address",
     "maxConnectionsPerAddress",
-    64,
+    // 35 students with up to 3 connections each (a client, a second window, a debug run).
+    128,
     "open connections per address",
   ),
   limit(
     "new-connections-per-address",
     "newConnectionsPerAddress",
-    30,
+    // A class starting together (35), restarting clients every few seconds in a debug loop.
+    120,
     "new connections per address in 10 s",
   ),
 ];

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "./errors.ts";
+import { AddressSet } from "./address_set.ts";
 import { DEFAULT_LIMITS, ENV_VARS, helpText, parseConfig } from "./config.ts";
 
 function config(args: string[], env: Record<string, string> = {}) {
@@ -22,11 +23,32 @@ Deno.test("parseConfig() defaults match the documented ones", () => {
     tlsPort: 12346,
     tlsCert: "",
     tlsKey: "",
+    lang: "en",
+    trustedAddresses: AddressSet.parse("127.0.0.0/8,::1"),
     limits: DEFAULT_LIMITS,
   });
   assert.equal(DEFAULT_LIMITS.maxLineBytes, 65536);
-  assert.equal(DEFAULT_LIMITS.identifyTimeoutMs, 30_000);
-  assert.equal(DEFAULT_LIMITS.maxConnectionsPerAddress, 64);
+  // Clients open the socket before the user types (PROTOCOL B.7: at least 10 minutes).
+  assert.equal(DEFAULT_LIMITS.identifyTimeoutMs, 600_000);
+  // Sized for a class of 35 behind one router whose guest mode registers at every start.
+  assert.deepEqual(
+    {
+      registrations: DEFAULT_LIMITS.registrationsPerAddress,
+      connections: DEFAULT_LIMITS.maxConnectionsPerAddress,
+      newConnections: DEFAULT_LIMITS.newConnectionsPerAddress,
+      loginFailures: DEFAULT_LIMITS.loginFailuresPerAddress,
+      anonymous: DEFAULT_LIMITS.maxAnonymousPerAddress,
+      anonymousInTotal: DEFAULT_LIMITS.maxAnonymous,
+    },
+    {
+      registrations: 400,
+      connections: 128,
+      newConnections: 120,
+      loginFailures: 175,
+      anonymous: 40,
+      anonymousInTotal: 500,
+    },
+  );
 });
 
 Deno.test("parseConfig() takes flags over environment over defaults", () => {
@@ -54,6 +76,13 @@ Deno.test("parseConfig() refuses bad values and unknown flags with one clear lin
       [["--rate-burst", "0"], {}, /Invalid --rate-burst "0"/],
       [["--guests", "maybe"], {}, /Invalid --guests "maybe"/],
       [["--tls-cert", "c.pem"], {}, /go together/],
+      [["--lang", "de"], {}, /Invalid --lang "de": expected one of en, fr/],
+      [
+        ["--trusted-addresses", "10.0.0.0/8,lan"],
+        {},
+        /Invalid --trusted-addresses: "lan" is neither an IP address nor a CIDR range/,
+      ],
+      [[], { CLASSCORD_TRUSTED_ADDRESSES: "300.1.1.1" }, /CLASSCORD_TRUSTED_ADDRESSES/],
       [["--nope"], {}, /nope/],
       [["extra"], {}, /extra/],
     ] as const
@@ -95,4 +124,16 @@ Deno.test("parseConfig() reads limits from flags and environment, seconds as mil
   assert.equal(config.config.limits.identifyTimeoutMs, 5000);
   assert.equal(config.config.limits.rateBurst, 50);
   assert.equal(config.config.limits.maxConnections, 10);
+});
+
+Deno.test("parseConfig() reads --trusted-addresses and --lang, none trusting nothing", () => {
+  const school = config(["--trusted-addresses", "10.0.0.0/8,192.168.1.0/24", "--lang", "fr"]);
+  assert.equal(school.lang, "fr");
+  assert.ok(school.trustedAddresses.has("10.12.0.7"));
+  assert.ok(school.trustedAddresses.has("192.168.1.200"));
+  assert.ok(!school.trustedAddresses.has("127.0.0.1"), "the list replaces the default");
+  assert.ok(config([]).trustedAddresses.has("127.0.0.1"));
+  assert.ok(config([]).trustedAddresses.has("::1"));
+  assert.ok(!config([], { CLASSCORD_TRUSTED_ADDRESSES: "none" }).trustedAddresses.has("127.0.0.1"));
+  assert.equal(config([], { CLASSCORD_LANG: "fr" }).lang, "fr");
 });

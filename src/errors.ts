@@ -1,4 +1,5 @@
 // Error types shared by every layer: client faults (ProtocolError), close reasons, config errors.
+import type { Text } from "./protocol/texts.ts";
 
 /** Machine-readable error codes sent in the `code` field of every `error` reply (PROTOCOL B.2). */
 export const ERROR_CODES = [
@@ -28,7 +29,7 @@ export type ErrorCode = typeof ERROR_CODES[number];
  *
  * @example
  * ```ts
- * throw new ProtocolError("bad_request", 'Field "to" is missing');
+ * throw new ProtocolError("bad_request", T.fieldMissing("to"));
  * ```
  */
 export class ProtocolError extends Error {
@@ -36,12 +37,13 @@ export class ProtocolError extends Error {
   /** Extra fields added to the error reply (for example `retry_after_ms`). */
   readonly extra: Readonly<Record<string, unknown>>;
 
+  /** `text` in every language of `--lang`; `message` is its English (for logs). */
   constructor(
     readonly code: ErrorCode,
-    message: string,
+    readonly text: Text,
     extra: Record<string, unknown> = {},
   ) {
-    super(message);
+    super(text.en);
     this.extra = extra;
   }
 }

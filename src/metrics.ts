@@ -18,6 +18,7 @@ export const LIMIT_NAMES = [
   "login_failures",
   "registrations",
   "identify_timeout",
+  "anonymous_connections",
   "idle_timeout",
   "connections",
 ] as const;

@@ -11,12 +11,18 @@ import { HISTORY_MAX_LIMIT } from "./protocol/schema.ts";
 import { Accounts } from "./session/account.ts";
 import { Chat } from "./session/chat.ts";
 import { Moderation } from "./session/moderation.ts";
-import type { CloseReason } from "./errors.ts";
-import { type ServerInfo, Session, type SessionOutput } from "./session/session.ts";
+import {
+  type Connection,
+  type Peer,
+  type ServerInfo,
+  Session,
+  type SessionOutput,
+} from "./session/session.ts";
 import { KvStore } from "./store/kv_store.ts";
 import { MessageLog } from "./store/message_log.ts";
 import type { Store } from "./store/store.ts";
-import { ChatListener, ConnectionGate } from "./transport/tcp.ts";
+import { ConnectionGate } from "./transport/gate.ts";
+import { ChatListener } from "./transport/tcp.ts";
 
 const log = getLogger(["classcord", "tcp"]);
 const storeLog = getLogger(["classcord", "store"]);
@@ -33,6 +39,11 @@ export interface ServerOptions {
   /** argon2id cost; tests use a cheap one, production the default of B.7. */
   argon2?: Argon2Params;
   clock?: Clock;
+  /**
+   * Monotonic milliseconds of the connection gate (the time to identify, the age below which an
+   * anonymous connection is not closed to make room); tests move it by hand.
+   */
+  monotonic?: () => number;
   limits?: Partial<Limits>;
 }
 
@@ -73,7 +84,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     const hub = new Hub();
     const info: ServerInfo = {
       version: VERSION,
-      features: ["ack", "channels", "history", "offline", "details"],
+      features: ["ack", "channels", "history", "offline", "details", "who", "private"],
       limits: {
         max_line_bytes: limits.maxLineBytes,
         max_queue_bytes: limits.maxQueueBytes,
@@ -90,6 +101,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       metrics,
       limits,
       guests: config.guests,
+      lang: config.lang,
       moderation: new Moderation({ hub, store, clock }),
       accounts: new Accounts({ store, hasher, hub, clock, limits }),
       chat: new Chat({ hub, clock, store, log: messages, metrics }),
@@ -98,11 +110,15 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       hostname: config.host,
       port: config.port,
       ...limits,
-      gate: new ConnectionGate(clock, limits),
+      gate: new ConnectionGate(clock, limits, {
+        trusted: config.trustedAddresses,
+        now: options.monotonic,
+      }),
+      lang: config.lang,
       metrics,
       metricsText: () => metrics.text(),
-      accept: (out: SessionOutput, remote: string, close: (reason: CloseReason) => void) =>
-        new Session(deps, out, remote, close),
+      accept: (out: SessionOutput, peer: Peer, conn: Connection) =>
+        new Session(deps, out, peer, conn),
     };
     listener = ChatListener.listen(listenerOptions);
     if (config.tlsCert !== "") {

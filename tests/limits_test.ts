@@ -122,7 +122,10 @@ Deno.test("failed logins: free ones, then a delay during which even the right pa
 });
 
 Deno.test("registrations per address are capped with rate_limited", async () => {
-  await using srv = await startTestServer({ limits: { registrationsPerAddress: 2 } });
+  await using srv = await startTestServer({
+    limits: { registrationsPerAddress: 2 },
+    trusted: "none",
+  });
   await using c = await srv.connect();
   for (const name of ["a1", "a2"]) {
     assert.equal(
@@ -177,7 +180,7 @@ Deno.test("connection caps: per address, in total and per 10 s, answered server_
       { newConnectionsPerAddress: 2 },
     ]
   ) {
-    await using srv = await startTestServer({ limits });
+    await using srv = await startTestServer({ limits, trusted: "none" });
     await using a = await srv.connect();
     await using b = await srv.connect();
     await a.expectNothingPending();

@@ -149,7 +149,7 @@ Deno.test("a bad name, password or command fails with one line and creates nothi
     const cases: [string[], string | undefined, number, RegExp][] = [
       [["add", "", "--db", db], "pw\n", 2, /^user: Invalid name "": Name must not be empty$/],
       [["add", "a\u200bb", "--db", db], "pw\n", 2, /Invalid name .*invisible/],
-      [["add", "x".repeat(33), "--db", db], "pw\n", 2, /at most 32 characters/],
+      [["add", "x".repeat(65), "--db", db], "pw\n", 2, /at most 64 characters/],
       [["add", "ok", "--db", db], "\n", 2, /^user: The password must not be empty$/],
       [["add", "ok", "--db", db], `${"é".repeat(513)}\n`, 2, /at most 1024 bytes/],
       [["add", "ok", "--db", db], undefined, 2, /^user: No password on stdin$/],

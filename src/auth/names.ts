@@ -1,8 +1,12 @@
 // User and guest names: NFC normalisation, the rules of PROTOCOL B.7, and the case-folded key.
 import { ProtocolError } from "../errors.ts";
+import { T } from "../protocol/texts.ts";
 
-/** 1..32 characters after NFC normalisation (PROTOCOL B.7). */
-export const MAX_NAME_CHARS = 32;
+/**
+ * 1..64 characters after NFC normalisation (PROTOCOL B.7): guest modes build names such as
+ * `Invité_Jean-Baptiste_1732890000000` (a first name and a 13-digit time).
+ */
+export const MAX_NAME_CHARS = 64;
 
 // Control (Cc), format (Cf: zero-width joiners, bidi overrides) and line/paragraph separators:
 // invisible or layout-breaking in every client's user list.
@@ -16,19 +20,12 @@ const FORBIDDEN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
 export function checkName(raw: string): string {
   const name = raw.normalize("NFC");
   const length = [...name].length;
-  if (length === 0) throw new ProtocolError("invalid_name", "Name must not be empty");
+  if (length === 0) throw new ProtocolError("invalid_name", T.nameEmpty());
   if (length > MAX_NAME_CHARS) {
-    throw new ProtocolError("invalid_name", `Name must be at most ${MAX_NAME_CHARS} characters`);
+    throw new ProtocolError("invalid_name", T.nameTooLong(MAX_NAME_CHARS));
   }
-  if (FORBIDDEN.test(name)) {
-    throw new ProtocolError(
-      "invalid_name",
-      "Name must not contain control or invisible characters",
-    );
-  }
-  if (name.trim() !== name) {
-    throw new ProtocolError("invalid_name", "Name must not start or end with a space");
-  }
+  if (FORBIDDEN.test(name)) throw new ProtocolError("invalid_name", T.nameInvisible());
+  if (name.trim() !== name) throw new ProtocolError("invalid_name", T.nameSpaces());
   return name;
 }
 

@@ -15,10 +15,17 @@ Deno.test("checkName() normalises to NFC", () => {
   assert.equal(checkName("e\u0301lodie"), "\u00e9lodie");
 });
 
-Deno.test("checkName() accepts 1..32 characters, counting code points", () => {
-  assert.equal(checkName("😀".repeat(32)), "😀".repeat(32));
-  invalid("x".repeat(33), /at most 32/);
+Deno.test("checkName() accepts 1..64 characters, counting code points", () => {
+  assert.equal(checkName("😀".repeat(64)), "😀".repeat(64));
+  invalid("x".repeat(65), /at most 64/);
   invalid("", /empty/);
+});
+
+Deno.test("checkName() accepts the names guest modes build: a first name and a 13-digit time", () => {
+  const guest = "Invité_Jean-Baptiste_1732890000000";
+  assert.ok([...guest].length > 32);
+  assert.equal(checkName(guest), guest);
+  invalid(`${guest}​`, /control/);
 });
 
 Deno.test("checkName() refuses control and format characters", () => {
@@ -41,6 +48,6 @@ Deno.test("nameKey() makes names differing by case or composition one identity",
 
 Deno.test("isValidName() says whether checkName() would accept a name", () => {
   assert.equal(isValidName("Élodie"), true);
-  assert.equal(isValidName("x".repeat(33)), false);
+  assert.equal(isValidName("x".repeat(65)), false);
   assert.equal(isValidName("bob\u200b"), false);
 });

@@ -118,6 +118,12 @@ export class Hub {
     if (room.members.size === 0) this.#rooms.delete(key);
   }
 
+  /** The distinct names in a channel other than the default, in the order they joined. */
+  members(channelKey: string): string[] {
+    const room = this.#rooms.get(channelKey);
+    return room ? [...new Set([...room.members].map((m) => m.name))] : [];
+  }
+
   /** Channels with their number of distinct names online, the default first. */
   channels(): { name: string; members: number }[] {
     const out = [{ name: DEFAULT.name, members: this.#byKey.size }];

@@ -91,20 +91,32 @@ export class Outbox {
    * once it is written.
    */
   send(line: Uint8Array, watcher?: WriteWatcher): void {
-    if (this.#failed) return;
-    if (this.#queuedBytes + line.length > this.#maxBytes) {
-      this.fail("queue_full");
-      return;
-    }
-    this.#queuedBytes += line.length;
     if (this.#held) {
+      if (!this.#admit(line)) return;
       this.#held.push(line);
       if (watcher) this.#heldWatchers = append(this.#heldWatchers, watcher);
       return;
     }
+    this.pass(line, watcher);
+  }
+
+  /** Queues a line ahead of the lines held back, which stay held (sent at once when none are). */
+  pass(line: Uint8Array, watcher?: WriteWatcher): void {
+    if (!this.#admit(line)) return;
     this.#queue = append(this.#queue, line);
     if (watcher) this.#watchers = append(this.#watchers, watcher);
     this.#schedule();
+  }
+
+  /** Counts a line in, unless the outbox failed or the line would pass the cap (then fails). */
+  #admit(line: Uint8Array): boolean {
+    if (this.#failed) return false;
+    if (this.#queuedBytes + line.length > this.#maxBytes) {
+      this.fail("queue_full");
+      return false;
+    }
+    this.#queuedBytes += line.length;
+    return true;
   }
 
   /** Keeps lines sent from now on back until {@link release}. */

@@ -83,6 +83,21 @@ Deno.test("Outbox release() sends the reply before the lines held back", async (
   assert.equal(writer.writes.join(""), "reply\nbroadcast\n");
 });
 
+Deno.test("Outbox pass() writes a line alone ahead of the held ones, which stay held", async () => {
+  const { writer, outbox } = make();
+  outbox.hold();
+  outbox.send(enc("live\n"));
+  outbox.pass(enc("reply\n"));
+  await writer.open();
+  await outbox.drained();
+  assert.deepEqual(writer.writes, ["reply\n"], "the held line does not go with the reply");
+  outbox.pass(enc("next reply\n"));
+  outbox.release(enc("waiting\n"));
+  await writer.open();
+  await outbox.drained();
+  assert.equal(writer.writes.join(""), "reply\nnext reply\nwaiting\nlive\n");
+});
+
 Deno.test("Outbox reports a write error once", async () => {
   const { writer, outbox, failures } = make();
   writer.fail = true;

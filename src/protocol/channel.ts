@@ -1,5 +1,6 @@
 // Channel names: what the `channel` field means, legacy values included (PROTOCOL B.4).
 import { ProtocolError } from "../errors.ts";
+import { T } from "./texts.ts";
 
 /** The channel of every legacy message; every identified session is a member. */
 export const DEFAULT_CHANNEL = "#général";
@@ -35,21 +36,15 @@ export const DEFAULT: Channel = { name: DEFAULT_CHANNEL, key: DEFAULT_CHANNEL.no
 export function parseChannel(raw: unknown): Channel {
   if (raw === undefined || raw === null) return DEFAULT;
   if (typeof raw !== "string") {
-    throw new ProtocolError("bad_request", 'Field "channel" must be a string');
+    throw new ProtocolError("bad_request", T.fieldType("channel", "string"));
   }
   const bare = raw.trim().replace(/^#/, "").normalize("NFC");
   if (DEFAULT_ALIASES.has(fold(bare))) return DEFAULT;
   if ([...bare].length > MAX_CHANNEL_CHARS) {
-    throw new ProtocolError(
-      "bad_request",
-      `Channel name must be at most ${MAX_CHANNEL_CHARS} characters`,
-    );
+    throw new ProtocolError("bad_request", T.channelTooLong(MAX_CHANNEL_CHARS));
   }
   if (FORBIDDEN.test(bare)) {
-    throw new ProtocolError(
-      "bad_request",
-      "Channel name must be one word without control characters",
-    );
+    throw new ProtocolError("bad_request", T.channelOneWord());
   }
   return { name: `#${bare}`, key: `#${bare.toLowerCase()}` };
 }

@@ -1,11 +1,6 @@
-// Reply and event builders; the legacy strings clients match on are kept byte-for-byte here.
+// Reply and event builders: the shapes clients read (PROTOCOL A.2, B); texts are in texts.ts.
 import type { ErrorCode } from "../errors.ts";
 import type { RequestId } from "./schema.ts";
-
-/** Legacy text of a refused registration; one client retries when it sees "already exists". */
-export const USER_EXISTS_MESSAGE = "Username already exists.";
-/** Legacy text of a refused login. */
-export const LOGIN_FAILED_MESSAGE = "Login failed.";
 
 type Reply = Record<string, unknown>;
 
@@ -52,6 +47,14 @@ export function usersReply(users: string[], id?: RequestId, details?: UserDetail
   const reply: Reply = { type: "users", users };
   if (details) reply.details = details;
   return withId(reply, id);
+}
+
+/**
+ * `{"type":"who","channel":c,"users":[...]}`: a Python client's member list, `channel` as it
+ * asked for it, names as plain strings.
+ */
+export function whoReply(channel: string, users: string[], id?: RequestId): Reply {
+  return withId({ type: "who", channel, users }, id);
 }
 
 /** The answer to `hello` (PROTOCOL B.1). */

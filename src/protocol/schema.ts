@@ -1,6 +1,7 @@
 // Request validation: JSON text → envelope (type, id) → typed request, with zod schemas per type.
 import { z } from "zod";
 import { ProtocolError } from "../errors.ts";
+import { T, type Text } from "./texts.ts";
 
 /** A client-chosen request id, echoed on every direct reply (PROTOCOL B.1). */
 export type RequestId = string | number;
@@ -19,11 +20,18 @@ const MAX_STATE_CHARS = 64;
 
 const encoder = new TextEncoder();
 
+// A rule that zod's own issues do not describe: its text is chosen by describeIssue().
+type Rule = { rule: "missing" } | { rule: "max_bytes"; max: number } | {
+  rule: "not_with";
+  other: string;
+};
+const rule = (params: Rule) => ({ params });
+
 const credentials = z.object({
   username: z.string(),
-  password: z.string().min(1, "must not be empty").refine(
+  password: z.string().min(1).refine(
     (p) => encoder.encode(p).length <= MAX_PASSWORD_BYTES,
-    `must be at most ${MAX_PASSWORD_BYTES} bytes`,
+    rule({ rule: "max_bytes", max: MAX_PASSWORD_BYTES }),
   ),
 });
 
@@ -34,8 +42,11 @@ const message = z.looseObject({
   to: z.string().nullish(),
 }).refine((m) => !isPrivate(m) || (m.to ?? "") !== "", {
   path: ["to"],
-  message: "is missing",
+  ...rule({ rule: "missing" }),
 });
+
+// `{"type":"private","to":u,"content":c}`: a Python client's spelling of a private message.
+const privateMessage = z.looseObject({ content: z.string(), to: z.string().min(1) });
 
 /**
  * A message is private when its `subtype` is "private" and `to` is not "global" (PROTOCOL A.2);
@@ -45,29 +56,23 @@ export function isPrivate(m: { subtype?: string | null; to?: string | null }): b
   return m.subtype?.toLowerCase() === "private" && m.to !== "global";
 }
 
-const status = z.object({
-  state: z.string().min(1, "must not be empty").max(
-    MAX_STATE_CHARS,
-    `must be at most ${MAX_STATE_CHARS} characters`,
-  ),
-});
+const status = z.object({ state: z.string().min(1).max(MAX_STATE_CHARS) });
 
 const empty = z.object({});
 
 // Moderation (admin accounts only). Durations in seconds, up to 30 days.
 const MAX_SANCTION_SECONDS = 30 * 24 * 3600;
-const target = z.object({ user: z.string().min(1, "must not be empty") });
+const target = z.object({ user: z.string().min(1) });
 const sanction = target.extend({
-  duration: z.number().int().min(1, "must be at least 1").max(
-    MAX_SANCTION_SECONDS,
-    `must be at most ${MAX_SANCTION_SECONDS} (30 days)`,
-  ),
+  duration: z.number().int().min(1).max(MAX_SANCTION_SECONDS),
 });
-const announce = z.object({ content: z.string().min(1, "must not be empty") });
+const announce = z.object({ content: z.string().min(1) });
 
-const hello = z.object({ version: z.number().int().min(1, "must be at least 1").optional() });
+const hello = z.object({ version: z.number().int().min(1).optional() });
 
 const channelRef = z.object({ channel: z.string() });
+// A Python client's member list: `{"type":"who","channel":c}`, the default channel without one.
+const who = z.object({ channel: z.string().optional() });
 
 // 50 by default, 200 at most: a screenful, and a bound on what one request may read.
 export const HISTORY_DEFAULT_LIMIT = 50;
@@ -76,22 +81,20 @@ export const HISTORY_MAX_LIMIT = 200;
 const history = z.object({
   channel: z.string().optional(),
   with: z.string().optional(),
-  limit: z.number().int().min(1, "must be at least 1").max(
-    HISTORY_MAX_LIMIT,
-    `must be at most ${HISTORY_MAX_LIMIT}`,
-  )
-    .default(HISTORY_DEFAULT_LIMIT),
-  before: z.number().int().min(1, "must be at least 1").optional(),
+  limit: z.number().int().min(1).max(HISTORY_MAX_LIMIT).default(HISTORY_DEFAULT_LIMIT),
+  before: z.number().int().min(1).optional(),
 }).refine((h) => h.channel === undefined || h.with === undefined, {
   path: ["with"],
-  message: 'cannot be given with "channel"',
+  ...rule({ rule: "not_with", other: "channel" }),
 });
 
 const SCHEMAS = {
   register: credentials,
   login: credentials,
   message,
+  private: privateMessage,
   users: empty,
+  who,
   userlist: empty,
   status,
   hello,
@@ -111,6 +114,7 @@ export type Request =
   | { type: "register" | "login"; id?: RequestId } & z.infer<typeof credentials>
   | { type: "message"; id?: RequestId; fields: Record<string, unknown> } & z.infer<typeof message>
   | { type: "users"; id?: RequestId }
+  | { type: "who"; id?: RequestId } & z.infer<typeof who>
   | { type: "status"; id?: RequestId } & z.infer<typeof status>
   | { type: "hello"; id?: RequestId } & z.infer<typeof hello>
   | { type: "join" | "leave"; id?: RequestId } & z.infer<typeof channelRef>
@@ -131,21 +135,21 @@ export function readEnvelope(text: string): Envelope {
   try {
     value = JSON.parse(text);
   } catch {
-    throw new ProtocolError("bad_json", "Invalid JSON: expected one JSON object per line");
+    throw new ProtocolError("bad_json", T.badJson());
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new ProtocolError("bad_request", "Request must be a JSON object");
+    throw new ProtocolError("bad_request", T.notAnObject());
   }
   const fields = value as Record<string, unknown>;
   const id = fields.id;
   if (id !== undefined && typeof id !== "string" && !(typeof id === "number" && isFinite(id))) {
-    throw new ProtocolError("bad_request", 'Field "id" must be a string or a number');
+    throw new ProtocolError("bad_request", T.idType());
   }
   if (fields.type === undefined) {
-    throw new ProtocolError("bad_request", 'Field "type" is missing', withId(id));
+    throw new ProtocolError("bad_request", T.fieldMissing("type"), withId(id));
   }
   if (typeof fields.type !== "string") {
-    throw new ProtocolError("bad_request", 'Field "type" must be a string', withId(id));
+    throw new ProtocolError("bad_request", T.fieldType("type", "string"), withId(id));
   }
   return { type: fields.type.toLowerCase(), id: id as RequestId | undefined, fields };
 }
@@ -156,35 +160,52 @@ function withId(id: unknown): Record<string, unknown> {
 
 /**
  * Validates an envelope against the schema of its type (compared case-insensitively).
+ * `userlist` is reported as `users`, and `private` as a private `message`: their synonyms.
  *
  * @throws {ProtocolError} `unknown_type`, or `bad_request` naming the first wrong field
  */
 export function parseRequest(envelope: Envelope): Request {
   const schema = SCHEMAS[envelope.type as keyof typeof SCHEMAS];
   if (schema === undefined || !Object.hasOwn(SCHEMAS, envelope.type)) {
-    throw new ProtocolError("unknown_type", `Unknown type "${envelope.type}"`);
+    throw new ProtocolError("unknown_type", T.unknownType(envelope.type));
   }
   const result = schema.safeParse(envelope.fields);
   if (!result.success) {
     throw new ProtocolError("bad_request", describeIssue(result.error.issues[0], envelope.fields));
   }
-  const type = envelope.type === "userlist" ? "users" : envelope.type;
-  const request = { ...result.data, type, id: envelope.id } as Record<string, unknown>;
-  if (type === "message") request.fields = envelope.fields;
+  const request = { ...result.data, id: envelope.id } as Record<string, unknown>;
+  if (envelope.type === "private") {
+    // Forwarded as every client knows a private message: type "message", subtype "private".
+    request.type = "message";
+    request.subtype = "private";
+    request.fields = { ...envelope.fields, type: "message", subtype: "private" };
+  } else {
+    request.type = envelope.type === "userlist" ? "users" : envelope.type;
+    if (envelope.type === "message") request.fields = envelope.fields;
+  }
   return request as Request;
 }
 
 /** The one place a zod failure becomes a sentence a student can act on. */
-function describeIssue(issue: z.core.$ZodIssue, fields: Record<string, unknown>): string {
+function describeIssue(issue: z.core.$ZodIssue, fields: Record<string, unknown>): Text {
   const name = issue.path.map(String).join(".");
-  if (issue.code === "invalid_type") {
-    if (fields[String(issue.path[0])] === undefined) return `Field "${name}" is missing`;
-    return `Field "${name}" must be ${article(issue.expected)}`;
+  switch (issue.code) {
+    case "invalid_type":
+      if (fields[String(issue.path[0])] === undefined) return T.fieldMissing(name);
+      return T.fieldType(name, issue.expected);
+    case "too_small":
+      if (issue.origin === "string" && Number(issue.minimum) === 1) return T.fieldEmpty(name);
+      return T.fieldAtLeast(name, Number(issue.minimum));
+    case "too_big":
+      if (issue.origin === "string") return T.fieldAtMostChars(name, Number(issue.maximum));
+      return T.fieldAtMost(name, Number(issue.maximum));
+    case "custom": {
+      const params = issue.params as Rule | undefined;
+      if (params?.rule === "max_bytes") return T.fieldAtMostBytes(name, params.max);
+      if (params?.rule === "not_with") return T.fieldNotWith(name, params.other);
+      return T.fieldMissing(name);
+    }
+    default:
+      return T.fieldInvalid(name);
   }
-  return `Field "${name}" ${issue.message}`;
-}
-
-function article(expected: string): string {
-  if (expected === "int") return "an integer";
-  return /^[aeiou]/.test(expected) ? `an ${expected}` : `a ${expected}`;
 }

@@ -96,3 +96,66 @@ Deno.test("parseRequest() refuses a private message without to, before anything 
     "message",
   );
 });
+
+Deno.test('parseRequest() reads {"type":"private"} as a private message, forwarded as one', () => {
+  const req = parse('{"type":"private","to":"bob","content":"salut","from":"x"}');
+  assert.equal(req.type, "message");
+  if (req.type !== "message") return;
+  assert.equal(req.to, "bob");
+  assert.equal(req.subtype, "private");
+  assert.deepEqual(req.fields, {
+    type: "message",
+    subtype: "private",
+    to: "bob",
+    content: "salut",
+    from: "x",
+  });
+  rejects('{"type":"private","content":"x"}', "bad_request", 'Field "to" is missing');
+  rejects(
+    '{"type":"PRIVATE","to":"","content":"x"}',
+    "bad_request",
+    'Field "to" must not be empty',
+  );
+});
+
+Deno.test("parseRequest() reads who with or without a channel", () => {
+  assert.deepEqual(parse('{"type":"who","channel":"#sisr"}'), {
+    type: "who",
+    channel: "#sisr",
+    id: undefined,
+  });
+  assert.equal(parse('{"type":"WHO"}').type, "who");
+  rejects('{"type":"who","channel":3}', "bad_request", 'Field "channel" must be a string');
+});
+
+Deno.test("every bad_request text exists in French too", () => {
+  for (
+    const [line, fr] of [
+      ["{nope", "JSON invalide : un objet JSON par ligne est attendu"],
+      ['{"type":"fly"}', 'Type "fly" inconnu'],
+      ['{"type":"message"}', 'Le champ "content" est manquant'],
+      ['{"type":"status","state":5}', 'Le champ "state" doit être une chaîne de caractères'],
+      ['{"type":"status","state":""}', 'Le champ "state" ne doit pas être vide'],
+      [
+        `{"type":"status","state":"${"x".repeat(65)}"}`,
+        'Le champ "state" doit faire au plus 64 caractères',
+      ],
+      ['{"type":"history","limit":500}', 'Le champ "limit" doit valoir au plus 200'],
+      ['{"type":"history","limit":1.5}', 'Le champ "limit" doit être un entier'],
+      [
+        '{"type":"history","channel":"a","with":"b"}',
+        'Le champ "with" ne peut pas être donné avec "channel"',
+      ],
+      [
+        `{"type":"login","username":"a","password":"${"x".repeat(1025)}"}`,
+        'Le champ "password" doit faire au plus 1024 octets',
+      ],
+    ]
+  ) {
+    assert.throws(() => parse(line), (err: unknown) => {
+      assert.ok(err instanceof ProtocolError);
+      assert.equal(err.text.fr, fr);
+      return true;
+    });
+  }
+});

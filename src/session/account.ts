@@ -5,15 +5,15 @@ import type { Clock } from "../clock.ts";
 import type { Limits } from "../config.ts";
 import { ProtocolError } from "../errors.ts";
 import type { Hub } from "../hub/hub.ts";
-import { LOGIN_FAILED_MESSAGE, USER_EXISTS_MESSAGE } from "../protocol/replies.ts";
+import { T, type Text } from "../protocol/texts.ts";
 import type { Account, Store, UserRecord } from "../store/store.ts";
 import { KeyedWindows, LoginThrottle } from "./limits.ts";
+import type { Peer } from "./session.ts";
 
 const TEN_MINUTES = 10 * 60_000;
 
-function rateLimited(what: string, retryMs: number): ProtocolError {
-  const seconds = Math.ceil(retryMs / 1000);
-  return new ProtocolError("rate_limited", `Too many ${what}: try again in ${seconds} s`, {
+function rateLimited(text: (seconds: number) => Text, retryMs: number): ProtocolError {
+  return new ProtocolError("rate_limited", text(Math.ceil(retryMs / 1000)), {
     retry_after_ms: retryMs,
   });
 }
@@ -58,24 +58,24 @@ export class Accounts {
    *
    * @throws {ProtocolError} `invalid_name`, `user_exists` with the legacy text when the name
    * is registered or used by a guest online, or `rate_limited` past the registrations allowed
-   * per address
+   * per address (a trusted address has no such cap)
    */
-  async register(username: string, password: string, address: string): Promise<Account> {
+  async register(username: string, password: string, peer: Peer): Promise<Account> {
     const name = checkName(username);
-    const wait = this.#registrations.blocked(address);
-    if (wait > 0) throw rateLimited("registrations from your address", wait);
+    const wait = peer.trusted ? 0 : this.#registrations.blocked(peer.address);
+    if (wait > 0) throw rateLimited(T.tooManyRegistrations, wait);
     if (this.#hub.isOnline(nameKey(name)) || await this.#store.getUser(name)) {
-      throw new ProtocolError("user_exists", USER_EXISTS_MESSAGE);
+      throw new ProtocolError("user_exists", T.userExists());
     }
     // Counted once the password is about to be hashed: what costs the server.
-    this.#registrations.add(address);
+    if (!peer.trusted) this.#registrations.add(peer.address);
     const user = {
       name,
       passwordHash: await this.#hasher.hash(password),
       createdAt: this.#clock.now(),
     };
     if (!await this.#store.createUser(user)) {
-      throw new ProtocolError("user_exists", USER_EXISTS_MESSAGE);
+      throw new ProtocolError("user_exists", T.userExists());
     }
     return accountOf(user);
   }
@@ -88,16 +88,17 @@ export class Accounts {
    * `rate_limited` while failed logins of this account or address are being slowed down, in
    * which case the password is not even checked
    */
-  async login(username: string, password: string, address: string): Promise<Account> {
+  async login(username: string, password: string, peer: Peer): Promise<Account> {
     const account = nameKey(username);
-    const wait = this.#logins.check(account, address);
-    if (wait > 0) throw rateLimited("failed logins", wait);
+    const { address } = peer;
+    const wait = this.#logins.check(account, address, peer.trusted);
+    if (wait > 0) throw rateLimited(T.tooManyFailedLogins, wait);
     // A name no account can have is not looked up (and cannot overflow a store key).
     const user = isValidName(username) ? await this.#store.getUser(username) : null;
     const ok = await this.#hasher.verify(user?.passwordHash ?? await this.#dummy(), password);
     if (!user || !ok) {
       this.#logins.failed(account, address);
-      throw new ProtocolError("auth_failed", LOGIN_FAILED_MESSAGE);
+      throw new ProtocolError("auth_failed", T.loginFailed());
     }
     this.#logins.succeeded(account, address);
     return accountOf(user);
@@ -119,7 +120,7 @@ export class Accounts {
     }
     const name = checkName(from);
     if (!await this.#isFree(name)) {
-      throw new ProtocolError("name_taken", `Name "${name}" already exists`);
+      throw new ProtocolError("name_taken", T.nameTaken(name));
     }
     return name;
   }

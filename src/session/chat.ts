@@ -2,7 +2,7 @@
 // channels, history and offline delivery.
 import { isValidName, nameKey } from "../auth/names.ts";
 import type { Clock } from "../clock.ts";
-import { ProtocolError } from "../errors.ts";
+import { type ErrorCode, ProtocolError } from "../errors.ts";
 import type { Hub, Member } from "../hub/hub.ts";
 import { getLogger } from "@logtape/logtape";
 import { FanoutTimer, type Metrics } from "../metrics.ts";
@@ -12,14 +12,15 @@ import {
   ackReply,
   channelOk,
   channelsReply,
-  errorReply,
   formatTimestamp,
   forwardedMessage,
   historyReply,
   statusEvent,
   usersReply,
+  whoReply,
 } from "../protocol/replies.ts";
 import { isPrivate, type Request, type RequestId } from "../protocol/schema.ts";
+import { T, type Text } from "../protocol/texts.ts";
 import type { MessageLog } from "../store/message_log.ts";
 import type { Account, Conversation, Store, UserRecord } from "../store/store.ts";
 
@@ -34,6 +35,8 @@ export interface Sender extends Member {
   readonly helloed: boolean;
   /** Sends a reply now, unless the session has closed. */
   reply(value: Record<string, unknown>): void;
+  /** Sends an error reply now, in the server's language, unless the session has closed. */
+  error(code: ErrorCode, text: Text, id?: RequestId): void;
 }
 
 /**
@@ -86,7 +89,7 @@ export class Chat {
     if (!account && !this.#hub.isOnline(key)) {
       // Legacy senders without an id are not answered, as the old server did (B.6).
       if (req.id === undefined && !sender.helloed) return undefined;
-      throw new ProtocolError("unknown_user", `User "${to}" does not exist`);
+      throw new ProtocolError("unknown_user", T.unknownUser(to));
     }
     return { to, key, account };
   }
@@ -196,6 +199,16 @@ export class Chat {
     return usersReply(this.#hub.names(), id, details);
   }
 
+  /**
+   * The `who` reply: the names in a channel, each once, in the order they came (the default
+   * channel holds everybody); `channel` echoes the request, the default channel without one.
+   */
+  who(raw: string | undefined, id?: RequestId): Record<string, unknown> {
+    const channel = parseChannel(raw);
+    const names = channel.key === DEFAULT.key ? this.#hub.names() : this.#hub.members(channel.key);
+    return whoReply(raw ?? DEFAULT.name, names, id);
+  }
+
   /** Joins a channel (PROTOCOL B.4). */
   join(member: Member, raw: string, id?: RequestId): Record<string, unknown> {
     const channel = parseChannel(raw);
@@ -211,10 +224,7 @@ export class Chat {
   leave(member: Member, raw: string, id?: RequestId): Record<string, unknown> {
     const channel = parseChannel(raw);
     if (channel.key === DEFAULT.key) {
-      throw new ProtocolError(
-        "forbidden",
-        `Cannot leave "${DEFAULT.name}": every session is in it`,
-      );
+      throw new ProtocolError("forbidden", T.cannotLeaveDefault(DEFAULT.name));
     }
     this.#hub.leaveChannel(member, channel.key);
     return channelOk("leave", channel.name, id);
@@ -241,7 +251,7 @@ export class Chat {
     let since: number | undefined;
     if (req.with !== undefined) {
       if (!member.account) {
-        throw new ProtocolError("forbidden", "Private history needs an account: log in first");
+        throw new ProtocolError("forbidden", T.privateHistoryNeedsAccount());
       }
       of = { between: [member.key, nameKey(req.with)] };
       since = member.account.createdAt;
@@ -274,10 +284,8 @@ export class Chat {
   #acker(sender: Sender, id: RequestId | undefined, seq: number, timestamp: string) {
     if (id === undefined) return undefined;
     return (error?: Error) =>
-      sender.reply(
-        error
-          ? errorReply("server_busy", "Message could not be stored, send it again", { id })
-          : ackReply(id, seq, timestamp),
-      );
+      error
+        ? sender.error("server_busy", T.notStored(), id)
+        : sender.reply(ackReply(id, seq, timestamp));
   }
 }

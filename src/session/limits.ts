@@ -167,12 +167,17 @@ export class LoginThrottle {
     });
   }
 
-  /** Milliseconds to wait before this login may be checked; 0 when it may be checked now. */
-  check(account: string, address: string): number {
+  /**
+   * Milliseconds to wait before this login may be checked; 0 when it may be checked now. A
+   * trusted address has no cap of its own (a class behind it); its account+address pairs and
+   * the accounts still have theirs.
+   */
+  check(account: string, address: string, trusted = false): number {
     const now = this.#clock.now();
     const pair = this.#pairs.get(`${account}\n${address}`);
     const delay = pair && pair.until > now ? pair.until - now : 0;
-    return Math.max(delay, this.#accounts.blocked(account), this.#addresses.blocked(address));
+    const perAddress = trusted ? 0 : this.#addresses.blocked(address);
+    return Math.max(delay, this.#accounts.blocked(account), perAddress);
   }
 
   /** Records a failed login. */

@@ -4,13 +4,14 @@ import type { Clock } from "../clock.ts";
 import { type ErrorCode, ProtocolError } from "../errors.ts";
 import type { Hub, Member } from "../hub/hub.ts";
 import { formatTimestamp, moderationOk } from "../protocol/replies.ts";
+import { type AdminAction, T, type Text } from "../protocol/texts.ts";
 import type { Request } from "../protocol/schema.ts";
 import type { Account, Store } from "../store/store.ts";
 
 /** A session as moderation sees it: a hub member that can be disconnected. */
 export interface Moderated extends Member {
   /** Sends a last error, then closes the connection. */
-  disconnect(code: ErrorCode, message: string): void;
+  disconnect(code: ErrorCode, text: Text): void;
 }
 
 type Target = Extract<Request, { type: "kick" | "mute" | "ban" }>;
@@ -37,10 +38,8 @@ export class Moderation {
    *
    * @throws {ProtocolError} `forbidden`
    */
-  requireAdmin(account: Account | undefined, what: string): void {
-    if (!account?.admin) {
-      throw new ProtocolError("forbidden", `Only an administrator may ${what}`);
-    }
+  requireAdmin(account: Account | undefined, action: AdminAction): void {
+    if (!account?.admin) throw new ProtocolError("forbidden", T.adminOnly(action));
   }
 
   /** Milliseconds a name stays muted; 0 when it may speak. */
@@ -61,11 +60,9 @@ export class Moderation {
   requireNotMuted(key: string): void {
     const left = this.mutedFor(key);
     if (left > 0) {
-      throw new ProtocolError(
-        "forbidden",
-        `You are muted for ${Math.ceil(left / 1000)} more seconds`,
-        { retry_after_ms: left },
-      );
+      throw new ProtocolError("forbidden", T.muted(Math.ceil(left / 1000)), {
+        retry_after_ms: left,
+      });
     }
   }
 
@@ -77,7 +74,7 @@ export class Moderation {
   async requireNotBanned(name: string): Promise<void> {
     const until = await this.#store.bannedUntil(name);
     if (until !== null && until > this.#clock.now()) {
-      throw new ProtocolError("forbidden", `This name is banned until ${formatTimestamp(until)}`);
+      throw new ProtocolError("forbidden", T.bannedUntil(formatTimestamp(until)));
     }
   }
 
@@ -88,7 +85,7 @@ export class Moderation {
    */
   kick(req: Target): Record<string, unknown> {
     const sessions = this.#online(req.user);
-    for (const s of sessions) s.disconnect("forbidden", "Disconnected by an administrator");
+    for (const s of sessions) s.disconnect("forbidden", T.kicked());
     return moderationOk("kick", { user: req.user, sessions: sessions.length }, req.id);
   }
 
@@ -106,8 +103,8 @@ export class Moderation {
     const until = this.#clock.now() + req.duration * 1000;
     await this.#store.ban(key, until);
     const sessions = this.#hub.isOnline(key) ? this.#online(req.user) : [];
-    const message = `Banned until ${formatTimestamp(until)}`;
-    for (const s of sessions) s.disconnect("forbidden", message);
+    const text = T.banned(formatTimestamp(until));
+    for (const s of sessions) s.disconnect("forbidden", text);
     return moderationOk(
       "ban",
       { user: req.user, until: formatTimestamp(until), sessions: sessions.length },
@@ -124,7 +121,7 @@ export class Moderation {
     const key = this.#key(name);
     const sessions = [...this.#hub.sessionsOf(key)] as Moderated[];
     if (sessions.length === 0) {
-      throw new ProtocolError("unknown_user", `User "${name}" is not online`);
+      throw new ProtocolError("unknown_user", T.notOnline(name));
     }
     return sessions;
   }

@@ -17,6 +17,7 @@ import {
   registerOk,
 } from "../protocol/replies.ts";
 import { parseRequest, readEnvelope, type Request, type RequestId } from "../protocol/schema.ts";
+import { type Lang, T, type Text } from "../protocol/texts.ts";
 import type { Account } from "../store/store.ts";
 import type { Accounts } from "./account.ts";
 import { TokenBucket, WindowCounter } from "./limits.ts";
@@ -30,9 +31,29 @@ export interface SessionOutput {
   send(line: Uint8Array, watcher?: WriteWatcher): void;
   /** Keeps later lines back until {@link release}. */
   hold(): void;
+  /** Sends a line now, ahead of the lines held back, which stay held. */
+  pass(line: Uint8Array): void;
   /** Sends `first` lines, then the lines held back. */
   release(...first: Uint8Array[]): void;
 }
+
+/** Who is at the other end of a connection, as the transport saw it. */
+export interface Peer {
+  /** The client's IP address. */
+  readonly address: string;
+  /** Whether the address is in `--trusted-addresses`: no per-address caps (PROTOCOL B.7). */
+  readonly trusted: boolean;
+}
+
+/** What a session may ask of its connection. */
+export interface Connection {
+  /** Ends the connection once what is queued is written (kick, ban). */
+  close(reason: CloseReason): void;
+  /** A successful `register`: the time allowed to log in starts again (PROTOCOL B.7). */
+  restartIdentifyTimer(): void;
+}
+
+const NO_CONNECTION: Connection = { close() {}, restartIdentifyTimer() {} };
 
 /** What the `hello` reply tells a client (PROTOCOL B.1). */
 export interface ServerInfo {
@@ -53,17 +74,22 @@ export interface SessionDeps {
   /** Whether an anonymous message makes a guest (`--guests`). */
   guests: boolean;
   moderation: Moderation;
+  /** Language of the error texts (`--lang`). */
+  lang: Lang;
 }
 
-// Requests that cost the server work count against the session's rate; a `users` poll, `ping`
-// and `hello` never do (B.7: "a users poll every 3 s must always pass"), and register/login
-// have limits of their own.
-const UNCOUNTED = new Set(["users", "ping", "hello", "register", "login"]);
+// Requests that cost the server work count against the session's rate; a `users` or `who` poll,
+// `ping` and `hello` never do (B.7: "a users poll every 3 s must always pass"), and
+// register/login have limits of their own.
+const UNCOUNTED = new Set(["users", "who", "ping", "hello", "register", "login"]);
 // Faults of the client's own making, counted against the bad-line budget.
 const BAD_INPUT = new Set<ErrorCode>(["bad_json", "bad_request", "unknown_type"]);
 // The windows of PROTOCOL B.7.
 const TEN_SECONDS = 10_000;
 const ONE_MINUTE = 60_000;
+// How long offline messages wait for a legacy session's next request before they are sent
+// anyway (PROTOCOL B.6): time for a client to hand the socket to its chat window's reader.
+const INBOX_DELAY_MS = 1000;
 
 /** Where a connection is in its life (PROTOCOL A.3). */
 export type SessionState = "anonymous" | "guest" | "user" | "closed";
@@ -76,6 +102,7 @@ export type SessionState = "anonymous" | "guest" | "user" | "closed";
 export class Session implements Sender, Moderated {
   readonly #deps: SessionDeps;
   readonly #out: SessionOutput;
+  readonly #peer: Peer;
   readonly #remote: string;
   #state: SessionState = "anonymous";
   #helloed = false;
@@ -86,19 +113,16 @@ export class Session implements Sender, Moderated {
   readonly #dropped: WindowCounter;
   readonly #bad: WindowCounter;
   readonly #oversized: WindowCounter;
-  readonly #close: (reason: CloseReason) => void;
+  readonly #conn: Connection;
+  // Offline messages kept back until the next request or INBOX_DELAY_MS (see #identify).
+  #waiting: { inbox: Inbox; timer: ReturnType<typeof setTimeout> } | undefined;
 
-  /** `close` ends the connection once what is queued is written (kick, ban). */
-  constructor(
-    deps: SessionDeps,
-    out: SessionOutput,
-    remote: string,
-    close: (reason: CloseReason) => void = () => {},
-  ) {
+  constructor(deps: SessionDeps, out: SessionOutput, peer: Peer, conn = NO_CONNECTION) {
     this.#deps = deps;
     this.#out = out;
-    this.#remote = remote;
-    this.#close = close;
+    this.#peer = peer;
+    this.#remote = peer.address;
+    this.#conn = conn;
     const { clock, limits } = deps;
     this.#bucket = new TokenBucket(clock, {
       burst: limits.rateBurst,
@@ -144,7 +168,11 @@ export class Session implements Sender, Moderated {
   }
 
   reply(value: Record<string, unknown>): void {
-    if (this.#state !== "closed") this.#out.send(encodeBytes(value));
+    if (this.#state !== "closed") this.#send(encodeBytes(value));
+  }
+
+  error(code: ErrorCode, text: Text, id?: RequestId): void {
+    if (this.#state !== "closed") this.#sendError(code, text, id);
   }
 
   /**
@@ -155,6 +183,8 @@ export class Session implements Sender, Moderated {
     if (this.#state === "closed" || text.trim() === "") return;
     const receivedAt = performance.now();
     let id: RequestId | undefined;
+    // Offline messages kept back at login go out after this request's reply.
+    const waiting = this.#waiting;
     try {
       const envelope = readEnvelope(text);
       id = envelope.id;
@@ -162,11 +192,13 @@ export class Session implements Sender, Moderated {
       if (!UNCOUNTED.has(req.type) && !this.#bucket.take()) return this.#rateLimited(req.id);
       await this.#dispatch(req, receivedAt);
     } catch (err) {
-      this.#out.send(encodeBytes(this.#errorFor(err, id)));
+      this.#send(encodeBytes(this.#errorFor(err, id)));
       if (err instanceof ProtocolError && BAD_INPUT.has(err.code) && this.#bad.add()) {
-        this.#sendError("bad_request", "Too many bad lines: closing the connection");
+        this.#sendError("bad_request", T.badLinesClosing());
         return "bad_input";
       }
+    } finally {
+      if (waiting && waiting === this.#waiting) this.#deliverWaiting();
     }
   }
 
@@ -175,11 +207,9 @@ export class Session implements Sender, Moderated {
     const { metrics } = this.#deps;
     metrics.limitHit("message_rate");
     const retry = this.#bucket.retryAfterMs();
-    this.#sendError("rate_limited", `Too many requests: wait ${retry} ms`, id, {
-      retry_after_ms: retry,
-    });
+    this.#sendError("rate_limited", T.rateWait(retry), id, { retry_after_ms: retry });
     if (this.#dropped.add()) {
-      this.#sendError("rate_limited", "Too many requests: closing the connection");
+      this.#sendError("rate_limited", T.rateClosing());
       return "flood";
     }
   }
@@ -190,9 +220,9 @@ export class Session implements Sender, Moderated {
    */
   tooLarge(maxBytes: number): CloseReason | undefined {
     this.#deps.metrics.limitHit("line_size");
-    this.#sendError("too_large", `Line is longer than ${maxBytes} bytes`);
+    this.#sendError("too_large", T.lineTooLong(maxBytes));
     if (this.#oversized.add()) {
-      this.#sendError("too_large", "Too many oversized lines: closing the connection");
+      this.#sendError("too_large", T.oversizedClosing());
       return "too_large";
     }
   }
@@ -200,21 +230,21 @@ export class Session implements Sender, Moderated {
   /** Answers a stream that never ends its line: a final error, then the connection closes. */
   unterminated(maxBytes: number): CloseReason {
     this.#deps.metrics.limitHit("line_size");
-    this.#sendError("too_large", `No line end in ${maxBytes} bytes: closing the connection`);
+    this.#sendError("too_large", T.noLineEnd(maxBytes));
     return "too_large";
   }
 
   /** Sends a last error and has the connection closed (an admin's kick or ban). */
-  disconnect(code: ErrorCode, message: string): void {
-    this.#sendError(code, message);
+  disconnect(code: ErrorCode, text: Text): void {
+    this.#sendError(code, text);
     this.#leave();
     this.#state = "closed";
-    this.#close("kicked");
+    this.#conn.close("kicked");
   }
 
   /** A last error before the server closes the connection (timeouts), whatever the state. */
-  finalError(code: ErrorCode, message: string): void {
-    if (this.#state !== "closed") this.#sendError(code, message);
+  finalError(code: ErrorCode, text: Text): void {
+    if (this.#state !== "closed") this.#sendError(code, text);
   }
 
   /**
@@ -223,10 +253,11 @@ export class Session implements Sender, Moderated {
    */
   shutdown(): void {
     if (this.identified) {
-      this.#sendError("shutting_down", "Server is shutting down");
+      this.#sendError("shutting_down", T.shuttingDown());
       this.#deps.hub.leave(this);
       this.#deps.metrics.sessionEnded(this.#state as "guest" | "user");
     }
+    this.#dropWaiting();
     this.#state = "closed";
   }
 
@@ -246,7 +277,7 @@ export class Session implements Sender, Moderated {
         const route = await chat.route(this, req);
         if (!this.identified) {
           if (!this.#deps.guests) {
-            throw new ProtocolError("not_logged_in", "Guests are not allowed here: log in first");
+            throw new ProtocolError("not_logged_in", T.guestsOff());
           }
           await this.#becomeGuest(req.fields.from);
         }
@@ -273,6 +304,8 @@ export class Session implements Sender, Moderated {
         return this.reply(moderationOk("announce", {}, req.id));
       case "users":
         return this.reply(chat.users(req.id, this.#helloed));
+      case "who":
+        return this.reply(chat.who(req.channel, req.id));
       case "hello":
         this.#helloed = true;
         return this.reply(helloReply(info, req.id));
@@ -300,12 +333,14 @@ export class Session implements Sender, Moderated {
     let user: Account | undefined;
     try {
       if (req.type === "register") {
-        const created = await accounts.register(req.username, req.password, this.#remote);
+        const created = await accounts.register(req.username, req.password, this.#peer);
         log.info("Registered {user} from {remote}", { user: created.name, remote: this.#remote });
         this.#deps.metrics.registration("ok");
+        // The student now reads the screen, then logs in: the time allowed starts again.
+        if (!this.identified) this.#conn.restartIdentifyTimer();
         reply = registerOk(req.id);
       } else {
-        const found = await accounts.login(req.username, req.password, this.#remote);
+        const found = await accounts.login(req.username, req.password, this.#peer);
         await this.#deps.moderation.requireNotBanned(found.name);
         user = found; // only now: a refused login must not join
         this.#deps.metrics.login("ok");
@@ -343,12 +378,48 @@ export class Session implements Sender, Moderated {
       log.info("Logged in {user} from {remote}", { user: user.name, remote: this.#remote });
       inbox = await this.#readInbox();
     }
-    this.#out.release(encodeBytes(reply), ...inbox?.lines ?? []);
-    if (inbox?.lines.length && this.state !== "closed") {
-      await inbox.clear().catch((error) =>
-        log.error("Cannot clear the inbox of {user}: {error}", { user: this.#name, error })
-      );
+    if (this.#waiting || (inbox?.lines.length && !this.#helloed)) {
+      // A legacy client may read this reply with one reader, then hand the socket to its chat
+      // window's reader: lines read along with the reply would be lost with the first one. The
+      // reply goes alone; the offline messages (and what comes live meanwhile) wait for the
+      // next request's reply, or INBOX_DELAY_MS (PROTOCOL B.6). Sessions that said hello read
+      // one stream and get them at once.
+      this.#out.pass(encodeBytes(reply));
+      if (inbox?.lines.length) this.#keepWaiting(inbox);
+      return;
     }
+    this.#out.release(encodeBytes(reply), ...inbox?.lines ?? []);
+    if (inbox?.lines.length) await this.#cleared(inbox);
+  }
+
+  #keepWaiting(inbox: Inbox): void {
+    const timer = setTimeout(() => this.#deliverWaiting(), INBOX_DELAY_MS);
+    this.#waiting = { inbox, timer };
+  }
+
+  /** Sends the offline messages kept back at login, then the lines held behind them. */
+  #deliverWaiting(): void {
+    const waiting = this.#waiting;
+    if (!waiting) return;
+    this.#dropWaiting();
+    if (this.#state === "closed") return;
+    this.#out.release(...waiting.inbox.lines);
+    this.#cleared(waiting.inbox);
+  }
+
+  /** Forgets offline messages kept back: they stay in the store for the next login. */
+  #dropWaiting(): void {
+    if (!this.#waiting) return;
+    clearTimeout(this.#waiting.timer);
+    this.#waiting = undefined;
+  }
+
+  /** Removes delivered offline messages from the store (they stay in history). */
+  async #cleared(inbox: Inbox): Promise<void> {
+    if (this.#state === "closed") return;
+    await inbox.clear().catch((error) =>
+      log.error("Cannot clear the inbox of {user}: {error}", { user: this.#name, error })
+    );
   }
 
   /** Offline messages for the user just logged in; none (they wait) if the store fails. */
@@ -369,7 +440,7 @@ export class Session implements Sender, Moderated {
     if (this.#state === "closed") return;
     // Checked again now: another guest may have taken the name while the store was read.
     if (this.#deps.hub.isOnline(nameKey(name))) {
-      throw new ProtocolError("name_taken", `Name "${name}" already exists`);
+      throw new ProtocolError("name_taken", T.nameTaken(name));
     }
     this.#join(name, "guest");
     log.info("Guest {user} from {remote}", { user: name, remote: this.#remote });
@@ -387,6 +458,7 @@ export class Session implements Sender, Moderated {
   }
 
   #leave(): void {
+    this.#dropWaiting();
     if (!this.identified) return;
     this.#deps.metrics.sessionEnded(this.#state as "guest" | "user");
     if (this.#deps.hub.leave(this)) this.#deps.chat.presence(this, "offline");
@@ -397,27 +469,34 @@ export class Session implements Sender, Moderated {
 
   #requireIdentified(): void {
     if (!this.identified) {
-      throw new ProtocolError("not_logged_in", "Log in (or send a message as a guest) first");
+      throw new ProtocolError("not_logged_in", T.notLoggedIn());
     }
+  }
+
+  /** Queues a line; while offline messages wait, replies go ahead of them. */
+  #send(line: Uint8Array): void {
+    if (this.#waiting) this.#out.pass(line);
+    else this.#out.send(line);
   }
 
   #sendError(
     code: ErrorCode,
-    message: string,
+    text: Text,
     id?: RequestId,
     extra?: Record<string, unknown>,
   ): void {
     this.#deps.metrics.error(code);
-    this.#out.send(encodeBytes(errorReply(code, message, { id, extra })));
+    this.#send(encodeBytes(errorReply(code, text[this.#deps.lang], { id, extra })));
   }
 
   #errorFor(err: unknown, id: RequestId | undefined): Record<string, unknown> {
+    const { lang, metrics } = this.#deps;
     if (err instanceof ProtocolError) {
-      this.#deps.metrics.error(err.code);
-      return errorReply(err.code, err.message, { id, extra: err.extra });
+      metrics.error(err.code);
+      return errorReply(err.code, err.text[lang], { id, extra: err.extra });
     }
     log.error("Request failed for {remote}: {error}", { remote: this.#remote, error: err });
-    this.#deps.metrics.error("server_busy");
-    return errorReply("server_busy", "Server error, please try again", { id });
+    metrics.error("server_busy");
+    return errorReply("server_busy", T.serverError()[lang], { id });
   }
 }

@@ -30,15 +30,18 @@ class Recorder implements SessionOutput {
   #held: Uint8Array[] | undefined;
   send(line: Uint8Array): void {
     if (this.#held) this.#held.push(line);
-    else this.lines.push(JSON.parse(new TextDecoder().decode(line)));
+    else this.pass(line);
+  }
+  pass(line: Uint8Array): void {
+    this.lines.push(JSON.parse(new TextDecoder().decode(line)));
   }
   hold(): void {
     this.#held ??= [];
   }
-  release(first: Uint8Array): void {
+  release(...first: Uint8Array[]): void {
     const held = this.#held ?? [];
     this.#held = undefined;
-    for (const line of [first, ...held]) this.send(line);
+    for (const line of [...first, ...held]) this.send(line);
   }
   take(): Record<string, unknown>[] {
     return this.lines.splice(0);
@@ -59,6 +62,7 @@ async function world(wrap: (store: Store) => Store = (s) => s) {
     metrics,
     limits,
     guests: true,
+    lang: "en" as const,
     moderation: new Moderation({ hub, store: kv, clock }),
     info: { version: "test", features: [], limits: {} },
     accounts: new Accounts({ store: kv, hasher, hub, clock, limits }),
@@ -66,7 +70,7 @@ async function world(wrap: (store: Store) => Store = (s) => s) {
   };
   const open = () => {
     const out = new Recorder();
-    return { out, session: new Session(deps, out, "127.0.0.1") };
+    return { out, session: new Session(deps, out, { address: "127.0.0.1", trusted: false }) };
   };
   return { kv, hub, hasher, log, clock, open, [Symbol.dispose]: () => kv.close() };
 }
@@ -279,4 +283,71 @@ Deno.test("private history belongs to accounts: not to guests, not to a name reg
   await send(alice.session, { type: "history", with: "bob" });
   const mine = alice.out.take().at(-1)!.messages as { content: string }[];
   assert.deepEqual(mine.map((m) => m.content), ["old"], "alice still has her side");
+});
+
+/** bob is registered and offline; alice sends him `contents` privately, stored once acked. */
+async function waitingForBob(w: Awaited<ReturnType<typeof world>>, ...contents: string[]) {
+  const alice = await user(w, "alice");
+  const reg = w.open();
+  await send(reg.session, { type: "register", username: "bob", password: "pw" });
+  for (const content of contents) {
+    await send(alice.session, { type: "message", subtype: "private", to: "bob", content });
+  }
+  await w.log.flushed();
+  return alice;
+}
+
+Deno.test("offline messages wait for a legacy session's next request, and follow its reply", async () => {
+  using w = await world();
+  await waitingForBob(w, "one", "two");
+  const bob = w.open();
+  await send(bob.session, { type: "login", username: "bob", password: "pw" });
+  assert.deepEqual(bob.out.take().map((l) => l.type), ["login"], "the reply goes alone");
+  await send(bob.session, { type: "users", id: 7 });
+  assert.deepEqual(bob.out.take().map((l) => [l.type, l.id ?? l.content]), [
+    ["users", 7],
+    ["message", "one"],
+    ["message", "two"],
+  ]);
+  bob.session.close();
+  const again = w.open();
+  await send(again.session, { type: "login", username: "bob", password: "pw" });
+  await send(again.session, { type: "users" });
+  assert.deepEqual(again.out.take().map((l) => l.type), ["login", "users"], "delivered once");
+});
+
+Deno.test("offline messages keep live lines behind them, and a hello'd session gets them at once", async () => {
+  using w = await world();
+  const alice = await waitingForBob(w, "old");
+  const legacy = w.open();
+  await send(legacy.session, { type: "login", username: "bob", password: "pw" });
+  await send(alice.session, { type: "message", subtype: "private", to: "bob", content: "live" });
+  await send(legacy.session, { type: "ping" });
+  assert.deepEqual(legacy.out.take().map((l) => l.content ?? l.type), [
+    "login",
+    "pong",
+    "old",
+    "live",
+  ]);
+  legacy.session.close();
+  await send(alice.session, { type: "message", subtype: "private", to: "bob", content: "new" });
+  await w.log.flushed();
+  const modern = w.open();
+  await send(modern.session, { type: "hello", version: 2 });
+  await send(modern.session, { type: "login", username: "bob", password: "pw" });
+  assert.deepEqual(modern.out.take().map((l) => l.content ?? l.type), ["hello", "login", "new"]);
+  modern.session.close();
+});
+
+Deno.test("offline messages of a session closed before they went out wait for the next login", async () => {
+  using w = await world();
+  await waitingForBob(w, "kept");
+  const first = w.open();
+  await send(first.session, { type: "login", username: "bob", password: "pw" });
+  first.session.close();
+  const second = w.open();
+  await send(second.session, { type: "login", username: "bob", password: "pw" });
+  await send(second.session, { type: "users" });
+  assert.deepEqual(second.out.take().map((l) => l.content ?? l.type), ["login", "users", "kept"]);
+  second.session.close();
 });

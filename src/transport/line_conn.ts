@@ -52,9 +52,10 @@ export class LineConn implements OutboxOwner {
   readonly #maxLineBytes: number;
   readonly #maxUnterminated: number;
   readonly #metrics: Metrics | undefined;
-  /** performance.now() of the connection and of its last read, for timeouts. */
-  readonly connectedAt = performance.now();
-  lastReadAt = this.connectedAt;
+  /** performance.now() of the last read, for the idle timeout. */
+  lastReadAt = performance.now();
+  /** Whether a line is being handled (a login being checked, say). */
+  busy = false;
   readonly #metricsText: (() => Promise<string>) | undefined;
   #reason: CloseReason | undefined;
   #closed = false;
@@ -123,9 +124,11 @@ export class LineConn implements OutboxOwner {
       let verdict: CloseReason | undefined;
       for (const frame of splitter.push(chunk)) {
         if (this.#reason !== undefined) break;
+        this.busy = true;
         verdict = frame.kind === "line"
           ? await handler.handleLine(decodeLine(frame.bytes))
           : handler.tooLarge(this.#maxLineBytes);
+        this.busy = false;
         if (verdict) break;
       }
       if (!verdict && splitter.unterminatedBytes > this.#maxUnterminated) {

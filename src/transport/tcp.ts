@@ -1,13 +1,13 @@
 // TCP and TLS listeners: connection caps, one LineConn per connection with its own handler,
 // timeouts swept by one timer, graceful shutdown.
 import { getLogger } from "@logtape/logtape";
-import type { Clock } from "../clock.ts";
 import type { CloseReason, ErrorCode } from "../errors.ts";
-import type { Transport } from "../metrics.ts";
+import type { Metrics, Transport } from "../metrics.ts";
 import { encodeBytes } from "../protocol/encode.ts";
 import { errorReply } from "../protocol/replies.ts";
-import type { SessionOutput } from "../session/session.ts";
-import { KeyedWindows } from "../session/limits.ts";
+import { type Lang, T, type Text } from "../protocol/texts.ts";
+import type { Connection, Peer, SessionOutput } from "../session/session.ts";
+import type { Anonymous, ConnectionGate } from "./gate.ts";
 import { LineConn, type LineConnOptions, type LineHandler } from "./line_conn.ts";
 
 const log = getLogger(["classcord", "tcp"]);
@@ -19,56 +19,11 @@ export interface ConnHandler extends LineHandler {
   /** Said hello: subject to the idle timeout. */
   readonly helloed: boolean;
   /** A last error before the server closes the connection (timeouts). */
-  finalError(code: ErrorCode, message: string): void;
+  finalError(code: ErrorCode, text: Text): void;
   /** The server is stopping: last words (if any) before the connection is closed. */
   shutdown(): void;
   /** The connection is gone. */
   close(): void;
-}
-
-/** Connection limits of PROTOCOL B.7, shared by the TCP and TLS listeners. */
-export class ConnectionGate {
-  readonly #max: number;
-  readonly #perAddress: number;
-  readonly #newPerAddress: KeyedWindows;
-  readonly #open = new Map<string, number>();
-  #total = 0;
-
-  constructor(
-    clock: Clock,
-    limits: {
-      maxConnections: number;
-      maxConnectionsPerAddress: number;
-      newConnectionsPerAddress: number;
-    },
-  ) {
-    this.#max = limits.maxConnections;
-    this.#perAddress = limits.maxConnectionsPerAddress;
-    // New connections per address in 10 s (PROTOCOL B.7).
-    this.#newPerAddress = new KeyedWindows(clock, {
-      max: limits.newConnectionsPerAddress,
-      windowMs: 10_000,
-    });
-  }
-
-  /** Admits a connection from `address`, or says which limit refuses it. */
-  admit(address: string): "ok" | "total" | "address" | "rate" {
-    if (this.#total >= this.#max) return "total";
-    if ((this.#open.get(address) ?? 0) >= this.#perAddress) return "address";
-    if (this.#newPerAddress.blocked(address) > 0) return "rate";
-    this.#newPerAddress.add(address);
-    this.#total++;
-    this.#open.set(address, (this.#open.get(address) ?? 0) + 1);
-    return "ok";
-  }
-
-  /** A connection admitted earlier is gone. */
-  release(address: string): void {
-    this.#total--;
-    const n = (this.#open.get(address) ?? 1) - 1;
-    if (n === 0) this.#open.delete(address);
-    else this.#open.set(address, n);
-  }
 }
 
 /** Options of {@link ChatListener}. */
@@ -79,18 +34,61 @@ export interface ChatListenerOptions extends LineConnOptions {
   tls?: { cert: string; key: string };
   /** A write pending this long marks a slow consumer (PROTOCOL B.7: 10 s). */
   writeDeadlineMs: number;
-  /** Time to identify after connecting (PROTOCOL B.7: 30 s). */
+  /** Time to identify after connecting or registering (PROTOCOL B.7: 10 min). */
   identifyTimeoutMs: number;
   /** Time without a line from a hello'd session (PROTOCOL B.7: 120 s). */
   idleTimeoutMs: number;
   /** Connection caps, shared between listeners. */
   gate: ConnectionGate;
-  /** Makes the handler of a new connection; `close` ends it once its queue is written. */
-  accept: (
-    out: SessionOutput,
-    remote: string,
-    close: (reason: CloseReason) => void,
-  ) => ConnHandler;
+  /** Language of the errors the listener itself sends (refusals, timeouts). */
+  lang: Lang;
+  /** Makes the handler of a new connection. */
+  accept: (out: SessionOutput, peer: Peer, conn: Connection) => ConnHandler;
+}
+
+/** One connection being served: its line stream, its handler, and its place in the gate. */
+class Served implements Anonymous, Connection {
+  readonly conn: LineConn;
+  readonly address: string;
+  handler!: ConnHandler;
+  readonly #gate: ConnectionGate;
+  readonly #metrics: Metrics | undefined;
+
+  constructor(conn: LineConn, gate: ConnectionGate, metrics: Metrics | undefined) {
+    this.conn = conn;
+    this.address = conn.remote;
+    this.#gate = gate;
+    this.#metrics = metrics;
+  }
+
+  get identified(): boolean {
+    return this.handler.identified;
+  }
+
+  get busy(): boolean {
+    return this.conn.busy;
+  }
+
+  /** Closed to make room for a newer anonymous connection (PROTOCOL B.7). */
+  evict(): void {
+    this.#metrics?.limitHit("anonymous_connections");
+    this.timeout(T.anonymousEvicted());
+  }
+
+  /** A last `timeout` error, then the connection closes. */
+  timeout(text: Text): void {
+    this.#gate.forget(this);
+    this.handler.finalError("timeout", text);
+    this.conn.finish("timeout");
+  }
+
+  close(reason: CloseReason): void {
+    this.conn.finish(reason);
+  }
+
+  restartIdentifyTimer(): void {
+    this.#gate.waiting(this);
+  }
 }
 
 // Deadlines are checked by one timer for all connections, not one per connection: every second,
@@ -106,7 +104,7 @@ export class ChatListener {
   readonly #listener: Deno.Listener;
   readonly #transport: Transport;
   readonly #options: ChatListenerOptions;
-  readonly #conns = new Map<LineConn, ConnHandler>();
+  readonly #conns = new Set<Served>();
   // Connections being served (or refused), and who waits for that to reach 0 on shutdown.
   #serving = 0;
   #allServed: (() => void) | undefined;
@@ -164,7 +162,7 @@ export class ChatListener {
     this.#listener.close();
     await this.#accepting;
     const ends: Promise<void>[] = [];
-    for (const [conn, handler] of this.#conns) {
+    for (const { conn, handler } of this.#conns) {
       handler.shutdown();
       ends.push(conn.end("shutting_down", SHUTDOWN_DRAIN_MS));
     }
@@ -205,12 +203,11 @@ export class ChatListener {
         // The peer may already be gone; the first read says so.
       }
       const lineConn = new LineConn(conn, this.#options);
-      const handler = this.#options.accept(
-        lineConn.outbox,
-        lineConn.remote,
-        (reason) => lineConn.finish(reason),
-      );
-      this.#conns.set(lineConn, handler);
+      const served = new Served(lineConn, gate, metrics);
+      const peer = { address: remote, trusted: gate.isTrusted(remote) };
+      const handler = served.handler = this.#options.accept(lineConn.outbox, peer, served);
+      this.#conns.add(served);
+      gate.waiting(served);
       metrics?.connectionOpened(this.#transport);
       log.debug("Connection from {remote} ({transport})", { remote, transport: this.#transport });
       let reason: CloseReason;
@@ -222,7 +219,8 @@ export class ChatListener {
         lineConn.close("read_error");
         reason = "read_error";
       }
-      this.#conns.delete(lineConn);
+      this.#conns.delete(served);
+      gate.forget(served);
       gate.release(remote);
       handler.close();
       metrics?.connectionClosed(this.#transport, reason);
@@ -244,7 +242,8 @@ export class ChatListener {
     metrics?.error("server_busy");
     // Debug: a connection flood must not become a log flood (the metrics count every refusal).
     log.debug("Refused a connection from {remote}: {limit} limit", { remote, limit });
-    const line = encodeBytes(errorReply("server_busy", "Too many connections, try again later"));
+    const text = T.tooManyConnections()[this.#options.lang];
+    const line = encodeBytes(errorReply("server_busy", text));
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       // Bounded: a refused peer that does not read must not hold the accept path.
@@ -262,19 +261,22 @@ export class ChatListener {
 
   #checkDeadlines(): void {
     const now = performance.now();
-    const { writeDeadlineMs, identifyTimeoutMs, idleTimeoutMs, metrics } = this.#options;
-    for (const [conn, handler] of this.#conns) {
+    const { writeDeadlineMs, identifyTimeoutMs, idleTimeoutMs, metrics, gate } = this.#options;
+    for (const anonymous of gate.expired(identifyTimeoutMs)) {
+      const served = anonymous as Served;
+      // The gate is shared: a TLS connection is the TLS listener's to close.
+      if (!this.#conns.has(served) || served.conn.reason !== undefined) continue;
+      metrics?.limitHit("identify_timeout");
+      served.timeout(T.identifyTimeout());
+    }
+    for (const served of this.#conns) {
+      const { conn, handler } = served;
       if (conn.reason !== undefined) continue;
       if (conn.outbox.stalledMs() > writeDeadlineMs) {
         conn.outbox.fail("write_deadline");
-      } else if (!handler.identified && now - conn.connectedAt > identifyTimeoutMs) {
-        metrics?.limitHit("identify_timeout");
-        handler.finalError("timeout", "Log in within the time allowed after connecting");
-        conn.finish("timeout");
       } else if (handler.helloed && now - conn.lastReadAt > idleTimeoutMs) {
         metrics?.limitHit("idle_timeout");
-        handler.finalError("timeout", "No ping for too long: closing the connection");
-        conn.finish("timeout");
+        served.timeout(T.idleTimeout());
       }
     }
   }

@@ -1,6 +1,8 @@
 // Test fixtures: a real server on an ephemeral port with a temp KV file, and a line-reading client.
 import { type Server, type ServerOptions, startServer } from "../../src/server.ts";
-import { type Config, DEFAULT_LIMITS } from "../../src/config.ts";
+import { AddressSet } from "../../src/address_set.ts";
+import { type Config, DEFAULT_LIMITS, DEFAULT_TRUSTED } from "../../src/config.ts";
+import type { Lang } from "../../src/protocol/texts.ts";
 
 /**
  * Limits lifted for tests that flood on purpose (throughput, crash safety, slow consumers), so
@@ -38,6 +40,9 @@ export async function startTestServer(
     guests?: boolean;
     /** PEM files: a TLS listener on an ephemeral port too. */
     tls?: { cert: string; key: string };
+    lang?: Lang;
+    /** `--trusted-addresses`; loopback (the default) exempts the tests' own address. */
+    trusted?: string;
   } = {},
 ): Promise<TestServer> {
   const dir = options.db ? undefined : await Deno.makeTempDir({ prefix: "classcord_test_" });
@@ -55,6 +60,8 @@ export async function startTestServer(
     tlsPort: 0,
     tlsCert: options.tls?.cert ?? "",
     tlsKey: options.tls?.key ?? "",
+    lang: options.lang ?? "en",
+    trustedAddresses: AddressSet.parse(options.trusted ?? DEFAULT_TRUSTED),
     limits: DEFAULT_LIMITS,
   };
   const server = await startServer(config, { argon2: TEST_ARGON2, ...options });
