@@ -9,6 +9,9 @@ export const OPEN_LIMITS = [
   "--new-connections-per-address=1000000",
   "--max-connections-per-address=1000000",
   "--max-connections=1000000",
+  // Every client connects before any logs in: none may be closed as an anonymous one.
+  "--max-anonymous=1000000",
+  "--max-anonymous-per-address=1000000",
   "--rate-burst=1000000",
   "--rate-per-second=1000000",
   // A 1000-user storm queues registrations for minutes behind 2 hashing workers: clients must
