@@ -1,4 +1,5 @@
-// Shared by the scripts: the store they work on, and one-line errors with exit codes.
+// Shared by the scripts: their flags, the store they work on, and one-line errors with exit codes.
+import { parseArgs } from "node:util";
 import { DEFAULT_DB } from "../src/config.ts";
 import { KvStore } from "../src/store/kv_store.ts";
 
@@ -8,6 +9,69 @@ export const EXIT_USAGE = 2;
 /** A wrong argument: printed as one line, exit code 2. */
 export class UsageError extends Error {
   override name = "UsageError";
+}
+
+/** The flags a script takes, by long name (`-h, --help` is always there). */
+export type FlagSpecs = Record<string, { type: "string" | "boolean"; short?: string }>;
+
+/** The flags given: a string or `true` by name, absent when not given. */
+export type FlagValues<T extends FlagSpecs> =
+  & { [K in keyof T]?: T[K]["type"] extends "string" ? string : boolean }
+  & { help?: boolean };
+
+/**
+ * Reads a script's flags with node:util parseArgs, `-h, --help` included. Positional arguments
+ * are refused unless `positionals`; `--` ends the flags.
+ *
+ * @throws {UsageError} for the first wrong argument, in one line ending "(see --help)":
+ * `Unknown flag "--x"`, `Missing value for --x`, `Value "-y" of --x looks like a flag: write
+ * --x=-y if it is meant`, `--x takes no value` or `Unexpected argument "y"`
+ */
+export function parseFlags<T extends FlagSpecs>(
+  args: readonly string[],
+  flags: T,
+  options: { positionals?: boolean } = {},
+): { values: FlagValues<T>; positionals: string[] } {
+  const specs: FlagSpecs = { ...flags, help: { type: "boolean", short: "h" } };
+  // Not strict: the checks below are parseArgs' strict ones, with messages of our own.
+  const { values, positionals, tokens } = parseArgs({
+    args: [...args],
+    options: specs,
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
+  const usage = (message: string) => new UsageError(`${message} (see --help)`);
+  for (const token of tokens) {
+    if (token.kind === "positional" && !options.positionals) {
+      throw usage(`Unexpected argument ${JSON.stringify(token.value)}`);
+    }
+    if (token.kind !== "option") continue;
+    const flag = `--${token.name}`;
+    if (!Object.hasOwn(specs, token.name)) {
+      throw usage(`Unknown flag ${JSON.stringify(token.rawName)}`);
+    }
+    if (specs[token.name].type === "boolean") {
+      if (token.value !== undefined) throw usage(`${flag} takes no value`);
+    } else if (token.value === undefined) {
+      throw usage(`Missing value for ${flag}`);
+    } else if (!token.inlineValue && token.value.length > 1 && token.value.startsWith("-")) {
+      // Most likely a forgotten value before the next flag: `--out --db x`.
+      throw usage(
+        `Value ${JSON.stringify(token.value)} of ${flag} looks like a flag: ` +
+          `write ${flag}=${token.value} if it is meant`,
+      );
+    }
+  }
+  return { values: { ...values } as FlagValues<T>, positionals };
+}
+
+/** A value quoted for one terminal line: JSON escapes, plus every invisible character. */
+export function quote(value: unknown): string {
+  return JSON.stringify(String(value)).replace(
+    /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 /** The KV file: `--db`, else CLASSCORD_DB, else the server's default. */

@@ -1,11 +1,9 @@
 // `deno task export`: the stored channel messages as JSON or CSV (PROTOCOL C), streamed to a file.
-import { parseArgs } from "node:util";
 import { stringify } from "csv-stringify/sync";
-import { nameKey } from "../src/auth/names.ts";
 import { DEFAULT_DB } from "../src/config.ts";
 import { parseChannel } from "../src/protocol/channel.ts";
 import type { ExportFilter, Store, StoredMessage } from "../src/store/store.ts";
-import { dbPath, openStore, run, UsageError } from "./cli.ts";
+import { dbPath, openStore, parseFlags, run, UsageError } from "./cli.ts";
 
 /** Output formats of `--format`. */
 export const FORMATS = ["json", "csv"] as const;
@@ -111,27 +109,16 @@ export function defaultOutName(channel: string | undefined, format: Format, now:
  * @throws {UsageError} for an unknown flag or a bad value, naming the flag
  */
 export function parseExportArgs(args: string[], now = Date.now()): ExportArgs {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        help: { type: "boolean", short: "h" },
-        "list-channels": { type: "boolean" },
-        db: { type: "string" },
-        format: { type: "string" },
-        channel: { type: "string" },
-        since: { type: "string" },
-        until: { type: "string" },
-        user: { type: "string" },
-        out: { type: "string" },
-      },
-    }));
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message} (see --help)`);
-  }
+  const { values } = parseFlags(args, {
+    "list-channels": { type: "boolean" },
+    db: { type: "string" },
+    format: { type: "string" },
+    channel: { type: "string" },
+    since: { type: "string" },
+    until: { type: "string" },
+    user: { type: "string" },
+    out: { type: "string" },
+  });
   let format: Format;
   if (values.format !== undefined) {
     if (!(FORMATS as readonly string[]).includes(values.format)) {
@@ -157,7 +144,8 @@ export function parseExportArgs(args: string[], now = Date.now()): ExportArgs {
   }
   if (values.user !== undefined) {
     if (values.user.trim() === "") throw new UsageError("Invalid --user: empty value");
-    filter.user = nameKey(values.user);
+    // The store folds it (any case, any normalisation).
+    filter.user = values.user;
   }
   if (values.out === "") throw new UsageError("Invalid --out: empty value");
   if (values.db === "") throw new UsageError("Invalid --db: empty value");

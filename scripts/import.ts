@@ -1,15 +1,22 @@
 // Migration from the old Python server in one command: its users.pkl (plaintext passwords, hashed
-// here with argon2id) and its export script's SQLite messages, both idempotent.
-import { DatabaseSync } from "node:sqlite";
-import { parseArgs } from "node:util";
-import { BufferReader, Parser } from "pickleparser";
+// here with argon2id) and its export script's SQLite messages, both idempotent. The old files are
+// read by import/pickle.ts and import/old_messages.ts.
+import type { DatabaseSync } from "node:sqlite";
 import { checkName, nameKey } from "../src/auth/names.ts";
 import { DEFAULT_ARGON2, type PasswordHasher, WorkerHasher } from "../src/auth/password.ts";
 import { DEFAULT_DB, parseConfig } from "../src/config.ts";
 import { parseChannel } from "../src/protocol/channel.ts";
 import { formatTimestamp, forwardedMessage } from "../src/protocol/replies.ts";
 import type { Append, Store } from "../src/store/store.ts";
-import { dbPath, openStore, run, UsageError } from "./cli.ts";
+import { dbPath, openStore, parseFlags, quote, run, UsageError } from "./cli.ts";
+import {
+  COLUMNS,
+  type OldRow,
+  oldRows,
+  openMessages,
+  parseOldTimestamp,
+} from "./import/old_messages.ts";
+import { readUsers } from "./import/pickle.ts";
 
 const USAGE =
   `Imports an old ClassCord (Python) deployment into the server's store. Stop the server first.
@@ -37,8 +44,6 @@ const APPEND_CHUNK = 500;
 // Per-row warnings printed before the rest are only counted in the summary.
 const MAX_ROW_WARNINGS = 20;
 const DAY_MS = 24 * 60 * 60 * 1000;
-// Before the Unix epoch, an old timestamp is a placeholder ("0001-01-01 00:00:00"), not a date.
-const MIN_YEAR = 1970;
 
 const encoder = new TextEncoder();
 
@@ -61,135 +66,12 @@ class Tally {
   }
 }
 
-/** A value quoted for one terminal line: JSON escapes, plus every invisible character. */
-function quote(value: unknown): string {
-  return JSON.stringify(String(value)).replace(
-    /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
-}
-
 function warn(text: string): void {
   console.error(`import: ${text}`);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Users
-
-const OP_STRING = 0x53; // "S": a protocol 0 byte string, repr()-quoted
-const OP_UNICODE = 0x56; // "V": a protocol 0 str, in raw-unicode-escape
-
-/**
- * pickleparser 0.2.1 reads every text argument as "ascii", which TextDecoder takes as
- * Windows-1252, and leaves the escapes of protocol 0 str values ("V" opcode) as they are:
- * `\U0001f600` and `\u005c` stay literal and U+0080..U+009F become other characters. This
- * reader gives the "V" argument its real encoding; the parsing stays pickleparser's.
- * Byte strings (Python 2 pickles) that Python 3 itself would not read as ASCII text are refused
- * rather than imported garbled.
- */
-class PickleReader extends BufferReader {
-  readonly #bytes: Uint8Array;
-
-  constructor(bytes: Uint8Array) {
-    super(bytes);
-    this.#bytes = bytes;
-  }
-
-  override line(): string {
-    // A text argument follows its opcode byte at once (or the previous line of GLOBAL/INST).
-    const start = this.position;
-    const opcode = this.#bytes[start - 1];
-    if (opcode === OP_UNICODE) {
-      const end = this.#bytes.indexOf(0x0a, start);
-      if (end < 0) return super.line(); // throws "Could not find end of line."
-      this.skip(end + 1 - start);
-      return decodeRawUnicodeEscape(this.#bytes.subarray(start, end));
-    }
-    const text = super.line();
-    if (opcode === OP_STRING && text.includes("\\")) {
-      throw new TypeError("escaped byte strings (a Python 2 pickle) are not supported");
-    }
-    return text;
-  }
-
-  override string(size: number, encoding: "ascii" | "utf-8"): string {
-    const start = this.position;
-    if (encoding === "ascii" && this.#bytes.subarray(start, start + size).some((b) => b > 0x7f)) {
-      throw new TypeError("non-ASCII byte strings (a Python 2 pickle) are not supported");
-    }
-    return super.string(size, encoding);
-  }
-}
-
-/**
- * Python's raw-unicode-escape: each byte is one Latin-1 character, except `\uXXXX` and
- * `\UXXXXXXXX` after an odd number of backslashes (CPython's rule; Python 3 pickles write every
- * backslash itself as `\u005c`).
- */
-export function decodeRawUnicodeEscape(bytes: Uint8Array): string {
-  let latin1 = "";
-  for (let i = 0; i < bytes.length; i += 8192) {
-    latin1 += String.fromCharCode(...bytes.subarray(i, i + 8192));
-  }
-  return latin1.replace(
-    /(\\+)(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})/g,
-    (all, slashes: string, escape: string) => {
-      if (slashes.length % 2 === 0) return all;
-      const codePoint = parseInt(escape.slice(1), 16);
-      if (codePoint > 0x10ffff) throw new RangeError(`Invalid escape "\\${escape}"`);
-      return slashes.slice(1) + String.fromCodePoint(codePoint);
-    },
-  );
-}
-
-/** What a Python value is called, for an error line (never the value: it may be a password). */
-function pythonType(value: unknown): string {
-  if (value === null || value === undefined) return "None";
-  if (typeof value === "string") return "str";
-  if (typeof value === "number" || typeof value === "bigint") return "number";
-  if (typeof value === "boolean") return "bool";
-  if (value instanceof Uint8Array) return "bytes";
-  if (Array.isArray(value)) return "list or tuple";
-  if (value instanceof Map) return "dict";
-  return "object";
-}
-
-/**
- * Reads the old server's users: a pickled dict of name -> plaintext password, in its order.
- *
- * @throws {Error} `Cannot read users from "path": reason`, for anything but a dict of strings
- */
-export async function readUsers(path: string): Promise<[string, string][]> {
-  const fail = (reason: string, cause?: unknown) =>
-    new Error(`Cannot read users from "${path}": ${reason}`, { cause });
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch (err) {
-    throw fail((err as Error).message, err);
-  }
-  let value: unknown;
-  try {
-    // A Map keeps Python's key types (an int key stays an int) and any key, "__proto__" included.
-    value = new Parser({ unpicklingTypeOfDictionary: "Map" }).read(new PickleReader(bytes));
-  } catch (err) {
-    throw fail(`not a readable pickle (${(err as Error).message})`, err);
-  }
-  if (!(value instanceof Map)) {
-    throw fail(`expected a dict of name -> password, found a ${pythonType(value)}`);
-  }
-  const users: [string, string][] = [];
-  for (const [name, password] of value) {
-    if (typeof name !== "string") {
-      throw fail(`expected a dict of strings, found a ${pythonType(name)} name`);
-    }
-    if (typeof password !== "string") {
-      throw fail(`expected a dict of strings, found a ${pythonType(password)} for ${quote(name)}`);
-    }
-    users.push([name, password]);
-  }
-  return users;
-}
 
 /** Creates each valid account that does not exist yet, hashing its password with argon2id. */
 async function importUsers(
@@ -251,90 +133,9 @@ async function importUsers(
 // ---------------------------------------------------------------------------------------------
 // Messages
 
-const COLUMNS = ["username", "channel", "content", "timestamp"] as const;
-
-/** A row of the old export: SQLite values as node:sqlite returns them. */
-type OldRow = Record<(typeof COLUMNS)[number], unknown>;
-
-// "2023-09-04 08:01:30", "2023-09-04 08:01:30.250000" (Python's str(datetime)),
-// "2023-09-04T08:01:30", with an optional "Z" or "+02:00" / "+0200" / "+02".
-const OLD_TIMESTAMP =
-  /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
-
-function daysInMonth(year: number, month: number): number {
-  const d = new Date(0);
-  d.setUTCFullYear(year, month, 0);
-  return d.getUTCDate();
-}
-
-/**
- * Reads an old timestamp: local time of the importing machine unless it carries an offset;
- * milliseconds since the epoch, or undefined for anything else (impossible dates included).
- */
-export function parseOldTimestamp(raw: unknown): number | undefined {
-  if (typeof raw !== "string") return undefined;
-  const m = OLD_TIMESTAMP.exec(raw.trim());
-  if (!m) return undefined;
-  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number);
-  // Microseconds (Python) are cut to milliseconds, as the server stores them.
-  const ms = m[7] === undefined ? 0 : Number(m[7].slice(0, 3).padEnd(3, "0"));
-  if (
-    year < MIN_YEAR || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) ||
-    hour > 23 || minute > 59 || second > 59
-  ) {
-    return undefined;
-  }
-  const zone = m[8];
-  if (zone === undefined) {
-    return new Date(year, month - 1, day, hour, minute, second, ms).getTime();
-  }
-  let offsetMinutes = 0;
-  if (zone.toUpperCase() !== "Z") {
-    const hours = Number(zone.slice(1, 3));
-    const minutes = Number(zone.slice(3).replace(":", "") || "0");
-    if (hours > 23 || minutes > 59) return undefined;
-    offsetMinutes = (zone[0] === "-" ? -1 : 1) * (hours * 60 + minutes);
-  }
-  return Date.UTC(year, month - 1, day, hour, minute, second, ms) - offsetMinutes * 60_000;
-}
-
 async function sha256Hex(text: string): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(text)));
   return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/**
- * Opens the old export read-only and checks its table.
- *
- * @throws {Error} `Cannot read messages from "path": reason`
- */
-export function openMessages(path: string): DatabaseSync {
-  const fail = (reason: string, cause?: unknown) =>
-    new Error(`Cannot read messages from "${path}": ${reason}`, { cause });
-  try {
-    Deno.statSync(path);
-  } catch (err) {
-    throw fail((err as Error).message, err);
-  }
-  let db: DatabaseSync | undefined;
-  try {
-    db = new DatabaseSync(path, { readOnly: true });
-    const found = new Set(
-      db.prepare("SELECT name FROM pragma_table_info('messages')").all()
-        .map((r) => String(r.name).toLowerCase()),
-    );
-    const expected = `expected a table messages(${COLUMNS.join(", ")})`;
-    if (found.size === 0) throw fail(`no table "messages" (${expected})`);
-    const missing = COLUMNS.filter((c) => !found.has(c));
-    if (missing.length > 0) {
-      throw fail(`table "messages" has no column ${missing.map((c) => `"${c}"`).join(", ")}`);
-    }
-    return db;
-  } catch (err) {
-    db?.close();
-    const message = (err as Error).message;
-    throw message.startsWith("Cannot read messages") ? err : fail(message, err);
-  }
 }
 
 /** A row ready to store, before its seq is known. */
@@ -374,12 +175,11 @@ class MessageImport {
 
   async run(db: DatabaseSync): Promise<void> {
     this.#seq = await this.#store.lastSeq();
-    // Table order (rowid order for an ordinary table): the order the old server wrote them, so
-    // seqs follow it; history is ordered by timestamp whatever the seqs.
-    const rows = db.prepare(`SELECT ${COLUMNS.join(", ")} FROM messages`).iterate();
+    // In table order, the order the old server wrote them, so seqs follow it; history is ordered
+    // by timestamp whatever the seqs.
     let batch: OldRow[] = [];
-    for (const row of rows) {
-      batch.push(row as OldRow);
+    for (const row of oldRows(db)) {
+      batch.push(row);
       if (batch.length === MESSAGE_BATCH) {
         await this.#batch(batch);
         batch = [];
@@ -477,22 +277,11 @@ function retentionDays(): number | undefined {
 // ---------------------------------------------------------------------------------------------
 
 async function main(args: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        users: { type: "string" },
-        messages: { type: "string" },
-        db: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message} (see --help)`);
-  }
+  const { values } = parseFlags(args, {
+    users: { type: "string" },
+    messages: { type: "string" },
+    db: { type: "string" },
+  });
   if (values.help) {
     console.log(USAGE.trimEnd());
     return 0;

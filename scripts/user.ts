@@ -2,11 +2,10 @@
 //
 // Passwords are typed without echo when stdin is a terminal, else read from the first line of
 // stdin (for scripts). They are never printed, logged or put in an error message.
-import { parseArgs } from "node:util";
 import { checkName } from "../src/auth/names.ts";
 import { DEFAULT_ARGON2, WorkerHasher } from "../src/auth/password.ts";
 import type { KvStore } from "../src/store/kv_store.ts";
-import { openStore, run, UsageError } from "./cli.ts";
+import { openStore, parseFlags, run, UsageError } from "./cli.ts";
 
 /** 1..1024 bytes (PROTOCOL B.7), as the server's register request. */
 export const MAX_PASSWORD_BYTES = 1024;
@@ -207,22 +206,11 @@ async function list(store: KvStore): Promise<void> {
 }
 
 async function main(args: string[]): Promise<number> {
-  let values: { db?: string; help?: boolean; admin?: boolean };
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args,
-      options: {
-        db: { type: "string" },
-        admin: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: true,
-    }));
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message} (see --help)`);
-  }
+  const { values, positionals } = parseFlags(
+    args,
+    { db: { type: "string" }, admin: { type: "boolean" } },
+    { positionals: true },
+  );
   if (values.help) {
     console.log(HELP);
     return 0;

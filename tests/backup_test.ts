@@ -1,7 +1,7 @@
 // deno task backup / restore: a consistent NDJSON dump of the whole store, and its reload.
 import assert from "node:assert/strict";
 import { type CommandResult, runScript } from "./helpers/process.ts";
-import { decodeValue, encodeValue, type Json } from "../scripts/backup.ts";
+import { decodeValue, encodeValue, type Json } from "../scripts/backup/codec.ts";
 import { KvStore } from "../src/store/kv_store.ts";
 import { FLOOD_LIMITS, startTestServer, type TestClient } from "./helpers/test_server.ts";
 

@@ -2,7 +2,8 @@
 // then used through a real server; python3 builds the old files (tests/fixtures/old_deployment.py).
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { decodeRawUnicodeEscape, parseOldTimestamp } from "../scripts/import.ts";
+import { parseOldTimestamp } from "../scripts/import/old_messages.ts";
+import { decodeRawUnicodeEscape } from "../scripts/import/pickle.ts";
 import { startTestServer, type TestClient } from "./helpers/test_server.ts";
 import { needs } from "./helpers/tools.ts";
 

@@ -13,7 +13,9 @@
 //   ["import", importKey]           -> number       seq of an imported message (idempotent import)
 //   ["ban", user]                   -> number       end of a ban, ms since epoch (expires itself)
 import { dirname } from "node:path";
+import { concatBytes } from "../bytes.ts";
 import { nameKey } from "../auth/names.ts";
+import { type Clock, systemClock } from "../clock.ts";
 import type {
   Append,
   Conversation,
@@ -24,14 +26,26 @@ import type {
   UserRecord,
 } from "./store.ts";
 
-// Deno KV caps a value at 64 KiB and an atomic commit at 1000 mutations and 800 KiB: the
-// numbers below keep every write under them with a margin.
-const VALUE_BUDGET = 60_000;
-const PART_BYTES = 60_000;
-const COMMIT_MUTATIONS = 900;
-const COMMIT_CHECKS = 90; // KV allows 100 checks per atomic operation; one per imported message
-const COMMIT_BYTES = 600_000;
-const GET_MANY = 10; // kv.getMany() takes at most 10 keys
+/**
+ * What one Deno KV write may hold, with a margin under Deno's own caps: a value 64 KiB, an
+ * atomic operation 1000 mutations, 100 checks, 800 KiB in all and 80 KiB of keys; getMany() 10
+ * keys. Every writer of a KV file (the server, restore) batches by these.
+ */
+export const KV_LIMITS = {
+  valueBytes: 60_000,
+  commitMutations: 900,
+  commitChecks: 90,
+  commitBytes: 600_000,
+  commitKeyBytes: 60_000,
+  getMany: 10,
+} as const;
+
+const VALUE_BUDGET = KV_LIMITS.valueBytes;
+const PART_BYTES = KV_LIMITS.valueBytes;
+const COMMIT_MUTATIONS = KV_LIMITS.commitMutations;
+const COMMIT_CHECKS = KV_LIMITS.commitChecks; // one per imported message
+const COMMIT_BYTES = KV_LIMITS.commitBytes;
+const GET_MANY = KV_LIMITS.getMany;
 
 /** What ["msg", seq] holds for a message stored in parts. */
 type Head = Omit<StoredMessage, "line"> & { from: string; parts: number };
@@ -49,19 +63,24 @@ function channelKey(name: string): string {
   return name.normalize("NFC").toLowerCase();
 }
 
-/** A {@link Store} over one Deno KV database. */
+/** A {@link Store} over one Deno KV database. Names are folded here ({@link nameKey}). */
 export class KvStore implements Store {
-  private constructor(readonly kv: Deno.Kv) {}
+  readonly #clock: Clock;
+
+  private constructor(readonly kv: Deno.Kv, clock: Clock) {
+    this.#clock = clock;
+  }
 
   /**
    * Opens (and creates) the database at `path`, creating its folder; `":memory:"` keeps nothing.
+   * `clock` dates the end of bans (tests move it).
    *
    * @throws {Error} `Cannot open store "path": reason`
    */
-  static async open(path: string): Promise<KvStore> {
+  static async open(path: string, options: { clock?: Clock } = {}): Promise<KvStore> {
     try {
       if (path !== ":memory:") await Deno.mkdir(dirname(path), { recursive: true });
-      return new KvStore(await Deno.openKv(path));
+      return new KvStore(await Deno.openKv(path), options.clock ?? systemClock);
     } catch (err) {
       throw new Error(`Cannot open store "${path}": ${(err as Error).message}`, { cause: err });
     }
@@ -112,7 +131,7 @@ export class KvStore implements Store {
   async ban(name: string, until: number): Promise<void> {
     // expireIn lets KV drop the entry once the ban is over; bannedUntil() checks the time anyway.
     await this.kv.set(["ban", nameKey(name)], until, {
-      expireIn: Math.max(1, until - Date.now()),
+      expireIn: Math.max(1, until - this.#clock.now()),
     });
   }
 
@@ -249,7 +268,9 @@ export class KvStore implements Store {
       const pair = pairKey(nameKey(m.line.from), nameKey(m.to ?? ""));
       writes.push({ key: ["dm", pair, m.ts, m.seq], value: null, bytes: 96 });
     }
-    if (item.inbox) writes.push({ key: ["inbox", item.inbox, m.seq], value: null, bytes: 64 });
+    if (item.inbox) {
+      writes.push({ key: ["inbox", nameKey(item.inbox), m.seq], value: null, bytes: 64 });
+    }
     if (item.importKey) writes.push({ key: ["import", item.importKey], value: m.seq, bytes: 96 });
     return writes;
   }
@@ -260,7 +281,7 @@ export class KvStore implements Store {
   ): Promise<HistoryPage> {
     const prefix: Deno.KvKey = "channel" in of
       ? ["chan", channelKey(of.channel)]
-      : ["dm", pairKey(of.between[0], of.between[1])];
+      : ["dm", pairKey(nameKey(of.between[0]), nameKey(of.between[1]))];
     let end: Deno.KvKey = [...prefix, Infinity];
     if (options.before !== undefined) {
       const before = (await this.kv.get<Head>(["msg", options.before])).value;
@@ -281,14 +302,17 @@ export class KvStore implements Store {
 
   async inbox(user: string): Promise<StoredMessage[]> {
     const seqs: number[] = [];
-    for await (const e of this.kv.list({ prefix: ["inbox", user] })) seqs.push(e.key[2] as number);
+    for await (const e of this.kv.list({ prefix: ["inbox", nameKey(user)] })) {
+      seqs.push(e.key[2] as number);
+    }
     return await this.#messages(seqs);
   }
 
   async clearInbox(user: string, seqs: number[]): Promise<void> {
+    const key = nameKey(user);
     for (let i = 0; i < seqs.length; i += COMMIT_MUTATIONS) {
       const op = this.kv.atomic();
-      for (const seq of seqs.slice(i, i + COMMIT_MUTATIONS)) op.delete(["inbox", user, seq]);
+      for (const seq of seqs.slice(i, i + COMMIT_MUTATIONS)) op.delete(["inbox", key, seq]);
       await op.commit();
     }
   }
@@ -318,6 +342,7 @@ export class KvStore implements Store {
 
   async *exportMessages(filter: ExportFilter): AsyncIterable<StoredMessage> {
     const wanted = filter.channel === undefined ? undefined : channelKey(filter.channel);
+    const user = filter.user === undefined ? undefined : nameKey(filter.user);
     if (filter.since !== undefined && filter.until !== undefined && filter.since >= filter.until) {
       return;
     }
@@ -334,7 +359,7 @@ export class KvStore implements Store {
       const flush = async function* (this: KvStore) {
         for (const m of await this.#messages(seqs)) {
           // One spelling per channel: the one it was first stored under.
-          if (filter.user === undefined || nameKey(m.line.from) === filter.user) {
+          if (user === undefined || nameKey(m.line.from) === user) {
             yield { ...m, channel: ch.value };
           }
         }
@@ -401,12 +426,6 @@ export class KvStore implements Store {
     for await (const e of this.kv.list<Uint8Array>({ prefix: ["part", head.seq] })) {
       chunks.push(e.value);
     }
-    const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-    let offset = 0;
-    for (const c of chunks) {
-      bytes.set(c, offset);
-      offset += c.length;
-    }
-    return JSON.parse(decoder.decode(bytes));
+    return JSON.parse(decoder.decode(concatBytes(chunks)));
   }
 }

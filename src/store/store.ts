@@ -35,7 +35,7 @@ export interface StoredMessage {
 /** One message to append, with the user whose offline inbox it also goes to, if any. */
 export interface Append {
   message: StoredMessage;
-  /** Case-folded name of an offline recipient (PROTOCOL B.6). */
+  /** Name of an offline recipient, whose inbox it goes to (PROTOCOL B.6). */
   inbox?: string;
   /** Old-deployment identity of an imported message, so a second import skips it. */
   importKey?: string;
@@ -44,7 +44,7 @@ export interface Append {
 /** Which conversation a history or export reads. */
 export type Conversation =
   | { channel: string }
-  /** Private conversation between two case-folded names. */
+  /** Private conversation between two names. */
   | { between: [string, string] };
 
 /** A page of history, oldest first; `more` when older messages exist. */
@@ -61,15 +61,18 @@ export interface ExportFilter {
   since?: number;
   /** Milliseconds since the epoch, exclusive. */
   until?: number;
-  /** Case-folded sender name. */
+  /** Sender name. */
   user?: string;
 }
 
-/** Persistent storage; `session/` sees only this interface. */
+/**
+ * Persistent storage; `session/` sees only this interface. Every name argument may be given in
+ * any case and composition: the store folds it (`nameKey`), so "Alice" and "alice" are one.
+ */
 export interface Store {
   /** Creates the account atomically; false when the name (case-folded) is already taken. */
   createUser(user: UserRecord): Promise<boolean>;
-  /** The account whose case-folded name matches, or null. */
+  /** The account of a name, or null. */
   getUser(name: string): Promise<UserRecord | null>;
   /** Replaces an account's password hash; false when there is no such account. */
   setPasswordHash(name: string, passwordHash: string): Promise<boolean>;
@@ -77,7 +80,7 @@ export interface Store {
   deleteUser(name: string): Promise<boolean>;
   /** Every account, by case-folded name. */
   listUsers(): AsyncIterable<UserRecord>;
-  /** Bans a name (case-folded) until `until` (ms since the epoch). */
+  /** Bans a name until `until` (ms since the epoch). */
   ban(name: string, until: number): Promise<void>;
   /** When a name's ban ends (ms since the epoch), or null when it is not banned. */
   bannedUntil(name: string): Promise<number | null>;

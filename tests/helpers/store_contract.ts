@@ -1,0 +1,201 @@
+// The contract of the Store interface (src/store/store.ts): every backend runs these tests,
+// with `storeContract("KvStore", open)` in its own test file.
+import assert from "node:assert/strict";
+import type { Store, StoredMessage } from "../../src/store/store.ts";
+import { FakeClock } from "./fake_clock.ts";
+
+/** A message of the default channel (or private, with `channel: null` and `to`). */
+export function message(
+  seq: number,
+  opts: Partial<StoredMessage> & { from?: string; content?: string } = {},
+): StoredMessage {
+  const ts = opts.ts ?? 1_700_000_000_000 + seq * 1000;
+  const m: StoredMessage = {
+    seq,
+    ts,
+    channel: opts.channel === undefined ? "#général" : opts.channel,
+    line: {
+      type: "message",
+      from: opts.from ?? "alice",
+      content: opts.content ?? `m${seq}`,
+      timestamp: `t${seq}`,
+      seq,
+    },
+  };
+  if (opts.to) m.to = opts.to;
+  return m;
+}
+
+/** Opens an empty store of the backend under test, whose clock is `clock`. */
+export type OpenStore = (clock: FakeClock) => Promise<Store>;
+
+/** Registers the Store contract's tests for a backend. */
+export function storeContract(backend: string, open: OpenStore): void {
+  const test = (name: string, run: (s: Store, clock: FakeClock) => Promise<void>) =>
+    Deno.test(`${backend}: ${name}`, async () => {
+      const clock = new FakeClock();
+      const store = await open(clock);
+      try {
+        await run(store, clock);
+      } finally {
+        store.close();
+      }
+    });
+
+  test("createUser is atomic: of concurrent creations of one name in any case, one wins", async (s) => {
+    const names = ["Zoé", "zoé", "ZOÉ", "zoe\u0301"];
+    const results = await Promise.all(
+      names.map((name, i) => s.createUser({ name, passwordHash: `h${i}`, createdAt: i })),
+    );
+    assert.equal(results.filter((ok) => ok).length, 1);
+    assert.ok(await s.getUser("ZOé"), "found in any case and composition");
+  });
+
+  test("users: password hash replaced, listed by name, deleted with their inbox", async (s) => {
+    for (const name of ["bob", "Alice"]) {
+      assert.equal(await s.createUser({ name, passwordHash: "old", createdAt: 1 }), true);
+    }
+    assert.equal(await s.setPasswordHash("BOB", "new"), true);
+    assert.equal((await s.getUser("bob"))?.passwordHash, "new");
+    assert.equal(await s.setPasswordHash("nobody", "x"), false);
+    assert.deepEqual((await Array.fromAsync(s.listUsers())).map((u) => u.name), ["Alice", "bob"]);
+    await s.append([{ message: message(1, { channel: null, to: "bob" }), inbox: "Bob" }]);
+    assert.equal(await s.deleteUser("Bob"), true);
+    assert.equal(await s.getUser("bob"), null);
+    assert.deepEqual(await s.inbox("bob"), []);
+    assert.equal(await s.deleteUser("bob"), false);
+  });
+
+  test("bans: a name is banned until a time, in any case", async (s, clock) => {
+    assert.equal(await s.bannedUntil("bob"), null);
+    await s.ban("Bob", clock.now() + 60_000);
+    assert.equal(await s.bannedUntil("BOB"), clock.now() + 60_000);
+  });
+
+  test("history pages backwards with before, oldest first, and says when more", async (s) => {
+    await s.append(Array.from({ length: 7 }, (_, i) => ({ message: message(i + 1) })));
+    const last = await s.history({ channel: "#général" }, { limit: 3 });
+    assert.deepEqual(last.messages.map((m) => m.seq), [5, 6, 7]);
+    assert.equal(last.more, true);
+    const before = await s.history({ channel: "#GÉNÉRAL" }, { limit: 3, before: 5 });
+    assert.deepEqual(before.messages.map((m) => m.seq), [2, 3, 4]);
+    const first = await s.history({ channel: "#général" }, { limit: 3, before: 2 });
+    assert.deepEqual(first.messages.map((m) => m.seq), [1]);
+    assert.equal(first.more, false);
+    assert.equal(await s.lastSeq(), 7);
+  });
+
+  test("history is in time order, so imported old messages sort first", async (s) => {
+    await s.append([{ message: message(1, { ts: 2000 }) }, { message: message(2, { ts: 1000 }) }]);
+    const page = await s.history({ channel: "#général" }, { limit: 10 });
+    assert.deepEqual(page.messages.map((m) => m.seq), [2, 1]);
+  });
+
+  test("history since leaves out what is older", async (s) => {
+    await s.append([1, 2, 3].map((seq) => ({ message: message(seq, { ts: seq * 100 }) })));
+    const page = await s.history({ channel: "#général" }, { limit: 10, since: 200 });
+    assert.deepEqual(page.messages.map((m) => m.seq), [2, 3]);
+    assert.equal(page.more, false);
+  });
+
+  test("private conversations stay apart and are found from either side, in any case", async (s) => {
+    await s.append([
+      { message: message(1, { channel: null, from: "Alice", to: "bob" }) },
+      { message: message(2, { channel: null, from: "bob", to: "alice" }) },
+      { message: message(3, { channel: null, from: "carol", to: "alice" }) },
+    ]);
+    const ab = await s.history({ between: ["BOB", "alice"] }, { limit: 10 });
+    assert.deepEqual(ab.messages.map((m) => m.seq), [1, 2]);
+    const general = await s.history({ channel: "#général" }, { limit: 10 });
+    assert.deepEqual(general.messages, []);
+  });
+
+  test("a message too big for one value is stored whole", async (s) => {
+    const content = "é😀".repeat(30_000); // ~210 KB of UTF-8
+    await s.append([{ message: message(1, { content }) }]);
+    const [back] = (await s.history({ channel: "#général" }, { limit: 1 })).messages;
+    assert.equal(back.line.content, content);
+    assert.equal(await s.pruneBefore(Number.MAX_SAFE_INTEGER), 1);
+    assert.deepEqual((await s.history({ channel: "#général" }, { limit: 1 })).messages, []);
+  });
+
+  test("a large batch is kept whole", async (s) => {
+    const batch = Array.from({ length: 1200 }, (_, i) => ({ message: message(i + 1) }));
+    assert.equal(await s.append(batch), 1200);
+    const page = await s.history({ channel: "#général" }, { limit: 200 });
+    assert.equal(page.messages.at(-1)!.seq, 1200);
+    assert.equal((await Array.fromAsync(s.exportMessages({}))).length, 1200);
+  });
+
+  test("inbox lists offline messages in order until cleared, in any case", async (s) => {
+    await s.append([
+      { message: message(1, { channel: null, to: "Bob" }), inbox: "Bob" },
+      { message: message(2, { channel: null, to: "bob" }), inbox: "bob" },
+    ]);
+    assert.deepEqual((await s.inbox("BOB")).map((m) => m.seq), [1, 2]);
+    await s.clearInbox("bob", [1, 2]);
+    assert.deepEqual(await s.inbox("bob"), []);
+    assert.equal((await s.history({ between: ["alice", "bob"] }, { limit: 5 })).messages.length, 2);
+  });
+
+  test("pruneBefore removes old messages from history and inboxes, keeps the rest", async (s) => {
+    await s.append([
+      { message: message(1, { ts: 100 }) },
+      { message: message(2, { ts: 200, channel: null, to: "bob" }), inbox: "bob" },
+      { message: message(3, { ts: 300 }) },
+    ]);
+    assert.equal(await s.pruneBefore(250), 2);
+    assert.deepEqual(
+      (await s.history({ channel: "#général" }, { limit: 5 })).messages.map((m) => m.seq),
+      [3],
+    );
+    assert.deepEqual(await s.inbox("bob"), []);
+    assert.deepEqual((await s.history({ between: ["alice", "bob"] }, { limit: 5 })).messages, []);
+  });
+
+  test("imports it already has are skipped, however many in one call", async (s) => {
+    assert.equal(await s.append([{ message: message(1), importKey: "k1" }]), 1);
+    assert.equal(
+      await s.append([
+        { message: message(2), importKey: "k1" },
+        { message: message(3), importKey: "k2" },
+      ]),
+      1,
+    );
+    const batch = Array.from(
+      { length: 250 },
+      (_, i) => ({ message: message(i + 10), importKey: `b${i}` }),
+    );
+    assert.equal(await s.append(batch), 250);
+    assert.equal((await s.knownImports(["b0", "b249", "nope"])).size, 2);
+    assert.equal(await s.append(batch), 0);
+  });
+
+  test("channels() counts messages per channel, named as first stored", async (s) => {
+    await s.append([{ message: message(1) }, { message: message(2, { channel: "#Sisr" }) }]);
+    await s.append([{ message: message(3, { channel: "#SISR" }) }]);
+    assert.deepEqual(await s.channels(), [
+      { name: "#général", count: 1 },
+      { name: "#Sisr", count: 2 },
+    ]);
+  });
+
+  test("export: by channel then time, one spelling per channel, filters, no private", async (s) => {
+    await s.append([
+      { message: message(1, { channel: "#Sisr", from: "Alice" }) },
+      { message: message(2, { channel: "#SISR", from: "bob" }) },
+      { message: message(3, { from: "alice" }) },
+      { message: message(4, { channel: null, from: "alice", to: "bob" }) },
+    ]);
+    const all = await Array.fromAsync(s.exportMessages({}));
+    assert.deepEqual(all.map((m) => [m.channel, m.seq]), [["#général", 3], ["#Sisr", 1], [
+      "#Sisr",
+      2,
+    ]]);
+    const alices = await Array.fromAsync(s.exportMessages({ user: "ALICE" }));
+    assert.deepEqual(alices.map((m) => m.seq), [3, 1]);
+    const sisr = await Array.fromAsync(s.exportMessages({ channel: "#sisr", since: 1 }));
+    assert.deepEqual(sisr.map((m) => m.seq), [1, 2]);
+    assert.deepEqual(await Array.fromAsync(s.exportMessages({ since: 5000, until: 1000 })), []);
+  });
+}
