@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { httpHandler } from "./http.ts";
-import { Metrics } from "./metrics.ts";
+import { Metrics, processMetrics } from "./metrics.ts";
 
 const handler = (ready: () => Promise<boolean>) =>
-  httpHandler({ metrics: new Metrics("1.2.3"), ready });
+  httpHandler({ metrics: new Metrics("1.2.3", { process: processMetrics() }), ready });
 const get = (h: ReturnType<typeof handler>, path: string, method = "GET") =>
   h(new Request(`http://localhost${path}`, { method }));
 

@@ -1,57 +1,40 @@
-// Prometheus metrics: the registry and every classcord_* metric, behind methods named for events.
+// Prometheus metrics: the registry and every classcord_* metric, fed by the server's events.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import { CLOSE_REASONS, type CloseReason, ERROR_CODES, type ErrorCode } from "./errors.ts";
+import { CLOSE_REASONS, ERROR_CODES } from "./errors.ts";
+import { LIMIT_NAMES, type ServerEvent } from "./events.ts";
 
-/** How a client reached the server. */
-export type Transport = "tcp" | "tls";
-/** An identified session's kind. */
-export type SessionKind = "user" | "guest";
-/** A message's kind: to the default channel, to another channel, or private. */
-export type MessageKind = "global" | "channel" | "private";
-/** A limit of PROTOCOL B.7 that was hit. */
-export const LIMIT_NAMES = [
-  "line_size",
-  "send_queue",
-  "write_deadline",
-  "message_rate",
-  "bad_lines",
-  "login_failures",
-  "registrations",
-  "identify_timeout",
-  "anonymous_connections",
-  "idle_timeout",
-  "connections",
-] as const;
-/** A limit of PROTOCOL B.7 that was hit. */
-export type LimitName = typeof LIMIT_NAMES[number];
-/** How a login attempt ended: wrong credentials, refused by a limit or a ban, or a server fault. */
-export type LoginResult = "ok" | "failed" | "throttled" | "error";
-/** How a registration ended. */
-export type RegistrationResult = "ok" | "exists" | "invalid" | "throttled" | "error";
+let processRegistry: Registry | undefined;
 
-// The process metrics (CPU, memory, event-loop lag, heap, GC) are collected once per process:
-// prom-client's event-loop monitor must not be started again for every server.
-const processRegistry = new Registry();
-collectDefaultMetrics({ register: processRegistry });
-// prom-client reads memory and file descriptors from /proc/self, which Deno opens only with
-// --allow-all, and reports 0 otherwise: those series are replaced or dropped rather than lie.
-for (
-  const name of [
-    "process_resident_memory_bytes",
-    "process_virtual_memory_bytes",
-    "process_heap_bytes",
-    "process_open_fds",
-    "process_max_fds",
-  ]
-) processRegistry.removeSingleMetric(name);
-new Gauge({
-  name: "process_resident_memory_bytes",
-  help: "Resident memory size in bytes.",
-  registers: [processRegistry],
-  collect() {
-    this.set(Deno.memoryUsage().rss);
-  },
-});
+/**
+ * The process metrics (CPU, memory, event-loop lag, heap, GC), collected once per process:
+ * prom-client's event-loop monitor must not be started again for every server. Only the server
+ * asks for them; importing this module starts nothing.
+ */
+export function processMetrics(): Registry {
+  if (processRegistry) return processRegistry;
+  const registry = processRegistry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  // prom-client reads memory and file descriptors from /proc/self, which Deno opens only with
+  // --allow-all, and reports 0 otherwise: those series are replaced or dropped rather than lie.
+  for (
+    const name of [
+      "process_resident_memory_bytes",
+      "process_virtual_memory_bytes",
+      "process_heap_bytes",
+      "process_open_fds",
+      "process_max_fds",
+    ]
+  ) registry.removeSingleMetric(name);
+  new Gauge({
+    name: "process_resident_memory_bytes",
+    help: "Resident memory size in bytes.",
+    registers: [registry],
+    collect() {
+      this.set(Deno.memoryUsage().rss);
+    },
+  });
+  return registry;
+}
 
 /**
  * Every metric of one server. No label carries a user or channel name (STYLE.md), so the series
@@ -78,7 +61,11 @@ export class Metrics {
   readonly #commit: Histogram;
   readonly #batch: Histogram;
 
-  constructor(version: string) {
+  readonly #process: Registry | undefined;
+
+  /** `process`: the process metrics ({@link processMetrics}) to expose beside the server's. */
+  constructor(version: string, options: { process?: Registry } = {}) {
+    this.#process = options.process;
     const registers = [this.registry];
     new Gauge({
       name: "classcord_build_info",
@@ -199,61 +186,48 @@ export class Metrics {
     for (const reason of CLOSE_REASONS) this.#closed.inc({ reason }, 0);
   }
 
-  connectionOpened(transport: Transport): void {
-    this.#connectionsOpen.inc({ transport });
-    this.#connections.inc({ transport });
-  }
-
-  connectionClosed(transport: Transport, reason: CloseReason): void {
-    this.#connectionsOpen.dec({ transport });
-    this.#closed.inc({ reason });
-    if (reason === "slow_consumer") this.#slow.inc();
-  }
-
-  sessionStarted(kind: SessionKind): void {
-    this.#sessions.inc({ kind });
-  }
-
-  sessionEnded(kind: SessionKind): void {
-    this.#sessions.dec({ kind });
-  }
-
-  login(result: LoginResult): void {
-    this.#logins.inc({ result });
-  }
-
-  registration(result: RegistrationResult): void {
-    this.#registrations.inc({ result });
-  }
-
-  message(kind: MessageKind, deliveries: number): void {
-    this.#messages.inc({ kind });
-    this.#deliveries += deliveries;
-  }
-
-  error(code: ErrorCode): void {
-    this.#errors.inc({ code });
-  }
-
-  limitHit(limit: LimitName): void {
-    this.#limits.inc({ limit });
-  }
-
-  bytesIn(n: number): void {
-    this.#bytesIn += n;
-  }
-
-  bytesOut(n: number): void {
-    this.#bytesOut += n;
-  }
-
-  latency(seconds: number): void {
-    this.#latency.observe(seconds);
-  }
-
-  commit(seconds: number, messages: number): void {
-    this.#commit.observe(seconds);
-    this.#batch.observe(messages);
+  /** Counts one event (subscribe it to the server's {@link EventStream}). */
+  observe(event: ServerEvent): void {
+    switch (event.type) {
+      case "connection_opened":
+        this.#connectionsOpen.inc({ transport: event.transport });
+        this.#connections.inc({ transport: event.transport });
+        return;
+      case "connection_closed":
+        this.#connectionsOpen.dec({ transport: event.transport });
+        this.#closed.inc({ reason: event.reason });
+        if (event.reason === "slow_consumer") this.#slow.inc();
+        return;
+      case "session_started":
+        return this.#sessions.inc({ kind: event.kind });
+      case "session_ended":
+        return this.#sessions.dec({ kind: event.kind });
+      case "login":
+        return this.#logins.inc({ result: event.result });
+      case "registration":
+        return this.#registrations.inc({ result: event.result });
+      case "message":
+        return this.#messages.inc({ kind: event.kind });
+      case "delivered":
+        this.#deliveries += event.count;
+        return;
+      case "error":
+        return this.#errors.inc({ code: event.code });
+      case "limit":
+        return this.#limits.inc({ limit: event.limit });
+      case "bytes_in":
+        this.#bytesIn += event.bytes;
+        return;
+      case "bytes_out":
+        this.#bytesOut += event.bytes;
+        return;
+      case "fanout_latency":
+        return this.#latency.observe(event.seconds);
+      case "commit":
+        this.#commit.observe(event.seconds);
+        this.#batch.observe(event.messages);
+        return;
+    }
   }
 
   /** Content type of {@link text}. */
@@ -261,9 +235,10 @@ export class Metrics {
     return this.registry.contentType;
   }
 
-  /** The Prometheus text exposition: this server's metrics and the process metrics. */
+  /** The Prometheus text exposition: this server's metrics, and the process's when given. */
   async text(): Promise<string> {
-    return await Registry.merge([this.registry, processRegistry]).metrics();
+    const registries = this.#process ? [this.registry, this.#process] : [this.registry];
+    return await Registry.merge(registries).metrics();
   }
 }
 
@@ -280,30 +255,4 @@ function hotCounter(name: string, help: string, registers: Registry[], read: () 
       reported = now;
     },
   });
-}
-
-/**
- * Counts the writes of one fan-out and reports the latency when the last recipient's write is
- * done. Armed after the fan-out loop, when the number of recipients is known.
- */
-export class FanoutTimer {
-  #remaining = 0;
-  #armed = false;
-
-  constructor(readonly metrics: Metrics, readonly receivedAt: number) {}
-
-  /** Called by an outbox once the line is written. */
-  written(): void {
-    if (--this.#remaining === 0 && this.#armed) this.#done();
-  }
-
-  /** Sets the number of recipients, after the fan-out loop and before any write completes. */
-  arm(recipients: number): void {
-    this.#armed = true;
-    this.#remaining += recipients;
-  }
-
-  #done(): void {
-    this.metrics.latency((performance.now() - this.receivedAt) / 1000);
-  }
 }

@@ -4,23 +4,20 @@ import denoConfig from "../deno.json" with { type: "json" };
 import { type Argon2Params, type PasswordHasher, WorkerHasher } from "./auth/password.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { Config, Limits } from "./config.ts";
+import { EventStream } from "./events.ts";
 import { serveHttp } from "./http.ts";
 import { Hub } from "./hub/hub.ts";
-import { Metrics } from "./metrics.ts";
+import { Metrics, processMetrics } from "./metrics.ts";
 import { HISTORY_MAX_LIMIT } from "./protocol/schema.ts";
 import { Accounts } from "./session/account.ts";
 import { Chat } from "./session/chat.ts";
+import type { Connection, Peer, SessionOutput } from "./session/client.ts";
 import { Moderation } from "./session/moderation.ts";
-import {
-  type Connection,
-  type Peer,
-  type ServerInfo,
-  Session,
-  type SessionOutput,
-} from "./session/session.ts";
+import { type ServerInfo, Session, type SessionDeps } from "./session/session.ts";
 import { KvStore } from "./store/kv_store.ts";
 import { MessageLog } from "./store/message_log.ts";
 import type { Store } from "./store/store.ts";
+import { Connections } from "./transport/connections.ts";
 import { ConnectionGate } from "./transport/gate.ts";
 import { ChatListener } from "./transport/tcp.ts";
 
@@ -69,19 +66,21 @@ export interface Server extends AsyncDisposable {
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<Server> {
   const clock = options.clock ?? systemClock;
   const limits: Limits = { ...config.limits, ...options.limits };
-  const store = await KvStore.open(config.db);
-  const metrics = new Metrics(VERSION);
+  const store = await KvStore.open(config.db, { clock });
+  const metrics = new Metrics(VERSION, { process: processMetrics() });
+  const events = new EventStream();
+  events.subscribe((event) => metrics.observe(event));
   let hasher: PasswordHasher | undefined;
-  let listener: ChatListener | undefined;
-  let tlsListener: ChatListener | undefined;
+  let connections: Connections | undefined;
+  const listeners: ChatListener[] = [];
   let messages: MessageLog;
   let http: Deno.HttpServer<Deno.NetAddr> | undefined;
   let stopping = false;
   try {
     await prune(store, clock, config.retentionDays);
-    messages = await MessageLog.open(store, { onCommit: (s, n) => metrics.commit(s, n) });
+    messages = await MessageLog.open(store, { events });
     hasher = new WorkerHasher({ params: options.argon2 });
-    const hub = new Hub();
+
     const info: ServerInfo = {
       version: VERSION,
       features: ["ack", "channels", "history", "offline", "details", "who", "private"],
@@ -94,39 +93,43 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         idle_timeout_ms: limits.idleTimeoutMs,
       },
     };
-    const deps = {
-      hub,
+    const deps = sessionDeps({
+      store,
+      journal: messages,
+      hasher,
       clock,
-      info,
-      metrics,
+      events,
       limits,
-      guests: config.guests,
+      info,
       lang: config.lang,
-      moderation: new Moderation({ hub, store, clock }),
-      accounts: new Accounts({ store, hasher, hub, clock, limits }),
-      chat: new Chat({ hub, clock, store, log: messages, metrics }),
-    };
-    const listenerOptions = {
-      hostname: config.host,
-      port: config.port,
+      guests: config.guests,
+    });
+    connections = new Connections({
       ...limits,
       gate: new ConnectionGate(clock, limits, {
         trusted: config.trustedAddresses,
         now: options.monotonic,
       }),
+      events,
       lang: config.lang,
-      metrics,
-      metricsText: () => metrics.text(),
       accept: (out: SessionOutput, peer: Peer, conn: Connection) =>
         new Session(deps, out, peer, conn),
+    });
+    const listenerOptions = {
+      hostname: config.host,
+      port: config.port,
+      ...limits,
+      connections,
+      events,
+      metricsText: () => metrics.text(),
     };
-    listener = ChatListener.listen(listenerOptions);
+    listeners.push(ChatListener.listen(listenerOptions));
     if (config.tlsCert !== "") {
       const tls = {
         cert: await readPem(config.tlsCert, "certificate"),
         key: await readPem(config.tlsKey, "key"),
       };
-      tlsListener = ChatListener.listen({ ...listenerOptions, port: config.tlsPort, tls });
+      listeners.push(ChatListener.listen({ ...listenerOptions, port: config.tlsPort, tls }));
     }
     if (config.metricsPort !== 0) {
       http = serveHttp({ hostname: config.metricsHost || config.host, port: config.metricsPort }, {
@@ -136,8 +139,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       });
     }
   } catch (err) {
-    await listener?.shutdown();
-    await tlsListener?.shutdown();
+    await Promise.all(listeners.map((l) => l.close()));
+    await connections?.shutdown();
     hasher?.close();
     store.close();
     throw err;
@@ -145,6 +148,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const retention = config.retentionDays > 0
     ? setInterval(() => prune(store, clock, config.retentionDays), RETENTION_SWEEP_MS)
     : undefined;
+  const [listener, tlsListener] = listeners;
   const { hostname, port } = listener.addr;
   const metricsPort = http?.addr.port ?? 0;
   log.info("Listening on {hostname}:{port}, store {db}", { hostname, port, db: config.db });
@@ -162,7 +166,9 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     stopped ??= (async () => {
       stopping = true;
       clearInterval(retention);
-      await Promise.all([listener!.shutdown(), tlsListener?.shutdown()]);
+      await Promise.all(listeners.map((l) => l.close()));
+      await connections!.shutdown();
+      await Promise.all(listeners.map((l) => l.closed()));
       await http?.shutdown();
       await messages.flushed(); // what clients sent before the shutdown is stored
       hasher.close();
@@ -178,6 +184,27 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     shutdown,
     [Symbol.asyncDispose]: shutdown,
   };
+}
+
+/**
+ * What every session shares, put together: the in-process bus over the message log, moderation,
+ * accounts and chat.
+ */
+export function sessionDeps(
+  parts: Pick<SessionDeps, "clock" | "events" | "limits" | "info" | "lang"> & {
+    store: Store;
+    journal: MessageLog;
+    hasher: PasswordHasher;
+    guests: boolean;
+  },
+): SessionDeps {
+  const { store, journal, hasher, clock, events, limits, guests } = parts;
+  const bus = new Hub({ journal, events });
+  const flushed = () => journal.flushed();
+  const moderation = new Moderation({ bus, store, clock });
+  const accounts = new Accounts({ store, hasher, bus, clock, limits, events, moderation, flushed });
+  const chat = new Chat({ bus, clock, store, events, accounts, moderation, guests, flushed });
+  return { ...parts, bus, moderation, accounts, chat };
 }
 
 /** Deletes messages past the retention period; a failure is logged and retried next sweep. */

@@ -1,71 +1,125 @@
-// The architecture of STYLE.md, checked on the real import graph of src/.
+// The architecture of STYLE.md, checked on the real import graph of src/ and scripts/.
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 
-const SRC = fileURLToPath(new URL("../src/", import.meta.url));
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
 interface Import {
   target: string;
   typeOnly: boolean;
+  /** Named by `new URL(..., import.meta.url)`: a worker, or a program a script starts. */
+  byUrl?: boolean;
 }
 
-async function modules(): Promise<Map<string, { text: string; imports: Import[] }>> {
-  const out = new Map<string, { text: string; imports: Import[] }>();
-  async function walk(dir: string): Promise<void> {
-    for await (const e of Deno.readDir(SRC + dir)) {
-      const rel = dir + e.name;
-      if (e.isDirectory) await walk(rel + "/");
-      else if (rel.endsWith(".ts") && !rel.endsWith("_test.ts")) {
-        const text = await Deno.readTextFile(SRC + rel);
+interface Module {
+  text: string;
+  imports: Import[];
+}
+
+/** Every module (not test) under `dir`, by path from the repository root, with its imports. */
+async function modules(dir: string): Promise<Map<string, Module>> {
+  const out = new Map<string, Module>();
+  async function walk(rel: string): Promise<void> {
+    for await (const e of Deno.readDir(ROOT + rel)) {
+      const path = rel + e.name;
+      if (e.isDirectory) await walk(path + "/");
+      else if (path.endsWith(".ts") && !path.endsWith("_test.ts")) {
+        const text = await Deno.readTextFile(ROOT + path);
         const imports: Import[] = [];
-        for (const m of text.matchAll(/^import\s+(type\s+)?[^;]*?from\s+"([^"]+)";/gms)) {
-          const spec = m[2];
+        for (const m of text.matchAll(/^import\s+([^;]*?)\s+from\s+"([^"]+)";/gms)) {
+          const [, clause, spec] = m;
           const target = spec.startsWith(".")
-            ? new URL(spec, `file:///${rel}`).pathname.slice(1)
+            ? new URL(spec, `file:///${path}`).pathname.slice(1)
             : spec;
-          imports.push({ target, typeOnly: m[1] !== undefined });
+          imports.push({ target, typeOnly: typesOnly(clause) });
+        }
+        for (const m of text.matchAll(/^import\s+"([^"]+)";/gm)) {
+          const target = m[1].startsWith(".")
+            ? new URL(m[1], `file:///${path}`).pathname.slice(1)
+            : m[1];
+          imports.push({ target, typeOnly: false });
         }
         for (const m of text.matchAll(/new URL\("(\.[^"]+\.ts)", import\.meta\.url\)/g)) {
           imports.push({
-            target: new URL(m[1], `file:///${rel}`).pathname.slice(1),
+            target: new URL(m[1], `file:///${path}`).pathname.slice(1),
             typeOnly: false,
+            byUrl: true,
           });
         }
-        out.set(rel, { text, imports });
+        out.set(path, { text, imports });
       }
     }
   }
-  await walk("");
+  await walk(dir);
   return out;
 }
 
-// main → server → transport, http → hub → session → protocol → errors (STYLE.md).
-const CHAIN = ["main.ts", "server.ts", "transport/", "hub/", "session/", "protocol/", "errors.ts"];
-const rank = (path: string) => CHAIN.findIndex((p) => path === p || path.startsWith(p));
+/** Whether an import clause brings types only: `type X`, or `{ type A, type B }`. */
+function typesOnly(clause: string): boolean {
+  if (clause.startsWith("type ")) return true;
+  const named = clause.match(/^\{([^}]*)\}$/)?.[1];
+  return named !== undefined &&
+    named.split(",").every((n) => n.trim() === "" || n.trim().startsWith("type "));
+}
 
-Deno.test("src/ imports only go down the layer chain (types excepted)", async () => {
-  const graph = await modules();
+// STYLE.md: main → server → transport, http → session → hub → protocol → errors, with the
+// modules the guide's layout adds, each on its floor. A module may import (as a value) only
+// from its own floor or below; types cross freely (`import type`).
+const FLOORS: string[][] = [
+  ["src/main.ts"],
+  ["src/server.ts"],
+  ["src/config.ts", "src/log.ts"],
+  ["src/transport/", "src/http.ts", "src/metrics.ts"],
+  ["src/session/"],
+  ["src/hub/"],
+  ["src/store/"],
+  ["src/auth/"],
+  ["src/protocol/"],
+  ["src/address_set.ts", "src/events.ts", "src/clock.ts", "src/bytes.ts", "src/errors.ts"],
+];
+
+function floor(path: string): number {
+  return FLOORS.findIndex((f) =>
+    f.some((p) => path === p || (p.endsWith("/") && path.startsWith(p)))
+  );
+}
+
+// Read once, by the first test that asks (not while the file loads: the op sanitizer).
+let src: Promise<Map<string, Module>> | undefined;
+let scripts: Promise<Map<string, Module>> | undefined;
+const SRC = () => src ??= modules("src/");
+const SCRIPTS = () => scripts ??= modules("scripts/");
+
+Deno.test("every module of src/ has a floor", async () => {
+  for (const path of (await SRC()).keys()) {
+    assert.ok(floor(path) >= 0, `${path} is on no floor of tests/layers_test.ts`);
+  }
+});
+
+Deno.test("src/ imports only go down the floors (types excepted)", async () => {
+  const graph = await SRC();
   // The parser really sees the graph: a known value import and a known type import.
-  const session = graph.get("session/session.ts")!.imports;
-  assert.ok(session.some((i) => i.target === "protocol/schema.ts" && !i.typeOnly));
-  assert.ok(session.some((i) => i.target === "hub/hub.ts" && i.typeOnly));
+  const session = graph.get("src/session/session.ts")!.imports;
+  assert.ok(session.some((i) => i.target === "src/protocol/schema.ts" && !i.typeOnly));
+  assert.ok(session.some((i) => i.target === "src/session/account.ts" && i.typeOnly));
   for (const [path, { imports }] of graph) {
     for (const imp of imports) {
-      if (imp.typeOnly || !imp.target.endsWith(".ts")) continue;
-      const from = rank(path);
-      const to = rank(imp.target);
-      if (from < 0 || to < 0) continue;
-      assert.ok(from <= to, `${path} imports ${imp.target}, which is above it`);
+      if (imp.typeOnly || !imp.target.startsWith("src/")) continue;
+      assert.ok(
+        floor(path) <= floor(imp.target),
+        `${path} imports ${imp.target}, which is above it`,
+      );
     }
   }
 });
 
-Deno.test("protocol/ is pure: only errors.ts, zod and itself, no Deno APIs", async () => {
-  for (const [path, { text, imports }] of await modules()) {
-    if (!path.startsWith("protocol/")) continue;
+Deno.test("protocol/ is pure: only errors.ts, bytes.ts, zod and itself, no Deno APIs", async () => {
+  for (const [path, { text, imports }] of await SRC()) {
+    if (!path.startsWith("src/protocol/")) continue;
     for (const imp of imports) {
       assert.ok(
-        imp.target === "zod" || imp.target === "errors.ts" || imp.target.startsWith("protocol/"),
+        ["zod", "src/errors.ts", "src/bytes.ts"].includes(imp.target) ||
+          imp.target.startsWith("src/protocol/"),
         `${path} imports ${imp.target}`,
       );
     }
@@ -73,33 +127,82 @@ Deno.test("protocol/ is pure: only errors.ts, zod and itself, no Deno APIs", asy
   }
 });
 
-Deno.test("session/ sees store, hasher, hub and clock as types only", async () => {
-  for (const [path, { imports }] of await modules()) {
-    if (!path.startsWith("session/")) continue;
+Deno.test("session/ sees the store, hasher, bus, clock and transports as types only", async () => {
+  for (const [path, { imports }] of await SRC()) {
+    if (!path.startsWith("src/session/")) continue;
     for (const imp of imports) {
       const seam = ["store/", "hub/", "auth/password", "clock.ts", "transport/", "server.ts"]
-        .some((p) => imp.target.startsWith(p));
+        .some((p) => imp.target.startsWith(`src/${p}`));
       assert.ok(!seam || imp.typeOnly, `${path} imports ${imp.target} as a value`);
     }
   }
 });
 
-Deno.test("only transport/ and http.ts open sockets; only server.ts picks implementations", async () => {
-  for (const [path, { text, imports }] of await modules()) {
-    if (!path.startsWith("transport/") && path !== "http.ts") {
-      assert.doesNotMatch(text, /Deno\.(listen|listenTls|connect|serve)\(/, path);
+Deno.test("observability is a seam: protocol, session and hub emit events, never touch metrics", async () => {
+  for (const [path, { imports }] of await SRC()) {
+    if (!/^src\/(protocol|session|hub|transport|store)\//.test(path)) continue;
+    for (const imp of imports) {
+      assert.ok(
+        imp.target !== "src/metrics.ts" && imp.target !== "prom-client",
+        `${path} imports ${imp.target}`,
+      );
     }
-    if (path !== "server.ts") {
-      for (const imp of imports) {
-        if (imp.typeOnly) continue;
-        assert.ok(!imp.target.startsWith("store/kv_"), `${path} picks the KV store`);
-      }
+  }
+  // Importing the metrics module registers nothing: only the server asks for process metrics.
+  const metrics = (await SRC()).get("src/metrics.ts")!.text;
+  assert.doesNotMatch(
+    metrics.replace(/export function processMetrics[\s\S]*?\n}\n/, ""),
+    /collectDefaultMetrics\(/,
+  );
+});
+
+Deno.test("only transport/ and http.ts open sockets; only server.ts picks implementations", async () => {
+  for (const [path, { text, imports }] of await SRC()) {
+    if (!path.startsWith("src/transport/") && path !== "src/http.ts") {
+      assert.doesNotMatch(text, /Deno\.(listen|listenTls|connect|serve|upgradeWebSocket)\(/, path);
+    }
+    if (path === "src/server.ts" || path === "src/main.ts") continue;
+    for (const imp of imports) {
+      if (imp.typeOnly) continue;
+      const implementation = ["src/store/kv_store.ts", "src/store/message_log.ts", "src/hub/hub.ts"]
+        .includes(imp.target) || imp.target === "src/auth/password.ts";
+      const sameFolder = imp.target.split("/").slice(0, -1).join("/") ===
+        path.split("/").slice(0, -1).join("/");
+      assert.ok(!implementation || sameFolder, `${path} picks the implementation ${imp.target}`);
     }
   }
 });
 
-Deno.test("src/ has no import cycles and no barrel files", async () => {
-  const graph = await modules();
+Deno.test("raw Deno KV only in store/", async () => {
+  for (const [path, { text }] of [...await SRC(), ...await SCRIPTS()]) {
+    if (path.startsWith("src/store/")) continue;
+    assert.doesNotMatch(
+      text,
+      /Deno\.openKv\(|\.atomic\(\)|\bstore\.kv\b/,
+      `${path} uses KV itself`,
+    );
+  }
+});
+
+Deno.test("scripts/ use config, store, auth and pure parts only, never session, hub or transports", async () => {
+  const graph = await SCRIPTS();
+  assert.ok(graph.size > 0);
+  for (const [path, { imports }] of graph) {
+    for (const imp of imports) {
+      if (!imp.target.startsWith("src/")) continue;
+      const allowed =
+        ["src/config.ts", "src/errors.ts", "src/bytes.ts", "src/clock.ts", "src/events.ts"]
+          .includes(imp.target) ||
+        ["src/store/", "src/auth/", "src/protocol/"].some((p) => imp.target.startsWith(p)) ||
+        // The benchmarks start the server as a program, as an operator would.
+        (path.startsWith("scripts/bench/") && imp.byUrl && imp.target === "src/main.ts");
+      assert.ok(allowed, `${path} imports ${imp.target}`);
+    }
+  }
+});
+
+Deno.test("src/ and scripts/ have no import cycles and no barrel files", async () => {
+  const graph = new Map([...await SRC(), ...await SCRIPTS()]);
   for (const path of graph.keys()) {
     assert.ok(!/(^|\/)(mod|index)\.ts$/.test(path), `${path} is a barrel`);
   }

@@ -1,25 +1,25 @@
-// Presence, channel membership and fan-out: who is online under which name, in which channels,
-// and delivery of encoded lines to them.
+// The in-process bus: the identified sessions of this server by name, the channels they joined,
+// delivery of encoded lines to their outputs, and chat messages numbered, fanned out and queued
+// for storage in one step.
+import { getLogger } from "@logtape/logtape";
+import type { ErrorCode } from "../errors.ts";
+import type { Events, MessageKind } from "../events.ts";
 import { type Channel, DEFAULT } from "../protocol/channel.ts";
+import { encodeBytes } from "../protocol/encode.ts";
+import { formatTimestamp, forwardedMessage } from "../protocol/replies.ts";
+import type { Text } from "../protocol/texts.ts";
+import type { Append } from "../store/store.ts";
+import type { Audience, Bus, Member, Post, Presence, Stored } from "./bus.ts";
 import type { WriteWatcher } from "./outbox.ts";
 
-/** An identified session as the hub sees it. */
-export interface Member {
-  /** Case-folded name ({@link nameKey}); several sessions of one user share it. */
-  readonly key: string;
-  /** Display name. */
-  readonly name: string;
-  /** Queues one encoded line for this session; never blocks. */
-  deliver(line: Uint8Array, watcher?: WriteWatcher): void;
-}
+const log = getLogger(["classcord", "session"]);
 
-/** What the hub knows of an online name (PROTOCOL B.6 `details`). */
-export interface Presence {
-  name: string;
-  state: string;
-  guest: boolean;
-  /** Milliseconds since the epoch when the name's first session came online. */
-  since: number;
+/** Where the in-process bus numbers messages and has them stored (the store's message log). */
+export interface Journal {
+  /** Reserves the next seq; seqs are handed out in order and never reused. */
+  nextSeq(): number;
+  /** Queues a numbered message for storage; `done` runs after its commit. */
+  append(item: Append, done?: (error?: Error) => void): void;
 }
 
 interface Room {
@@ -28,17 +28,23 @@ interface Room {
 }
 
 /**
- * The identified sessions, grouped by name, and the channels they joined; every identified
- * session is in the default channel. Lines are encoded once by the caller and the same bytes are
- * queued on every recipient; the hub never waits for any of them.
+ * Every identified session of this process, grouped by name, and the channels they joined;
+ * every identified session is in the default channel. Lines are encoded once by the caller and
+ * the same bytes are queued on every recipient's output; the hub never waits for any of them.
  */
-export class Hub {
+export class Hub implements Bus {
   readonly #byKey = new Map<string, Set<Member>>();
   readonly #presence = new Map<string, Presence>();
   readonly #rooms = new Map<string, Room>();
   readonly #joined = new Map<Member, Set<string>>();
+  readonly #journal: Journal;
+  readonly #events: Events;
 
-  /** Adds a member; true when it is the first session under its name (announce "online"). */
+  constructor(deps: { journal: Journal; events: Events }) {
+    this.#journal = deps.journal;
+    this.#events = deps.events;
+  }
+
   join(member: Member, info: { guest: boolean; now: number }): boolean {
     let sessions = this.#byKey.get(member.key);
     const first = sessions === undefined;
@@ -55,7 +61,6 @@ export class Hub {
     return first;
   }
 
-  /** Removes a member from its name and its channels; true when it was the name's last session. */
   leave(member: Member): boolean {
     for (const key of this.#joined.get(member) ?? []) this.leaveChannel(member, key);
     this.#joined.delete(member);
@@ -67,38 +72,23 @@ export class Hub {
     return true;
   }
 
-  /** Whether any session is online under this case-folded name. */
-  isOnline(key: string): boolean {
-    return this.#byKey.has(key);
-  }
-
-  /** The display name online under a case-folded name, if any. */
-  displayName(key: string): string | undefined {
-    return this.#presence.get(key)?.name;
-  }
-
-  /** Each online name once, in the order they came online. */
-  names(): string[] {
-    return [...this.#presence.values()].map((p) => p.name);
-  }
-
-  /** Presence of each online name, in the order they came online. */
-  presence(): Presence[] {
-    return [...this.#presence.values()];
-  }
-
-  /** Records the state a name last announced. */
   setState(key: string, state: string): void {
     const p = this.#presence.get(key);
     if (p) p.state = state;
   }
 
-  /** The sessions online under a case-folded name. */
-  sessionsOf(key: string): Iterable<Member> {
-    return this.#byKey.get(key) ?? [];
+  isOnline(key: string): boolean {
+    return this.#byKey.has(key);
   }
 
-  /** Adds a member to a channel (the default channel holds everybody already). */
+  displayName(key: string): string | undefined {
+    return this.#presence.get(key)?.name;
+  }
+
+  presence(): Presence[] {
+    return [...this.#presence.values()];
+  }
+
   joinChannel(member: Member, channel: Channel): void {
     if (channel.key === DEFAULT.key) return;
     let room = this.#rooms.get(channel.key);
@@ -109,7 +99,6 @@ export class Hub {
     joined.add(channel.key);
   }
 
-  /** Removes a member from a channel; a channel nobody is in is forgotten. */
   leaveChannel(member: Member, key: string): void {
     const room = this.#rooms.get(key);
     if (!room) return;
@@ -118,13 +107,6 @@ export class Hub {
     if (room.members.size === 0) this.#rooms.delete(key);
   }
 
-  /** The distinct names in a channel other than the default, in the order they joined. */
-  members(channelKey: string): string[] {
-    const room = this.#rooms.get(channelKey);
-    return room ? [...new Set([...room.members].map((m) => m.name))] : [];
-  }
-
-  /** Channels with their number of distinct names online, the default first. */
   channels(): { name: string; members: number }[] {
     const out = [{ name: DEFAULT.name, members: this.#byKey.size }];
     for (const room of this.#rooms.values()) {
@@ -133,46 +115,69 @@ export class Hub {
     return out;
   }
 
-  /** Queues `line` on every identified session but `except`; returns the number of deliveries. */
-  broadcast(line: Uint8Array, except?: Member, watcher?: WriteWatcher): number {
+  members(channelKey: string): string[] {
+    if (channelKey === DEFAULT.key) return [...this.#presence.values()].map((p) => p.name);
+    const room = this.#rooms.get(channelKey);
+    return room ? [...new Set([...room.members].map((m) => m.name))] : [];
+  }
+
+  deliver(to: Audience, line: Uint8Array, except?: Member, watcher?: WriteWatcher): number {
     let count = 0;
-    for (const sessions of this.#byKey.values()) {
-      for (const m of sessions) {
-        if (m === except) continue;
-        m.deliver(line, watcher);
-        count++;
+    if ("user" in to) {
+      for (const m of this.#byKey.get(to.user) ?? []) {
+        if (m !== except) m.out.send(line, watcher), count++;
+      }
+    } else if ("channel" in to && to.channel !== DEFAULT.key) {
+      for (const m of this.#rooms.get(to.channel)?.members ?? []) {
+        if (m !== except) m.out.send(line, watcher), count++;
+      }
+    } else {
+      for (const sessions of this.#byKey.values()) {
+        for (const m of sessions) {
+          if (m !== except) m.out.send(line, watcher), count++;
+        }
       }
     }
     return count;
   }
 
-  /** Queues `line` on every member of a channel but `except`; returns the number of deliveries. */
-  publish(
-    channelKey: string,
-    line: Uint8Array,
-    except?: Member,
-    watcher?: WriteWatcher,
-  ): number {
-    if (channelKey === DEFAULT.key) return this.broadcast(line, except, watcher);
-    let count = 0;
-    for (const m of this.#rooms.get(channelKey)?.members ?? []) {
-      if (m === except) continue;
-      m.deliver(line, watcher);
-      count++;
-    }
-    return count;
+  disconnect(key: string, code: ErrorCode, text: Text): number {
+    const sessions = [...this.#byKey.get(key) ?? []];
+    for (const m of sessions) m.disconnect(code, text);
+    return sessions.length;
   }
 
-  /** Queues `line` on every session of one name but `except`; returns the number of deliveries. */
-  sendTo(key: string, line: Uint8Array, except?: Member, watcher?: WriteWatcher): number {
-    const sessions = this.#byKey.get(key);
-    if (!sessions) return 0;
-    let count = 0;
-    for (const m of sessions) {
-      if (m === except) continue;
-      m.deliver(line, watcher);
-      count++;
+  post(post: Post, stored?: Stored): void {
+    const { to, ts, except, timer } = post;
+    const seq = this.#journal.nextSeq();
+    const timestamp = formatTimestamp(ts);
+    const line = forwardedMessage(post.fields, post.from, timestamp, seq);
+    let kind: MessageKind = "private";
+    let deliveries = 0;
+    let item: Append;
+    if ("channel" in to) {
+      kind = to.channel.key === DEFAULT.key ? "global" : "channel";
+      if (except) this.joinChannel(except, to.channel);
+      deliveries = this.deliver({ channel: to.channel.key }, encodeBytes(line), except, timer);
+      item = { message: { seq, ts, channel: to.channel.name, line } };
+    } else if (to.inbox) {
+      item = { message: { seq, ts, channel: null, to: to.name, line }, inbox: to.user };
+    } else {
+      deliveries = this.deliver(to, encodeBytes(line), except, timer);
+      item = {
+        message: { seq, ts, channel: null, to: this.displayName(to.user) ?? to.name, line },
+      };
     }
-    return count;
+    timer?.arm(deliveries);
+    this.#events.emit({ type: "message", kind });
+    if (deliveries > 0) this.#events.emit({ type: "delivered", count: deliveries });
+    // Metadata only: never the content (STYLE.md).
+    log.debug("Message {seq} ({kind}) from {user} to {deliveries} sessions", {
+      seq,
+      kind,
+      user: post.from,
+      deliveries,
+    });
+    this.#journal.append(item, stored && ((error) => stored(seq, timestamp, error)));
   }
 }

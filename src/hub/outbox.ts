@@ -1,4 +1,5 @@
 // Per-connection send queue: bounded, coalescing, never making a sender wait for a slow reader.
+import { concatBytes } from "../bytes.ts";
 
 /** Where an outbox writes: a Deno.Conn or anything with the same `write`. */
 export interface Writer {
@@ -186,7 +187,7 @@ export class Outbox {
         const watchers = this.#watchers;
         this.#queue = NONE;
         this.#watchers = NONE;
-        const bytes = chunks.length === 1 ? chunks[0] : concat(chunks);
+        const bytes = concatBytes(chunks);
         this.#writeStartedAt = this.#now();
         for (let off = 0; off < bytes.length;) {
           off += await this.#writer.write(off === 0 ? bytes : bytes.subarray(off));
@@ -225,16 +226,4 @@ export class Outbox {
     this.#idleWaiters = NONE;
     for (const wake of waiters) wake();
   }
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const c of chunks) size += c.length;
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.length;
-  }
-  return out;
 }

@@ -1,4 +1,5 @@
 // Byte stream → lines: splits on LF, CRLF or a lone CR before any decoding, with a line size cap.
+import { concatBytes } from "../bytes.ts";
 
 /** What the splitter found in the stream. */
 export type Frame =
@@ -107,14 +108,6 @@ export class LineSplitter {
   }
 
   #join(tail: Uint8Array): Uint8Array {
-    if (this.#parts.length === 0) return tail;
-    const out = new Uint8Array(this.#size + tail.length);
-    let offset = 0;
-    for (const part of this.#parts) {
-      out.set(part, offset);
-      offset += part.length;
-    }
-    out.set(tail, offset);
-    return out;
+    return this.#parts.length === 0 ? tail : concatBytes([...this.#parts, tail]);
   }
 }

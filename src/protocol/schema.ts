@@ -117,8 +117,10 @@ export type Request =
   | { type: "who"; id?: RequestId } & z.infer<typeof who>
   | { type: "status"; id?: RequestId } & z.infer<typeof status>
   | { type: "hello"; id?: RequestId } & z.infer<typeof hello>
-  | { type: "join" | "leave"; id?: RequestId } & z.infer<typeof channelRef>
-  | { type: "channels" | "ping"; id?: RequestId }
+  | { type: "join"; id?: RequestId } & z.infer<typeof channelRef>
+  | { type: "leave"; id?: RequestId } & z.infer<typeof channelRef>
+  | { type: "channels"; id?: RequestId }
+  | { type: "ping"; id?: RequestId }
   | { type: "kick"; id?: RequestId } & z.infer<typeof target>
   | { type: "mute" | "ban"; id?: RequestId } & z.infer<typeof sanction>
   | { type: "announce"; id?: RequestId } & z.infer<typeof announce>

@@ -1,16 +1,27 @@
-// Accounts: registration, login and guest names, over the Store and PasswordHasher interfaces.
+// Accounts: registration, login (with its reply, its offline messages and what it counts) and
+// guest names, over the Store, PasswordHasher and Bus interfaces.
+import { getLogger } from "@logtape/logtape";
 import type { PasswordHasher } from "../auth/password.ts";
 import { checkName, isValidName, nameKey } from "../auth/names.ts";
 import type { Clock } from "../clock.ts";
 import type { Limits } from "../config.ts";
 import { ProtocolError } from "../errors.ts";
-import type { Hub } from "../hub/hub.ts";
+import type { Events, LoginResult, RegistrationResult } from "../events.ts";
+import type { Bus } from "../hub/bus.ts";
+import { encodeBytes } from "../protocol/encode.ts";
+import { loginOk, registerOk } from "../protocol/replies.ts";
+import type { Request } from "../protocol/schema.ts";
 import { T, type Text } from "../protocol/texts.ts";
 import type { Account, Store, UserRecord } from "../store/store.ts";
+import type { Client, Inbox, Peer } from "./client.ts";
 import { KeyedWindows, LoginThrottle } from "./limits.ts";
-import type { Peer } from "./session.ts";
+import type { Moderation } from "./moderation.ts";
+
+const log = getLogger(["classcord", "session"]);
 
 const TEN_MINUTES = 10 * 60_000;
+
+type Credentials = Extract<Request, { type: "register" | "login" }>;
 
 function rateLimited(text: (seconds: number) => Text, retryMs: number): ProtocolError {
   return new ProtocolError("rate_limited", text(Math.ceil(retryMs / 1000)), {
@@ -21,25 +32,30 @@ function rateLimited(text: (seconds: number) => Text, retryMs: number): Protocol
 /** Name of a guest whose first message has no `from` (PROTOCOL A.3). */
 export const DEFAULT_GUEST_NAME = "invité";
 
+/** What accounts need from the server. */
+export interface AccountsDeps {
+  store: Store;
+  hasher: PasswordHasher;
+  bus: Bus;
+  clock: Clock;
+  limits: Limits;
+  events: Events;
+  moderation: Moderation;
+  /** Resolves once every message posted before the call is stored (see {@link inbox}). */
+  flushed(): Promise<void>;
+}
+
 /** Registration, login and guest naming rules. */
 export class Accounts {
-  readonly #store: Store;
-  readonly #hasher: PasswordHasher;
-  readonly #hub: Hub;
-  readonly #clock: Clock;
+  readonly #deps: AccountsDeps;
   readonly #logins: LoginThrottle;
   readonly #registrations: KeyedWindows;
   #dummyHash: Promise<string> | undefined;
 
-  constructor(
-    deps: { store: Store; hasher: PasswordHasher; hub: Hub; clock: Clock; limits: Limits },
-  ) {
-    this.#store = deps.store;
-    this.#hasher = deps.hasher;
-    this.#hub = deps.hub;
-    this.#clock = deps.clock;
-    const { limits } = deps;
-    this.#logins = new LoginThrottle(deps.clock, {
+  constructor(deps: AccountsDeps) {
+    this.#deps = deps;
+    const { clock, limits } = deps;
+    this.#logins = new LoginThrottle(clock, {
       free: limits.loginFreeFailures,
       baseDelayMs: 1000, // doubling from 1 s (PROTOCOL B.7)
       maxDelayMs: limits.loginMaxDelayMs,
@@ -47,61 +63,84 @@ export class Accounts {
       perAddress: limits.loginFailuresPerAddress,
       windowMs: TEN_MINUTES,
     });
-    this.#registrations = new KeyedWindows(deps.clock, {
+    this.#registrations = new KeyedWindows(clock, {
       max: limits.registrationsPerAddress,
       windowMs: TEN_MINUTES,
     });
   }
 
   /**
-   * Creates an account; it does not log in (PROTOCOL A.3).
-   *
-   * @throws {ProtocolError} `invalid_name`, `user_exists` with the legacy text when the name
-   * is registered or used by a guest online, or `rate_limited` past the registrations allowed
-   * per address (a trusted address has no such cap)
+   * `register`: creates the account (it does not log in, A.3) and answers with the very next
+   * line; the time the connection has to log in starts again.
    */
-  async register(username: string, password: string, peer: Peer): Promise<Account> {
-    const name = checkName(username);
-    const wait = peer.trusted ? 0 : this.#registrations.blocked(peer.address);
-    if (wait > 0) throw rateLimited(T.tooManyRegistrations, wait);
-    if (this.#hub.isOnline(nameKey(name)) || await this.#store.getUser(name)) {
-      throw new ProtocolError("user_exists", T.userExists());
+  async register(client: Client, req: Credentials): Promise<void> {
+    client.out.hold();
+    let reply: Record<string, unknown>;
+    try {
+      const created = await this.#create(req.username, req.password, client.peer);
+      log.info("Registered {user} from {remote}", {
+        user: created.name,
+        remote: client.peer.address,
+      });
+      this.#deps.events.emit({ type: "registration", result: "ok" });
+      client.registered();
+      reply = registerOk(req.id);
+    } catch (err) {
+      const code = err instanceof ProtocolError ? err.code : undefined;
+      const result: RegistrationResult = code === "user_exists"
+        ? "exists"
+        : throttled(code)
+        ? "throttled"
+        : fault(code)
+        ? "error"
+        : "invalid";
+      this.#deps.events.emit({ type: "registration", result });
+      if (code === "rate_limited") {
+        this.#deps.events.emit({ type: "limit", limit: "registrations" });
+      }
+      reply = client.errorFor(err, req.id);
     }
-    // Counted once the password is about to be hashed: what costs the server.
-    if (!peer.trusted) this.#registrations.add(peer.address);
-    const user = {
-      name,
-      passwordHash: await this.#hasher.hash(password),
-      createdAt: this.#clock.now(),
-    };
-    if (!await this.#store.createUser(user)) {
-      throw new ProtocolError("user_exists", T.userExists());
-    }
-    return accountOf(user);
+    await client.finishIdentify(reply);
   }
 
   /**
-   * Checks a name and password.
-   *
-   * @throws {ProtocolError} `auth_failed` with the legacy text, for an unknown name or a wrong
-   * password alike (an unknown name costs one hash too, so timing does not tell them apart);
-   * `rate_limited` while failed logins of this account or address are being slowed down, in
-   * which case the password is not even checked
+   * `login`: checks the name and password, joins the bus under the account's name, and answers
+   * with the very next line, followed by the offline messages (PROTOCOL A.3, B.6).
    */
-  async login(username: string, password: string, peer: Peer): Promise<Account> {
-    const account = nameKey(username);
-    const { address } = peer;
-    const wait = this.#logins.check(account, address, peer.trusted);
-    if (wait > 0) throw rateLimited(T.tooManyFailedLogins, wait);
-    // A name no account can have is not looked up (and cannot overflow a store key).
-    const user = isValidName(username) ? await this.#store.getUser(username) : null;
-    const ok = await this.#hasher.verify(user?.passwordHash ?? await this.#dummy(), password);
-    if (!user || !ok) {
-      this.#logins.failed(account, address);
-      throw new ProtocolError("auth_failed", T.loginFailed());
+  async login(client: Client, req: Credentials): Promise<void> {
+    client.out.hold();
+    let reply: Record<string, unknown>;
+    let user: Account | undefined;
+    try {
+      const found = await this.#check(req.username, req.password, client.peer);
+      await this.#deps.moderation.requireNotBanned(found.name);
+      user = found; // only now: a refused login must not join
+      this.#deps.events.emit({ type: "login", result: "ok" });
+      reply = loginOk(user.name, req.id);
+    } catch (err) {
+      const code = err instanceof ProtocolError ? err.code : undefined;
+      const result: LoginResult = throttled(code) ? "throttled" : fault(code) ? "error" : "failed";
+      this.#deps.events.emit({ type: "login", result });
+      if (code === "rate_limited") {
+        this.#deps.events.emit({ type: "limit", limit: "login_failures" });
+      }
+      if (code === "auth_failed") {
+        log.info("Failed login for {user} from {remote}", {
+          user: req.username.slice(0, 64), // any string: bounded in the log
+          remote: client.peer.address,
+        });
+      }
+      reply = client.errorFor(err, req.id);
     }
-    this.#logins.succeeded(account, address);
-    return accountOf(user);
+    if (client.state === "closed") return;
+    let inbox: Inbox | undefined;
+    if (user && nameKey(user.name) !== client.key) {
+      // Joined while the output still holds: live lines queue behind the reply and the inbox.
+      client.leave();
+      client.join(user.name, "user", user);
+      inbox = await this.#inbox(client);
+    }
+    await client.finishIdentify(reply, inbox);
   }
 
   /**
@@ -119,19 +158,88 @@ export class Accounts {
       }
     }
     const name = checkName(from);
-    if (!await this.#isFree(name)) {
-      throw new ProtocolError("name_taken", T.nameTaken(name));
-    }
+    if (!await this.#isFree(name)) throw new ProtocolError("name_taken", T.nameTaken(name));
     return name;
   }
 
+  /**
+   * @throws {ProtocolError} `invalid_name`, `user_exists` with the legacy text when the name
+   * is registered or used by a guest online, or `rate_limited` past the registrations allowed
+   * per address (a trusted address has no such cap)
+   */
+  async #create(username: string, password: string, peer: Peer): Promise<Account> {
+    const { bus, store, hasher, clock } = this.#deps;
+    const name = checkName(username);
+    const wait = peer.trusted ? 0 : this.#registrations.blocked(peer.address);
+    if (wait > 0) throw rateLimited(T.tooManyRegistrations, wait);
+    if (bus.isOnline(nameKey(name)) || await store.getUser(name)) {
+      throw new ProtocolError("user_exists", T.userExists());
+    }
+    // Counted once the password is about to be hashed: what costs the server.
+    if (!peer.trusted) this.#registrations.add(peer.address);
+    const user = { name, passwordHash: await hasher.hash(password), createdAt: clock.now() };
+    if (!await store.createUser(user)) throw new ProtocolError("user_exists", T.userExists());
+    return accountOf(user);
+  }
+
+  /**
+   * @throws {ProtocolError} `auth_failed` with the legacy text, for an unknown name or a wrong
+   * password alike (an unknown name costs one hash too, so timing does not tell them apart);
+   * `rate_limited` while failed logins of this account or address are being slowed down, in
+   * which case the password is not even checked
+   */
+  async #check(username: string, password: string, peer: Peer): Promise<Account> {
+    const account = nameKey(username);
+    const wait = this.#logins.check(account, peer.address, peer.trusted);
+    if (wait > 0) throw rateLimited(T.tooManyFailedLogins, wait);
+    // A name no account can have is not looked up (and cannot overflow a store key).
+    const user = isValidName(username) ? await this.#deps.store.getUser(username) : null;
+    const hash = user?.passwordHash ?? await this.#dummy();
+    if (!user || !await this.#deps.hasher.verify(hash, password)) {
+      this.#logins.failed(account, peer.address);
+      throw new ProtocolError("auth_failed", T.loginFailed());
+    }
+    this.#logins.succeeded(account, peer.address);
+    return accountOf(user);
+  }
+
+  /**
+   * Offline messages of the user just logged in, once every message posted before is stored (a
+   * message sent just before the user came online is then either live or in the inbox); none
+   * (they wait) if the store fails.
+   */
+  async #inbox(client: Client): Promise<Inbox | undefined> {
+    const { store } = this.#deps;
+    try {
+      await this.#deps.flushed();
+      const messages = await store.inbox(client.key);
+      return {
+        lines: messages.map((m) => encodeBytes(m.line)),
+        clear: () => store.clearInbox(client.key, messages.map((m) => m.seq)),
+      };
+    } catch (error) {
+      log.error("Cannot read the inbox of {user}: {error}", { user: client.name, error });
+      return undefined;
+    }
+  }
+
   async #isFree(name: string): Promise<boolean> {
-    return !this.#hub.isOnline(nameKey(name)) && !await this.#store.getUser(name);
+    return !this.#deps.bus.isOnline(nameKey(name)) && !await this.#deps.store.getUser(name);
   }
 
   #dummy(): Promise<string> {
-    return this.#dummyHash ??= this.#hasher.hash(crypto.randomUUID());
+    return this.#dummyHash ??= this.#deps.hasher.hash(crypto.randomUUID());
   }
+}
+
+/** Refused by a limit or a ban rather than for the credentials. */
+function throttled(code: string | undefined): boolean {
+  return code === "rate_limited" || code === "forbidden";
+}
+
+/** A failure of the server rather than of the request: no code, or the server is busy. */
+function fault(code: string | undefined): boolean {
+  return code === undefined || code === "server_busy";
 }
 
 /** What a session keeps of an account: no hash, and no admin key unless it is one. */

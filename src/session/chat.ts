@@ -1,11 +1,10 @@
-// Chat requests of identified sessions: messages (routed, stored, acknowledged), status, users,
-// channels, history and offline delivery.
+// The chat use cases of a session: posting a message (route, guest, mute, post, ack), status,
+// users and who, channels and history.
 import { isValidName, nameKey } from "../auth/names.ts";
 import type { Clock } from "../clock.ts";
-import { type ErrorCode, ProtocolError } from "../errors.ts";
-import type { Hub, Member } from "../hub/hub.ts";
-import { getLogger } from "@logtape/logtape";
-import { FanoutTimer, type Metrics } from "../metrics.ts";
+import { ProtocolError } from "../errors.ts";
+import { type Events, FanoutTimer } from "../events.ts";
+import type { Bus, Post } from "../hub/bus.ts";
 import { type Channel, DEFAULT, parseChannel } from "../protocol/channel.ts";
 import { encodeBytes } from "../protocol/encode.ts";
 import {
@@ -13,279 +12,241 @@ import {
   channelOk,
   channelsReply,
   formatTimestamp,
-  forwardedMessage,
   historyReply,
+  moderationOk,
   statusEvent,
   usersReply,
   whoReply,
 } from "../protocol/replies.ts";
-import { isPrivate, type Request, type RequestId } from "../protocol/schema.ts";
-import { T, type Text } from "../protocol/texts.ts";
-import type { MessageLog } from "../store/message_log.ts";
-import type { Account, Conversation, Store, UserRecord } from "../store/store.ts";
-
-const log = getLogger(["classcord", "session"]);
+import { isPrivate, type Request } from "../protocol/schema.ts";
+import { T } from "../protocol/texts.ts";
+import type { Conversation, Store, UserRecord } from "../store/store.ts";
+import type { Accounts } from "./account.ts";
+import type { Client } from "./client.ts";
+import type { Moderation } from "./moderation.ts";
 
 type MessageRequest = Extract<Request, { type: "message" }>;
-type HistoryRequest = Extract<Request, { type: "history" }>;
+type Of<T extends Request["type"]> = Request & { type: T };
+/** Where a message goes: a channel, or a name (with its account when it was not online). */
+type Route = { channel: Channel } | { key: string; name: string; account?: UserRecord | null };
 
-/** A session as chat needs it: a hub member that can be answered later (acks). */
-export interface Sender extends Member {
-  /** Whether the session said hello and so receives extension replies (PROTOCOL B.1). */
-  readonly helloed: boolean;
-  /** Sends a reply now, unless the session has closed. */
-  reply(value: Record<string, unknown>): void;
-  /** Sends an error reply now, in the server's language, unless the session has closed. */
-  error(code: ErrorCode, text: Text, id?: RequestId): void;
+/** What chat needs from the server. */
+export interface ChatDeps {
+  bus: Bus;
+  clock: Clock;
+  store: Store;
+  events: Events;
+  accounts: Accounts;
+  moderation: Moderation;
+  /** Whether an anonymous message makes a guest (`--guests`). */
+  guests: boolean;
+  /** Resolves once every message posted before the call is stored (history reads after it). */
+  flushed(): Promise<void>;
 }
 
-/**
- * Where a message goes, decided (and validated) before anything is sent: a channel, or a private
- * recipient with their account when they were not online (null: no such account).
- */
-export type Route =
-  | { channel: Channel }
-  | { to: string; key: string; account?: UserRecord | null };
-
-/** Offline messages read at login, delivered right after the login reply (PROTOCOL B.6). */
-export interface Inbox {
-  lines: Uint8Array[];
-  /** Removes the delivered messages from the inbox (they stay in history). */
-  clear(): Promise<void>;
-}
-
-/** Routes chat traffic through the hub; every line is encoded once, whatever the fan-out. */
+/** Chat traffic through the bus; every line is encoded once, whatever the fan-out. */
 export class Chat {
-  readonly #hub: Hub;
-  readonly #clock: Clock;
-  readonly #store: Store;
-  readonly #log: MessageLog;
-  readonly #metrics: Metrics;
-
-  constructor(deps: { hub: Hub; clock: Clock; store: Store; log: MessageLog; metrics: Metrics }) {
-    this.#hub = deps.hub;
-    this.#clock = deps.clock;
-    this.#store = deps.store;
-    this.#log = deps.log;
-    this.#metrics = deps.metrics;
-  }
-
-  /**
-   * Decides where a message goes, before an anonymous sender becomes a guest. Only sessions that
-   * said hello route by `channel` (B.4): legacy clients add a `channel` field of their own, kept
-   * verbatim, and their messages go to the default channel, to everybody, as they always did.
-   *
-   * @throws {ProtocolError} `bad_request` for an invalid `channel`; `unknown_user` when a
-   * private recipient is neither online nor registered and the sender gave an `id` or said hello
-   */
-  async route(sender: { helloed: boolean }, req: MessageRequest): Promise<Route | undefined> {
-    if (!isPrivate(req)) {
-      return { channel: sender.helloed ? parseChannel(req.fields.channel) : DEFAULT };
-    }
-    const to = req.to!;
-    const key = nameKey(to);
-    if (this.#hub.isOnline(key)) return { to, key };
-    const account = await this.#registered(to);
-    if (!account && !this.#hub.isOnline(key)) {
-      // Legacy senders without an id are not answered, as the old server did (B.6).
-      if (req.id === undefined && !sender.helloed) return undefined;
-      throw new ProtocolError("unknown_user", T.unknownUser(to));
-    }
-    return { to, key, account };
-  }
-
-  /**
-   * Forwards a message with `from`, `timestamp` and `seq` set by the server, no echo (A.2), then
-   * queues it for storage; a message with an `id` is acknowledged once stored (B.3). A channel
-   * message goes to the channel's members, and posting joins the channel (B.4). A private
-   * message to a registered user who is offline waits in their inbox (B.6). Nothing here waits:
-   * the seq, the fan-out and the queueing happen in one step.
-   */
-  message(sender: Sender, req: MessageRequest, route: Route, receivedAt: number): void {
-    const ts = this.#clock.now();
-    const timestamp = formatTimestamp(ts);
-    const seq = this.#log.nextSeq();
-    const line = forwardedMessage(req.fields, sender.name, timestamp, seq);
-    const done = this.#acker(sender, req.id, seq, timestamp);
-    const timer = this.#sampleLatency(receivedAt);
-    if ("channel" in route) {
-      this.#hub.joinChannel(sender, route.channel);
-      const n = this.#hub.publish(route.channel.key, encodeBytes(line), sender, timer);
-      timer?.arm(n);
-      const kind = route.channel.key === DEFAULT.key ? "global" : "channel";
-      this.#metrics.message(kind, n);
-      // Metadata only: never the content (STYLE.md).
-      log.debug("Message {seq} ({kind}) from {user} to {deliveries} sessions", {
-        seq,
-        kind,
-        user: sender.name,
-        deliveries: n,
-      });
-      this.#log.append({ message: { seq, ts, channel: route.channel.name, line } }, done);
-      return;
-    }
-    const online = this.#hub.displayName(route.key);
-    if (online !== undefined) {
-      const n = this.#hub.sendTo(route.key, encodeBytes(line), sender, timer);
-      timer?.arm(n);
-      this.#metrics.message("private", n);
-      log.debug("Message {seq} (private) from {user} to {deliveries} sessions", {
-        seq,
-        user: sender.name,
-        deliveries: n,
-      });
-      this.#log.append({ message: { seq, ts, channel: null, to: online, line } }, done);
-    } else if (route.account) {
-      this.#metrics.message("private", 0);
-      log.debug("Message {seq} (private) from {user} stored for an offline user", {
-        seq,
-        user: sender.name,
-      });
-      this.#log.append(
-        { message: { seq, ts, channel: null, to: route.account.name, line }, inbox: route.key },
-        done,
-      );
-    } else {
-      // Online when routed, gone since, and no account: a guest who left; nobody to keep it for.
-      this.#acker(sender, req.id, seq, timestamp)?.(new Error("recipient left"));
-    }
-  }
-
-  /**
-   * An admin's announcement: a global message marked `announce: true`, so legacy clients show it
-   * as a message from the teacher and new ones can highlight it; stored like any other.
-   */
-  announce(sender: Sender, content: string, id: RequestId | undefined, receivedAt: number): void {
-    const fields = { type: "message", subtype: "global", announce: true, content };
-    this.message(
-      sender,
-      { type: "message", fields, content, id },
-      { channel: DEFAULT },
-      receivedAt,
-    );
-  }
-
+  readonly #deps: ChatDeps;
   // At most one timed fan-out per 10 ms: every message at a classroom's pace, 100 samples a
   // second under load, where timing each delivery would cost more than the delivery itself.
   #nextTimedAt = 0;
 
-  #sampleLatency(receivedAt: number): FanoutTimer | undefined {
-    if (receivedAt < this.#nextTimedAt) return undefined;
-    this.#nextTimedAt = receivedAt + 10;
-    return new FanoutTimer(this.#metrics, receivedAt);
+  constructor(deps: ChatDeps) {
+    this.#deps = deps;
   }
 
-  /** Relays a presence state verbatim to every other identified session. */
-  status(sender: Member, state: string): void {
-    this.#hub.setState(sender.key, state);
-    this.#hub.broadcast(encodeBytes(statusEvent(sender.name, state)), sender);
+  /**
+   * `message`: routed, sent as a guest by an anonymous connection (A.3), refused while muted,
+   * then forwarded with `from`, `timestamp` and `seq` set by the server and no echo (A.2), and
+   * acknowledged once stored when it has an `id` (B.3). Posting to a channel joins it (B.4); a
+   * private message to a registered user who is offline waits in their inbox (B.6).
+   *
+   * @throws {ProtocolError} as {@link route} does; `not_logged_in` without guests; the errors
+   * of guest names; `forbidden` while muted
+   */
+  async post(client: Client, req: MessageRequest, receivedAt: number): Promise<void> {
+    const { bus, clock, moderation } = this.#deps;
+    const route = await this.#route(client, req);
+    if (!client.identified) await this.#becomeGuest(client, req.fields.from);
+    moderation.requireNotMuted(client.key);
+    if (!route || client.state === "closed") return;
+    let to: Post["to"];
+    if ("channel" in route) {
+      to = route;
+    } else if (bus.isOnline(route.key) || route.account) {
+      to = { user: route.key, name: route.name, inbox: !bus.isOnline(route.key) };
+    } else {
+      // Online when routed, gone since, and no account: a guest who left; nobody to keep it for.
+      if (req.id !== undefined) client.error("server_busy", T.notStored(), req.id);
+      return;
+    }
+    const post = { fields: req.fields, from: client.name, ts: clock.now(), to, except: client };
+    const id = req.id;
+    bus.post(
+      { ...post, timer: this.#timer(receivedAt) },
+      id === undefined
+        ? undefined
+        : (seq, timestamp, error) =>
+          error
+            ? client.error("server_busy", T.notStored(), id)
+            : client.reply(ackReply(id, seq, timestamp)),
+    );
   }
 
-  /** Announces that a name came online or went offline. */
-  presence(member: Member, state: "online" | "offline"): void {
-    this.#hub.broadcast(encodeBytes(statusEvent(member.name, state)), member);
+  /**
+   * `announce`, for admins: a global message marked `announce: true`, so legacy clients show it
+   * as a message from the teacher and new ones can highlight it; stored like any other.
+   */
+  announce(client: Client, req: Of<"announce">, receivedAt: number): void {
+    this.#deps.moderation.requireAdmin(client.account, "announce");
+    const fields = { type: "message", subtype: "global", announce: true, content: req.content };
+    this.#deps.bus.post({
+      fields,
+      from: client.name,
+      ts: this.#deps.clock.now(),
+      to: { channel: DEFAULT },
+      except: client,
+      timer: this.#timer(receivedAt),
+    });
+    client.reply(moderationOk("announce", {}, req.id));
   }
 
-  /** The `users` reply: each online name once, as plain strings; `details` for hello'd sessions. */
-  users(id: RequestId | undefined, helloed: boolean): Record<string, unknown> {
-    const details = helloed
-      ? this.#hub.presence().map((p) => ({
+  /** `status`: relayed verbatim to every other identified session. */
+  status(client: Client, req: Of<"status">): void {
+    requireIdentified(client);
+    this.#deps.moderation.requireNotMuted(client.key);
+    this.#deps.bus.setState(client.key, req.state);
+    const line = encodeBytes(statusEvent(client.name, req.state));
+    this.#deps.bus.deliver({ all: true }, line, client);
+  }
+
+  /** `users`: each online name once, as plain strings; `details` for hello'd sessions. */
+  users(client: Client, req: Of<"users">): void {
+    const presence = this.#deps.bus.presence();
+    const details = client.helloed
+      ? presence.map((p) => ({
         user: p.name,
         state: p.state,
         guest: p.guest,
         since: formatTimestamp(p.since),
       }))
       : undefined;
-    return usersReply(this.#hub.names(), id, details);
+    client.reply(usersReply(presence.map((p) => p.name), req.id, details));
   }
 
   /**
-   * The `who` reply: the names in a channel, each once, in the order they came (the default
-   * channel holds everybody); `channel` echoes the request, the default channel without one.
+   * `who`: the names in a channel, each once, in the order they came (the default channel holds
+   * everybody); `channel` echoes the request, the default channel without one.
    */
-  who(raw: string | undefined, id?: RequestId): Record<string, unknown> {
-    const channel = parseChannel(raw);
-    const names = channel.key === DEFAULT.key ? this.#hub.names() : this.#hub.members(channel.key);
-    return whoReply(raw ?? DEFAULT.name, names, id);
+  who(client: Client, req: Of<"who">): void {
+    const names = this.#deps.bus.members(parseChannel(req.channel).key);
+    client.reply(whoReply(req.channel ?? DEFAULT.name, names, req.id));
   }
 
-  /** Joins a channel (PROTOCOL B.4). */
-  join(member: Member, raw: string, id?: RequestId): Record<string, unknown> {
-    const channel = parseChannel(raw);
-    this.#hub.joinChannel(member, channel);
-    return channelOk("join", channel.name, id);
+  /** `join` a channel (PROTOCOL B.4). */
+  join(client: Client, req: Of<"join">): void {
+    requireIdentified(client);
+    const channel = parseChannel(req.channel);
+    this.#deps.bus.joinChannel(client, channel);
+    client.reply(channelOk("join", channel.name, req.id));
   }
 
   /**
-   * Leaves a channel.
+   * `leave` a channel.
    *
    * @throws {ProtocolError} `forbidden` for the default channel, which holds every session
    */
-  leave(member: Member, raw: string, id?: RequestId): Record<string, unknown> {
-    const channel = parseChannel(raw);
+  leave(client: Client, req: Of<"leave">): void {
+    requireIdentified(client);
+    const channel = parseChannel(req.channel);
     if (channel.key === DEFAULT.key) {
       throw new ProtocolError("forbidden", T.cannotLeaveDefault(DEFAULT.name));
     }
-    this.#hub.leaveChannel(member, channel.key);
-    return channelOk("leave", channel.name, id);
+    this.#deps.bus.leaveChannel(client, channel.key);
+    client.reply(channelOk("leave", channel.name, req.id));
   }
 
-  /** Channels with their members online. */
-  channels(id?: RequestId): Record<string, unknown> {
-    return channelsReply(this.#hub.channels(), id);
+  /** `channels`, with their members online. */
+  channels(client: Client, req: Of<"channels">): void {
+    client.reply(channelsReply(this.#deps.bus.channels(), req.id));
   }
 
   /**
-   * A page of a channel's history, or of the caller's private conversation `with` someone,
-   * oldest first (PROTOCOL B.5). Messages still being committed are waited for. Private history
+   * `history`: a page of a channel, or of the caller's private conversation `with` someone,
+   * oldest first (PROTOCOL B.5). Messages still being stored are waited for. Private history
    * belongs to an account: guests have none, and an account sees nothing from before it was
    * created (a name registered again does not inherit an old conversation).
    *
    * @throws {ProtocolError} `forbidden` for a guest asking for a private conversation
    */
-  async history(
-    member: Member & { account?: Account },
-    req: HistoryRequest,
-  ): Promise<Record<string, unknown>> {
+  async history(client: Client, req: Of<"history">): Promise<void> {
+    requireIdentified(client);
     let of: Conversation;
     let since: number | undefined;
     if (req.with !== undefined) {
-      if (!member.account) {
-        throw new ProtocolError("forbidden", T.privateHistoryNeedsAccount());
-      }
-      of = { between: [member.key, nameKey(req.with)] };
-      since = member.account.createdAt;
+      if (!client.account) throw new ProtocolError("forbidden", T.privateHistoryNeedsAccount());
+      of = { between: [client.name, req.with] };
+      since = client.account.createdAt;
     } else {
       of = { channel: parseChannel(req.channel).name };
     }
-    await this.#log.flushed();
-    const page = await this.#store.history(of, { limit: req.limit, before: req.before, since });
-    return historyReply(page.messages.map((m) => m.line), page.more, req.id);
+    await this.#deps.flushed();
+    const page = await this.#deps.store.history(of, {
+      limit: req.limit,
+      before: req.before,
+      since,
+    });
+    client.reply(historyReply(page.messages.map((m) => m.line), page.more, req.id));
   }
 
   /**
-   * Reads a user's offline messages, after every message queued before the call is stored (a
-   * message sent just before the user came online is then either live or in the inbox).
+   * Where a message goes, decided (and validated) before an anonymous sender becomes a guest.
+   * Only sessions that said hello route by `channel` (B.4): legacy clients add a `channel` field
+   * of their own, kept verbatim, and their messages go to the default channel, to everybody, as
+   * they always did.
+   *
+   * @throws {ProtocolError} `bad_request` for an invalid `channel`; `unknown_user` when a
+   * private recipient is neither online nor registered and the sender gave an `id` or said hello
    */
-  async inbox(key: string): Promise<Inbox> {
-    await this.#log.flushed();
-    const messages = await this.#store.inbox(key);
-    return {
-      lines: messages.map((m) => encodeBytes(m.line)),
-      clear: () => this.#store.clearInbox(key, messages.map((m) => m.seq)),
-    };
-  }
-
-  async #registered(name: string) {
+  async #route(client: Client, req: MessageRequest): Promise<Route | undefined> {
+    if (!isPrivate(req)) {
+      return { channel: client.helloed ? parseChannel(req.fields.channel) : DEFAULT };
+    }
+    const name = req.to!;
+    const key = nameKey(name);
+    if (this.#deps.bus.isOnline(key)) return { key, name };
     // A name no account can have is not looked up (and cannot overflow a store key).
-    return isValidName(name) ? await this.#store.getUser(name) : null;
+    const account = isValidName(name) ? await this.#deps.store.getUser(name) : null;
+    if (!account && !this.#deps.bus.isOnline(key)) {
+      // Legacy senders without an id are not answered, as the old server did (B.6).
+      if (req.id === undefined && !client.helloed) return undefined;
+      throw new ProtocolError("unknown_user", T.unknownUser(name));
+    }
+    return { key, name: account?.name ?? name, account };
   }
 
-  #acker(sender: Sender, id: RequestId | undefined, seq: number, timestamp: string) {
-    if (id === undefined) return undefined;
-    return (error?: Error) =>
-      error
-        ? sender.error("server_busy", T.notStored(), id)
-        : sender.reply(ackReply(id, seq, timestamp));
+  /** An anonymous connection's first message makes it a guest, named by its `from` (A.3). */
+  async #becomeGuest(client: Client, from: unknown): Promise<void> {
+    const { accounts, moderation, bus } = this.#deps;
+    if (!this.#deps.guests) throw new ProtocolError("not_logged_in", T.guestsOff());
+    const name = await accounts.guestName(from);
+    await moderation.requireNotBanned(name);
+    // A muted name does not come online just to have its message refused.
+    moderation.requireNotMuted(nameKey(name));
+    if (client.state === "closed") return;
+    // Checked again now: another guest may have taken the name while the store was read.
+    if (bus.isOnline(nameKey(name))) throw new ProtocolError("name_taken", T.nameTaken(name));
+    client.join(name, "guest");
   }
+
+  #timer(receivedAt: number): FanoutTimer | undefined {
+    if (receivedAt < this.#nextTimedAt) return undefined;
+    this.#nextTimedAt = receivedAt + 10;
+    return new FanoutTimer(this.#deps.events, receivedAt);
+  }
+}
+
+/** @throws {ProtocolError} `not_logged_in` for a connection that is neither guest nor user */
+export function requireIdentified(client: Client): void {
+  if (!client.identified) throw new ProtocolError("not_logged_in", T.notLoggedIn());
 }

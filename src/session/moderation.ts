@@ -1,18 +1,13 @@
-// Moderation by admin accounts: kick, mute and ban by name, and announcements to everyone.
+// Moderation by admin accounts: kick, mute and ban by name, and who may announce.
 import { checkName, nameKey } from "../auth/names.ts";
 import type { Clock } from "../clock.ts";
-import { type ErrorCode, ProtocolError } from "../errors.ts";
-import type { Hub, Member } from "../hub/hub.ts";
+import { ProtocolError } from "../errors.ts";
+import type { Bus } from "../hub/bus.ts";
 import { formatTimestamp, moderationOk } from "../protocol/replies.ts";
-import { type AdminAction, T, type Text } from "../protocol/texts.ts";
+import { type AdminAction, T } from "../protocol/texts.ts";
 import type { Request } from "../protocol/schema.ts";
 import type { Account, Store } from "../store/store.ts";
-
-/** A session as moderation sees it: a hub member that can be disconnected. */
-export interface Moderated extends Member {
-  /** Sends a last error, then closes the connection. */
-  disconnect(code: ErrorCode, text: Text): void;
-}
+import type { Client } from "./client.ts";
 
 type Target = Extract<Request, { type: "kick" | "mute" | "ban" }>;
 type Sanction = Extract<Request, { type: "mute" | "ban" }>;
@@ -22,13 +17,13 @@ type Sanction = Extract<Request, { type: "mute" | "ban" }>;
  * lifts them), bans in the store with their end. Only sessions of admin accounts may use them.
  */
 export class Moderation {
-  readonly #hub: Hub;
+  readonly #bus: Bus;
   readonly #store: Store;
   readonly #clock: Clock;
   readonly #mutes = new Map<string, number>();
 
-  constructor(deps: { hub: Hub; store: Store; clock: Clock }) {
-    this.#hub = deps.hub;
+  constructor(deps: { bus: Bus; store: Store; clock: Clock }) {
+    this.#bus = deps.bus;
     this.#store = deps.store;
     this.#clock = deps.clock;
   }
@@ -79,50 +74,53 @@ export class Moderation {
   }
 
   /**
-   * Disconnects every session of a name.
+   * `kick`: disconnects every session of a name.
    *
-   * @throws {ProtocolError} `unknown_user` when nobody is online under it
+   * @throws {ProtocolError} `forbidden` for a non-admin, `unknown_user` when nobody is online
+   * under the name
    */
-  kick(req: Target): Record<string, unknown> {
-    const sessions = this.#online(req.user);
-    for (const s of sessions) s.disconnect("forbidden", T.kicked());
-    return moderationOk("kick", { user: req.user, sessions: sessions.length }, req.id);
+  kick(admin: Client, req: Target): void {
+    this.requireAdmin(admin.account, "kick");
+    const sessions = this.#bus.disconnect(this.#key(req.user), "forbidden", T.kicked());
+    if (sessions === 0) throw new ProtocolError("unknown_user", T.notOnline(req.user));
+    admin.reply(moderationOk("kick", { user: req.user, sessions }, req.id));
   }
 
-  /** Mutes a name (online or not) for `duration` seconds. */
-  mute(req: Sanction): Record<string, unknown> {
+  /**
+   * `mute`: a name (online or not) may not post or change status for `duration` seconds.
+   *
+   * @throws {ProtocolError} `forbidden` for a non-admin
+   */
+  mute(admin: Client, req: Sanction): void {
+    this.requireAdmin(admin.account, "mute");
     const key = this.#key(req.user);
     const until = this.#clock.now() + req.duration * 1000;
     this.#mutes.set(key, until);
-    return moderationOk("mute", { user: req.user, until: formatTimestamp(until) }, req.id);
+    admin.reply(moderationOk("mute", { user: req.user, until: formatTimestamp(until) }, req.id));
   }
 
-  /** Bans a name for `duration` seconds and disconnects its sessions. */
-  async ban(req: Sanction): Promise<Record<string, unknown>> {
+  /**
+   * `ban`: a name is refused for `duration` seconds, and its sessions are disconnected.
+   *
+   * @throws {ProtocolError} `forbidden` for a non-admin
+   */
+  async ban(admin: Client, req: Sanction): Promise<void> {
+    this.requireAdmin(admin.account, "ban");
     const key = this.#key(req.user);
     const until = this.#clock.now() + req.duration * 1000;
     await this.#store.ban(key, until);
-    const sessions = this.#hub.isOnline(key) ? this.#online(req.user) : [];
-    const text = T.banned(formatTimestamp(until));
-    for (const s of sessions) s.disconnect("forbidden", text);
-    return moderationOk(
-      "ban",
-      { user: req.user, until: formatTimestamp(until), sessions: sessions.length },
-      req.id,
+    const sessions = this.#bus.disconnect(key, "forbidden", T.banned(formatTimestamp(until)));
+    admin.reply(
+      moderationOk(
+        "ban",
+        { user: req.user, until: formatTimestamp(until), sessions },
+        req.id,
+      ),
     );
   }
 
   #key(name: string): string {
     checkName(name); // a clear invalid_name rather than a sanction on nothing
     return nameKey(name);
-  }
-
-  #online(name: string): Moderated[] {
-    const key = this.#key(name);
-    const sessions = [...this.#hub.sessionsOf(key)] as Moderated[];
-    if (sessions.length === 0) {
-      throw new ProtocolError("unknown_user", T.notOnline(name));
-    }
-    return sessions;
   }
 }

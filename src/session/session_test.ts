@@ -1,15 +1,13 @@
 import assert from "node:assert/strict";
 import type { PasswordHasher } from "../auth/password.ts";
 import { DEFAULT_LIMITS } from "../config.ts";
-import { Hub } from "../hub/hub.ts";
-import { Metrics } from "../metrics.ts";
+import { NO_EVENTS } from "../events.ts";
+import { sessionDeps } from "../server.ts";
 import { KvStore } from "../store/kv_store.ts";
 import { MessageLog } from "../store/message_log.ts";
 import type { Store } from "../store/store.ts";
-import { Accounts } from "./account.ts";
-import { Chat } from "./chat.ts";
-import { Moderation } from "./moderation.ts";
-import { Session, type SessionOutput } from "./session.ts";
+import type { SessionOutput } from "./client.ts";
+import { Session } from "./session.ts";
 
 /** A hasher test double: "hash" is a tagged copy; `gate` holds verifications back on demand. */
 class FakeHasher implements PasswordHasher {
@@ -50,29 +48,25 @@ class Recorder implements SessionOutput {
 
 async function world(wrap: (store: Store) => Store = (s) => s) {
   const kv = wrap(await KvStore.open(":memory:"));
-  const hub = new Hub();
   const hasher = new FakeHasher();
   const clock = { t: Date.UTC(2026, 2, 2, 14, 5, 9, 123), now: () => clock.t };
   const log = await MessageLog.open(kv);
-  const metrics = new Metrics("test");
-  const limits = DEFAULT_LIMITS;
-  const deps = {
-    hub,
+  const deps = sessionDeps({
+    store: kv,
+    journal: log,
+    hasher,
     clock,
-    metrics,
-    limits,
-    guests: true,
-    lang: "en" as const,
-    moderation: new Moderation({ hub, store: kv, clock }),
+    events: NO_EVENTS,
+    limits: DEFAULT_LIMITS,
     info: { version: "test", features: [], limits: {} },
-    accounts: new Accounts({ store: kv, hasher, hub, clock, limits }),
-    chat: new Chat({ hub, clock, store: kv, log, metrics }),
-  };
+    lang: "en",
+    guests: true,
+  });
   const open = () => {
     const out = new Recorder();
     return { out, session: new Session(deps, out, { address: "127.0.0.1", trusted: false }) };
   };
-  return { kv, hub, hasher, log, clock, open, [Symbol.dispose]: () => kv.close() };
+  return { kv, hasher, log, clock, open, [Symbol.dispose]: () => kv.close() };
 }
 
 const send = (s: Session, value: unknown) => s.handleLine(JSON.stringify(value));

@@ -1,6 +1,7 @@
 // Group commit: messages are numbered at once, fanned out by the caller, and written to the store
 // in batches; a message's callback runs once the batch holding it has committed.
 import { getLogger } from "@logtape/logtape";
+import { type Events, NO_EVENTS } from "../events.ts";
 import type { Append, Store } from "./store.ts";
 
 const log = getLogger(["classcord", "store"]);
@@ -14,8 +15,8 @@ export interface MessageLogOptions {
   maxBatch?: number;
   /** Attempts of one batch before its messages are reported lost. */
   attempts?: number;
-  /** Told of each successful commit: its duration in seconds and its number of messages. */
-  onCommit?: (seconds: number, messages: number) => void;
+  /** Told of each successful commit (a `commit` event). */
+  events?: Events;
 }
 
 interface Entry {
@@ -32,7 +33,7 @@ export class MessageLog {
   readonly #store: Store;
   readonly #maxBatch: number;
   readonly #attempts: number;
-  readonly #onCommit: ((seconds: number, messages: number) => void) | undefined;
+  readonly #events: Events;
   #seq: number;
   #committedSeq: number;
   #queue: Entry[] = [];
@@ -45,7 +46,7 @@ export class MessageLog {
     // 256 messages: a few hundred KiB per commit, well inside one KV atomic operation.
     this.#maxBatch = options.maxBatch ?? 256;
     this.#attempts = options.attempts ?? 3;
-    this.#onCommit = options.onCommit;
+    this.#events = options.events ?? NO_EVENTS;
   }
 
   /** Opens the log after the last stored seq. */
@@ -97,7 +98,8 @@ export class MessageLog {
       try {
         const start = performance.now();
         await this.#store.append(items);
-        this.#onCommit?.((performance.now() - start) / 1000, items.length);
+        const seconds = (performance.now() - start) / 1000;
+        this.#events.emit({ type: "commit", seconds, messages: items.length });
         return undefined;
       } catch (err) {
         error = err as Error;

@@ -1,22 +1,12 @@
-// Lines over one Deno.Conn: reads bytes into the splitter, decodes lines, writes through an outbox.
+// Lines over one Deno.Conn (TCP or TLS): reads bytes into the splitter, decodes lines, writes
+// through an outbox.
+import { concatBytes } from "../bytes.ts";
 import type { CloseReason } from "../errors.ts";
+import type { Events } from "../events.ts";
 import { Outbox, type OutboxFailure, type OutboxOwner } from "../hub/outbox.ts";
-import type { Metrics } from "../metrics.ts";
 import { LineSplitter } from "../protocol/framing.ts";
 import { decodeLine } from "../protocol/text.ts";
-
-/**
- * What handles a connection's traffic (a Session). A returned close reason ends the connection
- * once what is queued (the handler's last error) is written.
- */
-export interface LineHandler {
-  /** One decoded line; the next one is read only once this resolves. */
-  handleLine(text: string): Promise<CloseReason | undefined> | CloseReason | undefined;
-  /** A line over the size cap was discarded. */
-  tooLarge(maxBytes: number): CloseReason | undefined;
-  /** The peer sent `maxBytes` without a line end. */
-  unterminated(maxBytes: number): CloseReason;
-}
+import type { Conn, Handler } from "./connections.ts";
 
 /** Options of {@link LineConn}. */
 export interface LineConnOptions {
@@ -25,7 +15,7 @@ export interface LineConnOptions {
   /** Bytes without a line end after which the connection is closed (B.7: 1 MiB). */
   maxUnterminatedBytes: number;
   /** Byte counters and limit hits. */
-  metrics?: Metrics;
+  events: Events;
   /**
    * The Prometheus text for a connection whose very first bytes are `GET_METRICS` (PROTOCOL
    * B.9); without it, such a connection is an ordinary (and confused) chat client.
@@ -36,22 +26,21 @@ export interface LineConnOptions {
 // The old exporter's request (PROTOCOL B.9), with or without a line end after it.
 const BRIDGE_REQUEST = new TextEncoder().encode("GET_METRICS");
 
+// Time given to the last line (an error) of a connection its handler ends.
+const FINAL_LINE_MS = 1000;
 // Every connection waits for data with a read buffer held by the runtime, so an idle connection
 // reads into a small one (64 KiB made it ~130 KiB a connection); a read that fills it means more
 // is waiting, and the rest of the burst is read into a large one, dropped once the burst is over.
 const SMALL_READ_BYTES = 512;
 const LARGE_READ_BYTES = 16 * 1024;
-// Time given to a last error line before a connection the server ends is closed.
-const FINAL_LINE_MS = 1000;
-
 /** A connection speaking JSON lines: framing and decoding in, a bounded outbox out. */
-export class LineConn implements OutboxOwner {
+export class LineConn implements Conn, OutboxOwner {
   readonly outbox: Outbox;
   readonly remote: string;
   readonly #conn: Deno.Conn;
   readonly #maxLineBytes: number;
   readonly #maxUnterminated: number;
-  readonly #metrics: Metrics | undefined;
+  readonly #events: Events;
   /** performance.now() of the last read, for the idle timeout. */
   lastReadAt = performance.now();
   /** Whether a line is being handled (a login being checked, say). */
@@ -64,7 +53,7 @@ export class LineConn implements OutboxOwner {
     this.#conn = conn;
     this.#maxLineBytes = options.maxLineBytes;
     this.#maxUnterminated = options.maxUnterminatedBytes;
-    this.#metrics = options.metrics;
+    this.#events = options.events;
     this.#metricsText = options.metricsText;
     const addr = conn.remoteAddr as Deno.NetAddr;
     this.remote = addr.hostname;
@@ -73,12 +62,13 @@ export class LineConn implements OutboxOwner {
 
   outboxFailed(failure: OutboxFailure): void {
     if (failure === "write_error") return this.close("write_error");
-    this.#metrics?.limitHit(failure === "queue_full" ? "send_queue" : "write_deadline");
+    const limit = failure === "queue_full" ? "send_queue" : "write_deadline";
+    this.#events.emit({ type: "limit", limit });
     this.close("slow_consumer");
   }
 
   outboxWrote(bytes: number): void {
-    this.#metrics?.bytesOut(bytes);
+    this.#events.emit({ type: "bytes_out", bytes });
   }
 
   /** Why the connection ended, once it has. */
@@ -87,7 +77,7 @@ export class LineConn implements OutboxOwner {
   }
 
   /** Reads until the peer closes or {@link close} is called; resolves with the close reason. */
-  async serve(handler: LineHandler): Promise<CloseReason> {
+  async serve(handler: Handler): Promise<CloseReason> {
     const splitter = new LineSplitter(this.#maxLineBytes);
     const small = new Uint8Array(SMALL_READ_BYTES);
     let large: Uint8Array | undefined;
@@ -106,14 +96,14 @@ export class LineConn implements OutboxOwner {
         this.close("client_closed");
         break;
       }
-      this.#metrics?.bytesIn(n);
+      this.#events.emit({ type: "bytes_in", bytes: n });
       this.lastReadAt = performance.now();
       let chunk: Uint8Array = buf.subarray(0, n);
       // A full buffer means more is waiting; anything less, that the socket is empty for now.
       if (n === buf.length) buf = large ??= new Uint8Array(LARGE_READ_BYTES);
       else buf = small, large = undefined;
       if (start !== undefined) {
-        start = concat(start, chunk);
+        start = concatBytes([start, chunk]);
         const bridge = matchBridge(start);
         if (bridge === "yes") return await this.#bridge();
         if (bridge === "maybe") continue;
@@ -134,7 +124,7 @@ export class LineConn implements OutboxOwner {
       if (!verdict && splitter.unterminatedBytes > this.#maxUnterminated) {
         verdict = handler.unterminated(this.#maxUnterminated);
       }
-      if (verdict) await this.finish(verdict);
+      if (verdict) await this.end(verdict, FINAL_LINE_MS);
     }
     return this.#reason!;
   }
@@ -149,11 +139,6 @@ export class LineConn implements OutboxOwner {
       this.close("write_error");
     }
     return this.#reason!;
-  }
-
-  /** Ends the connection the server's way: its last line (an error) gets a moment to leave. */
-  finish(reason: CloseReason): Promise<void> {
-    return this.end(reason, FINAL_LINE_MS);
   }
 
   /** Writes what is queued (for at most `timeoutMs`), then closes. */
@@ -185,11 +170,4 @@ function matchBridge(start: Uint8Array): "yes" | "maybe" | "no" {
   const n = Math.min(start.length, BRIDGE_REQUEST.length);
   for (let i = 0; i < n; i++) if (start[i] !== BRIDGE_REQUEST[i]) return "no";
   return start.length >= BRIDGE_REQUEST.length ? "yes" : "maybe";
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }

@@ -1,30 +1,11 @@
-// TCP and TLS listeners: connection caps, one LineConn per connection with its own handler,
-// timeouts swept by one timer, graceful shutdown.
+// TCP and TLS listeners: accept, refuse what the caps refuse, and hand each connection to the
+// shared Connections as lines over a Deno.Conn.
 import { getLogger } from "@logtape/logtape";
-import type { CloseReason, ErrorCode } from "../errors.ts";
-import type { Metrics, Transport } from "../metrics.ts";
-import { encodeBytes } from "../protocol/encode.ts";
-import { errorReply } from "../protocol/replies.ts";
-import { type Lang, T, type Text } from "../protocol/texts.ts";
-import type { Connection, Peer, SessionOutput } from "../session/session.ts";
-import type { Anonymous, ConnectionGate } from "./gate.ts";
-import { LineConn, type LineConnOptions, type LineHandler } from "./line_conn.ts";
+import type { Transport } from "../events.ts";
+import type { Connections } from "./connections.ts";
+import { LineConn, type LineConnOptions } from "./line_conn.ts";
 
 const log = getLogger(["classcord", "tcp"]);
-
-/** A connection's handler as the listener drives it (a Session). */
-export interface ConnHandler extends LineHandler {
-  /** Logged in or posting as a guest: no identify timeout any more. */
-  readonly identified: boolean;
-  /** Said hello: subject to the idle timeout. */
-  readonly helloed: boolean;
-  /** A last error before the server closes the connection (timeouts). */
-  finalError(code: ErrorCode, text: Text): void;
-  /** The server is stopping: last words (if any) before the connection is closed. */
-  shutdown(): void;
-  /** The connection is gone. */
-  close(): void;
-}
 
 /** Options of {@link ChatListener}. */
 export interface ChatListenerOptions extends LineConnOptions {
@@ -32,70 +13,10 @@ export interface ChatListenerOptions extends LineConnOptions {
   port: number;
   /** A certificate and key (PEM text): a TLS listener (PROTOCOL B.8); else plain TCP. */
   tls?: { cert: string; key: string };
-  /** A write pending this long marks a slow consumer (PROTOCOL B.7: 10 s). */
-  writeDeadlineMs: number;
-  /** Time to identify after connecting or registering (PROTOCOL B.7: 10 min). */
-  identifyTimeoutMs: number;
-  /** Time without a line from a hello'd session (PROTOCOL B.7: 120 s). */
-  idleTimeoutMs: number;
-  /** Connection caps, shared between listeners. */
-  gate: ConnectionGate;
-  /** Language of the errors the listener itself sends (refusals, timeouts). */
-  lang: Lang;
-  /** Makes the handler of a new connection. */
-  accept: (out: SessionOutput, peer: Peer, conn: Connection) => ConnHandler;
+  /** Where accepted connections are served, with those of the other listeners. */
+  connections: Connections;
 }
 
-/** One connection being served: its line stream, its handler, and its place in the gate. */
-class Served implements Anonymous, Connection {
-  readonly conn: LineConn;
-  readonly address: string;
-  handler!: ConnHandler;
-  readonly #gate: ConnectionGate;
-  readonly #metrics: Metrics | undefined;
-
-  constructor(conn: LineConn, gate: ConnectionGate, metrics: Metrics | undefined) {
-    this.conn = conn;
-    this.address = conn.remote;
-    this.#gate = gate;
-    this.#metrics = metrics;
-  }
-
-  get identified(): boolean {
-    return this.handler.identified;
-  }
-
-  get busy(): boolean {
-    return this.conn.busy;
-  }
-
-  /** Closed to make room for a newer anonymous connection (PROTOCOL B.7). */
-  evict(): void {
-    this.#metrics?.limitHit("anonymous_connections");
-    this.timeout(T.anonymousEvicted());
-  }
-
-  /** A last `timeout` error, then the connection closes. */
-  timeout(text: Text): void {
-    this.#gate.forget(this);
-    this.handler.finalError("timeout", text);
-    this.conn.finish("timeout");
-  }
-
-  close(reason: CloseReason): void {
-    this.conn.finish(reason);
-  }
-
-  restartIdentifyTimer(): void {
-    this.#gate.waiting(this);
-  }
-}
-
-// Deadlines are checked by one timer for all connections, not one per connection: every second,
-// or more often for short deadlines, so a stall is caught within 1.25 × the deadline at most.
-const SWEEP_MAX_MS = 1000;
-// Time given to queued lines (the shutdown notice) before sockets are closed on shutdown.
-const SHUTDOWN_DRAIN_MS = 2000;
 // Time given to a refused connection's error line.
 const REFUSAL_MS = 1000;
 
@@ -104,27 +25,16 @@ export class ChatListener {
   readonly #listener: Deno.Listener;
   readonly #transport: Transport;
   readonly #options: ChatListenerOptions;
-  readonly #conns = new Set<Served>();
-  // Connections being served (or refused), and who waits for that to reach 0 on shutdown.
-  #serving = 0;
-  #allServed: (() => void) | undefined;
-  readonly #sweep: ReturnType<typeof setInterval>;
   readonly #accepting: Promise<void>;
+  // Connections handed over or being refused, and who waits for that to reach 0 on close.
+  #open = 0;
+  #allDone: (() => void) | undefined;
   #stopping = false;
 
   private constructor(listener: Deno.Listener, options: ChatListenerOptions) {
     this.#listener = listener;
     this.#transport = options.tls ? "tls" : "tcp";
     this.#options = options;
-    const shortest = Math.min(
-      options.writeDeadlineMs,
-      options.identifyTimeoutMs,
-      options.idleTimeoutMs,
-    );
-    this.#sweep = setInterval(
-      () => this.#checkDeadlines(),
-      Math.min(SWEEP_MAX_MS, Math.max(1, shortest / 4)),
-    );
     this.#accepting = this.#acceptLoop();
   }
 
@@ -146,28 +56,17 @@ export class ChatListener {
     return this.#listener.addr as Deno.NetAddr;
   }
 
-  /** Open connections. */
-  get size(): number {
-    return this.#conns.size;
-  }
-
-  /**
-   * Stops accepting, sends `shutting_down` to identified sessions, gives queued lines a moment
-   * to leave, and closes every connection.
-   */
-  async shutdown(): Promise<void> {
+  /** Stops accepting; resolves once the accept loop and pending refusals are over. */
+  async close(): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
-    clearInterval(this.#sweep);
     this.#listener.close();
     await this.#accepting;
-    const ends: Promise<void>[] = [];
-    for (const { conn, handler } of this.#conns) {
-      handler.shutdown();
-      ends.push(conn.end("shutting_down", SHUTDOWN_DRAIN_MS));
-    }
-    await Promise.all(ends);
-    if (this.#serving > 0) await new Promise<void>((resolve) => this.#allServed = resolve);
+  }
+
+  /** Resolves once every connection this listener accepted is over (after {@link close}). */
+  async closed(): Promise<void> {
+    if (this.#open > 0) await new Promise<void>((resolve) => this.#allDone = resolve);
   }
 
   async #acceptLoop(): Promise<void> {
@@ -183,17 +82,16 @@ export class ChatListener {
       }
       // Not awaited (each connection runs on its own; #serve never rejects); the count alone
       // tracks it, so a waiting connection costs no extra promise or closure here.
-      this.#serving++;
+      this.#open++;
       this.#serve(conn);
     }
   }
 
   async #serve(conn: Deno.Conn): Promise<void> {
     try {
-      const { gate, metrics } = this.#options;
+      const { connections } = this.#options;
       const remote = (conn.remoteAddr as Deno.NetAddr).hostname;
-      const admitted = gate.admit(remote);
-      if (admitted !== "ok") return await this.#refuse(conn, remote, admitted);
+      if (connections.admit(remote) !== "ok") return await this.#refuse(conn);
       try {
         const tcp = conn as Partial<Deno.TcpConn>;
         tcp.setNoDelay?.(true);
@@ -202,53 +100,23 @@ export class ChatListener {
       } catch {
         // The peer may already be gone; the first read says so.
       }
-      const lineConn = new LineConn(conn, this.#options);
-      const served = new Served(lineConn, gate, metrics);
-      const peer = { address: remote, trusted: gate.isTrusted(remote) };
-      const handler = served.handler = this.#options.accept(lineConn.outbox, peer, served);
-      this.#conns.add(served);
-      gate.waiting(served);
-      metrics?.connectionOpened(this.#transport);
-      log.debug("Connection from {remote} ({transport})", { remote, transport: this.#transport });
-      let reason: CloseReason;
-      try {
-        reason = await lineConn.serve(handler);
-      } catch (err) {
-        // A handler must not throw; if one does, only this connection ends.
-        log.error("Connection from {remote} failed: {error}", { remote, error: err });
-        lineConn.close("read_error");
-        reason = "read_error";
-      }
-      this.#conns.delete(served);
-      gate.forget(served);
-      gate.release(remote);
-      handler.close();
-      metrics?.connectionClosed(this.#transport, reason);
-      log.info("Closed connection from {remote}: {reason}", { remote, reason });
+      await connections.serve(new LineConn(conn, this.#options), this.#transport);
     } catch (err) {
-      // Only a bug gets here (a handler that cannot be made or closed): this connection ends,
-      // the server goes on.
+      // Only a bug gets here: this connection ends, the server goes on.
       log.error("Serving a connection failed: {error}", { error: err });
       closeQuietly(conn);
     } finally {
-      if (--this.#serving === 0) this.#allServed?.();
+      if (--this.#open === 0) this.#allDone?.();
     }
   }
 
   /** Over a connection cap: one `server_busy` line, then the socket is closed (B.7). */
-  async #refuse(conn: Deno.Conn, remote: string, limit: string): Promise<void> {
-    const { metrics } = this.#options;
-    metrics?.limitHit("connections");
-    metrics?.error("server_busy");
-    // Debug: a connection flood must not become a log flood (the metrics count every refusal).
-    log.debug("Refused a connection from {remote}: {limit} limit", { remote, limit });
-    const text = T.tooManyConnections()[this.#options.lang];
-    const line = encodeBytes(errorReply("server_busy", text));
+  async #refuse(conn: Deno.Conn): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       // Bounded: a refused peer that does not read must not hold the accept path.
       await Promise.race([
-        conn.write(line),
+        conn.write(this.#options.connections.refusal()),
         new Promise((resolve) => timer = setTimeout(resolve, REFUSAL_MS)),
       ]);
     } catch {
@@ -256,28 +124,6 @@ export class ChatListener {
     } finally {
       clearTimeout(timer);
       closeQuietly(conn);
-    }
-  }
-
-  #checkDeadlines(): void {
-    const now = performance.now();
-    const { writeDeadlineMs, identifyTimeoutMs, idleTimeoutMs, metrics, gate } = this.#options;
-    for (const anonymous of gate.expired(identifyTimeoutMs)) {
-      const served = anonymous as Served;
-      // The gate is shared: a TLS connection is the TLS listener's to close.
-      if (!this.#conns.has(served) || served.conn.reason !== undefined) continue;
-      metrics?.limitHit("identify_timeout");
-      served.timeout(T.identifyTimeout());
-    }
-    for (const served of this.#conns) {
-      const { conn, handler } = served;
-      if (conn.reason !== undefined) continue;
-      if (conn.outbox.stalledMs() > writeDeadlineMs) {
-        conn.outbox.fail("write_deadline");
-      } else if (handler.helloed && now - conn.lastReadAt > idleTimeoutMs) {
-        metrics?.limitHit("idle_timeout");
-        served.timeout(T.idleTimeout());
-      }
     }
   }
 }

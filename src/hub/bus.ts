@@ -1,0 +1,97 @@
+// The bus seam: how chat, accounts and moderation reach sessions — fan-out, presence and private
+// delivery — without knowing where those sessions are. One in-process implementation (Hub); a
+// cluster implementation can take its place without touching sessions.
+import type { ErrorCode } from "../errors.ts";
+import type { FanoutTimer } from "../events.ts";
+import type { Channel } from "../protocol/channel.ts";
+import type { Text } from "../protocol/texts.ts";
+import type { WriteWatcher } from "./outbox.ts";
+
+/** Where an identified session's lines are queued: its connection's outbox. */
+export interface Output {
+  /** Queues one encoded line (shared between recipients, never modified); never blocks. */
+  send(line: Uint8Array, watcher?: WriteWatcher): void;
+}
+
+/** An identified session as the bus sees it. */
+export interface Member {
+  /** Case-folded name (`nameKey`); several sessions of one user share it. */
+  readonly key: string;
+  /** Display name. */
+  readonly name: string;
+  /** The session's output: the bus queues each line there itself. */
+  readonly out: Output;
+  /** Sends a last error, then closes the session (a kick or a ban). */
+  disconnect(code: ErrorCode, text: Text): void;
+}
+
+/** What the bus knows of an online name (PROTOCOL B.6 `details`). */
+export interface Presence {
+  name: string;
+  state: string;
+  guest: boolean;
+  /** Milliseconds since the epoch when the name's first session came online. */
+  since: number;
+}
+
+/** Who receives a line: every identified session, a channel's members, or one name's sessions. */
+export type Audience = { all: true } | { channel: string } | { user: string };
+
+/** A chat message to number, deliver and store (PROTOCOL A.2, B.3, B.6). */
+export interface Post {
+  /** The request's fields, all forwarded (A.2). */
+  fields: Record<string, unknown>;
+  /** The sender's name. */
+  from: string;
+  /** When the server received it, in ms since the epoch. */
+  ts: number;
+  /**
+   * Where it goes: a channel, or one name's sessions; `inbox` keeps it for that name, who is
+   * offline, until the next login.
+   */
+  to: { channel: Channel } | { user: string; name: string; inbox: boolean };
+  /** The sender's own session: no echo (A.2); posting to a channel joins it (B.4). */
+  except?: Member;
+  /** Told of each recipient's write (fan-out latency), when this message is timed. */
+  timer?: FanoutTimer;
+}
+
+/** Told a message's seq and timestamp once it is durably stored, or why it could not be. */
+export type Stored = (seq: number, timestamp: string, error?: Error) => void;
+
+/** Fan-out, presence and private delivery across every session of the chat. */
+export interface Bus {
+  /** Adds an identified session; true when it is the first under its name (say "online"). */
+  join(member: Member, info: { guest: boolean; now: number }): boolean;
+  /** Removes a session from its name and channels; true when it was the name's last. */
+  leave(member: Member): boolean;
+  /** Records the state a name last announced. */
+  setState(key: string, state: string): void;
+  /** Whether any session is online under a case-folded name. */
+  isOnline(key: string): boolean;
+  /** The display name online under a case-folded name, if any. */
+  displayName(key: string): string | undefined;
+  /** Each online name once (with its presence), in the order they came online. */
+  presence(): Presence[];
+  /** Adds a session to a channel (the default channel holds everybody already). */
+  joinChannel(member: Member, channel: Channel): void;
+  /** Removes a session from a channel. */
+  leaveChannel(member: Member, key: string): void;
+  /** Channels with their number of distinct names online, the default first. */
+  channels(): { name: string; members: number }[];
+  /** The distinct names in a channel, in the order they came (everybody for the default). */
+  members(channelKey: string): string[];
+  /**
+   * Queues an encoded line on every session of the audience but `except`; returns the number
+   * of sessions it was queued on. `watcher` is told of each write (fan-out latency).
+   */
+  deliver(to: Audience, line: Uint8Array, except?: Member, watcher?: WriteWatcher): number;
+  /** Sends a last error to every session of a name and closes them; returns how many. */
+  disconnect(key: string, code: ErrorCode, text: Text): number;
+  /**
+   * Gives a chat message its seq, queues it on its recipients with `from`, `timestamp` and
+   * `seq` set, and stores it; `stored` is told once it is durable (never before). A sender
+   * posting to a channel joins it. Nothing here waits.
+   */
+  post(post: Post, stored?: Stored): void;
+}

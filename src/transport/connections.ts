@@ -1,0 +1,257 @@
+// The transport seam: every listener hands its connections here, whatever carries them. Caps,
+// one session per connection, timeouts swept by one timer, close reasons, events, shutdown.
+import { getLogger } from "@logtape/logtape";
+import type { CloseReason, ErrorCode } from "../errors.ts";
+import type { Events, Transport } from "../events.ts";
+import type { Outbox } from "../hub/outbox.ts";
+import { encodeBytes } from "../protocol/encode.ts";
+import { errorReply } from "../protocol/replies.ts";
+import { type Lang, T, type Text } from "../protocol/texts.ts";
+import type { Connection, Peer, SessionOutput } from "../session/client.ts";
+import type { Anonymous, ConnectionGate, Refusal } from "./gate.ts";
+
+const log = getLogger(["classcord", "tcp"]);
+
+/**
+ * What handles a connection's traffic (a Session). A returned close reason ends the connection
+ * once what is queued (the handler's last error) is written.
+ */
+export interface Handler {
+  /** One request (a line, or a frame); the next one is read only once this resolves. */
+  handleLine(text: string): Promise<CloseReason | undefined> | CloseReason | undefined;
+  /** A request over the size cap was discarded. */
+  tooLarge(maxBytes: number): CloseReason | undefined;
+  /** The peer sent `maxBytes` without ending a request. */
+  unterminated(maxBytes: number): CloseReason;
+  /** Logged in or posting as a guest: no identify timeout any more. */
+  readonly identified: boolean;
+  /** Said hello: subject to the idle timeout. */
+  readonly helloed: boolean;
+  /** A last error before the server closes the connection (timeouts). */
+  finalError(code: ErrorCode, text: Text): void;
+  /** The server is stopping: last words (if any) before the connection is closed. */
+  shutdown(): void;
+  /** The connection is gone. */
+  close(): void;
+}
+
+/** A connection as every transport offers it: requests in, an outbox out. */
+export interface Conn {
+  /** The client's IP address. */
+  readonly remote: string;
+  readonly outbox: Outbox;
+  /** performance.now() of the last read, for the idle timeout. */
+  readonly lastReadAt: number;
+  /** Whether a request is being handled. */
+  readonly busy: boolean;
+  /** Why the connection ended, once it has. */
+  readonly reason: CloseReason | undefined;
+  /** Reads until the peer closes or {@link close} is called; resolves with the close reason. */
+  serve(handler: Handler): Promise<CloseReason>;
+  /** Writes what is queued (for at most `timeoutMs`), then closes. */
+  end(reason: CloseReason, timeoutMs: number): Promise<void>;
+  /** Closes now; the first reason given is the one kept. */
+  close(reason: CloseReason): void;
+}
+
+/** Options of {@link Connections}. */
+export interface ConnectionsOptions {
+  /** Connection caps (PROTOCOL B.7). */
+  gate: ConnectionGate;
+  events: Events;
+  /** Language of the errors sent here (refusals, timeouts). */
+  lang: Lang;
+  /** A write pending this long marks a slow consumer (PROTOCOL B.7: 10 s). */
+  writeDeadlineMs: number;
+  /** Time to identify after connecting or registering (PROTOCOL B.7: 10 min). */
+  identifyTimeoutMs: number;
+  /** Time without a request from a hello'd session (PROTOCOL B.7: 120 s). */
+  idleTimeoutMs: number;
+  /** Makes the handler (a Session) of a new connection. */
+  accept(out: SessionOutput, peer: Peer, conn: Connection): Handler;
+}
+
+// Deadlines are checked by one timer for all connections, not one per connection: every second,
+// or more often for short deadlines, so a stall is caught within 1.25 × the deadline at most.
+const SWEEP_MAX_MS = 1000;
+// Time given to queued lines (the shutdown notice) before sockets are closed on shutdown.
+const SHUTDOWN_DRAIN_MS = 2000;
+// Time given to a last error line before a connection the server ends is closed.
+const FINAL_LINE_MS = 1000;
+
+/** One connection being served: its transport's conn, its handler, its place in the gate. */
+class Served implements Anonymous, Connection {
+  readonly conn: Conn;
+  readonly address: string;
+  handler!: Handler;
+  readonly #owner: Connections;
+
+  constructor(conn: Conn, owner: Connections) {
+    this.conn = conn;
+    this.address = conn.remote;
+    this.#owner = owner;
+  }
+
+  get identified(): boolean {
+    return this.handler.identified;
+  }
+
+  get busy(): boolean {
+    return this.conn.busy;
+  }
+
+  /** Closed to make room for a newer anonymous connection (PROTOCOL B.7). */
+  evict(): void {
+    this.#owner.timeout(this, "anonymous_connections", T.anonymousEvicted());
+  }
+
+  close(reason: CloseReason): void {
+    this.conn.end(reason, FINAL_LINE_MS);
+  }
+
+  restartIdentifyTimer(): void {
+    this.#owner.gate.waiting(this);
+  }
+}
+
+/** Every connection of every listener, from admission to close. */
+export class Connections {
+  readonly gate: ConnectionGate;
+  readonly #options: ConnectionsOptions;
+  readonly #served = new Set<Served>();
+  readonly #sweep: ReturnType<typeof setInterval>;
+  // Connections being served, and who waits for that to reach 0 on shutdown.
+  #serving = 0;
+  #allServed: (() => void) | undefined;
+  #stopping = false;
+
+  constructor(options: ConnectionsOptions) {
+    this.#options = options;
+    this.gate = options.gate;
+    const shortest = Math.min(
+      options.writeDeadlineMs,
+      options.identifyTimeoutMs,
+      options.idleTimeoutMs,
+    );
+    this.#sweep = setInterval(
+      () => this.#checkDeadlines(),
+      Math.min(SWEEP_MAX_MS, Math.max(1, shortest / 4)),
+    );
+  }
+
+  /** Open connections. */
+  get size(): number {
+    return this.#served.size;
+  }
+
+  /**
+   * Admits a connection from `address`, or refuses it (counted, and logged at debug: a
+   * connection flood must not become a log flood). A refused connection gets {@link refusal}.
+   */
+  admit(address: string): "ok" | Refusal {
+    const admitted = this.#stopping ? "total" : this.gate.admit(address);
+    if (admitted !== "ok") {
+      const { events } = this.#options;
+      events.emit({ type: "limit", limit: "connections" });
+      events.emit({ type: "error", code: "server_busy" });
+      log.debug("Refused a connection from {remote}: {limit} limit", {
+        remote: address,
+        limit: admitted,
+      });
+    }
+    return admitted;
+  }
+
+  /** The one line a refused connection gets before it is closed (PROTOCOL B.7). */
+  refusal(): Uint8Array {
+    return encodeBytes(errorReply("server_busy", T.tooManyConnections()[this.#options.lang]));
+  }
+
+  /**
+   * Serves a connection {@link admit} let in, until it ends; never rejects. A failure of its
+   * handler ends this connection only.
+   */
+  async serve(conn: Conn, transport: Transport): Promise<void> {
+    const { gate, events } = this.#options;
+    const { remote } = conn;
+    this.#serving++;
+    const served = new Served(conn, this);
+    try {
+      const peer = { address: remote, trusted: gate.isTrusted(remote) };
+      const handler = served.handler = this.#options.accept(conn.outbox, peer, served);
+      this.#served.add(served);
+      gate.waiting(served);
+      events.emit({ type: "connection_opened", transport });
+      log.debug("Connection from {remote} ({transport})", { remote, transport });
+      let reason: CloseReason;
+      try {
+        reason = await conn.serve(handler);
+      } catch (err) {
+        log.error("Connection from {remote} failed: {error}", { remote, error: err });
+        conn.close("read_error");
+        reason = "read_error";
+      }
+      this.#served.delete(served);
+      gate.forget(served);
+      handler.close();
+      events.emit({ type: "connection_closed", transport, reason });
+      log.info("Closed connection from {remote}: {reason}", { remote, reason });
+    } catch (err) {
+      // Only a bug gets here (a handler that cannot be made or closed): this connection ends,
+      // the server goes on.
+      log.error("Serving a connection failed: {error}", { error: err });
+      conn.close("read_error");
+    } finally {
+      gate.release(remote);
+      if (--this.#serving === 0) this.#allServed?.();
+    }
+  }
+
+  /** A last `timeout` error (counted under `limit`), then the connection closes. */
+  timeout(
+    served: Served,
+    limit: "identify_timeout" | "idle_timeout" | "anonymous_connections",
+    text: Text,
+  ): void {
+    this.#options.events.emit({ type: "limit", limit });
+    this.gate.forget(served);
+    served.handler.finalError("timeout", text);
+    served.conn.end("timeout", FINAL_LINE_MS);
+  }
+
+  /**
+   * Stops: refuses newcomers, sends `shutting_down` to identified sessions, gives queued lines a
+   * moment to leave, closes every connection and waits until each is served to its end.
+   */
+  async shutdown(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    clearInterval(this.#sweep);
+    const ends: Promise<void>[] = [];
+    for (const { conn, handler } of this.#served) {
+      handler.shutdown();
+      ends.push(conn.end("shutting_down", SHUTDOWN_DRAIN_MS));
+    }
+    await Promise.all(ends);
+    if (this.#serving > 0) await new Promise<void>((resolve) => this.#allServed = resolve);
+  }
+
+  #checkDeadlines(): void {
+    const now = performance.now();
+    const { writeDeadlineMs, identifyTimeoutMs, idleTimeoutMs } = this.#options;
+    for (const anonymous of this.gate.expired(identifyTimeoutMs)) {
+      const served = anonymous as Served;
+      if (served.conn.reason !== undefined) continue;
+      this.timeout(served, "identify_timeout", T.identifyTimeout());
+    }
+    for (const served of this.#served) {
+      const { conn, handler } = served;
+      if (conn.reason !== undefined) continue;
+      if (conn.outbox.stalledMs() > writeDeadlineMs) {
+        conn.outbox.fail("write_deadline");
+      } else if (handler.helloed && now - conn.lastReadAt > idleTimeoutMs) {
+        this.timeout(served, "idle_timeout", T.idleTimeout());
+      }
+    }
+  }
+}
