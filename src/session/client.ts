@@ -152,6 +152,11 @@ export class Client implements Member {
     return errorReply(code, text[this.#deps.lang], { id, extra });
   }
 
+  /** Answers a failed request with {@link errorFor}. */
+  failed(err: unknown, id: RequestId | undefined): void {
+    this.reply(this.errorFor(err, id));
+  }
+
   /** The error reply to a failed request: the client's fault, or `server_busy` for a bug. */
   errorFor(err: unknown, id: RequestId | undefined): Record<string, unknown> {
     if (err instanceof ProtocolError) return this.errorReply(err.code, err.text, id, err.extra);

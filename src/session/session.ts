@@ -112,7 +112,7 @@ export class Session {
       if (!UNCOUNTED.has(req.type) && !this.#bucket.take()) return this.#rateLimited(req.id);
       await this.#dispatch(req, receivedAt);
     } catch (err) {
-      client.reply(client.errorFor(err, id));
+      client.failed(err, id);
       if (err instanceof ProtocolError && BAD_INPUT.has(err.code) && this.#bad.add()) {
         client.error("bad_request", T.badLinesClosing());
         return "bad_input";
