@@ -151,9 +151,20 @@ interface Dashboard {
   title: string;
   schemaVersion: number;
   panels: Panel[];
-  templating?: {
-    list: { name: string; definition?: string; datasource?: { uid?: string } }[];
-  };
+  templating?: { list: Variable[] };
+  annotations?: { list: { builtIn?: number; datasource?: { type?: string; uid?: string } }[] };
+}
+
+interface Variable {
+  name: string;
+  type: string;
+  /** A datasource variable's plugin id; a query variable's query. */
+  query?: unknown;
+  definition?: string;
+  datasource?: { type?: string; uid?: string };
+  current?: { text?: unknown; value?: unknown };
+  multi?: boolean;
+  includeAll?: boolean;
 }
 
 async function readDashboard(): Promise<Dashboard> {
@@ -168,11 +179,25 @@ function dashboardExprs(dash: Dashboard): string[] {
   ].filter((e) => e !== "");
 }
 
-/** The data source uid provisioned for Grafana. */
-async function provisionedUid(): Promise<string> {
-  const m = (await Deno.readTextFile(DATASOURCES)).match(/^\s*uid:\s*["']?([\w-]+)["']?\s*$/m);
-  assert.ok(m, `No uid in ${DATASOURCES}`);
-  return m[1];
+/** The data source provisioned for Grafana: its name, uid and type. */
+async function provisionedDataSource(): Promise<{ name: string; uid: string; type: string }> {
+  const yaml = await Deno.readTextFile(DATASOURCES);
+  const field = (key: string): string => {
+    const m = yaml.match(new RegExp(`^\\s*(?:- )?${key}:\\s*["']?([\\w -]+?)["']?\\s*$`, "m"));
+    assert.ok(m, `No ${key} in ${DATASOURCES}`);
+    return m[1];
+  };
+  return { name: field("name"), uid: field("uid"), type: field("type") };
+}
+
+/** Every `datasource` reference of a dashboard, wherever it is nested, with its JSON path. */
+function dataSourceRefs(node: unknown, path = "$"): { path: string; ref: unknown }[] {
+  if (Array.isArray(node)) return node.flatMap((n, i) => dataSourceRefs(n, `${path}[${i}]`));
+  if (node === null || typeof node !== "object") return [];
+  return Object.entries(node).flatMap(([key, value]) => [
+    ...(key === "datasource" ? [{ path: `${path}.${key}`, ref: value }] : []),
+    ...dataSourceRefs(value, `${path}.${key}`),
+  ]);
 }
 
 // --- A live server ------------------------------------------------------------------------------
@@ -495,12 +520,40 @@ Deno.test("the dashboard and the alerts query only metrics a live server exports
   assert.deepEqual(missing, [], "metrics without a panel in monitoring/grafana/dashboards");
 });
 
-Deno.test("the dashboard is valid, each panel queries the provisioned data source with legends and a unit", async () => {
-  const uid = await provisionedUid();
+Deno.test("the dashboard is valid, each panel queries the data-source variable (default: the provisioned data source) with legends and a unit", async () => {
+  const provisioned = await provisionedDataSource();
+  assert.equal(provisioned.type, "prometheus", `${DATASOURCES} type`);
   const dash = await readDashboard();
   assert.equal(dash.uid, "classcord");
   assert.ok(dash.title);
   assert.ok(dash.schemaVersion >= 36, "a dashboard of Grafana 9 or later");
+
+  // One data-source variable, as in Grafana's own exported dashboards: imported into any Grafana
+  // (Dashboards → Import), it lists that Grafana's Prometheus data sources. Its default is the
+  // provisioned data source, by uid and by name (Grafana matches the value, then the text).
+  const variables = dash.templating?.list ?? [];
+  const dsVars = variables.filter((v) => v.type === "datasource");
+  assert.equal(dsVars.length, 1, "one variable of type datasource");
+  const [dsVar] = dsVars;
+  assert.equal(dsVar.query, "prometheus", `$${dsVar.name} lists Prometheus data sources`);
+  assert.ok(!dsVar.multi && !dsVar.includeAll, `$${dsVar.name} selects a single data source`);
+  assert.equal(dsVar.current?.value, provisioned.uid, `$${dsVar.name} default uid`);
+  assert.equal(dsVar.current?.text, provisioned.name, `$${dsVar.name} default name`);
+  const ref = { type: "prometheus", uid: `\${${dsVar.name}}` };
+
+  // Every data source reference goes through the variable: no hard-coded uid, and no ${DS_...}
+  // import input, which file provisioning would not resolve. The one exception is the built-in
+  // "Annotations & Alerts" of Grafana itself.
+  const builtIn = { type: "grafana", uid: "-- Grafana --" };
+  const annotations = dash.annotations?.list ?? [];
+  assert.deepEqual(annotations.filter((a) => a.builtIn).map((a) => a.datasource), [builtIn]);
+  const builtInPaths = annotations.flatMap((a, i) =>
+    a.builtIn ? [`$.annotations.list[${i}].datasource`] : []
+  );
+  for (const { path, ref: got } of dataSourceRefs(dash)) {
+    if (!builtInPaths.includes(path)) assert.deepEqual(got, ref, `${path}: not $${dsVar.name}`);
+  }
+
   const ids = new Set<number>();
   const panels = dash.panels.filter((p) => p.type !== "row");
   assert.ok(panels.length >= 20, `${panels.length} panels`);
@@ -512,18 +565,21 @@ Deno.test("the dashboard is valid, each panel queries the provisioned data sourc
   }
   for (const p of panels) {
     assert.ok(p.title, `Panel ${p.id} has no title`);
-    assert.equal(p.datasource?.uid, uid, `Panel "${p.title}" data source`);
+    assert.deepEqual(p.datasource, ref, `Panel "${p.title}" data source`);
     assert.ok(p.fieldConfig?.defaults?.unit, `Panel "${p.title}" has no unit`);
     const targets = p.targets ?? [];
     assert.ok(targets.length > 0, `Panel "${p.title}" has no query`);
     assert.equal(new Set(targets.map((t) => t.refId)).size, targets.length, `"${p.title}" refIds`);
     for (const t of targets) {
       assert.ok(t.expr?.trim(), `Panel "${p.title}" has a target without expr`);
-      assert.equal(t.datasource?.uid, uid, `Panel "${p.title}" target data source`);
+      assert.deepEqual(t.datasource, ref, `Panel "${p.title}" target data source`);
       assert.ok(t.legendFormat, `Panel "${p.title}" target ${t.refId} has no legend`);
     }
   }
-  for (const v of dash.templating?.list ?? []) assert.equal(v.datasource?.uid, uid, `$${v.name}`);
+  // The other variables query through it too, so it comes first.
+  assert.equal(variables[0], dsVar, `$${dsVar.name} is not the first variable`);
+  for (const v of variables.slice(1)) assert.deepEqual(v.datasource, ref, `$${v.name} data source`);
+
   const provider = await Deno.readTextFile(DASHBOARD_PROVIDER);
   assert.match(provider, new RegExp(`^\\s*path: ${DASHBOARDS_MOUNT}\\s*$`, "m"));
   assert.match(await Deno.readTextFile(DATASOURCES), /url: http:\/\/prometheus:9090/);
