@@ -49,7 +49,7 @@ EXPOSE 12345 9091
 
 # distroless has no shell or curl: the binary checks its own /healthz.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["/classcord", "--healthcheck"]
+  CMD ["/classcord", "healthcheck"]
 
 # 65532 is "nonroot" in distroless' /etc/passwd.
 USER 65532:65532

@@ -8,7 +8,7 @@
 // DENORT_BIN; without it the compile stops with one line saying so.
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { run, UsageError } from "./cli.ts";
+import { run, UsageError } from "../src/commands/cli.ts";
 
 /** The Linux targets of a release, by the architecture names of `Deno.build.arch`. */
 export const TARGETS = {

@@ -77,7 +77,7 @@ export interface Config {
   port: number;
   /** HTTP port for /metrics and /healthz; 0 disables it. */
   metricsPort: number;
-  /** Address of the HTTP endpoint; empty: the same as `host`. */
+  /** Address of the HTTP endpoint. */
   metricsHost: string;
   /** Deno KV file, or `:memory:`. */
   db: string;
@@ -85,6 +85,8 @@ export interface Config {
   logLevel: LogLevelName;
   /** Human-readable lines, or one JSON object per line for log collectors. */
   logFormat: LogFormat;
+  /** A file the log is appended to (reopened on SIGHUP); empty: the console. */
+  logFile: string;
   /** Messages older than this many days are deleted; 0 keeps them forever. */
   retentionDays: number;
   /** Whether a message sent without logging in makes a guest (PROTOCOL A.3). */
@@ -107,7 +109,7 @@ interface Option {
   flag: string;
   /** A Config key, or "limits.<key>". */
   key: keyof Config | `limits.${keyof Limits}`;
-  env?: string;
+  env: string;
   default: string;
   help: string;
   parse: (value: string, source: string) => unknown;
@@ -170,11 +172,11 @@ const OPTIONS: Option[] = [
     flag: "metrics-host",
     key: "metricsHost",
     env: "CLASSCORD_METRICS_HOST",
-    // Empty: beside the chat listener. 127.0.0.1 keeps /metrics off the students' network when
-    // Prometheus runs on the same host.
-    default: "",
-    help: "address of the HTTP endpoint (default: the same as --host)",
-    parse: (v) => v,
+    // Loopback: /metrics stays off the students' network unless told otherwise (a Prometheus
+    // on another host or in a container needs 0.0.0.0, as compose.yaml sets it).
+    default: "127.0.0.1",
+    help: "address of the HTTP endpoint (0.0.0.0: every interface)",
+    parse: (v, src) => nonEmpty(v, src),
   },
   {
     flag: "db",
@@ -211,6 +213,16 @@ const OPTIONS: Option[] = [
       }
       return v as LogFormat;
     },
+  },
+  {
+    flag: "log-file",
+    key: "logFile",
+    env: "CLASSCORD_LOG_FILE",
+    // The console: journald and docker collect it. A file suits a bare host with logrotate,
+    // which sends SIGHUP after rotating.
+    default: "",
+    help: "append the log to this file, reopened on SIGHUP (default: the console)",
+    parse: (v) => v,
   },
   {
     flag: "retention-days",
@@ -419,12 +431,6 @@ function port(value: string, source: string): number {
 }
 
 /**
- * Result of reading the command line: a config, a request for help, or a health check of a
- * running server (for container HEALTHCHECKs, which may have no curl).
- */
-export type ParsedArgs = { help: true } | { help: false; healthcheck: boolean; config: Config };
-
-/**
  * Reads the configuration from command-line flags, then environment variables, then defaults.
  *
  * @throws {ConfigError} on an unknown flag or an invalid value
@@ -432,19 +438,15 @@ export type ParsedArgs = { help: true } | { help: false; healthcheck: boolean; c
 export function parseConfig(
   args: string[],
   env: Record<string, string | undefined> = {},
-): ParsedArgs {
-  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
-    help: { type: "boolean", short: "h" },
-    healthcheck: { type: "boolean" },
-  };
+): Config {
+  const options: Record<string, { type: "string" }> = {};
   for (const o of OPTIONS) options[o.flag] = { type: "string" };
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({ args, options, strict: true, allowPositionals: false }));
   } catch (err) {
-    throw new ConfigError((err as Error).message);
+    throw new ConfigError(argsError(err as Error, args));
   }
-  if (values.help) return { help: true };
   const config: Record<string, unknown> = {};
   const limits: Record<string, unknown> = {};
   for (const o of OPTIONS) {
@@ -461,38 +463,39 @@ export function parseConfig(
   if ((config.tlsCert === "") !== (config.tlsKey === "")) {
     throw new ConfigError("Invalid TLS configuration: --tls-cert and --tls-key go together");
   }
-  return {
-    help: false,
-    healthcheck: values.healthcheck === true,
-    config: config as unknown as Config,
-  };
+  return config as unknown as Config;
+}
+
+/** node:util's parse error as one line in our words: the flag, and what is wrong with it. */
+function argsError(err: Error, args: string[]): string {
+  const code = (err as { code?: string }).code;
+  const flag = err.message.match(/'(-[^' ]+)'/)?.[1] ?? args.find((a) => a.startsWith("-"));
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return `Unknown option "${flag}"`;
+  if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
+    const extra = err.message.match(/'([^']+)'/)?.[1];
+    return `Unexpected argument "${extra}"`;
+  }
+  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") return `Missing value for ${flag}`;
+  return err.message.split("\n")[0];
 }
 
 /** The names of the environment variables the configuration reads. */
-export const ENV_VARS: readonly string[] = OPTIONS.flatMap((o) => o.env ? [o.env] : []);
+export const ENV_VARS: readonly string[] = OPTIONS.map((o) => o.env);
 
-/** `--help` text: every flag with its environment variable and default. */
+/** The options part of `--help`: every flag with its environment variable and default. */
 export function helpText(): string {
-  const rows = OPTIONS.map((o) => {
-    const left = `  --${o.flag} <value>`;
-    return `${left.padEnd(28)}${o.help}\n${"".padEnd(28)}env ${o.env ?? "-"}, default ${o.default}`;
+  const left = OPTIONS.map((o) => `  --${o.flag} <value>`);
+  const width = Math.max(...left.map((l) => l.length)) + 2;
+  const rows = OPTIONS.map((o, i) => {
+    const shown = o.default === "" ? "none" : o.default;
+    return `${left[i].padEnd(width)}${o.help}\n${"".padEnd(width)}env ${o.env}, default ${shown}`;
   });
   return [
-    "ClassCord server: JSON-lines chat over TCP for classrooms.",
-    "",
-    "Usage: classcord [options]",
-    "",
-    "Options (flags override environment variables, which override defaults):",
+    "Options of serve (flags override environment variables, which override defaults):",
     ...rows,
-    `${"  --healthcheck".padEnd(28)}check /healthz of the server running with these`,
-    `${"".padEnd(28)}options and exit 0 (healthy) or 1`,
-    `${"  -h, --help".padEnd(28)}show this help`,
     "",
   ].join("\n");
 }
 
 /** The B.7 defaults, as parsed from an empty command line. */
-export const DEFAULT_LIMITS: Limits = (() => {
-  const parsed = parseConfig([], {});
-  return parsed.help ? undefined! : parsed.config.limits;
-})();
+export const DEFAULT_LIMITS: Limits = parseConfig([], {}).limits;

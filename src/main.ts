@@ -1,63 +1,73 @@
-// Entry point: reads flags, sets up logging, runs the server until SIGINT/SIGTERM.
-import { getLogger } from "@logtape/logtape";
-import { helpText, parseConfig } from "./config.ts";
-import { ConfigError } from "./errors.ts";
-import { setupLogging } from "./log.ts";
-import { startServer } from "./server.ts";
+// The one entry point of the binary: `classcord [command] [options]`, `serve` by default, each
+// command with its exit codes (0 done, 1 failed, 2 bad arguments).
+import { backupCommand, restoreCommand } from "./commands/backup.ts";
+import { run } from "./commands/cli.ts";
+import { exportCommand } from "./commands/export.ts";
+import { healthcheck } from "./commands/healthcheck.ts";
+import { importCommand } from "./commands/import.ts";
+import { serve } from "./commands/serve.ts";
+import { userCommand } from "./commands/user.ts";
+import { helpText } from "./config.ts";
+import { VERSION } from "./server.ts";
 
-/** Exit codes: 0 after a clean shutdown, 1 when startup fails, 2 for bad configuration. */
-const EXIT_STARTUP = 1;
-const EXIT_CONFIG = 2;
+/** Every command, with the line `--help` shows for it. */
+const COMMANDS: Record<string, { summary: string; run: (args: string[]) => Promise<number> }> = {
+  serve: { summary: "run the chat server (the default)", run: serve },
+  user: { summary: "add, delete, promote accounts, set passwords, list them", run: userCommand },
+  export: { summary: "write channel messages as JSON or CSV", run: exportCommand },
+  import: { summary: "copy accounts and messages from the old Python server", run: importCommand },
+  backup: { summary: "write a consistent backup of the whole store", run: backupCommand },
+  restore: { summary: "fill an empty (or --force) store from a backup", run: restoreCommand },
+  healthcheck: { summary: "exit 0 when the running server answers /healthz", run: healthcheck },
+  version: { summary: "print the version", run: version },
+};
 
-async function main(): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseConfig(Deno.args, Deno.env.toObject());
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    console.error(`classcord: ${err.message} (see --help)`);
-    return EXIT_CONFIG;
-  }
-  if (parsed.help) {
-    console.log(helpText());
-    return 0;
-  }
-  const { config } = parsed;
-  if (parsed.healthcheck) return await healthcheck(config.metricsPort);
-  await setupLogging(config.logLevel, config.logFormat);
-  const log = getLogger(["classcord"]);
-  let server;
-  try {
-    server = await startServer(config);
-  } catch (err) {
-    log.fatal("Cannot start: {error}", { error: (err as Error).message });
-    return EXIT_STARTUP;
-  }
-  const { promise: stopSignal, resolve } = Promise.withResolvers<Deno.Signal>();
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  for (const s of signals) Deno.addSignalListener(s, () => resolve(s));
-  const signal = await stopSignal;
-  log.info("Received {signal}, shutting down", { signal });
-  await server.shutdown();
-  return 0;
+function version(): Promise<number> {
+  console.log(`classcord ${VERSION}`);
+  return Promise.resolve(0);
 }
 
-/** Exit 0 when the server on this machine answers /healthz, 1 otherwise (container HEALTHCHECK). */
-async function healthcheck(metricsPort: number): Promise<number> {
-  if (metricsPort === 0) {
-    console.error("classcord: --healthcheck needs the metrics port, which is disabled");
-    return EXIT_STARTUP;
-  }
-  try {
-    const res = await fetch(`http://127.0.0.1:${metricsPort}/healthz`, {
-      signal: AbortSignal.timeout(3000),
-    });
-    await res.body?.cancel();
-    return res.ok ? 0 : EXIT_STARTUP;
-  } catch (err) {
-    console.error(`classcord: health check failed: ${(err as Error).message}`);
-    return EXIT_STARTUP;
-  }
+function help(): string {
+  const names = Object.keys(COMMANDS);
+  const width = Math.max(...names.map((n) => n.length)) + 4;
+  return [
+    `ClassCord ${VERSION}: a chat server for classrooms (JSON lines over TCP).`,
+    "",
+    "Usage: classcord [command] [options]",
+    "",
+    "Commands (classcord <command> --help for each one's options):",
+    ...names.map((n) => `  ${n.padEnd(width)}${COMMANDS[n].summary}`),
+    "",
+    helpText(),
+  ].join("\n");
 }
 
-if (import.meta.main) Deno.exit(await main());
+/** Runs the command `args` name (serve when they start with an option) and exits with its code. */
+async function main(args: string[]): Promise<never> {
+  const [first, ...rest] = args;
+  if (first === "--version" || first === "-V") return await run("classcord", version);
+  if (first === "--help" || first === "-h" || first === "help") {
+    console.log(help());
+    Deno.exit(0);
+  }
+  // The options alone mean serve, as before commands existed; --healthcheck is the old
+  // container check, still written so in compose files.
+  if (first === undefined || first.startsWith("-")) {
+    if (args.includes("--healthcheck")) {
+      return await run("classcord", () => healthcheck(args.filter((a) => a !== "--healthcheck")));
+    }
+    return await run("classcord", () => serve(args));
+  }
+  const command = COMMANDS[first];
+  if (!Object.hasOwn(COMMANDS, first)) {
+    console.error(`classcord: Unknown command "${first}" (see classcord --help)`);
+    Deno.exit(2);
+  }
+  if (first === "serve" && (rest.includes("--help") || rest.includes("-h"))) {
+    console.log(help());
+    Deno.exit(0);
+  }
+  return await run(first === "serve" ? "classcord" : first, () => command.run(rest));
+}
+
+if (import.meta.main) await main(Deno.args);

@@ -4,6 +4,7 @@ import denoConfig from "../deno.json" with { type: "json" };
 import { type Argon2Params, type PasswordHasher, WorkerHasher } from "./auth/password.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { Config, Limits } from "./config.ts";
+import { answerAdmin } from "./admin.ts";
 import { EventStream } from "./events.ts";
 import { serveHttp } from "./http.ts";
 import { Hub } from "./hub/hub.ts";
@@ -15,9 +16,11 @@ import type { Connection, Peer, SessionOutput } from "./session/client.ts";
 import { Moderation } from "./session/moderation.ts";
 import { type ServerInfo, Session, type SessionDeps } from "./session/session.ts";
 import { KvStore } from "./store/kv_store.ts";
+import { StoreLock } from "./store/lock.ts";
 import { MessageLog } from "./store/message_log.ts";
 import type { Store } from "./store/store.ts";
 import { Connections } from "./transport/connections.ts";
+import { AdminSocket, adminSocketPath } from "./transport/admin_socket.ts";
 import { ConnectionGate } from "./transport/gate.ts";
 import { ChatListener } from "./transport/tcp.ts";
 
@@ -56,6 +59,14 @@ export interface Server extends AsyncDisposable {
   readonly metrics: Metrics;
   /** Sends `shutting_down` to identified sessions, stores what is queued, closes; idempotent. */
   shutdown(): Promise<void>;
+  /**
+   * Reads the TLS certificate and key again and serves new connections with them (SIGHUP);
+   * sessions stay. Without TLS, nothing to do.
+   *
+   * @throws {Error} naming the file that cannot be read or the pair that does not work; the
+   * listener keeps the pair it had
+   */
+  reload(): Promise<void>;
 }
 
 /**
@@ -66,7 +77,18 @@ export interface Server extends AsyncDisposable {
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<Server> {
   const clock = options.clock ?? systemClock;
   const limits: Limits = { ...config.limits, ...options.limits };
-  const store = await KvStore.open(config.db, { clock });
+  const memory = config.db === ":memory:";
+  // Held for the server's whole life: a second server, an import or a restore refuses the store.
+  const lock = memory ? undefined : await StoreLock.acquire(config.db, "classcord serve", {
+    socket: adminSocketPath(config.db),
+  });
+  let store: KvStore;
+  try {
+    store = await KvStore.open(config.db, { clock });
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
   const metrics = new Metrics(VERSION, { process: processMetrics() });
   const events = new EventStream();
   events.subscribe((event) => metrics.observe(event));
@@ -75,6 +97,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const listeners: ChatListener[] = [];
   let messages: MessageLog;
   let http: Deno.HttpServer<Deno.NetAddr> | undefined;
+  let admin: AdminSocket | undefined;
   let stopping = false;
   try {
     await prune(store, clock, config.retentionDays);
@@ -115,6 +138,13 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       accept: (out: SessionOutput, peer: Peer, conn: Connection) =>
         new Session(deps, out, peer, conn),
     });
+    if (!memory) {
+      const { bus } = deps;
+      admin = await AdminSocket.listen(
+        adminSocketPath(config.db),
+        (req) => answerAdmin(req, { store, bus, clock }),
+      );
+    }
     const listenerOptions = {
       hostname: config.host,
       port: config.port,
@@ -123,26 +153,34 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       events,
       metricsText: () => metrics.text(),
     };
-    listeners.push(ChatListener.listen(listenerOptions));
+    listeners.push(bindChat(() => ChatListener.listen(listenerOptions), config.host, config.port));
     if (config.tlsCert !== "") {
-      const tls = {
-        cert: await readPem(config.tlsCert, "certificate"),
-        key: await readPem(config.tlsKey, "key"),
-      };
-      listeners.push(ChatListener.listen({ ...listenerOptions, port: config.tlsPort, tls }));
+      const tls = await readTls(config);
+      const listen = () => ChatListener.listen({ ...listenerOptions, port: config.tlsPort, tls });
+      listeners.push(bindChat(listen, config.host, config.tlsPort, config));
     }
     if (config.metricsPort !== 0) {
-      http = serveHttp({ hostname: config.metricsHost || config.host, port: config.metricsPort }, {
-        metrics,
-        // Ready while accepting chat and while the store answers a read.
-        ready: async () => !stopping && (await store.lastSeq(), true),
-      });
+      const { metricsHost: hostname, metricsPort: port } = config;
+      try {
+        http = serveHttp({ hostname, port }, {
+          metrics,
+          // Ready while accepting chat and while the store answers a read.
+          ready: async () => !stopping && (await store.lastSeq(), true),
+        });
+      } catch (err) {
+        const reason = err instanceof Deno.errors.AddrInUse
+          ? "the address is in use"
+          : (err as Error).message;
+        throw new Error(`Cannot serve metrics on ${hostname}:${port}: ${reason}`, { cause: err });
+      }
     }
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close()));
     await connections?.shutdown();
+    await admin?.close();
     hasher?.close();
     store.close();
+    lock?.release();
     throw err;
   }
   const retention = config.retentionDays > 0
@@ -171,10 +209,22 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       await Promise.all(listeners.map((l) => l.closed()));
       await http?.shutdown();
       await messages.flushed(); // what clients sent before the shutdown is stored
+      await admin?.close();
       hasher.close();
       store.close();
+      lock?.release();
       log.info("Stopped");
     })();
+  const reload = async () => {
+    if (!tlsListener) return;
+    const tls = await readTls(config);
+    try {
+      await tlsListener.reload(tls);
+    } catch (err) {
+      throw new Error(`${tlsFiles(config)} do not make a TLS listener: ${(err as Error).message}`);
+    }
+    log.info("TLS listener reloaded with {cert}", { cert: config.tlsCert });
+  };
   return {
     port,
     hostname,
@@ -182,6 +232,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     metricsPort,
     metrics,
     shutdown,
+    reload,
     [Symbol.asyncDispose]: shutdown,
   };
 }
@@ -215,6 +266,41 @@ async function prune(store: Store, clock: Clock, days: number): Promise<void> {
     if (removed > 0) storeLog.info("Retention removed {removed} messages", { removed });
   } catch (error) {
     storeLog.error("Retention failed: {error}", { error });
+  }
+}
+
+/** The certificate and key files, for messages. */
+function tlsFiles(config: Config): string {
+  return `The certificate "${config.tlsCert}" and key "${config.tlsKey}"`;
+}
+
+/** Both PEM files of the TLS listener. */
+async function readTls(config: Config): Promise<{ cert: string; key: string }> {
+  return {
+    cert: await readPem(config.tlsCert, "certificate"),
+    key: await readPem(config.tlsKey, "key"),
+  };
+}
+
+/**
+ * A listener, or an error naming what failed: the address and port, and the TLS files when
+ * they are the cause.
+ */
+function bindChat(
+  listen: () => ChatListener,
+  host: string,
+  port: number,
+  tls?: Config,
+): ChatListener {
+  try {
+    return listen();
+  } catch (err) {
+    const reason = err instanceof Deno.errors.AddrInUse
+      ? "the address is in use (another server on this port?)"
+      : (err as Error).message;
+    const what = tls ? `for TLS on ${host}:${port}` : `on ${host}:${port}`;
+    const files = tls && !(err instanceof Deno.errors.AddrInUse) ? ` (${tlsFiles(tls)})` : "";
+    throw new Error(`Cannot listen ${what}${files}: ${reason}`, { cause: err });
   }
 }
 

@@ -2,13 +2,14 @@
 // kick, mute, ban, announce; everyone else is refused with forbidden.
 import assert from "node:assert/strict";
 import { FakeClock } from "./helpers/fake_clock.ts";
-import { runScript } from "./helpers/process.ts";
-import { startTestServer, type TestClient } from "./helpers/test_server.ts";
+import { launch, runClasscord } from "./helpers/process.ts";
+import { startTestServer, TestClient } from "./helpers/test_server.ts";
 
 /** `deno task user add [--admin] <name>` with the password piped on stdin. */
 async function addUser(db: string, name: string, admin: boolean): Promise<void> {
-  const args = ["add", ...(admin ? ["--admin"] : []), name, "--db", db];
-  const { code, out, err } = await runScript("user.ts", args, { stdin: "pw\n" });
+  // --create: the store does not exist before the server's first start.
+  const args = ["add", ...(admin ? ["--admin"] : []), "--create", name, "--db", db];
+  const { code, out, err } = await runClasscord(["user", ...args], { stdin: "pw\n" });
   assert.equal(code, 0, err);
   assert.match(out, admin ? /Added administrator/ : /Added user/);
 }
@@ -48,6 +49,8 @@ Deno.test("kick, mute, ban and announce are refused to non-admins with forbidden
       { type: "kick", user: "prof" },
       { type: "mute", user: "prof", duration: 60 },
       { type: "ban", user: "prof", duration: 60 },
+      { type: "unban", user: "prof" },
+      { type: "bans" },
       { type: "announce", content: "hi" },
     ]
   ) {
@@ -135,5 +138,86 @@ Deno.test("an admin's announcement reaches everyone as a marked global message",
     assert.equal(msg.announce, true);
     assert.equal(msg.from, "prof");
     assert.equal(msg.content, "Exam at 10");
+  }
+});
+
+Deno.test("an admin lists the bans and lifts one: the name logs in again", async () => {
+  const clock = new FakeClock();
+  await using room = await classroom(clock);
+  await room.prof.call({ type: "ban", user: "bob", duration: 3600 });
+  await room.prof.call({ type: "ban", user: "zed", duration: 60 });
+  const until = (s: number) => new Date(clock.now() + s * 1000);
+  const bans = await room.prof.call({ type: "bans", id: "b" });
+  assert.deepEqual((bans.bans as { user: string }[]).map((b) => b.user), ["bob", "zed"]);
+  assert.equal(bans.id, "b");
+  assert.equal(
+    new Date(String((bans.bans as { until: string }[])[0].until)).getTime(),
+    until(3600).getTime(),
+  );
+  assert.deepEqual(await room.prof.call({ type: "unban", user: "Bob", id: 2 }), {
+    type: "unban",
+    status: "ok",
+    user: "Bob",
+    id: 2,
+  });
+  assert.equal((await room.prof.call({ type: "unban", user: "bob" })).code, "unknown_user");
+  await using again = await room.srv.connect();
+  await again.login("bob", "secret");
+  assert.deepEqual(
+    ((await room.prof.call({ type: "bans" })).bans as { user: string }[]).map((b) => b.user),
+    ["zed"],
+  );
+});
+
+Deno.test("moderation is logged at info with who did what to whom, never what was said", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "classcord_admin_" });
+  try {
+    const db = `${dir}/classcord.kv`;
+    await addUser(db, "prof", true);
+    await addUser(db, "bob", false);
+    const server = await launch([
+      "--host=127.0.0.1",
+      "--port=0",
+      "--metrics-port=0",
+      `--db=${db}`,
+      "--log-format=json",
+    ]);
+    const prof = await TestClient.connect(server.port);
+    const bob = await TestClient.connect(server.port);
+    try {
+      await prof.login("prof", "pw");
+      await bob.login("bob", "pw");
+      await prof.json(); // bob online
+      for (
+        const req of [
+          { type: "mute", user: "bob", duration: 60 },
+          { type: "announce", content: "secret-exam-subject" },
+          { type: "kick", user: "bob" },
+          { type: "ban", user: "bob", duration: 60 },
+          { type: "unban", user: "bob" },
+        ]
+      ) {
+        assert.equal((await prof.call(req)).status, "ok", JSON.stringify(req));
+      }
+    } finally {
+      prof.close();
+      bob.close();
+    }
+    server.child.kill("SIGTERM");
+    const { code, out } = await server.exit();
+    assert.equal(code, 0);
+    const moderation = out.trim().split("\n").map((l) => JSON.parse(l))
+      .filter((r) => r.message.startsWith("Moderation:"));
+    assert.deepEqual(moderation.map((r) => [r.level, r.message]), [
+      ["INFO", 'Moderation: "prof" muted "bob"'],
+      ["INFO", 'Moderation: "prof" announced to "everyone"'],
+      ["INFO", 'Moderation: "prof" kicked "bob"'],
+      ["INFO", 'Moderation: "prof" banned "bob"'],
+      ["INFO", 'Moderation: "prof" unbanned "bob"'],
+    ]);
+    assert.equal(moderation[3].properties.remote, "127.0.0.1");
+    assert.ok(!out.includes("secret-exam-subject"), "an announcement's text is not logged");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

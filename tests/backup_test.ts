@@ -1,7 +1,8 @@
 // deno task backup / restore: a consistent NDJSON dump of the whole store, and its reload.
 import assert from "node:assert/strict";
-import { type CommandResult, runScript } from "./helpers/process.ts";
-import { decodeValue, encodeValue, type Json } from "../scripts/backup/codec.ts";
+import { join } from "node:path";
+import { type CommandResult, runClasscord } from "./helpers/process.ts";
+import { decodeValue, encodeValue, type Json } from "../src/commands/backup/codec.ts";
 import { KvStore } from "../src/store/kv_store.ts";
 import { FLOOD_LIMITS, startTestServer, type TestClient } from "./helpers/test_server.ts";
 
@@ -10,9 +11,19 @@ const SUBPROCESS_TIMEOUT_MS = 60_000;
 
 type Result = CommandResult;
 
-/** Runs scripts/backup.ts `backup|restore ...args`, killed after the deadline. */
-function script(args: string[]): Promise<Result> {
-  return runScript("backup.ts", args, { timeoutMs: SUBPROCESS_TIMEOUT_MS });
+/**
+ * Runs `classcord backup|restore ...args`, killed after the deadline; `initCwd` is the directory
+ * `deno task` would say the user typed the command in.
+ */
+function script(
+  args: string[],
+  options: { cwd?: string; initCwd?: string } = {},
+): Promise<Result> {
+  return runClasscord(args, {
+    timeoutMs: SUBPROCESS_TIMEOUT_MS,
+    cwd: options.cwd,
+    env: options.initCwd ? { INIT_CWD: options.initCwd } : {},
+  });
 }
 
 /** Asserts a failure with one line on stderr, matching `pattern`. */
@@ -21,6 +32,11 @@ function assertFails(result: Result, code: number, pattern: RegExp): void {
   const lines = result.err.trimEnd().split("\n");
   assert.equal(lines.length, 1, result.err);
   assert.match(lines[0], pattern);
+}
+
+/** `text` as a regular expression matching it literally. */
+function literal(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
 async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -237,10 +253,101 @@ Deno.test("restore refuses a target with entries unless --force, which replaces 
 
     const forced = await script(["restore", "--in", `${dir}/a.ndjson`, "--db", dst, "--force"]);
     assert.equal(forced.code, 0, forced.err);
-    assert.match(forced.out, /2 entries .* replacing 1 entries/);
+    assert.match(forced.out, /2 entries .* replacing 1 entry$/m);
     assert.deepStrictEqual(await entries(dst), await entries(src));
   });
 });
+
+Deno.test("backup and restore take paths relative to INIT_CWD and print them absolute", async () => {
+  await withTempDir(async (dir) => {
+    // As `deno task backup` runs it from a subdirectory: the process in the project's root, the
+    // user's directory in INIT_CWD.
+    const root = join(await Deno.realPath(dir), "project");
+    const user = join(root, "backups");
+    await Deno.mkdir(user, { recursive: true });
+    const opts = { cwd: root, initCwd: user };
+    const kv = await Deno.openKv(join(user, "src.kv"));
+    await kv.set(["users", "alice"], { name: "alice", passwordHash: "h", createdAt: 1 });
+    kv.close();
+
+    const named = await script(["backup", "--db", "src.kv", "--out", "one.ndjson"], opts);
+    assert.equal(named.code, 0, named.err);
+    assert.equal(
+      named.out,
+      `backup: 1 entry from "${join(user, "src.kv")}" to "${join(user, "one.ndjson")}"\n`,
+    );
+
+    const byDefault = await script(["backup", "--db", "src.kv"], opts);
+    assert.equal(byDefault.code, 0, byDefault.err);
+    const made = (await Array.fromAsync(Deno.readDir(user))).map((e) => e.name)
+      .filter((name) => name.startsWith("classcord_backup_"));
+    assert.equal(made.length, 1, made.join(" "));
+    assert.match(made[0], /^classcord_backup_\d{8}-\d{6}\.ndjson$/);
+    assert.equal(
+      byDefault.out,
+      `backup: 1 entry from "${join(user, "src.kv")}" to "${join(user, made[0])}"\n`,
+    );
+
+    const restored = await script(["restore", "--in", "one.ndjson", "--db", "dst.kv"], opts);
+    assert.equal(restored.code, 0, restored.err);
+    assert.match(
+      restored.out,
+      new RegExp(
+        `^restore: 1 entry from "${literal(join(user, "one.ndjson"))}" \\(backup of [^)]+\\) ` +
+          `into "${literal(join(user, "dst.kv"))}"\n$`,
+      ),
+    );
+    assert.deepStrictEqual(
+      await entries(join(user, "dst.kv")),
+      await entries(join(user, "src.kv")),
+    );
+
+    assertFails(
+      await script(["restore", "--in", "none.ndjson", "--db", "t.kv"], opts),
+      1,
+      new RegExp(`^restore: Cannot restore "${literal(join(user, "none.ndjson"))}": no such file$`),
+    );
+    assertFails(
+      await script(["backup", "--db", "src.kv", "--out", "nowhere/x.ndjson"], opts),
+      1,
+      new RegExp(
+        `^backup: Cannot write "${literal(join(user, "nowhere", "x.ndjson"))}": No such file`,
+      ),
+    );
+    // Nothing went to the process's own directory.
+    assert.deepEqual((await Array.fromAsync(Deno.readDir(root))).map((e) => e.name), ["backups"]);
+  });
+});
+
+Deno.test(
+  "a backup file is readable by its owner only (mode 0600), also when it replaces one",
+  { ignore: Deno.build.os === "windows" },
+  async () => {
+    await withTempDir(async (dir) => {
+      const db = `${dir}/src.kv`;
+      const kv = await Deno.openKv(db);
+      await kv.set(["users", "alice"], { name: "alice", passwordHash: "h", createdAt: 1 });
+      kv.close();
+      const mode = async (path: string) => (await Deno.stat(path)).mode! & 0o777;
+
+      const fresh = await script(["backup", "--db", db, "--out", `${dir}/fresh.ndjson`]);
+      assert.equal(fresh.code, 0, fresh.err);
+      assert.equal(await mode(`${dir}/fresh.ndjson`), 0o600);
+
+      // A readable file in the way, and a readable .partial left by a crashed backup.
+      const out = `${dir}/replaced.ndjson`;
+      await Deno.writeTextFile(out, "old backup\n", { mode: 0o644 });
+      await Deno.chmod(out, 0o644);
+      await Deno.writeTextFile(`${out}.partial`, "cut", { mode: 0o644 });
+      await Deno.chmod(`${out}.partial`, 0o644);
+      const replaced = await script(["backup", "--db", db, "--out", out]);
+      assert.equal(replaced.code, 0, replaced.err);
+      assert.equal(await mode(out), 0o600);
+      assert.match(await Deno.readTextFile(out), /^\{"classcord_backup":1/);
+      await assert.rejects(Deno.stat(`${out}.partial`), Deno.errors.NotFound);
+    });
+  },
+);
 
 Deno.test("restore refuses a truncated or damaged file and writes nothing", async () => {
   await withTempDir(async (dir) => {

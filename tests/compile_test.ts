@@ -11,7 +11,7 @@ import {
   ROOT,
   TARGETS,
 } from "../scripts/compile.ts";
-import { UsageError } from "../scripts/cli.ts";
+import { UsageError } from "../src/commands/cli.ts";
 import { freePort, TestClient } from "./helpers/test_server.ts";
 
 const HOST_ARCH = Deno.build.arch as Arch;
@@ -126,7 +126,7 @@ Deno.test("compileArgs() bakes in exactly the start task's permissions, the entr
   }
 });
 
-Deno.test("the server runs from a copy of only what compile embeds, from another directory", async () => {
+Deno.test("the server and every command run from a copy of only what compile embeds, elsewhere", async () => {
   const tmp = await Deno.makeTempDir({ prefix: "classcord_compile_" });
   try {
     assert.ok(!tmp.startsWith(ROOT + "/"), "the copy is outside the repository");
@@ -185,6 +185,44 @@ Deno.test("the server runs from a copy of only what compile embeds, from another
       await res.body?.cancel();
       assert.equal(res.status, 200);
 
+      // Every command runs from the same copy: nothing one needs is left out of the binary.
+      const classcord = async (cli: string[], stdin?: string) => {
+        const run = new Deno.Command(Deno.execPath(), {
+          args: ["run", ...runFlags, args.at(-1)!, ...cli],
+          cwd,
+          clearEnv: true,
+          env: baseEnv(),
+          stdin: stdin === undefined ? "null" : "piped",
+          stdout: "piped",
+          stderr: "piped",
+        }).spawn();
+        if (stdin !== undefined) {
+          const writer = run.stdin.getWriter();
+          await writer.write(new TextEncoder().encode(stdin));
+          await writer.close();
+        }
+        const { code, stdout, stderr } = await run.output();
+        const text = new TextDecoder();
+        const result = { code, out: text.decode(stdout), err: text.decode(stderr) };
+        assert.equal(code, 0, `classcord ${cli.join(" ")}: ${result.err}`);
+        return result;
+      };
+      const db = `--db=${tmp}/x.kv`;
+      assert.match((await classcord(["version"])).out, /^classcord \d+\.\d+\.\d+\n$/);
+      assert.match((await classcord(["--version"])).out, /^classcord /);
+      await classcord(["healthcheck", `--metrics-port=${metricsPort}`]);
+      // Through the running server's admin socket, hashed in the command's own worker.
+      assert.match(
+        (await classcord(["user", "add", "prof", "--admin", db], "pw-2\n")).out,
+        /Added/,
+      );
+      assert.match((await classcord(["user", "list", db])).out, /^alice\t.*\nprof\t.*\tadmin\n$/);
+      assert.match((await classcord(["export", "--out", "-", db])).out, /^\[/);
+      assert.match((await classcord(["backup", "--out", `${tmp}/b.ndjson`, db])).out, /entries/);
+      for (const command of ["import", "restore", "serve", "user", "export", "backup"]) {
+        assert.match((await classcord([command, "--help"])).out, /Usage|Options/, command);
+      }
+
       child.kill("SIGTERM");
       for (;;) {
         const { value, done } = await reader.read();
@@ -194,6 +232,9 @@ Deno.test("the server runs from a copy of only what compile embeds, from another
       const { code } = await child.status;
       assert.equal(code, 0, `exit code, stderr:\n${await stderr}`);
       assert.match(out, /shutting down/);
+      // The server stopped: restore writes a new store itself.
+      await classcord(["restore", "--in", `${tmp}/b.ndjson`, `--db=${tmp}/y.kv`]);
+      assert.match((await classcord(["user", "list", `--db=${tmp}/y.kv`])).out, /^alice\t/);
       assert.deepEqual(await Array.fromAsync(Deno.readDir(cwd)), [], "nothing written to cwd");
     } finally {
       clearTimeout(killer);

@@ -10,9 +10,8 @@ const decoder = new TextDecoder();
 
 /** The ports the server listens on when nothing is configured (12345 and 9091). */
 function defaultPorts(): { chat: number; metrics: number } {
-  const parsed = parseConfig([], {});
-  assert.ok(!parsed.help);
-  return { chat: parsed.config.port, metrics: parsed.config.metricsPort };
+  const { port, metricsPort } = parseConfig([], {});
+  return { chat: port, metrics: metricsPort };
 }
 
 /** `name`'s path; the test is ignored without it (see tests/helpers/tools.ts). */
@@ -131,10 +130,13 @@ Deno.test(
     const app = services.classcord;
     assert.equal(app.build?.context, ROOT);
     assert.equal(app.restart, "unless-stopped");
-    assert.deepEqual(published(app), [chat, metrics].sort((a, b) => a - b));
+    // Chat only: /metrics stays inside the compose network, for Prometheus.
+    assert.deepEqual(published(app), [chat]);
     for (const p of app.ports!) assert.equal(Number(p.published), Number(p.target));
+    assert.equal(app.environment?.CLASSCORD_METRICS_HOST, "0.0.0.0");
+    assert.ok(metrics > 0);
     assert.ok(mounts(app).includes("classcord-data:/data:rw"), mounts(app).join(", "));
-    assert.deepEqual(app.healthcheck?.test, ["CMD", "/classcord", "--healthcheck"]);
+    assert.deepEqual(app.healthcheck?.test, ["CMD", "/classcord", "healthcheck"]);
 
     const prom = services.prometheus;
     assert.match(prom.image ?? "", /^prom\/prometheus:v\d+\.\d+\.\d+$/, "pinned Prometheus");
@@ -262,7 +264,7 @@ Deno.test("Dockerfile: cached deps, compile task, small non-root runtime with a 
   const { chat, metrics } = defaultPorts();
   assert.deepEqual(args("EXPOSE"), [`${chat} ${metrics}`]);
   assert.equal(args("HEALTHCHECK").length, 1);
-  assert.match(args("HEALTHCHECK")[0], /CMD \["\/classcord", "--healthcheck"\]$/);
+  assert.match(args("HEALTHCHECK")[0], /CMD \["\/classcord", "healthcheck"\]$/);
   assert.deepEqual(args("ENTRYPOINT"), ['["/classcord"]'], "exec form: PID 1 gets SIGTERM");
   const users = args("USER");
   assert.ok(users.length > 0, "a USER in the runtime stage");
@@ -357,6 +359,8 @@ Deno.test("classcord.service: dedicated user, state directory, hardening, no W^X
     return values.at(-1)!;
   };
   assert.equal(one("ExecStart"), "/usr/local/bin/classcord");
+  // systemctl reload: SIGHUP reloads the TLS certificate and reopens the log file.
+  assert.equal(one("ExecReload"), "/bin/kill -HUP $MAINPID");
   assert.equal(one("User"), "classcord");
   assert.ok(!service.has("DynamicUser"), "one choice of user");
   assert.equal(one("StateDirectory"), "classcord");

@@ -1,14 +1,16 @@
 // `deno task export` as an operator runs it: formats, order, filters, file names, exit codes, streaming.
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { formatTimestamp } from "../src/protocol/replies.ts";
 import { KvStore } from "../src/store/kv_store.ts";
 import type { Append } from "../src/store/store.ts";
 import { startTestServer } from "./helpers/test_server.ts";
 
-const EXPORT = fileURLToPath(new URL("../scripts/export.ts", import.meta.url));
+const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 const CONFIG = fileURLToPath(new URL("../deno.json", import.meta.url));
-const PERMISSIONS = ["--allow-read", "--allow-write", "--allow-env"];
+// The permissions of the tasks (and of the compiled binary).
+const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
 /** Deadline of one export run: a hung script fails its test instead of the suite. */
 const RUN_TIMEOUT_MS = 60_000;
 
@@ -18,27 +20,31 @@ interface Run {
   stderr: string;
 }
 
-/** Runs scripts/export.ts in a subprocess, killed after {@link RUN_TIMEOUT_MS}. */
+/**
+ * Runs `classcord export` in a subprocess, killed after {@link RUN_TIMEOUT_MS}; `initCwd` is
+ * the directory `deno task` would say the user typed the command in.
+ */
 async function exportRun(
   args: string[],
-  options: { cwd?: string; v8Flags?: string } = {},
+  options: { cwd?: string; initCwd?: string; v8Flags?: string } = {},
 ): Promise<Run> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), RUN_TIMEOUT_MS);
   try {
     const v8 = options.v8Flags ? [`--v8-flags=${options.v8Flags}`] : [];
     const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--quiet", "--config", CONFIG, ...PERMISSIONS, ...v8, EXPORT, ...args],
+      args: ["run", "--quiet", "--config", CONFIG, ...PERMISSIONS, ...v8, MAIN, "export", ...args],
       cwd: options.cwd,
       // The caller's CLASSCORD_DB must not leak into a run that leaves out --db.
-      env: childEnv(),
+      env: { ...childEnv(), ...(options.initCwd ? { INIT_CWD: options.initCwd } : {}) },
       clearEnv: true,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
       signal: controller.signal,
     }).output();
-    const text = new TextDecoder();
+    // ignoreBOM: a byte-order mark stays in the text, as U+FEFF.
+    const text = new TextDecoder("utf-8", { ignoreBOM: true });
     return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
   } finally {
     clearTimeout(timer);
@@ -48,6 +54,8 @@ async function exportRun(
 function childEnv(): Record<string, string> {
   const env = Deno.env.toObject();
   delete env.CLASSCORD_DB;
+  // Set when the tests run under `deno task`: paths would be resolved against it, not cwd.
+  delete env.INIT_CWD;
   return { ...env, NO_COLOR: "1" };
 }
 
@@ -209,6 +217,26 @@ Deno.test("CSV export quotes commas, quotes and line breaks and keeps UTF-8", as
   assert.equal(stdout.stdout, text);
 });
 
+Deno.test("--bom starts a CSV file or stdout with the UTF-8 byte-order mark EF BB BF", async () => {
+  await using tmp = await tempDb();
+  await seed(tmp.db, SAMPLE);
+  const plain = `${tmp.dir}/plain.csv`;
+  assert.equal((await exportRun(["--db", tmp.db, "--out", plain])).code, 0);
+  const expectedBytes = await Deno.readFile(plain);
+  const out = `${tmp.dir}/excel.csv`;
+  const run = await exportRun(["--db", tmp.db, "--out", out, "--bom"]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(run.stderr, `Exported ${IN_ORDER.length} messages to ${out}\n`);
+  const bytes = await Deno.readFile(out);
+  assert.deepEqual([...bytes.subarray(0, 3)], [0xef, 0xbb, 0xbf]);
+  // Then exactly the CSV without it: "#général" in UTF-8.
+  assert.deepEqual(bytes.subarray(3), expectedBytes);
+  const stdout = await exportRun(["--db", tmp.db, "--format", "csv", "--bom", "--out", "-"]);
+  assert.equal(stdout.code, 0, stdout.stderr);
+  assert.ok(stdout.stdout.startsWith("\ufeffUsername,Channel,Content,Timestamp\n"));
+  assert.equal(stdout.stdout, new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes));
+});
+
 Deno.test("--channel takes sisr, #sisr or SISR, and the default channel's spellings", async () => {
   await using tmp = await tempDb();
   await seed(tmp.db, SAMPLE);
@@ -294,7 +322,9 @@ Deno.test("without --out the file is messages[_<channel>]_<YYYYMMDD-HHMMSS>.<for
     for await (const e of Deno.readDir(cwd)) names.push(e.name);
     assert.equal(names.length, 1, names.join(" "));
     assert.match(names[0], pattern);
-    assert.match(run.stderr, new RegExp(`^Exported \\d+ messages to ${names[0]}\\n$`));
+    // The message names the file by its absolute path.
+    const printed = run.stderr.match(/^Exported \d+ messages to (.+)\n$/)?.[1];
+    assert.equal(printed, join(await Deno.realPath(cwd), names[0]), run.stderr);
     await Deno.remove(`${cwd}/${names[0]}`);
   }
 });
@@ -309,6 +339,47 @@ Deno.test("--out - writes to stdout and creates no file", async () => {
   assert.deepEqual(JSON.parse(run.stdout), IN_ORDER);
   assert.equal(run.stderr, `Exported ${IN_ORDER.length} messages to stdout\n`);
   for await (const e of Deno.readDir(cwd)) assert.fail(`unexpected file ${e.name}`);
+});
+
+Deno.test("paths are the user's: relative to INIT_CWD (deno task's), printed absolute", async () => {
+  await using tmp = await tempDb();
+  await seed(tmp.db, SAMPLE);
+  // As `deno task export` runs it from a subdirectory: the process in the project's root, the
+  // user's directory in INIT_CWD.
+  const root = await Deno.realPath(await Deno.makeTempDir({ dir: tmp.dir, prefix: "project_" }));
+  const user = join(root, "class", "2026");
+  await Deno.mkdir(user, { recursive: true });
+  const opts = { cwd: root, initCwd: user };
+
+  const named = await exportRun(["--db", tmp.db, "--out", "sisr.csv", "--channel", "sisr"], opts);
+  assert.equal(named.code, 0, named.stderr);
+  assert.equal(named.stderr, `Exported 3 messages to ${join(user, "sisr.csv")}\n`);
+  assert.equal(parseCsv(await Deno.readTextFile(join(user, "sisr.csv"))).length, 4);
+
+  const parent = await exportRun(["--db", tmp.db, "--out", "../all.json"], opts);
+  assert.equal(parent.code, 0, parent.stderr);
+  assert.equal(parent.stderr, `Exported 6 messages to ${join(root, "class", "all.json")}\n`);
+
+  const byDefault = await exportRun(["--db", tmp.db], opts);
+  assert.equal(byDefault.code, 0, byDefault.stderr);
+  const made = (await Array.fromAsync(Deno.readDir(user))).map((e) => e.name).sort();
+  assert.equal(made.length, 2, made.join(" "));
+  assert.equal(made[1], "sisr.csv");
+  assert.match(made[0], /^messages_\d{8}-\d{6}\.json$/);
+  assert.equal(byDefault.stderr, `Exported 6 messages to ${join(user, made[0])}\n`);
+  assert.deepEqual(JSON.parse(await Deno.readTextFile(join(user, made[0]))), IN_ORDER);
+
+  // A failure names the absolute path too.
+  const missing = await exportRun(["--db", tmp.db, "--out", "nowhere/x.json"], opts);
+  assert.equal(missing.code, 1);
+  assert.equal(
+    missing.stderr,
+    `export: Cannot write "${join(user, "nowhere", "x.json")}": ` +
+      "No such file or directory (os error 2)\n",
+  );
+  // Nothing went to the process's own directory.
+  const inRoot = (await Array.fromAsync(Deno.readDir(root))).map((e) => e.name);
+  assert.deepEqual(inRoot, ["class"]);
 });
 
 Deno.test("--list-channels prints each channel with its count, private messages aside", async () => {
@@ -384,6 +455,9 @@ Deno.test("a bad flag exits 2 with one line naming it, and writes nothing", asyn
     [["--channel", "two words"], /Invalid --channel "two words"/],
     [["--user", ""], /Invalid --user/],
     [["--out"], /--out/],
+    [["--bom"], /^export: --bom is for CSV only: add --format csv or an --out ending in \.csv$/],
+    [["--bom", "--format", "json", "--out", "-"], /--bom is for CSV only/],
+    [["--bom", "--out", "x.json"], /--bom is for CSV only/],
   ];
   for (const [args, pattern] of cases) {
     const run = await exportRun(["--db", tmp.db, ...args], { cwd });
@@ -417,6 +491,7 @@ Deno.test("--help documents every flag and exits 0", async () => {
       "--until",
       "--user",
       "--out",
+      "--bom",
       "--list-channels",
     ]
   ) {

@@ -1,17 +1,19 @@
 // deno task import: an old Python deployment (users.pkl, classcord.db) migrated in one command,
 // then used through a real server; python3 builds the old files (tests/fixtures/old_deployment.py).
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseOldTimestamp } from "../scripts/import/old_messages.ts";
-import { decodeRawUnicodeEscape } from "../scripts/import/pickle.ts";
+import { parseOldTimestamp } from "../src/commands/import/old_messages.ts";
+import { decodeRawUnicodeEscape } from "../src/commands/import/pickle.ts";
 import { startTestServer, type TestClient } from "./helpers/test_server.ts";
 import { needs } from "./helpers/tools.ts";
 
-const IMPORT = fileURLToPath(new URL("../scripts/import.ts", import.meta.url));
+const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 const CONFIG = fileURLToPath(new URL("../deno.json", import.meta.url));
 const FIXTURE = fileURLToPath(new URL("./fixtures/old_deployment.py", import.meta.url));
 // The permissions of `deno task import` (deno.json).
-const PERMISSIONS = ["--allow-read", "--allow-write", "--allow-env"];
+// The permissions of the tasks (and of the compiled binary).
+const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
 // A deadline for a process that hangs, not a speed check: real argon2id hashes, a cold start.
 const PROCESS_TIMEOUT_MS = 60_000;
 // The import reads zone-less old timestamps as local time: a fixed zone with summer time.
@@ -28,9 +30,9 @@ const ACCOUNTS: [string, string][] = [
 const SKIPPED_PASSWORDS = ["pw-of-a-bad-name", "another-alice"];
 
 const USERS_SUMMARY =
-  "users: 4 created, 0 already present, 4 skipped (1 invalid name, 2 invalid password, 1 duplicate name)";
+  "users: 4 created, 0 already present, 4 skipped (1 invalid name, 2 invalid passwords, 1 duplicate name)";
 const MESSAGES_SUMMARY =
-  "messages: 8 imported, 0 already present, 4 skipped (1 invalid channel, 2 invalid timestamp, 1 invalid row)";
+  "messages: 8 imported, 0 already present, 4 skipped (1 invalid channel, 2 invalid timestamps, 1 invalid row)";
 
 /** History of each channel after importing the fixture, as the protocol returns it. */
 const HISTORY: Record<string, Record<string, unknown>[]> = {
@@ -60,11 +62,19 @@ interface Output {
   stderr: string[];
 }
 
-/** Runs a program to its end, killed after PROCESS_TIMEOUT_MS; output split into lines. */
-async function exec(cmd: string, args: string[]): Promise<Output> {
+/**
+ * Runs a program to its end, killed after PROCESS_TIMEOUT_MS; output split into lines. `env`
+ * adds to the inherited environment.
+ */
+async function exec(
+  cmd: string,
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<Output> {
   const child = new Deno.Command(cmd, {
     args,
-    env: { TZ },
+    cwd: options.cwd,
+    env: { TZ, ...options.env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -88,15 +98,19 @@ async function exec(cmd: string, args: string[]): Promise<Output> {
 
 /** `deno task import ...args`, as its task runs it. */
 function importer(...args: string[]): Promise<Output> {
-  return exec(Deno.execPath(), [
-    "run",
-    "--quiet",
-    "--config",
-    CONFIG,
-    ...PERMISSIONS,
-    IMPORT,
-    ...args,
-  ]);
+  return importerIn({}, ...args);
+}
+
+/** {@link importer} in `cwd`, with `INIT_CWD` (where `deno task` says the user typed it). */
+function importerIn(
+  options: { cwd?: string; initCwd?: string },
+  ...args: string[]
+): Promise<Output> {
+  return exec(
+    Deno.execPath(),
+    ["run", "--quiet", "--config", CONFIG, ...PERMISSIONS, MAIN, "import", ...args],
+    { cwd: options.cwd, env: options.initCwd ? { INIT_CWD: options.initCwd } : {} },
+  );
 }
 
 /** The old deployment's files in a temp folder, and the path of a new KV file beside them. */
@@ -289,8 +303,8 @@ Deno.test("a second import of the same files changes nothing", needs("python3"),
   const again = await importer(...args);
   assert.equal(again.code, 0, again.stderr.join("\n"));
   assert.deepEqual(again.stdout, [
-    "users: 0 created, 4 already present, 4 skipped (1 invalid name, 2 invalid password, 1 duplicate name)",
-    "messages: 0 imported, 8 already present, 4 skipped (1 invalid channel, 2 invalid timestamp, 1 invalid row)",
+    "users: 0 created, 4 already present, 4 skipped (1 invalid name, 2 invalid passwords, 1 duplicate name)",
+    "messages: 0 imported, 8 already present, 4 skipped (1 invalid channel, 2 invalid timestamps, 1 invalid row)",
   ]);
   assert.deepEqual(await snapshot(old.db), before);
   // A protocol 0 copy of the same accounts finds them all.
@@ -332,6 +346,45 @@ Deno.test(
       messages.at(-1),
       msg(1200, "alice", "#général", "message 1199", "2023-09-05T09:19:59.000"),
     );
+  },
+);
+
+Deno.test(
+  "import reads --users, --messages and --db relative to INIT_CWD and names them absolute",
+  needs("python3"),
+  async () => {
+    await using old = await oldDeployment();
+    // As `deno task import` runs it from the old deployment's folder: the process in the
+    // project's root, the user's directory in INIT_CWD.
+    const root = await Deno.makeTempDir({ dir: old.dir, prefix: "project_" });
+    const user = await Deno.realPath(old.dir);
+    const opts = { cwd: root, initCwd: user };
+    const out = await importerIn(
+      opts,
+      "--users",
+      "users.pkl",
+      "--messages",
+      "classcord.db",
+      "--db",
+      "new/classcord.kv",
+    );
+    assert.equal(out.code, 0, out.stderr.join("\n"));
+    assert.deepEqual(out.stdout, [USERS_SUMMARY, MESSAGES_SUMMARY]);
+    await assertAccounts(old.db);
+    for (
+      const [flag, file, what] of [
+        ["--users", "missing.pkl", "users"],
+        ["--messages", "missing.db", "messages"],
+      ]
+    ) {
+      const missing = await importerIn(opts, flag, file, "--db", "new/classcord.kv");
+      assert.equal(missing.code, 1, file);
+      assert.deepEqual(missing.stderr, [
+        `import: Cannot read ${what} from "${join(user, file)}": ` +
+        "No such file or directory (os error 2)",
+      ]);
+    }
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(root)), []);
   },
 );
 

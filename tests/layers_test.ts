@@ -67,8 +67,9 @@ function typesOnly(clause: string): boolean {
 // from its own floor or below; types cross freely (`import type`).
 const FLOORS: string[][] = [
   ["src/main.ts"],
+  ["src/commands/"],
   ["src/server.ts"],
-  ["src/config.ts", "src/log.ts"],
+  ["src/config.ts", "src/log.ts", "src/admin.ts"],
   ["src/transport/", "src/http.ts", "src/metrics.ts"],
   ["src/session/"],
   ["src/hub/"],
@@ -158,10 +159,13 @@ Deno.test("observability is a seam: protocol, session and hub emit events, never
 
 Deno.test("only transport/ and http.ts open sockets; only server.ts picks implementations", async () => {
   for (const [path, { text, imports }] of await SRC()) {
-    if (!path.startsWith("src/transport/") && path !== "src/http.ts") {
+    // The user command's side of the admin socket is a client, as a chat client would be.
+    const client = path === "src/commands/admin_client.ts";
+    if (!path.startsWith("src/transport/") && path !== "src/http.ts" && !client) {
       assert.doesNotMatch(text, /Deno\.(listen|listenTls|connect|serve|upgradeWebSocket)\(/, path);
     }
-    if (path === "src/server.ts" || path === "src/main.ts") continue;
+    // The server's composition root, and each command's own (a store, a hasher).
+    if (path === "src/server.ts" || path.startsWith("src/commands/")) continue;
     for (const imp of imports) {
       if (imp.typeOnly) continue;
       const implementation = ["src/store/kv_store.ts", "src/store/message_log.ts", "src/hub/hub.ts"]
@@ -184,16 +188,32 @@ Deno.test("raw Deno KV only in store/", async () => {
   }
 });
 
-Deno.test("scripts/ use config, store, auth and pure parts only, never session, hub or transports", async () => {
+// STYLE.md: commands use config, store and auth only (not session or hub internals); serve is
+// the one that starts the server.
+const FOR_COMMANDS = ["src/config.ts", "src/errors.ts", "src/bytes.ts", "src/clock.ts"];
+const FOR_COMMANDS_FOLDERS = ["src/store/", "src/auth/", "src/protocol/", "src/commands/"];
+
+Deno.test("commands use config, store, auth and pure parts only; serve alone starts the server", async () => {
+  for (const [path, { imports }] of await SRC()) {
+    if (!path.startsWith("src/commands/")) continue;
+    for (const imp of imports) {
+      if (!imp.target.startsWith("src/")) continue;
+      const allowed = FOR_COMMANDS.includes(imp.target) ||
+        FOR_COMMANDS_FOLDERS.some((p) => imp.target.startsWith(p)) ||
+        (path === "src/commands/serve.ts" && ["src/server.ts", "src/log.ts"].includes(imp.target));
+      assert.ok(allowed, `${path} imports ${imp.target}`);
+    }
+  }
+});
+
+Deno.test("scripts/ use what commands use, never session, hub or transports", async () => {
   const graph = await SCRIPTS();
   assert.ok(graph.size > 0);
   for (const [path, { imports }] of graph) {
     for (const imp of imports) {
       if (!imp.target.startsWith("src/")) continue;
-      const allowed =
-        ["src/config.ts", "src/errors.ts", "src/bytes.ts", "src/clock.ts", "src/events.ts"]
-          .includes(imp.target) ||
-        ["src/store/", "src/auth/", "src/protocol/"].some((p) => imp.target.startsWith(p)) ||
+      const allowed = FOR_COMMANDS.includes(imp.target) ||
+        FOR_COMMANDS_FOLDERS.some((p) => imp.target.startsWith(p)) ||
         // The benchmarks start the server as a program, as an operator would.
         (path.startsWith("scripts/bench/") && imp.byUrl && imp.target === "src/main.ts");
       assert.ok(allowed, `${path} imports ${imp.target}`);

@@ -1,6 +1,7 @@
 // PROTOCOL B.8: the same protocol over TLS, checked with a real TLS client (openssl s_client) and
 // with Deno's own, using a certificate the test makes with openssl.
 import assert from "node:assert/strict";
+import { launch } from "./helpers/process.ts";
 import { freePort, parseMetrics, startTestServer } from "./helpers/test_server.ts";
 import { needs } from "./helpers/tools.ts";
 
@@ -150,6 +151,94 @@ Deno.test(
       } finally {
         conn.close();
       }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+/** A TLS client that trusts `ca` only; logs in as `name` and returns its connection. */
+async function tlsUser(port: number, ca: string, name: string): Promise<Deno.TlsConn> {
+  const conn = await Deno.connectTls({
+    hostname: "127.0.0.1",
+    port,
+    caCerts: [await Deno.readTextFile(ca)],
+  });
+  try {
+    await conn.handshake();
+  } catch (err) {
+    conn.close();
+    throw err;
+  }
+  await conn.write(new TextEncoder().encode(
+    `{"type":"register","username":"${name}","password":"pw"}\n` +
+      `{"type":"login","username":"${name}","password":"pw"}\n`,
+  ));
+  return conn;
+}
+
+/** The next lines of a connection, until `count` have come. */
+async function lines(conn: Deno.Conn, count: number): Promise<Record<string, unknown>[]> {
+  let text = "";
+  const buf = new Uint8Array(4096);
+  while (text.split("\n").length <= count) {
+    const n = await conn.read(buf);
+    if (n === null) throw new Error(`closed after ${JSON.stringify(text)}`);
+    text += new TextDecoder().decode(buf.subarray(0, n));
+  }
+  return text.trim().split("\n").map((l) => JSON.parse(l));
+}
+
+Deno.test(
+  "SIGHUP reloads a renewed certificate: new TLS clients see it, sessions stay",
+  needs("openssl"),
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "classcord_tls_" });
+    try {
+      await Deno.mkdir(`${dir}/old`);
+      await Deno.mkdir(`${dir}/new`);
+      const before = await makeCertificate(`${dir}/old`);
+      const renewed = await makeCertificate(`${dir}/new`);
+      const [cert, key] = [`${dir}/cert.pem`, `${dir}/key.pem`];
+      await Deno.copyFile(before.cert, cert);
+      await Deno.copyFile(before.key, key);
+      const tlsPort = freePort();
+      const server = await launch([
+        "--host=127.0.0.1",
+        "--port=0",
+        "--metrics-port=0",
+        "--db=:memory:",
+        `--tls-port=${tlsPort}`,
+        `--tls-cert=${cert}`,
+        `--tls-key=${key}`,
+      ]);
+      try {
+        const early = await tlsUser(tlsPort, before.ca, "early");
+        assert.deepEqual((await lines(early, 2)).map((l) => l.status), ["ok", "ok"]);
+        // Signed by the renewal's CA only: refused until the server reloads.
+        await assert.rejects(tlsUser(tlsPort, renewed.ca, "late"));
+        await Deno.copyFile(renewed.cert, cert);
+        await Deno.copyFile(renewed.key, key);
+        server.child.kill("SIGHUP");
+        await server.output(/TLS listener reloaded/);
+        const late = await tlsUser(tlsPort, renewed.ca, "late");
+        assert.deepEqual((await lines(late, 2)).map((l) => l.status), ["ok", "ok"]);
+        // The session from before the reload is still there, and hears the newcomer.
+        assert.deepEqual(await lines(early, 1), [{
+          type: "status",
+          user: "late",
+          state: "online",
+        }]);
+        await early.write(new TextEncoder().encode('{"type":"users"}\n'));
+        assert.deepEqual((await lines(early, 1))[0].users, ["early", "late"]);
+        early.close();
+        late.close();
+      } finally {
+        server.child.kill("SIGTERM");
+      }
+      const { code, out } = await server.exit();
+      assert.equal(code, 0);
+      assert.match(out, /Received SIGHUP/);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

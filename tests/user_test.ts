@@ -1,7 +1,7 @@
 // deno task user: account administration from the shell, next to a running server.
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { type CommandResult, runScript } from "./helpers/process.ts";
+import { type CommandResult, runClasscord } from "./helpers/process.ts";
 import { startTestServer, type TestServer } from "./helpers/test_server.ts";
 import { needs } from "./helpers/tools.ts";
 
@@ -13,13 +13,14 @@ const decoder = new TextDecoder();
 type Result = CommandResult;
 
 // For the pseudo-terminal tests, which build the command line themselves.
-const USER = fileURLToPath(new URL("../scripts/user.ts", import.meta.url));
+const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 const CONFIG = fileURLToPath(new URL("../deno.json", import.meta.url));
-const PERMISSIONS = ["--allow-read", "--allow-write", "--allow-env"];
+// The permissions of the tasks (and of the compiled binary).
+const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
 
-/** Runs scripts/user.ts with `stdin` piped (or /dev/null), killed after the deadline. */
+/** Runs `classcord user` with `stdin` piped (or /dev/null), killed after the deadline. */
 function user(args: string[], stdin?: string): Promise<Result> {
-  return runScript("user.ts", args, { stdin, timeoutMs: SUBPROCESS_TIMEOUT_MS });
+  return runClasscord(["user", ...args], { stdin, timeoutMs: SUBPROCESS_TIMEOUT_MS });
 }
 
 /** Asserts a failure with one line on stderr, matching `pattern`. */
@@ -235,7 +236,17 @@ function quote(arg: string): string {
 
 function userCommand(args: string[]): string {
   // `stty -a` afterwards shows whether the terminal got its echo back.
-  return [Deno.execPath(), "run", "--quiet", "--config", CONFIG, ...PERMISSIONS, USER, ...args]
+  return [
+    Deno.execPath(),
+    "run",
+    "--quiet",
+    "--config",
+    CONFIG,
+    ...PERMISSIONS,
+    MAIN,
+    "user",
+    ...args,
+  ]
     .map(quote).join(" ") + "; code=$?; stty -a; exit $code";
 }
 

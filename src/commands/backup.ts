@@ -2,7 +2,7 @@
 // the whole KV store to one NDJSON file, and back).
 import { backupTo, defaultBackupName } from "./backup/backup.ts";
 import { restoreFrom } from "./backup/restore.ts";
-import { dbPath, parseFlags, run, UsageError } from "./cli.ts";
+import { dbPath, parseFlags, plural, resolvePath, UsageError } from "./cli.ts";
 
 const HELP = `Consistent backup of the whole ClassCord store to one NDJSON file, and restore.
 
@@ -11,8 +11,8 @@ Usage:
   deno task restore --in <file> [--db <file>] [--force]
 
 backup (safe while the server runs: it reads one snapshot of the KV file)
-  --out <file>   where to write; "-" for stdout
-                 default classcord_backup_YYYYMMDD-HHMMSS.ndjson (local time)
+  --out <file>   where to write; "-" for stdout; readable by its owner only (mode 0600)
+                 default classcord_backup_YYYYMMDD-HHMMSS.ndjson here (local time)
   --db <file>    KV file; default CLASSCORD_DB, else ./data/classcord.kv
 
 restore (stop the server first)
@@ -31,10 +31,11 @@ async function backup(args: string[]): Promise<number> {
   }
   const db = dbPath(values.db);
   const now = new Date();
-  const out = values.out ?? defaultBackupName(now);
-  if (out === "") throw new UsageError("--out needs a file name, or - for stdout");
+  if (values.out === "") throw new UsageError("--out needs a file name, or - for stdout");
+  const name = values.out ?? defaultBackupName(now);
+  const out = name === "-" ? name : resolvePath(name);
   const entries = await backupTo(db, out, { now });
-  const summary = `backup: ${entries} entries from "${db}" to ${
+  const summary = `backup: ${plural(entries, "entry", "entries")} from "${db}" to ${
     out === "-" ? "stdout" : `"${out}"`
   }`;
   if (out === "-") console.error(summary);
@@ -52,38 +53,45 @@ async function restore(args: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const file = values.in;
-  if (file === undefined || file === "") throw new UsageError("Missing --in <file> (see --help)");
-  if (file === "-") {
+  if (values.in === undefined || values.in === "") {
+    throw new UsageError("Missing --in <file> (see --help)");
+  }
+  if (values.in === "-") {
     throw new UsageError(
       '--in cannot be "-": restore reads the file twice (a check, then the writes)',
     );
   }
+  const file = resolvePath(values.in);
   const db = dbPath(values.db);
   if (db === ":memory:") throw new UsageError('Cannot restore into ":memory:"');
   const result = await restoreFrom(file, db, { force: values.force === true });
-  const replaced = result.replaced > 0 ? `, replacing ${result.replaced} entries` : "";
+  const entries = (n: number) => plural(n, "entry", "entries");
+  const replaced = result.replaced > 0 ? `, replacing ${entries(result.replaced)}` : "";
   console.log(
-    `restore: ${result.entries} entries from "${file}" (backup of ${result.created}) into "${db}"${replaced}`,
+    `restore: ${
+      entries(result.entries)
+    } from "${file}" (backup of ${result.created}) into "${db}"${replaced}`,
   );
   return 0;
 }
 
-async function main(command: string | undefined, args: string[]): Promise<number> {
-  if (command === "-h" || command === "--help") {
+/** `classcord backup`: resolves with the exit code. */
+export function backupCommand(args: string[]): Promise<number> {
+  return withHelp(args, backup);
+}
+
+/** `classcord restore`: resolves with the exit code. */
+export function restoreCommand(args: string[]): Promise<number> {
+  return withHelp(args, restore);
+}
+
+async function withHelp(
+  args: string[],
+  command: (args: string[]) => Promise<number>,
+): Promise<number> {
+  if (args.includes("-h") || args.includes("--help")) {
     console.log(HELP);
     return 0;
   }
-  if (command === "backup") return await backup(args);
-  if (command === "restore") return await restore(args);
-  throw new UsageError(
-    command === undefined
-      ? 'Missing command "backup" or "restore" (see --help)'
-      : `Unknown command "${command}": expected "backup" or "restore"`,
-  );
-}
-
-if (import.meta.main) {
-  const [command, ...args] = Deno.args;
-  await run(command === "restore" ? "restore" : "backup", () => main(command, args));
+  return await command(args);
 }

@@ -1,9 +1,19 @@
 // `deno task export`: the stored channel messages as JSON or CSV (PROTOCOL C), streamed to a file.
 import { stringify } from "csv-stringify/sync";
-import { DEFAULT_DB } from "../src/config.ts";
-import { parseChannel } from "../src/protocol/channel.ts";
-import type { ExportFilter, Store, StoredMessage } from "../src/store/store.ts";
-import { dbPath, openStore, parseFlags, run, UsageError } from "./cli.ts";
+import { DEFAULT_DB } from "../config.ts";
+import { parseChannel } from "../protocol/channel.ts";
+import type { ExportFilter, Store, StoredMessage } from "../store/store.ts";
+import {
+  dbPath,
+  errorReason,
+  parseFlags,
+  plural,
+  type Progress,
+  readStore,
+  resolvePath,
+  terminalProgress,
+  UsageError,
+} from "./cli.ts";
 
 /** Output formats of `--format`. */
 export const FORMATS = ["json", "csv"] as const;
@@ -27,8 +37,10 @@ export interface ExportArgs {
   listChannels: boolean;
   db: string;
   format: Format;
-  /** Output path; `-` is stdout. */
+  /** Output path, absolute; `-` is stdout. */
   out: string;
+  /** Start the CSV with a UTF-8 byte-order mark (for Excel). */
+  bom: boolean;
   /** Canonical name of the `--channel` filter ("#sisr"). */
   channel?: string;
   filter: ExportFilter;
@@ -47,6 +59,8 @@ Flags:
   --user <name>        only messages sent by this user (any case)
   --out <file>         output file, "-" for stdout
                        (default: messages[_<channel>]_<YYYYMMDD-HHMMSS>.<format> here)
+  --bom                start the CSV with a UTF-8 byte-order mark, so that Excel reads
+                       accents ("#général") right; CSV only
   --list-channels      print each channel with its message count, then exit
   -h, --help           print this help
 
@@ -57,9 +71,10 @@ Example: deno task export --channel sisr --since 2026-03-01 --format csv`;
 const FLUSH_CHARS = 64 * 1024;
 // CSV rows are stringified in batches: one csv-stringify call per row costs more than the row.
 const CSV_BATCH = 256;
-// Redraw the progress bar at most every 100 ms: a terminal cannot show more.
-const PROGRESS_MS = 100;
-const BAR_WIDTH = 30;
+// The progress bar looks at the clock once per 256 messages: it costs nothing then.
+const PROGRESS_STRIDE = 256;
+// U+FEFF, written as EF BB BF: Excel reads a CSV without it in the system's code page.
+const BOM = "\ufeff";
 
 const DATE = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2}))?)?$/;
 
@@ -118,6 +133,7 @@ export function parseExportArgs(args: string[], now = Date.now()): ExportArgs {
     until: { type: "string" },
     user: { type: "string" },
     out: { type: "string" },
+    bom: { type: "boolean" },
   });
   let format: Format;
   if (values.format !== undefined) {
@@ -149,12 +165,17 @@ export function parseExportArgs(args: string[], now = Date.now()): ExportArgs {
   }
   if (values.out === "") throw new UsageError("Invalid --out: empty value");
   if (values.db === "") throw new UsageError("Invalid --db: empty value");
+  if (values.bom && format !== "csv") {
+    throw new UsageError("--bom is for CSV only: add --format csv or an --out ending in .csv");
+  }
+  const out = values.out ?? defaultOutName(channel, format, now);
   return {
     help: values.help ?? false,
     listChannels: values["list-channels"] ?? false,
     db: dbPath(values.db),
     format,
-    out: values.out ?? defaultOutName(channel, format, now),
+    out: out === "-" ? out : resolvePath(out),
+    bom: values.bom ?? false,
     channel,
     filter,
   };
@@ -184,38 +205,6 @@ class TextSink {
   }
 }
 
-/** A progress bar on stderr, for terminals only. */
-class Progress {
-  #done = 0;
-  #drawn = 0;
-
-  constructor(private readonly total: number) {}
-
-  tick(): void {
-    // Reading the clock once per 256 messages keeps the bar free.
-    if ((++this.#done & 0xff) !== 0) return;
-    const now = performance.now();
-    if (now - this.#drawn < PROGRESS_MS) return;
-    this.#drawn = now;
-    this.#draw();
-  }
-
-  #draw(): void {
-    // Messages stored meanwhile may pass the total counted at the start.
-    const ratio = this.total === 0 ? 1 : Math.min(1, this.#done / this.total);
-    const full = Math.round(ratio * BAR_WIDTH);
-    const bar = "#".repeat(full) + "-".repeat(BAR_WIDTH - full);
-    const pct = String(Math.floor(ratio * 100)).padStart(3);
-    const text = `\r[${bar}] ${pct}% ${this.#done}/${this.total}`;
-    Deno.stderr.writeSync(encoder.encode(text));
-  }
-
-  /** Erases the bar so the summary line starts clean. */
-  end(): void {
-    Deno.stderr.writeSync(encoder.encode("\r\x1b[K"));
-  }
-}
-
 function toRecord(m: StoredMessage): ExportRecord {
   return {
     username: m.line.from,
@@ -229,7 +218,7 @@ function toRecord(m: StoredMessage): ExportRecord {
 async function writeMessages(
   store: Store,
   sink: TextSink,
-  options: { format: Format; filter: ExportFilter; progress?: Progress },
+  options: { format: Format; bom: boolean; filter: ExportFilter; progress?: Progress },
 ): Promise<number> {
   const { format, filter, progress } = options;
   let count = 0;
@@ -245,7 +234,7 @@ async function writeMessages(
     await sink.write(count === 0 ? "]\n" : "\n]\n");
     return count;
   }
-  await sink.write(stringify([CSV_HEADER]));
+  await sink.write((options.bom ? BOM : "") + stringify([CSV_HEADER]));
   let rows: string[][] = [];
   for await (const m of store.exportMessages(filter)) {
     if (m.channel === null) continue;
@@ -267,14 +256,15 @@ function sameChannel(a: string, b: string): boolean {
   return a.normalize("NFC").toLowerCase() === b.normalize("NFC").toLowerCase();
 }
 
-async function main(args: string[]): Promise<number> {
+/** `classcord export`: resolves with the exit code. */
+export async function exportCommand(args: string[]): Promise<number> {
   const opts = parseExportArgs(args);
   if (opts.help) {
     console.log(USAGE);
     return 0;
   }
-  const store = await openStore(opts.db, { mustExist: true });
-  try {
+  await using store = await readStore(opts.db);
+  {
     if (opts.listChannels) {
       const lines = (await store.channels())
         .filter((c) => opts.channel === undefined || sameChannel(c.name, opts.channel))
@@ -284,20 +274,25 @@ async function main(args: string[]): Promise<number> {
       await sink.flush();
       return 0;
     }
-    let progress: Progress | undefined;
-    if (Deno.stderr.isTerminal()) {
-      const total = (await store.channels())
-        .filter((c) => opts.channel === undefined || sameChannel(c.name, opts.channel))
-        .reduce((n, c) => n + c.count, 0);
-      progress = new Progress(total);
-    }
     const toStdout = opts.out === "-";
-    const file = toStdout
-      ? undefined
-      : await Deno.open(opts.out, { write: true, create: true, truncate: true });
+    let file: Deno.FsFile | undefined;
+    try {
+      if (!toStdout) {
+        file = await Deno.open(opts.out, { write: true, create: true, truncate: true });
+      }
+    } catch (err) {
+      throw new Error(`Cannot write "${opts.out}": ${errorReason(err)}`, { cause: err });
+    }
     let count: number;
     try {
       const sink = new TextSink(file ?? Deno.stdout);
+      const progress = await terminalProgress(
+        async () =>
+          (await store.channels())
+            .filter((c) => opts.channel === undefined || sameChannel(c.name, opts.channel))
+            .reduce((n, c) => n + c.count, 0),
+        { label: "messages", stride: PROGRESS_STRIDE },
+      );
       try {
         count = await writeMessages(store, sink, { ...opts, progress });
       } finally {
@@ -311,11 +306,7 @@ async function main(args: string[]): Promise<number> {
       throw err;
     }
     file?.close();
-    console.error(`Exported ${count} messages to ${toStdout ? "stdout" : opts.out}`);
+    console.error(`Exported ${plural(count, "message")} to ${toStdout ? "stdout" : opts.out}`);
     return 0;
-  } finally {
-    store.close();
   }
 }
-
-if (import.meta.main) await run("export", () => main(Deno.args));

@@ -1,11 +1,17 @@
-// Account administration from the shell: add, delete, set a password, list.
+// Account administration from the shell: add, delete, set a password, promote, demote, list.
 //
-// Passwords are typed without echo when stdin is a terminal, else read from the first line of
-// stdin (for scripts). They are never printed, logged or put in an error message.
-import { checkName } from "../src/auth/names.ts";
-import { DEFAULT_ARGON2, WorkerHasher } from "../src/auth/password.ts";
-import type { KvStore } from "../src/store/kv_store.ts";
-import { openStore, parseFlags, run, UsageError } from "./cli.ts";
+// With the server stopped, the command writes the store itself, holding its lock. While the
+// server runs, it asks the server through its admin socket, so the store has one writer and the
+// sessions concerned feel the change at once. Passwords are typed without echo when stdin is a
+// terminal, else read from the first line of stdin (for scripts); they are hashed here and never
+// printed, logged, sent or put in an error message.
+import { checkName } from "../auth/names.ts";
+import { DEFAULT_ARGON2, WorkerHasher } from "../auth/password.ts";
+import type { AdminReply } from "../protocol/admin.ts";
+import { type AccountChange, AccountError, changeAccount } from "../store/accounts.ts";
+import { StoreInUseError, StoreLock } from "../store/lock.ts";
+import { askServer } from "./admin_client.ts";
+import { dbPath, parseFlags, readStore, UsageError, writeStore } from "./cli.ts";
 
 /** 1..1024 bytes (PROTOCOL B.7), as the server's register request. */
 export const MAX_PASSWORD_BYTES = 1024;
@@ -15,23 +21,31 @@ export const EXIT_INTERRUPTED = 130;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
-const HELP = `Manages ClassCord accounts (the server may be running).
+const HELP = `Manages ClassCord accounts, whether the server runs or not.
 
-Usage: deno task user <command> [--db <file>]
+Usage: classcord user <command> [--db <file>]      (deno task user <command> ...)
 
 Commands:
-  add <name>      create an account; asks for its password twice; --admin makes it an
-                  administrator (kick, mute, ban, announce from a chat client)
-  passwd <name>   set a new password
-  del <name>      delete an account and its offline messages
-  list            every account with its creation date (UTC) and "admin", by name
+  add <name>       create an account; asks for its password twice; --admin makes it an
+                   administrator (kick, mute, ban, announce from a chat client); --create
+                   makes the store when it does not exist yet (before the server's first start)
+  passwd <name>    set a new password (its sessions are ended: they log in again)
+  del <name>       delete an account and its offline messages (its sessions are ended)
+  promote <name>   make an account an administrator
+  demote <name>    take the administrator right away (its sessions are ended)
+  list             every account with its creation date (UTC) and "admin", by name
+
+While the server runs, changes go through it (its admin socket beside the store), so they
+are safe and felt at once; list reads a snapshot of the store.
 
 Passwords are typed without echo on a terminal; otherwise the first line of stdin is the
-password (for scripts: printf '%s\\n' "$pw" | deno task user add alice).
+password (for scripts: printf '%s\\n' "$pw" | classcord user add alice).
 
 Options:
-  --db <file>     KV file; default CLASSCORD_DB, else ./data/classcord.kv
-  -h, --help      show this help
+  --db <file>      KV file; default CLASSCORD_DB, else ./data/classcord.kv
+  --admin          with add: an administrator
+  --create         with add: create the store if it does not exist
+  -h, --help       show this help
 `;
 
 /** Ctrl-C at a password prompt. */
@@ -158,7 +172,7 @@ async function hashPassword(password: string): Promise<string> {
 
 /** The name as `checkName` accepts it (NFC), or a one-line usage error. */
 function validName(raw: string | undefined, command: string): string {
-  if (raw === undefined) throw new UsageError(`Missing <name>: deno task user ${command} <name>`);
+  if (raw === undefined) throw new UsageError(`Missing <name>: classcord user ${command} <name>`);
   try {
     return checkName(raw);
   } catch (err) {
@@ -166,35 +180,84 @@ function validName(raw: string | undefined, command: string): string {
   }
 }
 
-async function add(store: KvStore, name: string, admin: boolean): Promise<void> {
-  // Checked first, so nobody types a password for nothing; createUser checks again atomically.
-  const existing = await store.getUser(name);
-  if (existing) throw new Error(`User "${existing.name}" already exists`);
+/** Where account changes go: the store itself, or the running server. */
+interface Accounts {
+  /** The account's name as stored, or undefined when there is none. */
+  get(name: string): Promise<string | undefined>;
+  /** Makes the change; the account's name and the sessions it ended. */
+  change(change: AccountChange): Promise<{ name: string; sessions: number }>;
+}
+
+/** The store written directly, its lock held: the server is not running. */
+function directly(store: Parameters<typeof changeAccount>[0]): Accounts {
+  return {
+    async get(name) {
+      return (await store.getUser(name))?.name;
+    },
+    async change(change) {
+      return { name: await changeAccount(store, change, { now: Date.now() }), sessions: 0 };
+    },
+  };
+}
+
+/** The running server, through its admin socket. */
+function throughServer(socket: string): Accounts {
+  const answer = (reply: AdminReply) => {
+    if (reply.ok) return reply;
+    if (reply.code === "exists" || reply.code === "missing") {
+      throw new AccountError(reply.code, reply.error);
+    }
+    throw new Error(reply.error);
+  };
+  return {
+    async get(name) {
+      return answer(await askServer(socket, { op: "get", name })).name;
+    },
+    async change(change) {
+      const reply = answer(await askServer(socket, change));
+      return { name: reply.name ?? change.name, sessions: reply.sessions ?? 0 };
+    },
+  };
+}
+
+async function add(accounts: Accounts, name: string, admin: boolean): Promise<void> {
+  // Checked first, so nobody types a password for nothing; the change checks again atomically.
+  const existing = await accounts.get(name);
+  if (existing !== undefined) throw new Error(`User "${existing}" already exists`);
   const password = await readPassword(`Password for "${name}": `, true);
   const passwordHash = await hashPassword(password);
-  const user = { name, passwordHash, createdAt: Date.now(), ...(admin ? { admin: true } : {}) };
-  if (!await store.createUser(user)) throw new Error(`User "${name}" already exists`);
+  await accounts.change({ op: "add", name, passwordHash, admin });
   console.log(`Added ${admin ? "administrator" : "user"} "${name}"`);
 }
 
-async function passwd(store: KvStore, name: string): Promise<void> {
-  const user = await store.getUser(name);
-  if (!user) throw new Error(`No user "${name}"`);
-  const password = await readPassword(`New password for "${user.name}": `, true);
+async function passwd(accounts: Accounts, name: string): Promise<void> {
+  const stored = await accounts.get(name);
+  if (stored === undefined) throw new Error(`No user "${name}"`);
+  const password = await readPassword(`New password for "${stored}": `, true);
   const passwordHash = await hashPassword(password);
-  if (!await store.setPasswordHash(name, passwordHash)) {
-    throw new Error(`Cannot set the password of "${user.name}": deleted or changed meanwhile`);
-  }
-  console.log(`Changed the password of "${user.name}"`);
+  const { sessions } = await accounts.change({ op: "passwd", name, passwordHash });
+  console.log(`Changed the password of "${stored}"${ended(sessions)}`);
 }
 
-async function del(store: KvStore, name: string): Promise<void> {
-  const user = await store.getUser(name);
-  if (!user || !await store.deleteUser(name)) throw new Error(`No user "${name}"`);
-  console.log(`Deleted user "${user.name}" and their offline messages`);
+async function del(accounts: Accounts, name: string): Promise<void> {
+  const { name: stored, sessions } = await accounts.change({ op: "del", name });
+  console.log(`Deleted user "${stored}" and their offline messages${ended(sessions)}`);
 }
 
-async function list(store: KvStore): Promise<void> {
+async function promote(accounts: Accounts, name: string, admin: boolean): Promise<void> {
+  const op = admin ? "promote" : "demote";
+  const { name: stored, sessions } = await accounts.change({ op, name });
+  const now = admin ? "is now an administrator" : "is no longer an administrator";
+  console.log(`"${stored}" ${now}${ended(sessions)}`);
+}
+
+/** ", 2 sessions ended" when the running server ended some. */
+function ended(sessions: number): string {
+  return sessions === 0 ? "" : `, ${sessions === 1 ? "1 session" : `${sessions} sessions`} ended`;
+}
+
+async function list(db: string | undefined): Promise<void> {
+  await using store = await readStore(db);
   // Keys are case-folded names, so the store lists them sorted by name.
   const lines: string[] = [];
   for await (const user of store.listUsers()) {
@@ -205,43 +268,50 @@ async function list(store: KvStore): Promise<void> {
   if (lines.length > 0) console.log(lines.join("\n"));
 }
 
-async function main(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(
-    args,
-    { db: { type: "string" }, admin: { type: "boolean" } },
-    { positionals: true },
-  );
+const COMMANDS = ["add", "passwd", "del", "promote", "demote", "list"];
+
+/** `classcord user <command>`: resolves with the exit code. */
+export async function userCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(args, {
+    db: { type: "string" },
+    admin: { type: "boolean" },
+    create: { type: "boolean" },
+  }, { positionals: true });
   if (values.help) {
-    console.log(HELP);
+    console.log(HELP.trimEnd());
     return 0;
   }
-  const [command, rawName, ...extra] = positionals;
-  const commands = ["add", "passwd", "del", "list"];
-  if (command === undefined) throw new UsageError("Missing command (see --help)");
-  if (!commands.includes(command)) {
-    throw new UsageError(`Unknown command "${command}": expected ${commands.join(", ")}`);
+  const [command, rawName, extra] = positionals;
+  if (command === undefined) throw new UsageError(`Missing command: ${COMMANDS.join(", ")}`);
+  if (!COMMANDS.includes(command)) {
+    throw new UsageError(`Unknown command "${command}": expected ${COMMANDS.join(", ")}`);
   }
-  const arity = command === "list" ? 0 : 1;
-  if (positionals.length - 1 > arity) {
-    throw new UsageError(`Unexpected argument ${JSON.stringify(extra.at(-1) ?? rawName)}`);
+  if (extra !== undefined) throw new UsageError(`Unexpected argument "${extra}"`);
+  if (command === "list") {
+    if (rawName !== undefined) throw new UsageError(`Unexpected argument "${rawName}"`);
+    await list(values.db);
+    return 0;
   }
-  const name = command === "list" ? "" : validName(rawName, command);
-  // Only add may create the KV file (accounts made before the server's first start); elsewhere a
-  // mistyped --db must not look like an empty class.
-  const store = await openStore(values.db, { mustExist: command !== "add" });
+  if ((values.admin || values.create) && command !== "add") {
+    throw new UsageError(`--${values.admin ? "admin" : "create"} goes with add only`);
+  }
+  const name = validName(rawName, command);
+  const db = dbPath(values.db);
+  const holder = db === ":memory:" ? undefined : await StoreLock.holder(db);
+  if (holder && !holder.socket) throw new StoreInUseError(db, holder);
+  await using store = holder
+    ? undefined
+    : await writeStore(values.db, "user", { create: command === "add" && values.create });
+  const accounts = holder ? throughServer(holder.socket!) : directly(store!);
   try {
-    if (command === "add") await add(store, name, values.admin === true);
-    else if (command === "passwd") await passwd(store, name);
-    else if (command === "del") await del(store, name);
-    else await list(store);
+    if (command === "add") await add(accounts, name, values.admin === true);
+    else if (command === "passwd") await passwd(accounts, name);
+    else if (command === "del") await del(accounts, name);
+    else await promote(accounts, name, command === "promote");
     return 0;
   } catch (err) {
     if (!(err instanceof Interrupted)) throw err;
     console.error("user: interrupted");
     return EXIT_INTERRUPTED;
-  } finally {
-    store.close();
   }
 }
-
-if (import.meta.main) await run("user", () => main(Deno.args));

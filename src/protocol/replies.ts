@@ -66,13 +66,18 @@ export function helloReply(
   return withId({ type: "hello", server: "classcord", version, protocol: 2, features, limits }, id);
 }
 
-/** The answer to an admin's `kick`, `mute` or `ban`. */
+/** The answer to an admin's `kick`, `mute`, `ban`, `unban` or `announce`. */
 export function moderationOk(
-  type: "kick" | "mute" | "ban" | "announce",
+  type: "kick" | "mute" | "ban" | "unban" | "announce",
   fields: Record<string, unknown>,
   id?: RequestId,
 ): Reply {
   return withId({ type, status: "ok", ...fields }, id);
+}
+
+/** The answer to an admin's `bans`: each banned name with the end of its ban. */
+export function bansReply(bans: { user: string; until: string }[], id?: RequestId): Reply {
+  return withId({ type: "bans", bans }, id);
 }
 
 /** The answer to `ping`: the session is alive (PROTOCOL B.7 idle timeout). */

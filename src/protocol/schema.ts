@@ -102,6 +102,8 @@ const SCHEMAS = {
   kick: target,
   mute: sanction,
   ban: sanction,
+  unban: target,
+  bans: empty,
   announce,
   join: channelRef,
   leave: channelRef,
@@ -121,7 +123,8 @@ export type Request =
   | { type: "leave"; id?: RequestId } & z.infer<typeof channelRef>
   | { type: "channels"; id?: RequestId }
   | { type: "ping"; id?: RequestId }
-  | { type: "kick"; id?: RequestId } & z.infer<typeof target>
+  | { type: "kick" | "unban"; id?: RequestId } & z.infer<typeof target>
+  | { type: "bans"; id?: RequestId }
   | { type: "mute" | "ban"; id?: RequestId } & z.infer<typeof sanction>
   | { type: "announce"; id?: RequestId } & z.infer<typeof announce>
   | { type: "history"; id?: RequestId } & z.infer<typeof history>;

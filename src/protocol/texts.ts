@@ -34,12 +34,14 @@ function kind(expected: string): Text {
 }
 
 /** What only an administrator may do, as the `forbidden` text names it. */
-export type AdminAction = "kick" | "mute" | "ban" | "announce";
+export type AdminAction = "kick" | "mute" | "ban" | "unban" | "bans" | "announce";
 
 const ACTIONS: Record<AdminAction, Text> = {
   kick: { en: "kick", fr: "exclure quelqu'un" },
   mute: { en: "mute", fr: "rendre quelqu'un muet" },
   ban: { en: "ban", fr: "bannir quelqu'un" },
+  unban: { en: "unban", fr: "lever un bannissement" },
+  bans: { en: "list bans", fr: "voir les bannissements" },
   announce: { en: "announce", fr: "faire une annonce" },
 };
 
@@ -222,6 +224,14 @@ export const T = {
   banned: (until: string): Text => ({
     en: `Banned until ${until}`,
     fr: `Banni jusqu'au ${until}`,
+  }),
+  accountChanged: (): Text => ({
+    en: "Your account was changed by an administrator: log in again",
+    fr: "Votre compte a été modifié par un administrateur : reconnectez-vous",
+  }),
+  notBanned: (name: string): Text => ({
+    en: `User "${name}" is not banned`,
+    fr: `L'utilisateur "${name}" n'est pas banni`,
   }),
   notOnline: (name: string): Text => ({
     en: `User "${name}" is not online`,

@@ -99,6 +99,7 @@ export class Chat {
    */
   announce(client: Client, req: Of<"announce">, receivedAt: number): void {
     this.#deps.moderation.requireAdmin(client.account, "announce");
+    this.#deps.moderation.announced(client);
     const fields = { type: "message", subtype: "global", announce: true, content: req.content };
     this.#deps.bus.post({
       fields,

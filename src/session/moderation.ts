@@ -1,16 +1,20 @@
-// Moderation by admin accounts: kick, mute and ban by name, and who may announce.
+// Moderation by admin accounts: kick, mute, ban and unban by name, the ban list, and who may
+// announce; every act is logged with who did what to whom (the audit trail).
+import { getLogger } from "@logtape/logtape";
 import { checkName, nameKey } from "../auth/names.ts";
 import type { Clock } from "../clock.ts";
 import { ProtocolError } from "../errors.ts";
 import type { Bus } from "../hub/bus.ts";
-import { formatTimestamp, moderationOk } from "../protocol/replies.ts";
+import { bansReply, formatTimestamp, moderationOk } from "../protocol/replies.ts";
 import { type AdminAction, T } from "../protocol/texts.ts";
-import type { Request } from "../protocol/schema.ts";
+import type { Request, RequestId } from "../protocol/schema.ts";
 import type { Account, Store } from "../store/store.ts";
 import type { Client } from "./client.ts";
 
-type Target = Extract<Request, { type: "kick" | "mute" | "ban" }>;
+type Target = Extract<Request, { type: "kick" | "mute" | "ban" | "unban" }>;
 type Sanction = Extract<Request, { type: "mute" | "ban" }>;
+
+const log = getLogger(["classcord", "session"]);
 
 /**
  * Kick, mute and ban act on a name (every session under it); mutes live in memory (a restart
@@ -83,6 +87,7 @@ export class Moderation {
     this.requireAdmin(admin.account, "kick");
     const sessions = this.#bus.disconnect(this.#key(req.user), "forbidden", T.kicked());
     if (sessions === 0) throw new ProtocolError("unknown_user", T.notOnline(req.user));
+    audit(admin, "kicked", req.user, { sessions });
     admin.reply(moderationOk("kick", { user: req.user, sessions }, req.id));
   }
 
@@ -96,6 +101,7 @@ export class Moderation {
     const key = this.#key(req.user);
     const until = this.#clock.now() + req.duration * 1000;
     this.#mutes.set(key, until);
+    audit(admin, "muted", req.user, { until: formatTimestamp(until) });
     admin.reply(moderationOk("mute", { user: req.user, until: formatTimestamp(until) }, req.id));
   }
 
@@ -110,6 +116,7 @@ export class Moderation {
     const until = this.#clock.now() + req.duration * 1000;
     await this.#store.ban(key, until);
     const sessions = this.#bus.disconnect(key, "forbidden", T.banned(formatTimestamp(until)));
+    audit(admin, "banned", req.user, { until: formatTimestamp(until), sessions });
     admin.reply(
       moderationOk(
         "ban",
@@ -119,8 +126,59 @@ export class Moderation {
     );
   }
 
+  /**
+   * `unban`: a banned name may log in again (and a mute on it is lifted too).
+   *
+   * @throws {ProtocolError} `forbidden` for a non-admin, `unknown_user` when the name is not
+   * banned
+   */
+  async unban(admin: Client, req: Target): Promise<void> {
+    this.requireAdmin(admin.account, "unban");
+    const key = this.#key(req.user);
+    const until = await this.#store.bannedUntil(key);
+    if (until === null || until <= this.#clock.now() || !await this.#store.unban(key)) {
+      throw new ProtocolError("unknown_user", T.notBanned(req.user));
+    }
+    this.#mutes.delete(key);
+    audit(admin, "unbanned", req.user, {});
+    admin.reply(moderationOk("unban", { user: req.user }, req.id));
+  }
+
+  /**
+   * `bans`: the names banned now, each with the end of its ban.
+   *
+   * @throws {ProtocolError} `forbidden` for a non-admin
+   */
+  async bans(admin: Client, req: { id?: RequestId }): Promise<void> {
+    this.requireAdmin(admin.account, "bans");
+    const bans = await this.#store.bans();
+    admin.reply(
+      bansReply(bans.map((b) => ({ user: b.name, until: formatTimestamp(b.until) })), req.id),
+    );
+  }
+
+  /** An announcement, for the audit trail (its content is not logged). */
+  announced(admin: Client): void {
+    audit(admin, "announced to", "everyone", {});
+  }
+
   #key(name: string): string {
     checkName(name); // a clear invalid_name rather than a sanction on nothing
     return nameKey(name);
   }
+}
+
+/** Logs a moderation act at info: who did what to whom (never a message's content). */
+function audit(
+  admin: Client,
+  act: string,
+  target: string,
+  details: Record<string, unknown>,
+): void {
+  log.info(`Moderation: {admin} ${act} {user}`, {
+    admin: admin.name,
+    user: target,
+    remote: admin.peer.address,
+    ...details,
+  });
 }

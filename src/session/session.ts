@@ -154,6 +154,10 @@ export class Session {
         return moderation.mute(client, req);
       case "ban":
         return moderation.ban(client, req);
+      case "unban":
+        return moderation.unban(client, req);
+      case "bans":
+        return moderation.bans(client, req);
       case "hello":
         client.helloed = true;
         return client.reply(helloReply(info, req.id));

@@ -9,7 +9,7 @@
 // with Deno.openKv. VACUUM INTO would do the same, but Deno's node:sqlite refuses it without
 // --allow-all (it caps ATTACH at 0, and VACUUM INTO attaches).
 import { backup as sqliteBackup, DatabaseSync } from "node:sqlite";
-import { KV_LIMITS, type KvStore } from "./kv_store.ts";
+import { KV_LIMITS, KvStore } from "./kv_store.ts";
 
 /** What one atomic commit may hold: {@link KV_LIMITS} unless told otherwise (tests). */
 export interface CommitLimits {
@@ -111,6 +111,11 @@ export class KvSnapshot implements AsyncDisposable {
         `the snapshot holds ${this.rows.total} entries but ${read} were read`,
       );
     }
+  }
+
+  /** The snapshot as a store, to read (closed by the caller before the snapshot is disposed). */
+  async open(): Promise<KvStore> {
+    return await KvStore.open(`${this.#dir}/snapshot.kv`);
   }
 
   /** Removes the copy. */

@@ -99,13 +99,21 @@ export class KvStore implements Store {
     return (await this.kv.get<UserRecord>(["users", nameKey(name)])).value;
   }
 
-  async setPasswordHash(name: string, passwordHash: string): Promise<boolean> {
+  setPasswordHash(name: string, passwordHash: string): Promise<boolean> {
+    return this.#updateUser(name, (user) => ({ ...user, passwordHash }));
+  }
+
+  setAdmin(name: string, admin: boolean): Promise<boolean> {
+    return this.#updateUser(name, ({ admin: _, ...user }) => admin ? { ...user, admin } : user);
+  }
+
+  /** Checked read-modify-write of an account, tried again if it changed in between. */
+  async #updateUser(name: string, change: (user: UserRecord) => UserRecord): Promise<boolean> {
     const key = ["users", nameKey(name)];
-    // Checked read-modify-write, tried again if the record changed in between.
     for (;;) {
       const entry = await this.kv.get<UserRecord>(key);
       if (!entry.value) return false;
-      const op = this.kv.atomic().check(entry).set(key, { ...entry.value, passwordHash });
+      const op = this.kv.atomic().check(entry).set(key, change(entry.value));
       if ((await op.commit()).ok) return true;
     }
   }
@@ -137,6 +145,23 @@ export class KvStore implements Store {
 
   async bannedUntil(name: string): Promise<number | null> {
     return (await this.kv.get<number>(["ban", nameKey(name)])).value;
+  }
+
+  async unban(name: string): Promise<boolean> {
+    const key = ["ban", nameKey(name)];
+    const entry = await this.kv.get(key);
+    if (entry.versionstamp === null) return false;
+    return (await this.kv.atomic().check(entry).delete(key).commit()).ok;
+  }
+
+  async bans(): Promise<{ name: string; until: number }[]> {
+    const now = this.#clock.now();
+    const out: { name: string; until: number }[] = [];
+    for await (const e of this.kv.list<number>({ prefix: ["ban"] })) {
+      // An ended ban whose entry KV has not swept yet is no ban.
+      if (e.value > now) out.push({ name: e.key[1] as string, until: e.value });
+    }
+    return out;
   }
 
   async *listUsers(): AsyncIterable<UserRecord> {

@@ -76,6 +76,8 @@ export interface Store {
   getUser(name: string): Promise<UserRecord | null>;
   /** Replaces an account's password hash; false when there is no such account. */
   setPasswordHash(name: string, passwordHash: string): Promise<boolean>;
+  /** Makes an account an administrator or not; false when there is no such account. */
+  setAdmin(name: string, admin: boolean): Promise<boolean>;
   /** Deletes an account and its offline inbox; false when there is no such account. */
   deleteUser(name: string): Promise<boolean>;
   /** Every account, by case-folded name. */
@@ -84,6 +86,10 @@ export interface Store {
   ban(name: string, until: number): Promise<void>;
   /** When a name's ban ends (ms since the epoch), or null when it is not banned. */
   bannedUntil(name: string): Promise<number | null>;
+  /** Lifts a name's ban; false when it was not banned. */
+  unban(name: string): Promise<boolean>;
+  /** The bans still running, by name (case-folded), with their end. */
+  bans(): Promise<{ name: string; until: number }[]>;
 
   /** Which of these import keys are already stored (see {@link Append.importKey}). */
   knownImports(importKeys: string[]): Promise<Set<string>>;

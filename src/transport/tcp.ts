@@ -22,10 +22,12 @@ const REFUSAL_MS = 1000;
 
 /** A chat listener over `Deno.listen` or `Deno.listenTls`. */
 export class ChatListener {
-  readonly #listener: Deno.Listener;
+  #listener: Deno.Listener;
   readonly #transport: Transport;
   readonly #options: ChatListenerOptions;
-  readonly #accepting: Promise<void>;
+  #accepting: Promise<void>;
+  // Listeners closed to make room for one with a new certificate: their accept loops end.
+  readonly #retired = new WeakSet<Deno.Listener>();
   // Connections handed over or being refused, and who waits for that to reach 0 on close.
   #open = 0;
   #allDone: (() => void) | undefined;
@@ -35,7 +37,7 @@ export class ChatListener {
     this.#listener = listener;
     this.#transport = options.tls ? "tls" : "tcp";
     this.#options = options;
-    this.#accepting = this.#acceptLoop();
+    this.#accepting = this.#acceptLoop(listener);
   }
 
   /**
@@ -44,11 +46,25 @@ export class ChatListener {
    * @throws {Deno.errors.AddrInUse} and the other errors of `Deno.listen` / `Deno.listenTls`
    */
   static listen(options: ChatListenerOptions): ChatListener {
-    const { hostname, port, tls } = options;
-    const listener = tls
-      ? Deno.listenTls({ hostname, port, cert: tls.cert, key: tls.key })
-      : Deno.listen({ hostname, port });
-    return new ChatListener(listener, options);
+    return new ChatListener(bind(options.hostname, options.port, options.tls), options);
+  }
+
+  /**
+   * A TLS listener takes a new certificate and key (a renewal): checked first on a spare port,
+   * so a bad pair leaves the old one in place, then bound again on the same port. Established
+   * connections are not touched; a connection arriving in the instant between is refused by
+   * the system and retried by its client.
+   *
+   * @throws {Error} when the new pair does not make a TLS listener
+   */
+  async reload(tls: { cert: string; key: string }): Promise<void> {
+    const { hostname, port } = this.addr;
+    bind(hostname, 0, tls).close();
+    this.#retired.add(this.#listener);
+    this.#listener.close();
+    await this.#accepting;
+    this.#listener = bind(hostname, port, tls);
+    this.#accepting = this.#acceptLoop(this.#listener);
   }
 
   /** The bound address (the real port when 0 was asked). */
@@ -69,13 +85,14 @@ export class ChatListener {
     if (this.#open > 0) await new Promise<void>((resolve) => this.#allDone = resolve);
   }
 
-  async #acceptLoop(): Promise<void> {
+  async #acceptLoop(listener: Deno.Listener): Promise<void> {
     while (!this.#stopping) {
       let conn: Deno.Conn;
       try {
-        conn = await this.#listener.accept();
+        conn = await listener.accept();
       } catch (err) {
-        if (this.#stopping) return;
+        // Closed: the server stops, or a new certificate takes this listener's place.
+        if (this.#stopping || this.#retired.has(listener)) return;
         // Out of file descriptors and the like: keep serving those already connected.
         log.warn("Accept failed: {error}", { error: (err as Error).message });
         continue;
@@ -126,6 +143,17 @@ export class ChatListener {
       closeQuietly(conn);
     }
   }
+}
+
+/** `Deno.listen` or `Deno.listenTls` on `hostname:port`. */
+function bind(
+  hostname: string,
+  port: number,
+  tls: { cert: string; key: string } | undefined,
+): Deno.Listener {
+  return tls
+    ? Deno.listenTls({ hostname, port, cert: tls.cert, key: tls.key })
+    : Deno.listen({ hostname, port });
 }
 
 /** Closes a socket that the peer may have closed already. */

@@ -27,7 +27,12 @@ export async function launch(args: string[], env: Record<string, string> = {}) {
   const deadline = setTimeout(() => child.kill("SIGKILL"), 20_000);
   while (port === undefined) {
     const { value, done } = await reader.read();
-    if (done) throw new Error(`Server exited before listening:\n${out}`);
+    if (done) {
+      clearTimeout(deadline);
+      const err = await new Response(child.stderr).text();
+      await child.status;
+      throw new Error(`Server exited before listening:\n${out}${err}`);
+    }
     out += value;
     // Text ("127.0.0.1":port) or JSON lines (\"127.0.0.1\":port).
     const m = out.match(/Listening on \\?"127\.0\.0\.1\\?":(\d+)/);
@@ -37,6 +42,19 @@ export async function launch(args: string[], env: Record<string, string> = {}) {
   return {
     child,
     port,
+    /** Waits (20 s at most) until the output since the start matches `pattern`. */
+    async output(pattern: RegExp): Promise<void> {
+      const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+      try {
+        while (!pattern.test(out)) {
+          const { value, done } = await reader.read();
+          if (done) throw new Error(`Server exited before ${pattern}:\n${out}`);
+          out += value;
+        }
+      } finally {
+        clearTimeout(timer);
+      }
+    },
     /** Waits for the exit code, reading the rest of the output. */
     async exit(): Promise<{ code: number; out: string; err: string }> {
       const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
@@ -59,8 +77,6 @@ export interface CommandResult {
   out: string;
   err: string;
 }
-
-const SCRIPT_PERMISSIONS = ["--allow-read", "--allow-write", "--allow-env"];
 
 /**
  * Runs a command to its end with optional stdin, killed (and failing the test) after
@@ -101,16 +117,14 @@ export async function runCommand(
   }
 }
 
-/** Runs one of `scripts/` as its task does (read, write and env permissions only). */
-export function runScript(
-  script: string,
+/** Runs `classcord <args>` (a command and its options) as its task does, to its end. */
+export function runClasscord(
   args: string[],
   options: { stdin?: string; env?: Record<string, string>; timeoutMs?: number; cwd?: string } = {},
 ): Promise<CommandResult> {
-  const path = fileURLToPath(new URL(`../../scripts/${script}`, import.meta.url));
   return runCommand(
     Deno.execPath(),
-    ["run", "--quiet", "--config", CONFIG, ...SCRIPT_PERMISSIONS, path, ...args],
+    ["run", "--quiet", "--config", CONFIG, ...PERMISSIONS, MAIN, ...args],
     { ...options, env: { NO_COLOR: "1", ...options.env } },
   );
 }

@@ -66,10 +66,32 @@ export function storeContract(backend: string, open: OpenStore): void {
     assert.equal(await s.deleteUser("bob"), false);
   });
 
-  test("bans: a name is banned until a time, in any case", async (s, clock) => {
-    assert.equal(await s.bannedUntil("bob"), null);
-    await s.ban("Bob", clock.now() + 60_000);
-    assert.equal(await s.bannedUntil("BOB"), clock.now() + 60_000);
+  test(
+    "bans: a name is banned until a time, in any case; listed while running; lifted",
+    async (s, clock) => {
+      assert.equal(await s.bannedUntil("bob"), null);
+      await s.ban("Bob", clock.now() + 60_000);
+      await s.ban("zed", clock.now() + 120_000);
+      assert.equal(await s.bannedUntil("BOB"), clock.now() + 60_000);
+      assert.deepEqual(await s.bans(), [
+        { name: "bob", until: clock.now() + 60_000 },
+        { name: "zed", until: clock.now() + 120_000 },
+      ]);
+      clock.advance(90_000);
+      assert.deepEqual((await s.bans()).map((b) => b.name), ["zed"], "an ended ban is not listed");
+      assert.equal(await s.unban("ZED"), true);
+      assert.equal(await s.bannedUntil("zed"), null);
+      assert.equal(await s.unban("zed"), false);
+    },
+  );
+
+  test("setAdmin makes an account an administrator and back", async (s) => {
+    await s.createUser({ name: "Prof", passwordHash: "h", createdAt: 1 });
+    assert.equal(await s.setAdmin("prof", true), true);
+    assert.equal((await s.getUser("PROF"))?.admin, true);
+    assert.equal(await s.setAdmin("prof", false), true);
+    assert.deepEqual(await s.getUser("prof"), { name: "Prof", passwordHash: "h", createdAt: 1 });
+    assert.equal(await s.setAdmin("nobody", true), false);
   });
 
   test("history pages backwards with before, oldest first, and says when more", async (s) => {

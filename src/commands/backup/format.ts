@@ -7,7 +7,8 @@
 // A file without its trailer, or whose trailer does not match, is refused as truncated or
 // damaged. Keys and values are JSON as codec.ts encodes them.
 import { createHash } from "node:crypto";
-import { concatBytes } from "../../src/bytes.ts";
+import { concatBytes } from "../../bytes.ts";
+import { plural } from "../cli.ts";
 import { decodeKey, decodeValue, encodeKey, encodeValue, type Json } from "./codec.ts";
 
 /** Version written in (and accepted from) the header line. */
@@ -133,10 +134,17 @@ async function* readLines(path: string): AsyncGenerator<Line> {
 }
 
 function parseLine(line: Line): Json {
+  let text: string;
   try {
-    return JSON.parse(decoder.decode(line.bytes));
-  } catch (err) {
-    throw new SyntaxError(`line ${line.n}: ${(err as Error).message}`);
+    text = decoder.decode(line.bytes);
+  } catch {
+    throw new SyntaxError(`line ${line.n} is not UTF-8 text`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    // Not the parser's own words ("Unexpected token..."): they quote the line, which may be long.
+    throw new SyntaxError(`line ${line.n} is not valid JSON`);
   }
 }
 
@@ -212,14 +220,18 @@ export async function readBackup(
     await lines.return(undefined);
   }
   if (!trailer) {
-    throw new SyntaxError(`no trailer after ${entries} entries: the file is truncated`);
+    throw new SyntaxError(
+      `no trailer after ${plural(entries, "entry", "entries")}: the file is truncated`,
+    );
   }
   const t = trailer.json;
   if (!isObject(t) || typeof t.entries !== "number" || typeof t.sha256 !== "string") {
     throw new SyntaxError(`line ${trailer.line.n}: not an entry nor a trailer`);
   }
   if (t.entries !== entries) {
-    throw new SyntaxError(`the trailer announces ${t.entries} entries but the file has ${entries}`);
+    throw new SyntaxError(
+      `the trailer announces ${plural(t.entries, "entry", "entries")} but the file has ${entries}`,
+    );
   }
   if (t.sha256 !== hash.digest("hex")) {
     throw new SyntaxError("the entries do not match the trailer's SHA-256: the file is damaged");

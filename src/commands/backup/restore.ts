@@ -1,18 +1,15 @@
 // Restore: a backup file checked through, then written into a store in atomic batches.
-import {
-  deleteEntries,
-  hasEntries,
-  KvBatchWriter,
-  KvCommitError,
-} from "../../src/store/kv_entries.ts";
-import { KvStore } from "../../src/store/kv_store.ts";
+import { deleteEntries, hasEntries, KvBatchWriter, KvCommitError } from "../../store/kv_entries.ts";
+import { KvStore } from "../../store/kv_store.ts";
+import { StoreLock } from "../../store/lock.ts";
+import { errorReason, plural } from "../cli.ts";
 import { describeKey } from "./codec.ts";
 import { type BackupSummary, checkBackup, readBackup } from "./format.ts";
 
 /** What went wrong; a refused entry is named by its key as the backup file writes it. */
 function reason(err: unknown): string {
   if (err instanceof KvCommitError) return `key ${describeKey(err.key)}: ${err.reason}`;
-  return (err as Error).message;
+  return errorReason(err);
 }
 
 /** Result of {@link restoreFrom}. */
@@ -23,9 +20,10 @@ export interface RestoreResult extends BackupSummary {
 
 /**
  * Loads a backup file into the KV file `db`: checks the whole file first, then writes it in
- * atomic batches. The server must not be running on `db`.
+ * atomic batches, holding the store's lock: never while the server (or another tool) uses it.
  *
- * @throws {Error} `Cannot restore "file": reason`, or the target has entries and not `force`
+ * @throws {StoreInUseError} naming what holds the store; {Error} `Cannot restore "file": reason`,
+ * or the target has entries and not `force`
  */
 export async function restoreFrom(
   file: string,
@@ -38,6 +36,8 @@ export async function restoreFrom(
     }
     return new Error(`Cannot restore "${file}": ${reason(err)}`, { cause: err });
   };
+  // Taken first: a store in use is refused before anything else is looked at.
+  using _lock = await StoreLock.acquire(db, "classcord restore");
   // First pass: nothing is written from a truncated or damaged file.
   let checked: BackupSummary;
   try {
@@ -69,7 +69,7 @@ export async function restoreFrom(
       await writer.flush();
     } catch (err) {
       const e = fail(err);
-      e.message += ` (after ${writer.commits} commits: "${db}" is incomplete)`;
+      e.message += ` (after ${plural(writer.commits, "commit")}: "${db}" is incomplete)`;
       throw e;
     }
     if (summary.entries !== checked.entries) {

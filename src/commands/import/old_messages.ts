@@ -1,5 +1,6 @@
 // The old export script's SQLite file: its messages table, rows as they are, and its timestamps.
 import { DatabaseSync } from "node:sqlite";
+import { errorReason } from "../cli.ts";
 
 /** The columns of the old table `messages`, in the order they are read. */
 export const COLUMNS = ["username", "channel", "content", "timestamp"] as const;
@@ -63,7 +64,7 @@ export function openMessages(path: string): DatabaseSync {
   try {
     Deno.statSync(path);
   } catch (err) {
-    throw fail((err as Error).message, err);
+    throw fail(errorReason(err), err);
   }
   let db: DatabaseSync | undefined;
   try {
@@ -92,4 +93,10 @@ export function openMessages(path: string): DatabaseSync {
  */
 export function oldRows(db: DatabaseSync): Iterable<OldRow> {
   return db.prepare(`SELECT ${COLUMNS.join(", ")} FROM messages`).iterate() as Iterable<OldRow>;
+}
+
+/** How many rows an opened old export holds (for a progress bar). */
+export function countRows(db: DatabaseSync): number {
+  const row = db.prepare("SELECT count(*) AS n FROM messages").get();
+  return Number(row?.n ?? 0);
 }

@@ -1,6 +1,6 @@
 // The old server's users.pkl: a pickled dict of name -> plaintext password, read without Python.
 import { BufferReader, Parser } from "pickleparser";
-import { quote } from "../cli.ts";
+import { errorReason, quote } from "../cli.ts";
 
 const OP_STRING = 0x53; // "S": a protocol 0 byte string, repr()-quoted
 const OP_UNICODE = 0x56; // "V": a protocol 0 str, in raw-unicode-escape
@@ -92,7 +92,7 @@ export async function readUsers(path: string): Promise<[string, string][]> {
   try {
     bytes = await Deno.readFile(path);
   } catch (err) {
-    throw fail((err as Error).message, err);
+    throw fail(errorReason(err), err);
   }
   let value: unknown;
   try {

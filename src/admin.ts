@@ -1,0 +1,46 @@
+// The server's side of the admin socket: account changes asked by the `user` command while the
+// server runs, made in its store and felt at once by the sessions concerned.
+import { getLogger } from "@logtape/logtape";
+import { nameKey } from "./auth/names.ts";
+import type { Clock } from "./clock.ts";
+import type { Bus } from "./hub/bus.ts";
+import type { AdminReply, AdminRequest } from "./protocol/admin.ts";
+import { T } from "./protocol/texts.ts";
+import { AccountError, changeAccount } from "./store/accounts.ts";
+import type { Store } from "./store/store.ts";
+
+const log = getLogger(["classcord", "session"]);
+
+/**
+ * Answers one request of the `user` command. A new password, a deleted account or a lost
+ * administrator right ends the account's sessions, which log in again as what they now are.
+ */
+export async function answerAdmin(
+  req: AdminRequest,
+  deps: { store: Store; bus: Bus; clock: Clock },
+): Promise<AdminReply> {
+  const { store, bus, clock } = deps;
+  if (req.op === "get") {
+    const user = await store.getUser(req.name);
+    return user ? { ok: true, name: user.name } : { ok: true };
+  }
+  try {
+    const name = await changeAccount(store, req, { now: clock.now() });
+    const ends = req.op === "passwd" || req.op === "del" || req.op === "demote";
+    const sessions = ends ? bus.disconnect(nameKey(name), "forbidden", T.accountChanged()) : 0;
+    log.info("Account {user}: {op} from the command line, {sessions} sessions ended", {
+      user: name,
+      op: req.op,
+      sessions,
+    });
+    return { ok: true, name, sessions };
+  } catch (err) {
+    if (err instanceof AccountError) return { ok: false, code: err.code, error: err.message };
+    log.error("Account change failed: {error}", { error: err });
+    return {
+      ok: false,
+      code: "failed",
+      error: `Cannot change "${req.name}": ${(err as Error).message}`,
+    };
+  }
+}

@@ -1,0 +1,57 @@
+// `classcord serve`, the default command: reads the options, sets up logging, runs the server
+// until SIGINT or SIGTERM, and reloads its TLS certificate and log file on SIGHUP.
+import { getLogger } from "@logtape/logtape";
+import { type Config, parseConfig } from "../config.ts";
+import { setupLogging } from "../log.ts";
+import { startServer } from "../server.ts";
+import { resolvePath } from "./cli.ts";
+
+/** Exit codes: 0 after a clean shutdown, 1 when startup fails (2, bad options, is thrown). */
+const EXIT_STARTUP = 1;
+
+/** Relative paths of the options, as the user's working directory reads them, made absolute. */
+export function absolutePaths(config: Config): Config {
+  const path = (p: string) => p === "" || p === ":memory:" ? p : resolvePath(p);
+  return {
+    ...config,
+    db: path(config.db),
+    tlsCert: path(config.tlsCert),
+    tlsKey: path(config.tlsKey),
+    logFile: path(config.logFile),
+  };
+}
+
+/**
+ * Runs the server with the options in `args`; resolves with the exit code once it has stopped.
+ *
+ * @throws {ConfigError} on a bad option (exit code 2)
+ */
+export async function serve(args: string[]): Promise<number> {
+  const config = absolutePaths(parseConfig(args, Deno.env.toObject()));
+  await setupLogging(config);
+  const log = getLogger(["classcord"]);
+  let server;
+  try {
+    server = await startServer(config);
+  } catch (err) {
+    log.fatal("Cannot start: {error}", { error: (err as Error).message });
+    return EXIT_STARTUP;
+  }
+  const { promise: stopSignal, resolve } = Promise.withResolvers<Deno.Signal>();
+  const stops: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  for (const s of stops) Deno.addSignalListener(s, () => resolve(s));
+  // SIGHUP, as ergo and nats-server read it: a renewed certificate, a rotated log file.
+  const reload = async () => {
+    log.info("Received SIGHUP, reloading the TLS certificate and the log file");
+    await setupLogging(config);
+    await server.reload().catch((error) =>
+      log.error("Reload failed, going on as before: {error}", { error: (error as Error).message })
+    );
+  };
+  Deno.addSignalListener("SIGHUP", reload);
+  const signal = await stopSignal;
+  Deno.removeSignalListener("SIGHUP", reload);
+  log.info("Received {signal}, shutting down", { signal });
+  await server.shutdown();
+  return 0;
+}

@@ -1,0 +1,53 @@
+// Changes to accounts as the `user` command makes them: the same rules whether the command
+// writes the store itself or asks the running server to (src/session/admin.ts).
+import type { Store } from "./store.ts";
+
+/** A change to one account. */
+export type AccountChange =
+  | { op: "add"; name: string; passwordHash: string; admin: boolean }
+  | { op: "passwd"; name: string; passwordHash: string }
+  | { op: "del"; name: string }
+  | { op: "promote" | "demote"; name: string };
+
+/** Why a change could not be made: the name is taken, or there is no such account. */
+export class AccountError extends Error {
+  override name = "AccountError";
+
+  constructor(readonly code: "exists" | "missing", message: string) {
+    super(message);
+  }
+}
+
+/**
+ * Applies a change; resolves with the account's name as stored (its first spelling).
+ *
+ * @throws {AccountError} `exists` when adding a taken name, `missing` for any other change to a
+ * name no account has
+ */
+export async function changeAccount(
+  store: Store,
+  change: AccountChange,
+  options: { now: number },
+): Promise<string> {
+  const { name } = change;
+  const user = await store.getUser(name);
+  if (change.op === "add") {
+    if (user) throw new AccountError("exists", `User "${user.name}" already exists`);
+    const { passwordHash, admin } = change;
+    const record = { name, passwordHash, createdAt: options.now, ...(admin ? { admin } : {}) };
+    // Checked again atomically: another add may have come in between.
+    if (!await store.createUser(record)) {
+      throw new AccountError("exists", `User "${name}" already exists`);
+    }
+    return name;
+  }
+  const missing = () => new AccountError("missing", `No user "${name}"`);
+  if (!user) throw missing();
+  const done = change.op === "passwd"
+    ? await store.setPasswordHash(name, change.passwordHash)
+    : change.op === "del"
+    ? await store.deleteUser(name)
+    : await store.setAdmin(name, change.op === "promote");
+  if (!done) throw missing(); // deleted meanwhile
+  return user.name;
+}

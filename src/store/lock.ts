@@ -1,0 +1,112 @@
+// Who holds a store: an exclusive advisory lock on "<store>.lock", held for the life of the
+// process that writes the store, with the holder's PID and command in the file for the others.
+import { dirname } from "node:path";
+
+/** What a lock file says of its holder. */
+export interface Holder {
+  pid: number;
+  /** What runs: `classcord serve`, `classcord import`... */
+  command: string;
+  /** ISO time the lock was taken. */
+  since: string;
+  /** The server's admin socket, where commands that write go while it runs. */
+  socket?: string;
+}
+
+/** The store is held by another process: what holds it, for a one-line refusal. */
+export class StoreInUseError extends Error {
+  override name = "StoreInUseError";
+
+  constructor(readonly path: string, readonly holder: Holder | undefined) {
+    super(
+      `Store "${path}" is in use by ${
+        holder ? `${holder.command} (pid ${holder.pid}, since ${holder.since})` : "another process"
+      }: stop it first`,
+    );
+  }
+}
+
+/** The lock file of a store. */
+export function lockPath(store: string): string {
+  return `${store}.lock`;
+}
+
+/**
+ * An exclusive lock on a store: taken once, held until {@link release} (or the process ends, as
+ * the kernel drops the lock with the file descriptor: a crashed holder never blocks anyone).
+ */
+export class StoreLock implements Disposable {
+  readonly #file: Deno.FsFile;
+  readonly holder: Holder;
+
+  private constructor(file: Deno.FsFile, holder: Holder) {
+    this.#file = file;
+    this.holder = holder;
+  }
+
+  /**
+   * Takes the lock of the store at `path` (creating its folder) for `command`, and writes who
+   * holds it.
+   *
+   * @throws {StoreInUseError} when another process holds it
+   */
+  static async acquire(
+    path: string,
+    command: string,
+    options: { socket?: string } = {},
+  ): Promise<StoreLock> {
+    await Deno.mkdir(dirname(path), { recursive: true });
+    const file = await Deno.open(lockPath(path), { read: true, write: true, create: true });
+    if (!await file.tryLock(true)) {
+      file.close();
+      throw new StoreInUseError(path, await StoreLock.holder(path));
+    }
+    const holder: Holder = {
+      pid: Deno.pid,
+      command,
+      since: new Date().toISOString(),
+      ...options.socket ? { socket: options.socket } : {},
+    };
+    await file.truncate(0);
+    await file.write(new TextEncoder().encode(JSON.stringify(holder) + "\n"));
+    return new StoreLock(file, holder);
+  }
+
+  /** Who holds the store at `path` now, if anyone (what its lock file says). */
+  static async holder(path: string): Promise<Holder | undefined> {
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(lockPath(path), { read: true, write: true });
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return undefined;
+      throw err;
+    }
+    try {
+      if (await file.tryLock(true)) return undefined; // nobody: a lock left by a past holder
+      try {
+        return JSON.parse(await new Response(file.readable).text()) as Holder;
+      } catch {
+        return undefined; // being written: held, by whom not known yet
+      }
+    } finally {
+      try {
+        file.close();
+      } catch {
+        // file.readable closes the file once read
+      }
+    }
+  }
+
+  /** Releases the lock; the file stays, unlocked. */
+  release(): void {
+    try {
+      this.#file.close();
+    } catch {
+      // already released
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.release();
+  }
+}

@@ -1,0 +1,173 @@
+// Nothing corrupts a live store: the server holds its store's lock for its whole life; a second
+// server, import and restore refuse it; reading commands work from a snapshot; account changes
+// go through the running server and reach its sessions.
+import assert from "node:assert/strict";
+import { StoreLock } from "../src/store/lock.ts";
+import { type CommandResult, launch, runClasscord } from "./helpers/process.ts";
+import { startTestServer, TestClient, type TestServer } from "./helpers/test_server.ts";
+
+const TIMEOUT_MS = 60_000;
+const classcord = (args: string[], stdin?: string) =>
+  runClasscord(args, { stdin, timeoutMs: TIMEOUT_MS });
+
+/** A server on a temp KV file, with alice and bob registered and a message stored. */
+async function withLiveServer(fn: (srv: TestServer, db: string) => Promise<void>) {
+  const dir = await Deno.makeTempDir({ prefix: "classcord_live_" });
+  const db = `${dir}/classcord.kv`;
+  try {
+    await using srv = await startTestServer({ db });
+    await using alice = await srv.connect();
+    await alice.loginAs("alice");
+    assert.equal((await alice.request({ type: "message", content: "bonjour", id: 1 })).type, "ack");
+    await alice.request({ type: "register", username: "bob", password: "secret" });
+    await fn(srv, db);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Every entry of a KV file with its versionstamp: equal only if nothing was written. */
+async function entries(db: string): Promise<string> {
+  const kv = await Deno.openKv(db);
+  try {
+    return JSON.stringify(await Array.fromAsync(kv.list({ prefix: [] })));
+  } finally {
+    kv.close();
+  }
+}
+
+/** A refusal: exit 1, one line naming what holds the store. */
+function assertRefused(result: CommandResult, db: string, holder = "classcord serve"): void {
+  assert.equal(result.code, 1, result.err);
+  const lines = result.err.trimEnd().split("\n");
+  assert.equal(lines.length, 1, result.err);
+  assert.match(lines[0], new RegExp(`Store "${db}" is in use by ${holder} \\(pid \\d+, since `));
+  assert.match(lines[0], /stop it first$/);
+}
+
+Deno.test("a second server, an import and a restore refuse a live store and change nothing", async () => {
+  await withLiveServer(async (_srv, db) => {
+    const before = await entries(db);
+    const second = await launch(["--host=127.0.0.1", "--port=0", "--metrics-port=0", `--db=${db}`])
+      .catch((err: Error) => err);
+    assert.ok(second instanceof Error, "the second server did not start");
+    assert.match(
+      second.message,
+      new RegExp(`Store "${db}" is in use by classcord serve \\(pid ${Deno.pid}`),
+    );
+    const dir = db.slice(0, db.lastIndexOf("/"));
+    await Deno.writeTextFile(`${dir}/b.ndjson`, "");
+    assertRefused(
+      await classcord(["restore", "--in", `${dir}/b.ndjson`, "--force", "--db", db]),
+      db,
+    );
+    // import reads its inputs first: a messages file of the old server, with one row.
+    const old = `${dir}/old.db`;
+    const { DatabaseSync } = await import("node:sqlite");
+    const sqlite = new DatabaseSync(old);
+    sqlite.exec(
+      "CREATE TABLE messages (username TEXT, channel TEXT, content TEXT, timestamp TEXT)",
+    );
+    sqlite.exec("INSERT INTO messages VALUES ('zoe', 'general', 'x', '2026-01-01 10:00:00')");
+    sqlite.close();
+    assertRefused(await classcord(["import", "--messages", old, "--db", db]), db);
+    assert.equal(await entries(db), before, "nothing was written");
+  });
+});
+
+Deno.test("export, backup and user list read a consistent snapshot of a live store", async () => {
+  await withLiveServer(async (_srv, db) => {
+    const exported = await classcord(["export", "--out", "-", "--db", db]);
+    assert.equal(exported.code, 0, exported.err);
+    assert.equal(JSON.parse(exported.out)[0].content, "bonjour");
+    const listed = await classcord(["user", "list", "--db", db]);
+    assert.equal(listed.code, 0, listed.err);
+    assert.deepEqual(listed.out.split("\n").filter((l) => l).map((l) => l.split("\t")[0]), [
+      "alice",
+      "bob",
+    ]);
+    const backup = await classcord(["backup", "--out", "-", "--db", db]);
+    assert.equal(backup.code, 0, backup.err);
+    assert.match(backup.out, /"bonjour"/);
+  });
+});
+
+Deno.test("user changes on a live store go through the server, and its sessions feel them", async () => {
+  await withLiveServer(async (srv, db) => {
+    await using bob = await srv.connect();
+    await bob.login("bob", "secret");
+    // A new password: bob's session ends with a last error; the new one works, the old one not.
+    const passwd = await classcord(["user", "passwd", "bob", "--db", db], "nouveau\n");
+    assert.equal(passwd.code, 0, passwd.err);
+    assert.equal(passwd.out, 'Changed the password of "bob", 1 session ended\n');
+    const last = (await bob.closed()).map((l) => JSON.parse(l));
+    assert.deepEqual(last.map((l) => [l.code, l.message]), [
+      ["forbidden", "Your account was changed by an administrator: log in again"],
+    ]);
+    await using again = await srv.connect();
+    assert.equal(
+      (await again.request({ type: "login", username: "bob", password: "secret" })).code,
+      "auth_failed",
+    );
+    await again.login("bob", "nouveau");
+    // Promoted: an administrator at the next login.
+    const promoted = await classcord(["user", "promote", "bob", "--db", db]);
+    assert.equal(promoted.out, '"bob" is now an administrator\n', promoted.err);
+    await using admin = await srv.connect();
+    await admin.login("bob", "nouveau");
+    assert.equal((await admin.call({ type: "announce", content: "Contrôle à 10 h" })).status, "ok");
+    // Demoted: the administrator's sessions end.
+    const demoted = await classcord(["user", "demote", "bob", "--db", db]);
+    assert.equal(
+      demoted.out,
+      '"bob" is no longer an administrator, 2 sessions ended\n',
+      demoted.err,
+    );
+    // A new account, made while the server runs, logs in at once.
+    const added = await classcord(["user", "add", "--admin", "prof", "--db", db], "pw\n");
+    assert.equal(added.out, 'Added administrator "prof"\n', added.err);
+    await using prof = await srv.connect();
+    await prof.login("prof", "pw");
+    const deleted = await classcord(["user", "del", "prof", "--db", db]);
+    assert.equal(deleted.out, 'Deleted user "prof" and their offline messages, 1 session ended\n');
+    assert.deepEqual((await prof.closed()).map((l) => JSON.parse(l).code), ["forbidden"]);
+    const taken = await classcord(["user", "add", "alice", "--db", db], "pw\n");
+    assert.equal(taken.code, 1);
+    assert.equal(taken.err, 'user: User "alice" already exists\n');
+  });
+});
+
+Deno.test("a store another tool is writing refuses the user command too, naming that tool", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "classcord_live_" });
+  const db = `${dir}/classcord.kv`;
+  try {
+    { // The store exists, then an import holds it.
+      await using _srv = await startTestServer({ db });
+    }
+    using _lock = await StoreLock.acquire(db, "classcord import");
+    const refused = await classcord(["user", "add", "zoe", "--db", db], "pw\n");
+    assertRefused(refused, db, "classcord import");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a server killed with SIGKILL leaves no lock behind: the next one starts", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "classcord_live_" });
+  const db = `${dir}/classcord.kv`;
+  try {
+    const args = ["--host=127.0.0.1", "--port=0", "--metrics-port=0", `--db=${db}`];
+    const first = await launch(args);
+    first.child.kill("SIGKILL");
+    await first.exit();
+    const second = await launch(args);
+    const c = await TestClient.connect(second.port);
+    assert.deepEqual(await c.request({ type: "users" }), { type: "users", users: [] });
+    c.close();
+    second.child.kill("SIGTERM");
+    assert.equal((await second.exit()).code, 0);
+    assert.equal(await StoreLock.holder(db), undefined, "the lock is free once it stopped");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
