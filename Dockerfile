@@ -3,7 +3,9 @@
 # binary, on distroless cc (glibc and libgcc, which denort links against), as a non-root user.
 #
 #   docker build -t classcord .
-#   docker run -d -p 12345:12345 -p 9091:9091 -v classcord-data:/data classcord
+#   docker run -d -p 12345:12345 -v classcord-data:/data classcord
+#   (/metrics stays on the container's loopback; add -e CLASSCORD_METRICS_HOST=0.0.0.0
+#   -p 9091:9091 to scrape it from outside)
 #
 # Multi-platform builds (docker buildx build --platform linux/amd64,linux/arm64) run the builder
 # on the build machine and cross-compile: deno compile --target fetches the target's denort.

@@ -219,7 +219,9 @@ Deno.test("the server and every command run from a copy of only what compile emb
       assert.match((await classcord(["user", "list", db])).out, /^alice\t.*\nprof\t.*\tadmin\n$/);
       assert.match((await classcord(["export", "--out", "-", db])).out, /^\[/);
       assert.match((await classcord(["backup", "--out", `${tmp}/b.ndjson`, db])).out, /entries/);
-      for (const command of ["import", "restore", "serve", "user", "export", "backup"]) {
+      for (
+        const command of ["import", "restore", "serve", "user", "export", "backup", "healthcheck"]
+      ) {
         assert.match((await classcord([command, "--help"])).out, /Usage|Options/, command);
       }
 

@@ -27,7 +27,7 @@ Usage: classcord user <command> [--db <file>]      (deno task user <command> ...
 
 Commands:
   add <name>       create an account; asks for its password twice; --admin makes it an
-                   administrator (kick, mute, ban, announce from a chat client); --create
+                   administrator (kick, mute, ban, unban, announce from a client); --create
                    makes the store when it does not exist yet (before the server's first start)
   passwd <name>    set a new password (its sessions are ended: they log in again)
   del <name>       delete an account and its offline messages (its sessions are ended)
