@@ -4,10 +4,20 @@ import { parseArgs } from "node:util";
 import { attack } from "./attack.ts";
 import { idle, ladder, nullCeiling, privateLadder, type Step } from "./fanout.ts";
 import { median } from "./harness.ts";
+import { memory } from "./memory.ts";
 import { commitEach, groupCommit } from "./store.ts";
 import { loginStorm } from "./storm.ts";
 
-const SCENARIOS = ["store", "storm", "attack", "fanout", "private", "connect", "idle"] as const;
+const SCENARIOS = [
+  "store",
+  "storm",
+  "attack",
+  "fanout",
+  "private",
+  "connect",
+  "idle",
+  "memory",
+] as const;
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -20,6 +30,8 @@ const { values } = parseArgs({
     clients: { type: "string", default: "100,1000,5000" },
     "idle-clients": { type: "string", default: "10000" },
     "connect-users": { type: "string", default: "1000" },
+    "memory-users": { type: "string", default: "100" },
+    "rest-seconds": { type: "string", default: "60" },
     help: { type: "boolean", short: "h" },
   },
 });
@@ -43,7 +55,11 @@ Scenarios (all by default; one JSON line each):
   private 1000 clients sending private messages to random peers, rate climbed as above
   connect --connect-users (1000) register and log in at once (real argon2id) while 10 chat
   idle    --idle-clients (10000) logged-in idle connections; server RSS per connection once
-          connected, right after the logins, and at rest a minute later`);
+          connected, right after the logins, and at rest a minute later
+  memory  server RSS (VmRSS, with anon/file and threads) right after start, after
+          --memory-users (100) register and log in with real argon2id, and after
+          --rest-seconds (60) at rest with them connected; goal under 64 MiB (issue 5).
+          BENCH_SERVER_FLAGS="--v8-flags=..." compares runtime flags`);
   Deno.exit(0);
 }
 const chosen = values.scenario ?? [...SCENARIOS];
@@ -134,5 +150,10 @@ if (chosen.includes("connect")) {
 if (chosen.includes("idle")) {
   console.log(
     JSON.stringify({ scenario: "idle", ...(await idle(Number(values["idle-clients"]))) }),
+  );
+}
+if (chosen.includes("memory")) {
+  console.log(
+    JSON.stringify(await memory(Number(values["memory-users"]), Number(values["rest-seconds"]))),
   );
 }
