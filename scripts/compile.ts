@@ -54,6 +54,9 @@ export function compileArgs(arch: Arch, options: CompileArgsOptions = {}): strin
     // which is not a static import, so deno compile embeds it only when told.
     "--include",
     `${root}/src/auth/password_worker.ts`,
+    // The built web app (deno task web:build), read from dist/web/ next to src/ at start.
+    "--include",
+    `${root}/dist/web`,
     "--target",
     TARGETS[arch],
     "--output",
@@ -154,8 +157,9 @@ const HELP = `Builds the ClassCord server as standalone Linux binaries (deno com
 Usage: deno task compile [--target x86_64|aarch64|all]
 
 Writes dist/classcord-x86_64 and dist/classcord-aarch64, and dist/classcord, a link to the
-binary of this machine's architecture. The binaries run without Deno and without the source
-tree, with the permissions of "deno task start".
+binary of this machine's architecture, after building the web app into dist/web (embedded).
+The binaries run without Deno and without the source tree, with the permissions of
+"deno task start".
 
 Options:
   --target <arch>   x86_64, aarch64 or all (default all; with DENORT_BIN, its architecture)
@@ -192,6 +196,22 @@ async function writeAll(w: typeof Deno.stderr, bytes: Uint8Array): Promise<void>
   for (let off = 0; off < bytes.length;) off += await w.write(bytes.subarray(off));
 }
 
+/** Builds the web app into dist/web/ (the web:build task), so the binary embeds this source's. */
+async function buildWeb(): Promise<void> {
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "--quiet", "--config", `${ROOT}/deno.json`, "web:build"],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (code !== 0) {
+    await writeAll(Deno.stderr, stderr);
+    throw new Error(`deno task web:build failed with exit code ${code}`);
+  }
+}
+
 /** Points dist/classcord at the binary of this machine's architecture (relative symlink). */
 async function linkHostBinary(): Promise<void> {
   const link = `${ROOT}/dist/classcord`;
@@ -219,6 +239,7 @@ async function main(): Promise<number> {
   }
   const arches = await chooseArches(values.target, Deno.env.get("DENORT_BIN"));
   await Deno.mkdir(`${ROOT}/dist`, { recursive: true });
+  await buildWeb();
   for (const arch of arches) {
     await compileOne(arch);
     console.log(`Wrote dist/classcord-${arch}`);

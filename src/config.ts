@@ -97,6 +97,10 @@ export interface Config {
   tlsCert: string;
   /** PEM private key file for the TLS listener. */
   tlsKey: string;
+  /** HTTP port of the web app and /ws; 0 disables the web listener. */
+  webPort: number;
+  /** Origins besides the web listener's own that may open /ws. */
+  webOrigins: string[];
   /** Language of the error texts clients receive. */
   lang: Lang;
   /** Addresses exempt from the per-address caps (never from per-connection limits). */
@@ -276,6 +280,40 @@ const OPTIONS: Option[] = [
     default: "",
     help: "PEM private key file of the certificate",
     parse: (v) => v,
+  },
+  {
+    flag: "web-port",
+    key: "webPort",
+    env: "CLASSCORD_WEB_PORT",
+    // 8080: the usual unprivileged HTTP port; a school proxy or a TLS certificate can sit in
+    // front. Listens on --host, like the chat.
+    default: "8080",
+    help: "HTTP port of the web app and /ws (0 disables them)",
+    parse: (v, src) => port(v, src),
+  },
+  {
+    flag: "web-origins",
+    key: "webOrigins",
+    env: "CLASSCORD_WEB_ORIGINS",
+    // None: only pages the server itself serves may open /ws (no cross-site WebSocket
+    // hijacking). A school portal framing the chat under another name adds its origin here.
+    default: "",
+    help: "other origins allowed to open /ws, comma-separated (https://ent.example)",
+    parse: (v, src) => {
+      const origins = v.split(",").map((o) => o.trim()).filter((o) => o !== "");
+      for (const origin of origins) {
+        let url: URL | undefined;
+        try {
+          url = new URL(origin);
+        } catch { /* refused below */ }
+        if (!url || !/^https?:$/.test(url.protocol) || url.origin !== origin.replace(/\/$/, "")) {
+          throw new ConfigError(
+            `Invalid ${src} "${origin}": expected an origin such as https://ent.example`,
+          );
+        }
+      }
+      return origins;
+    },
   },
   {
     flag: "lang",

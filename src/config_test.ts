@@ -22,6 +22,8 @@ Deno.test("parseConfig() defaults match the documented ones", () => {
     tlsCert: "",
     tlsKey: "",
     lang: "en",
+    webPort: 8080,
+    webOrigins: [],
     trustedAddresses: AddressSet.parse("127.0.0.0/8,::1"),
     limits: DEFAULT_LIMITS,
   });

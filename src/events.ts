@@ -4,7 +4,9 @@ import type { CloseReason, ErrorCode } from "./errors.ts";
 import type { WriteWatcher } from "./hub/outbox.ts";
 
 /** How a client reached the server. */
-export type Transport = "tcp" | "tls";
+export const TRANSPORTS = ["tcp", "tls", "ws"] as const;
+/** How a client reached the server. */
+export type Transport = typeof TRANSPORTS[number];
 /** An identified session's kind. */
 export type SessionKind = "user" | "guest";
 /** A message's kind: to the default channel, to another channel, or private. */
@@ -27,6 +29,7 @@ export const LIMIT_NAMES = [
   "anonymous_connections",
   "idle_timeout",
   "connections",
+  "web_origin",
 ] as const;
 /** A limit of PROTOCOL B.7 that was hit. */
 export type LimitName = typeof LIMIT_NAMES[number];

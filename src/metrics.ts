@@ -1,7 +1,7 @@
 // Prometheus metrics: the registry and every classcord_* metric, fed by the server's events.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import { CLOSE_REASONS, ERROR_CODES } from "./errors.ts";
-import { LIMIT_NAMES, type ServerEvent } from "./events.ts";
+import { LIMIT_NAMES, type ServerEvent, TRANSPORTS } from "./events.ts";
 
 let processRegistry: Registry | undefined;
 
@@ -62,6 +62,7 @@ export class Metrics {
   readonly #batch: Histogram;
 
   readonly #process: Registry | undefined;
+  readonly #startedAt = Date.now();
 
   /** `process`: the process metrics ({@link processMetrics}) to expose beside the server's. */
   constructor(version: string, options: { process?: Registry } = {}) {
@@ -171,7 +172,7 @@ export class Metrics {
       registers,
     });
     // Every series exists from the start, so rate() and alerts see the first event after a start.
-    for (const t of ["tcp", "tls"]) {
+    for (const t of TRANSPORTS) {
       this.#connectionsOpen.set({ transport: t }, 0);
       this.#connections.inc({ transport: t }, 0);
     }
@@ -228,6 +229,35 @@ export class Metrics {
         this.#batch.observe(event.messages);
         return;
     }
+  }
+
+  /**
+   * The counters the teacher console shows (`stats`): connections open by transport, sessions
+   * by kind, messages, deliveries and limit hits since the start.
+   */
+  async snapshot(): Promise<{
+    connections: Record<string, number>;
+    sessions: Record<string, number>;
+    messages: number;
+    deliveries: number;
+    limit_hits: Record<string, number>;
+    startedAt: number;
+  }> {
+    const byLabel = async (metric: Counter<string> | Gauge<string>, label: string) => {
+      const out: Record<string, number> = {};
+      for (const v of (await metric.get()).values) out[String(v.labels[label])] = v.value;
+      return out;
+    };
+    const messages = Object.values(await byLabel(this.#messages, "kind"))
+      .reduce((a, b) => a + b, 0);
+    return {
+      connections: await byLabel(this.#connectionsOpen, "transport"),
+      sessions: await byLabel(this.#sessions, "kind"),
+      messages,
+      deliveries: this.#deliveries,
+      limit_hits: await byLabel(this.#limits, "limit"),
+      startedAt: this.#startedAt,
+    };
   }
 
   /** Content type of {@link text}. */

@@ -5,6 +5,7 @@ import { type Argon2Params, type PasswordHasher, WorkerHasher } from "./auth/pas
 import { type Clock, systemClock } from "./clock.ts";
 import type { Config, Limits } from "./config.ts";
 import { answerAdmin } from "./admin.ts";
+import { ResumeTokens } from "./auth/resume.ts";
 import { EventStream } from "./events.ts";
 import { serveHttp } from "./http.ts";
 import { Hub } from "./hub/hub.ts";
@@ -12,6 +13,8 @@ import { Metrics, processMetrics } from "./metrics.ts";
 import { HISTORY_MAX_LIMIT } from "./protocol/schema.ts";
 import { Accounts } from "./session/account.ts";
 import { Chat } from "./session/chat.ts";
+import { Console, type Stats } from "./session/console.ts";
+import { ExportTickets } from "./session/export_tickets.ts";
 import type { Connection, Peer, SessionOutput } from "./session/client.ts";
 import { Moderation } from "./session/moderation.ts";
 import { type ServerInfo, Session, type SessionDeps } from "./session/session.ts";
@@ -23,9 +26,13 @@ import { Connections } from "./transport/connections.ts";
 import { AdminSocket, adminSocketPath } from "./transport/admin_socket.ts";
 import { ConnectionGate } from "./transport/gate.ts";
 import { ChatListener } from "./transport/tcp.ts";
+import { loadAssets, WebListener } from "./transport/web.ts";
 
 const log = getLogger(["classcord", "tcp"]);
 const storeLog = getLogger(["classcord", "store"]);
+
+/** The built web app (`deno task web:build`), embedded in the compiled binary. */
+const WEB_ROOT = new URL("../dist/web/", import.meta.url);
 
 /** The server's version, from deno.json. */
 export const VERSION: string = denoConfig.version;
@@ -56,6 +63,8 @@ export interface Server extends AsyncDisposable {
   readonly tlsPort: number;
   /** The HTTP port of /metrics, /healthz and /readyz actually bound; 0 when disabled. */
   readonly metricsPort: number;
+  /** The web listener's port (the app and /ws) actually bound; 0 when disabled. */
+  readonly webPort: number;
   readonly metrics: Metrics;
   /** Sends `shutting_down` to identified sessions, stores what is queued, closes; idempotent. */
   shutdown(): Promise<void>;
@@ -98,6 +107,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   let messages: MessageLog;
   let http: Deno.HttpServer<Deno.NetAddr> | undefined;
   let admin: AdminSocket | undefined;
+  let web: WebListener | undefined;
   let stopping = false;
   try {
     await prune(store, clock, config.retentionDays);
@@ -106,7 +116,18 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
 
     const info: ServerInfo = {
       version: VERSION,
-      features: ["ack", "channels", "history", "offline", "details", "who", "private"],
+      features: [
+        "ack",
+        "channels",
+        "history",
+        "offline",
+        "details",
+        "who",
+        "private",
+        "resume",
+        "history_after",
+        "console",
+      ],
       limits: {
         max_line_bytes: limits.maxLineBytes,
         max_queue_bytes: limits.maxQueueBytes,
@@ -126,6 +147,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       info,
       lang: config.lang,
       guests: config.guests,
+      stats: () => metrics.snapshot(),
     });
     connections = new Connections({
       ...limits,
@@ -159,6 +181,32 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       const listen = () => ChatListener.listen({ ...listenerOptions, port: config.tlsPort, tls });
       listeners.push(bindChat(listen, config.host, config.tlsPort, config));
     }
+    if (config.webPort !== 0) {
+      const assets = await loadAssets(WEB_ROOT);
+      const tls = config.tlsCert === "" ? undefined : await readTls(config);
+      const { host: hostname, webPort: port } = config;
+      try {
+        web = await WebListener.listen({
+          hostname,
+          port,
+          tls,
+          origins: config.webOrigins,
+          assets,
+          connections,
+          events,
+          tickets: deps.tickets,
+          store,
+          ...limits,
+        });
+      } catch (err) {
+        const reason = (err as { code?: string }).code === "EADDRINUSE"
+          ? "the address is in use"
+          : (err as Error).message;
+        throw new Error(`Cannot serve the web app on ${hostname}:${port}: ${reason}`, {
+          cause: err,
+        });
+      }
+    }
     if (config.metricsPort !== 0) {
       const { metricsHost: hostname, metricsPort: port } = config;
       try {
@@ -176,6 +224,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     }
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close()));
+    await web?.close();
     await connections?.shutdown();
     await admin?.close();
     hasher?.close();
@@ -189,9 +238,17 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const [listener, tlsListener] = listeners;
   const { hostname, port } = listener.addr;
   const metricsPort = http?.addr.port ?? 0;
+  const webPort = web?.addr.port ?? 0;
   log.info("Listening on {hostname}:{port}, store {db}", { hostname, port, db: config.db });
   const tlsPort = tlsListener?.addr.port ?? 0;
   if (tlsListener) log.info("Listening for TLS on {hostname}:{port}", { hostname, port: tlsPort });
+  if (web) {
+    const scheme = config.tlsCert === "" ? "http" : "https";
+    getLogger(["classcord", "http"]).info(`Web app on ${scheme}://{hostname}:{port}/`, {
+      hostname,
+      port: webPort,
+    });
+  }
   if (http) {
     getLogger(["classcord", "http"]).info("Metrics on http://{hostname}:{port}/metrics", {
       hostname,
@@ -205,7 +262,10 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       stopping = true;
       clearInterval(retention);
       await Promise.all(listeners.map((l) => l.close()));
+      // Its WebSockets are connections like the others: they end below, with their last line.
+      const webClosed = web?.close();
       await connections!.shutdown();
+      await webClosed;
       await Promise.all(listeners.map((l) => l.closed()));
       await http?.shutdown();
       await messages.flushed(); // what clients sent before the shutdown is stored
@@ -220,6 +280,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     const tls = await readTls(config);
     try {
       await tlsListener.reload(tls);
+      web?.reload(tls);
     } catch (err) {
       throw new Error(`${tlsFiles(config)} do not make a TLS listener: ${(err as Error).message}`);
     }
@@ -230,6 +291,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     hostname,
     tlsPort,
     metricsPort,
+    webPort,
     metrics,
     shutdown,
     reload,
@@ -247,15 +309,37 @@ export function sessionDeps(
     journal: MessageLog;
     hasher: PasswordHasher;
     guests: boolean;
+    /** The server's counters, for the teacher console (none: zeros). */
+    stats?: () => Promise<Stats>;
   },
-): SessionDeps {
+): SessionDeps & { tickets: ExportTickets } {
   const { store, journal, hasher, clock, events, limits, guests } = parts;
   const bus = new Hub({ journal, events });
   const flushed = () => journal.flushed();
   const moderation = new Moderation({ bus, store, clock });
-  const accounts = new Accounts({ store, hasher, bus, clock, limits, events, moderation, flushed });
+  const tokens = new ResumeTokens(() => store.secret("resume"));
+  const accounts = new Accounts({
+    store,
+    hasher,
+    bus,
+    clock,
+    limits,
+    events,
+    moderation,
+    tokens,
+    flushed,
+  });
   const chat = new Chat({ bus, clock, store, events, accounts, moderation, guests, flushed });
-  return { ...parts, bus, moderation, accounts, chat };
+  const tickets = new ExportTickets(clock);
+  const stats = parts.stats ?? noStats(clock.now());
+  const console = new Console({ bus, moderation, tickets, stats });
+  return { ...parts, bus, moderation, accounts, chat, console, tickets };
+}
+
+/** Counters that stay at zero: a session world without metrics (tests). */
+function noStats(startedAt: number): () => Promise<Stats> {
+  const zero = { connections: {}, sessions: {}, messages: 0, deliveries: 0, limit_hits: {} };
+  return () => Promise.resolve({ ...zero, startedAt });
 }
 
 /** Deletes messages past the retention period; a failure is logged and retried next sweep. */

@@ -26,7 +26,9 @@ function valuesOf(args: string[], flag: string): string[] {
 /** The permission flags of the `start` task of deno.json. */
 async function startTaskPermissions(): Promise<string[]> {
   const config = JSON.parse(await Deno.readTextFile(`${ROOT}/deno.json`));
-  return (config.tasks.start as string).split(/\s+/).filter((w) => w.startsWith("--allow-"));
+  const start = config.tasks.start as string | { command: string };
+  const command = typeof start === "string" ? start : start.command;
+  return command.split(/\s+/).filter((w) => w.startsWith("--allow-"));
 }
 
 /** `deno <args>`, failing with deno's stderr when it fails. */
@@ -59,7 +61,16 @@ async function embeddedFiles(args: string[], typeImports = false): Promise<strin
   const files = new Set<string>([config]);
   const lock = config.replace(/deno\.jsonc?$/, "deno.lock");
   if (await Deno.stat(lock).then(() => true, () => false)) files.add(lock);
+  // The lock file covers the workspace, so its members' configs come with it (web/deno.json).
+  const root = config.slice(0, config.lastIndexOf("/"));
+  const members: string[] = JSON.parse(await Deno.readTextFile(config)).workspace ?? [];
+  for (const member of members) files.add(`${root}/${member}/deno.json`);
   for (const root of roots) {
+    if ((await Deno.stat(root)).isDirectory) {
+      // An included directory is embedded whole (the built web app).
+      for (const file of await filesUnder(root)) files.add(file);
+      continue;
+    }
     const info = JSON.parse(await deno(["info", "--json", "--config", config, root]));
     const modules = new Map<string, InfoModule>(
       (info.modules as InfoModule[]).map((m) => [m.specifier, m]),
@@ -80,6 +91,17 @@ async function embeddedFiles(args: string[], typeImports = false): Promise<strin
     }
   }
   return [...files].sort();
+}
+
+/** Every file under `dir`, recursively. */
+async function filesUnder(dir: string): Promise<string[]> {
+  const files: string[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    const path = `${dir}/${entry.name}`;
+    if (entry.isDirectory) files.push(...await filesUnder(path));
+    else files.push(path);
+  }
+  return files;
 }
 
 /** Copies `files` (paths under the repository) to the same relative paths under `dest`. */
@@ -118,10 +140,11 @@ Deno.test("compileArgs() bakes in exactly the start task's permissions, the entr
     assert.deepEqual(valuesOf(args, "--output"), [`${ROOT}/dist/classcord-${arch}`]);
     assert.deepEqual(valuesOf(args, "--config"), [`${ROOT}/deno.json`]);
     assert.ok(valuesOf(args, "--include").includes(`${ROOT}/src/auth/password_worker.ts`));
+    assert.ok(valuesOf(args, "--include").includes(`${ROOT}/dist/web`), "the web app");
     assert.equal(args.at(-1), `${ROOT}/src/main.ts`, "the start task's entry point");
     for (const path of [...valuesOf(args, "--include"), args.at(-1)!]) {
       assert.ok(path.startsWith("/"), `${path} does not depend on the working directory`);
-      assert.ok((await Deno.stat(path)).isFile, `${path} exists`);
+      assert.ok(await Deno.stat(path), `${path} exists`);
     }
   }
 });
@@ -143,7 +166,9 @@ Deno.test("the server and every command run from a copy of only what compile emb
     const runFlags = args.slice(1, -1).filter((a, i, all) =>
       !COMPILE_ONLY.includes(a) && !COMPILE_ONLY.includes(all[i - 1])
     );
+    assert.ok(files.includes(`${ROOT}/dist/web/index.html`), "the web app is embedded");
     const metricsPort = freePort();
+    const webPort = freePort();
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
@@ -152,6 +177,7 @@ Deno.test("the server and every command run from a copy of only what compile emb
         "--host=127.0.0.1",
         "--port=0",
         `--metrics-port=${metricsPort}`,
+        `--web-port=${webPort}`,
         `--db=${tmp}/x.kv`,
       ],
       cwd,
@@ -184,6 +210,17 @@ Deno.test("the server and every command run from a copy of only what compile emb
       const res = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
       await res.body?.cancel();
       assert.equal(res.status, 200);
+
+      // The web app is served from the embedded copy: the page and the script it names.
+      const page = await fetch(`http://127.0.0.1:${webPort}/`);
+      assert.equal(page.status, 200);
+      const html = await page.text();
+      const script = html.match(/src="(?:\.?\/)?(index-[A-Z0-9]+\.js)"/)?.[1];
+      assert.ok(script, `a hashed script in:\n${html}`);
+      const js = await fetch(`http://127.0.0.1:${webPort}/${script}`);
+      assert.equal(js.status, 200);
+      assert.match(js.headers.get("content-type") ?? "", /javascript/);
+      assert.ok((await js.text()).length > 1000);
 
       // Every command runs from the same copy: nothing one needs is left out of the binary.
       const classcord = async (cli: string[], stdin?: string) => {
@@ -318,6 +355,8 @@ Deno.test("deno task compile offline and without DENORT_BIN fails with one line"
     const config = `${ROOT}/deno.json`;
     const files = new Set(await embeddedFiles(compileArgs("aarch64"), true));
     for (const f of await embeddedFiles(["compile", "--config", config, script])) files.add(f);
+    // The task builds the web app first, from its sources.
+    for (const f of await filesUnder(`${ROOT}/web`)) files.add(f);
     await copyFiles([...files], `${tmp}/app`);
     // A DENO_DIR of its own, so no cached denort can make the download unnecessary; the npm
     // packages come from the real cache. Offline: every request goes to a proxy on a closed port.
@@ -325,6 +364,14 @@ Deno.test("deno task compile offline and without DENORT_BIN fails with one line"
     await Deno.mkdir(denoDir);
     const npmCache = JSON.parse(await deno(["info", "--json"])).npmCache as string;
     await Deno.symlink(npmCache, `${denoDir}/npm`);
+    // deno bundle's esbuild binary is cached beside denort, in dl/: only esbuild is brought in.
+    const dl = `${npmCache.replace(/\/npm$/, "")}/dl`;
+    await Deno.mkdir(`${denoDir}/dl`);
+    for await (const entry of Deno.readDir(dl)) {
+      if (entry.name.startsWith("esbuild-")) {
+        await Deno.symlink(`${dl}/${entry.name}`, `${denoDir}/dl/${entry.name}`);
+      }
+    }
     const proxy = `http://127.0.0.1:${freePort()}`;
     const env = { ...baseEnv(), DENO_DIR: denoDir, HTTPS_PROXY: proxy, HTTP_PROXY: proxy };
     const task = JSON.parse(await Deno.readTextFile(config)).tasks.compile as string;
@@ -342,7 +389,9 @@ Deno.test("deno task compile offline and without DENORT_BIN fails with one line"
     assert.match(lines[0], /^compile: Cannot download the Deno runtime \(denort\) for aarch64/);
     assert.match(lines[0], /set DENORT_BIN/);
     assert.equal(new TextDecoder().decode(stdout), "");
-    assert.deepEqual(await Array.fromAsync(Deno.readDir(`${tmp}/app/dist`)), []);
+    // Only the web app was built; no binary, not even a partial one.
+    const dist = await Array.fromAsync(Deno.readDir(`${tmp}/app/dist`), (e) => e.name);
+    assert.deepEqual(dist, ["web"]);
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }

@@ -16,14 +16,14 @@ interface Module {
   imports: Import[];
 }
 
-/** Every module (not test) under `dir`, by path from the repository root, with its imports. */
+/** Every module (.ts, .tsx; not test) under `dir`, by path from the repository root, with its imports. */
 async function modules(dir: string): Promise<Map<string, Module>> {
   const out = new Map<string, Module>();
   async function walk(rel: string): Promise<void> {
     for await (const e of Deno.readDir(ROOT + rel)) {
       const path = rel + e.name;
       if (e.isDirectory) await walk(path + "/");
-      else if (path.endsWith(".ts") && !path.endsWith("_test.ts")) {
+      else if (/\.tsx?$/.test(path) && !/_test\.tsx?$/.test(path)) {
         const text = await Deno.readTextFile(ROOT + path);
         const imports: Import[] = [];
         for (const m of text.matchAll(/^import\s+([^;]*?)\s+from\s+"([^"]+)";/gms)) {
@@ -237,4 +237,41 @@ Deno.test("src/ and scripts/ have no import cycles and no barrel files", async (
     state.set(path, "done");
   };
   for (const path of graph.keys()) visit(path, []);
+});
+
+// What the web app shares with the server: the rules a page checks before sending (channel and
+// user names) and the error type they throw, all pure. Anything else would pull server code,
+// Deno APIs or npm packages into the browser bundle.
+const SHARED_WITH_WEB = [
+  "src/protocol/channel.ts",
+  "src/auth/names.ts",
+  "src/errors.ts",
+  "src/protocol/texts.ts",
+];
+
+Deno.test("web/ takes from src/ only the pure name and channel rules, and nothing they drag in", async () => {
+  const web = await modules("web/src/");
+  const graph = await SRC();
+  const reached = new Set<string>();
+  const todo = [...web.values()].flatMap((m) => m.imports.map((i) => i.target))
+    .filter((t) => t.startsWith("src/"));
+  assert.ok(todo.includes("src/protocol/channel.ts"), "the parser sees web/'s imports");
+  while (todo.length > 0) {
+    const target = todo.pop()!;
+    if (reached.has(target)) continue;
+    reached.add(target);
+    assert.ok(SHARED_WITH_WEB.includes(target), `web/ reaches ${target}`);
+    const { text, imports } = graph.get(target)!;
+    assert.ok(!/\bDeno\./.test(text), `${target} uses Deno APIs`);
+    for (const imp of imports) {
+      assert.ok(imp.target.startsWith("src/"), `${target} imports ${imp.target}`);
+      if (!imp.typeOnly) todo.push(imp.target);
+    }
+  }
+  for (const [path, { imports }] of web) {
+    for (const imp of imports) {
+      if (imp.target.startsWith("src/") || imp.target.startsWith("web/")) continue;
+      assert.ok(/^preact(\/|$)/.test(imp.target), `${path} imports ${imp.target}`);
+    }
+  }
 });

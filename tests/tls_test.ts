@@ -190,7 +190,7 @@ async function lines(conn: Deno.Conn, count: number): Promise<Record<string, unk
 }
 
 Deno.test(
-  "SIGHUP reloads a renewed certificate: new TLS clients see it, sessions stay",
+  "SIGHUP reloads a renewed certificate: new TLS and HTTPS clients see it, sessions stay",
   needs("openssl"),
   async () => {
     const dir = await Deno.makeTempDir({ prefix: "classcord_tls_" });
@@ -203,11 +203,13 @@ Deno.test(
       await Deno.copyFile(before.cert, cert);
       await Deno.copyFile(before.key, key);
       const tlsPort = freePort();
+      const webPort = freePort();
       const server = await launch([
         "--host=127.0.0.1",
         "--port=0",
         "--metrics-port=0",
         "--db=:memory:",
+        `--web-port=${webPort}`,
         `--tls-port=${tlsPort}`,
         `--tls-cert=${cert}`,
         `--tls-key=${key}`,
@@ -215,13 +217,22 @@ Deno.test(
       try {
         const early = await tlsUser(tlsPort, before.ca, "early");
         assert.deepEqual((await lines(early, 2)).map((l) => l.status), ["ok", "ok"]);
-        // Signed by the renewal's CA only: refused until the server reloads.
+        // Signed by the renewal's CA only: refused until the server reloads, HTTPS too.
         await assert.rejects(tlsUser(tlsPort, renewed.ca, "late"));
+        const page = async (ca: string) => {
+          using client = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(ca)] });
+          const res = await fetch(`https://127.0.0.1:${webPort}/`, { client });
+          await res.body?.cancel();
+          return res.status;
+        };
+        assert.equal(await page(before.ca), 200);
+        await assert.rejects(page(renewed.ca));
         await Deno.copyFile(renewed.cert, cert);
         await Deno.copyFile(renewed.key, key);
         server.child.kill("SIGHUP");
         await server.output(/TLS listener reloaded/);
         const late = await tlsUser(tlsPort, renewed.ca, "late");
+        assert.equal(await page(renewed.ca), 200);
         assert.deepEqual((await lines(late, 2)).map((l) => l.status), ["ok", "ok"]);
         // The session from before the reload is still there, and hears the newcomer.
         assert.deepEqual(await lines(early, 1), [{
@@ -244,3 +255,109 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "with a certificate the web listener speaks HTTPS and WSS, and the chat works over WSS",
+  needs("openssl"),
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "classcord_wss_" });
+    try {
+      const tls = await makeCertificate(dir);
+      await using srv = await startTestServer({ tls: { cert: tls.cert, key: tls.key }, web: true });
+      const port = srv.server.webPort;
+      const caCerts = [await Deno.readTextFile(tls.ca)];
+      using client = Deno.createHttpClient({ caCerts });
+      const page = await fetch(`https://127.0.0.1:${port}/`, { client });
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /<div id="app">/);
+      // The page's own origin is https: its WebSocket is wss, and the CSP says so.
+      assert.match(page.headers.get("content-security-policy")!, /connect-src 'self' wss:\/\/127/);
+
+      await using tcp = await srv.connect();
+      await tcp.loginAs("plain");
+      const conn = await Deno.connectTls({ hostname: "127.0.0.1", port, caCerts });
+      try {
+        const enc = new TextEncoder();
+        await conn.write(enc.encode(
+          `GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nOrigin: https://127.0.0.1:${port}\r\n` +
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n" +
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        ));
+        const frames = wsFrames(conn);
+        assert.match(await frames.head, /^HTTP\/1\.1 101 /);
+        // RFC 6455 §1.3's example key and its answer.
+        assert.match(await frames.head, /sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=/i);
+        for (
+          const request of [
+            { type: "register", username: "secure", password: "pw" },
+            { type: "login", username: "secure", password: "pw" },
+            { type: "message", content: "sur WSS, éèà" },
+          ]
+        ) await conn.write(maskedTextFrame(JSON.stringify(request)));
+        assert.equal((await frames.next()).status, "ok");
+        assert.equal((await frames.next()).status, "ok");
+        const first = await tcp.json();
+        const msg = first.type === "status" ? await tcp.json() : first;
+        assert.deepEqual([msg.from, msg.content], ["secure", "sur WSS, éèà"]);
+      } finally {
+        conn.close();
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+/** A client's text frame: masked (RFC 6455 §5.3), short payloads only. */
+function maskedTextFrame(text: string): Uint8Array {
+  const payload = new TextEncoder().encode(text);
+  assert.ok(payload.length < 126);
+  const mask = crypto.getRandomValues(new Uint8Array(4));
+  const frame = new Uint8Array(6 + payload.length);
+  frame.set([0x81, 0x80 | payload.length, ...mask]);
+  payload.forEach((b, i) => frame[6 + i] = b ^ mask[i % 4]);
+  return frame;
+}
+
+/** The HTTP head a WebSocket handshake answers, then its text frames as JSON (short ones). */
+function wsFrames(
+  conn: Deno.Conn,
+): { head: Promise<string>; next(): Promise<Record<string, unknown>> } {
+  let bytes = new Uint8Array(0);
+  const more = async () => {
+    const buf = new Uint8Array(4096);
+    const n = await conn.read(buf);
+    if (n === null) throw new Error("closed");
+    const joined = new Uint8Array(bytes.length + n);
+    joined.set(bytes);
+    joined.set(buf.subarray(0, n), bytes.length);
+    bytes = joined;
+  };
+  const head = (async () => {
+    for (;;) {
+      const end = new TextDecoder().decode(bytes).indexOf("\r\n\r\n");
+      if (end >= 0) {
+        const text = new TextDecoder().decode(bytes.subarray(0, end));
+        bytes = bytes.slice(end + 4);
+        return text;
+      }
+      await more();
+    }
+  })();
+  return {
+    head,
+    async next() {
+      await head;
+      for (;;) {
+        if (bytes.length >= 2 && bytes.length >= 2 + (bytes[1] & 0x7f)) {
+          assert.ok((bytes[1] & 0x7f) < 126, "a short frame");
+          const len = bytes[1] & 0x7f;
+          const text = new TextDecoder().decode(bytes.subarray(2, 2 + len));
+          bytes = bytes.slice(2 + len);
+          return JSON.parse(text);
+        }
+        await more();
+      }
+    },
+  };
+}

@@ -94,6 +94,8 @@ export async function startServer(
         "--metrics-port=0",
         `--db=${options.db ?? `${dir}/bench.kv`}`,
         "--log-level=warning",
+        // No web app: the bench measures the chat, and the app may not be built.
+        ...(args.some((a) => a.startsWith("--web-port")) ? [] : ["--web-port=0"]),
       ]),
       ...args,
     ],

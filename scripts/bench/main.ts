@@ -13,6 +13,7 @@ const SCENARIOS = [
   "storm",
   "attack",
   "fanout",
+  "ws",
   "private",
   "connect",
   "idle",
@@ -28,6 +29,7 @@ const { values } = parseArgs({
     users: { type: "string", default: "200" },
     seconds: { type: "string", default: "10" },
     clients: { type: "string", default: "100,1000,5000" },
+    "ws-clients": { type: "string", default: "1000" },
     "idle-clients": { type: "string", default: "10000" },
     "connect-users": { type: "string", default: "1000" },
     "memory-users": { type: "string", default: "100" },
@@ -52,6 +54,9 @@ Scenarios (all by default; one JSON line each):
           delivery, RSS, the generator's own CPU and its ceiling against a server that
           discards everything; ratios to the reference. With 2 CPUs or more and taskset, the
           server runs on CPU 0 and the generator on CPU 1
+  ws      --ws-clients (1000) logged-in WebSocket clients of /ws and as many TCP clients, the
+          same ladder against each in turn; deliveries/s of WebSocket against TCP (goal at
+          least 0.7). The generator reads frames from raw sockets, as it reads TCP lines
   private 1000 clients sending private messages to random peers, rate climbed as above
   connect --connect-users (1000) register and log in at once (real argon2id) while 10 chat
   idle    --idle-clients (10000) logged-in idle connections; server RSS per connection once
@@ -129,6 +134,34 @@ if (chosen.includes("fanout")) {
     }));
   }
 }
+if (chosen.includes("ws")) {
+  for (const n of values["ws-clients"]!.split(",").map(Number)) {
+    // The same server flags as fanout (a queue cap the generator cannot reach), one transport
+    // after the other on the same machine.
+    const serverArgs = ["--max-queue-bytes=268435456"];
+    const tcp = await ladder("classcord", n, { serverArgs });
+    const ws = await ladder("classcord", n, { serverArgs, transport: "ws" });
+    console.log(JSON.stringify({
+      scenario: "ws",
+      clients: n,
+      senders: 10,
+      tcp: tcp.best,
+      tcp_first_failing: tcp.failing ?? null,
+      ws: ws.best,
+      ws_first_failing: ws.failing ?? null,
+      ws_rss_bytes: ws.rss_bytes,
+      ratio_delivered: tcp.best && ws.best
+        ? Number((ws.best.delivered_per_s / tcp.best.delivered_per_s).toFixed(2))
+        : null,
+      ratio_cpu_per_delivery: tcp.best && ws.best
+        ? Number(
+          (ws.best.server_cpu_us_per_delivery / tcp.best.server_cpu_us_per_delivery).toFixed(2),
+        )
+        : null,
+    }));
+  }
+}
+
 /** The step whose rate is nearest `rate`. */
 function nearest(steps: Step[], rate: number): Step | undefined {
   return steps.reduce<Step | undefined>(

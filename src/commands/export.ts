@@ -1,35 +1,18 @@
 // `deno task export`: the stored channel messages as JSON or CSV (PROTOCOL C), streamed to a file.
-import { stringify } from "csv-stringify/sync";
 import { DEFAULT_DB } from "../config.ts";
 import { parseChannel } from "../protocol/channel.ts";
-import type { ExportFilter, Store, StoredMessage } from "../store/store.ts";
+import { type Format, FORMATS, TextSink, writeMessages } from "../store/export.ts";
+import type { ExportFilter } from "../store/store.ts";
 import {
   dbPath,
   errorReason,
   parseFlags,
   plural,
-  type Progress,
   readStore,
   resolvePath,
   terminalProgress,
   UsageError,
 } from "./cli.ts";
-
-/** Output formats of `--format`. */
-export const FORMATS = ["json", "csv"] as const;
-/** An output format. */
-export type Format = typeof FORMATS[number];
-
-/** The old export script's CSV header (PROTOCOL C). */
-export const CSV_HEADER = ["Username", "Channel", "Content", "Timestamp"];
-
-/** One exported message, keys in the old export script's order (PROTOCOL C). */
-export interface ExportRecord {
-  username: string;
-  channel: string;
-  content: string;
-  timestamp: string;
-}
 
 /** What the command line asks for. */
 export interface ExportArgs {
@@ -67,14 +50,8 @@ Flags:
 Dates: YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS], local time.
 Example: deno task export --channel sisr --since 2026-03-01 --format csv`;
 
-// Flushing about every 64 KiB of text keeps memory flat and syscalls few.
-const FLUSH_CHARS = 64 * 1024;
-// CSV rows are stringified in batches: one csv-stringify call per row costs more than the row.
-const CSV_BATCH = 256;
 // The progress bar looks at the clock once per 256 messages: it costs nothing then.
 const PROGRESS_STRIDE = 256;
-// U+FEFF, written as EF BB BF: Excel reads a CSV without it in the system's code page.
-const BOM = "\ufeff";
 
 const DATE = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2}))?)?$/;
 
@@ -179,76 +156,6 @@ export function parseExportArgs(args: string[], now = Date.now()): ExportArgs {
     channel,
     filter,
   };
-}
-
-const encoder = new TextEncoder();
-
-/** Text written in chunks of about {@link FLUSH_CHARS}: memory stays flat whatever the size. */
-class TextSink {
-  #parts: string[] = [];
-  #size = 0;
-
-  constructor(private readonly target: { write(p: Uint8Array): Promise<number> }) {}
-
-  async write(text: string): Promise<void> {
-    this.#parts.push(text);
-    this.#size += text.length;
-    if (this.#size >= FLUSH_CHARS) await this.flush();
-  }
-
-  async flush(): Promise<void> {
-    if (this.#size === 0) return;
-    const bytes = encoder.encode(this.#parts.join(""));
-    this.#parts = [];
-    this.#size = 0;
-    for (let off = 0; off < bytes.length;) off += await this.target.write(bytes.subarray(off));
-  }
-}
-
-function toRecord(m: StoredMessage): ExportRecord {
-  return {
-    username: m.line.from,
-    channel: m.channel ?? "",
-    content: m.line.content,
-    timestamp: m.line.timestamp,
-  };
-}
-
-/** Writes the filtered channel messages to `sink` as they are read; returns how many. */
-async function writeMessages(
-  store: Store,
-  sink: TextSink,
-  options: { format: Format; bom: boolean; filter: ExportFilter; progress?: Progress },
-): Promise<number> {
-  const { format, filter, progress } = options;
-  let count = 0;
-  if (format === "json") {
-    await sink.write("[");
-    for await (const m of store.exportMessages(filter)) {
-      // exportMessages reads the channel index only; the check keeps a bad record out anyway.
-      if (m.channel === null) continue;
-      await sink.write((count === 0 ? "\n  " : ",\n  ") + JSON.stringify(toRecord(m)));
-      count++;
-      progress?.tick();
-    }
-    await sink.write(count === 0 ? "]\n" : "\n]\n");
-    return count;
-  }
-  await sink.write((options.bom ? BOM : "") + stringify([CSV_HEADER]));
-  let rows: string[][] = [];
-  for await (const m of store.exportMessages(filter)) {
-    if (m.channel === null) continue;
-    const r = toRecord(m);
-    rows.push([r.username, r.channel, r.content, r.timestamp]);
-    count++;
-    progress?.tick();
-    if (rows.length === CSV_BATCH) {
-      await sink.write(stringify(rows));
-      rows = [];
-    }
-  }
-  if (rows.length > 0) await sink.write(stringify(rows));
-  return count;
 }
 
 /** Same channel identity as the store's keys: NFC, lower case. */

@@ -21,6 +21,12 @@ export interface Member {
   readonly name: string;
   /** The session's output: the bus queues each line there itself. */
   readonly out: Output;
+  /** How the session's connection came: `tcp`, `tls`, `ws`. */
+  readonly transport: string;
+  /** The client's address. */
+  readonly address: string;
+  /** Ms since the epoch when this session came online. */
+  readonly since: number;
   /** Sends a last error, then closes the session (a kick or a ban). */
   disconnect(code: ErrorCode, text: Text): void;
 }
@@ -31,6 +37,16 @@ export interface Presence {
   state: string;
   guest: boolean;
   /** Milliseconds since the epoch when the name's first session came online. */
+  since: number;
+}
+
+/** One identified session, as the teacher console lists it. */
+export interface SessionInfo {
+  user: string;
+  guest: boolean;
+  state: string;
+  transport: string;
+  address: string;
   since: number;
 }
 
@@ -73,6 +89,8 @@ export interface Bus {
   displayName(key: string): string | undefined;
   /** Each online name once (with its presence), in the order they came online. */
   presence(): Presence[];
+  /** Every identified session (several per name), by name in the order they came online. */
+  sessions(): SessionInfo[];
   /** Adds a session to a channel (the default channel holds everybody already). */
   joinChannel(member: Member, channel: Channel): void;
   /** Removes a session from a channel. */

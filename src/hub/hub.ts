@@ -9,7 +9,7 @@ import { encodeBytes } from "../protocol/encode.ts";
 import { formatTimestamp, forwardedMessage } from "../protocol/replies.ts";
 import type { Text } from "../protocol/texts.ts";
 import type { Append } from "../store/store.ts";
-import type { Audience, Bus, Member, Post, Presence, Stored } from "./bus.ts";
+import type { Audience, Bus, Member, Post, Presence, SessionInfo, Stored } from "./bus.ts";
 import type { WriteWatcher } from "./outbox.ts";
 
 const log = getLogger(["classcord", "session"]);
@@ -87,6 +87,24 @@ export class Hub implements Bus {
 
   presence(): Presence[] {
     return [...this.#presence.values()];
+  }
+
+  sessions(): SessionInfo[] {
+    const out: SessionInfo[] = [];
+    for (const [key, members] of this.#byKey) {
+      const { name, guest, state } = this.#presence.get(key)!;
+      for (const m of members) {
+        out.push({
+          user: name,
+          guest,
+          state,
+          transport: m.transport,
+          address: m.address,
+          since: m.since,
+        });
+      }
+    }
+    return out;
   }
 
   joinChannel(member: Member, channel: Channel): void {

@@ -1,7 +1,7 @@
 // Per-connection send queue: bounded, coalescing, never making a sender wait for a slow reader.
 import { concatBytes } from "../bytes.ts";
 
-/** Where an outbox writes: a Deno.Conn or anything with the same `write`. */
+/** Where an outbox writes a byte stream: a Deno.Conn or anything with the same `write`. */
 export interface Writer {
   write(bytes: Uint8Array): Promise<number>;
 }
@@ -31,6 +31,11 @@ export interface OutboxOptions {
   maxBytes: number;
   /** Monotonic milliseconds, for write deadlines. */
   now?: () => number;
+  /**
+   * Each line as it goes on the wire (a WebSocket frame); the line itself by default. Called
+   * once per line and recipient, so a transport caches what every recipient shares.
+   */
+  frame?: (line: Uint8Array) => Uint8Array;
 }
 
 const monotonicNow = (): number => performance.now();
@@ -55,6 +60,7 @@ function append<T>(list: T[], item: T): T[] {
  */
 export class Outbox {
   readonly #writer: Writer;
+  readonly #frame: ((line: Uint8Array) => Uint8Array) | undefined;
   readonly #owner: OutboxOwner;
   readonly #maxBytes: number;
   readonly #now: () => number;
@@ -72,6 +78,7 @@ export class Outbox {
 
   constructor(writer: Writer, owner: OutboxOwner, options: OutboxOptions) {
     this.#writer = writer;
+    this.#frame = options.frame;
     this.#owner = owner;
     this.#maxBytes = options.maxBytes;
     this.#now = options.now ?? monotonicNow;
@@ -187,12 +194,13 @@ export class Outbox {
         const watchers = this.#watchers;
         this.#queue = NONE;
         this.#watchers = NONE;
-        const bytes = concatBytes(chunks);
         this.#writeStartedAt = this.#now();
+        const bytes = concatBytes(this.#frame ? chunks.map(this.#frame) : chunks);
         for (let off = 0; off < bytes.length;) {
           off += await this.#writer.write(off === 0 ? bytes : bytes.subarray(off));
         }
-        this.#queuedBytes -= bytes.length;
+        if (this.#frame) { for (const line of chunks) this.#queuedBytes -= line.length; }
+        else this.#queuedBytes -= bytes.length;
         this.#owner.outboxWrote?.(bytes.length);
         for (const w of watchers) w.written();
       }

@@ -27,6 +27,9 @@ type Rule = { rule: "missing" } | { rule: "max_bytes"; max: number } | {
 };
 const rule = (params: Rule) => ({ params });
 
+// A resume token (section 11 of docs/protocol.md): well under 1 KiB.
+const resume = z.object({ token: z.string().min(1).max(1024) });
+
 const credentials = z.object({
   username: z.string(),
   password: z.string().min(1).refine(
@@ -67,6 +70,12 @@ const sanction = target.extend({
   duration: z.number().int().min(1).max(MAX_SANCTION_SECONDS),
 });
 const announce = z.object({ content: z.string().min(1) });
+// The teacher console's download (section 11 of docs/protocol.md).
+const exportTicket = z.object({
+  format: z.enum(["json", "csv"]),
+  channel: z.string().optional(),
+  bom: z.boolean().default(false),
+});
 
 const hello = z.object({ version: z.number().int().min(1).optional() });
 
@@ -83,14 +92,19 @@ const history = z.object({
   with: z.string().optional(),
   limit: z.number().int().min(1).max(HISTORY_MAX_LIMIT).default(HISTORY_DEFAULT_LIMIT),
   before: z.number().int().min(1).optional(),
+  after: z.number().int().min(0).optional(),
 }).refine((h) => h.channel === undefined || h.with === undefined, {
   path: ["with"],
   ...rule({ rule: "not_with", other: "channel" }),
+}).refine((h) => h.before === undefined || h.after === undefined, {
+  path: ["after"],
+  ...rule({ rule: "not_with", other: "before" }),
 });
 
 const SCHEMAS = {
   register: credentials,
   login: credentials,
+  resume,
   message,
   private: privateMessage,
   users: empty,
@@ -104,6 +118,9 @@ const SCHEMAS = {
   ban: sanction,
   unban: target,
   bans: empty,
+  sessions: empty,
+  stats: empty,
+  export_ticket: exportTicket,
   announce,
   join: channelRef,
   leave: channelRef,
@@ -114,6 +131,7 @@ const SCHEMAS = {
 /** A validated request. `userlist` is reported as `users`, its synonym. */
 export type Request =
   | { type: "register" | "login"; id?: RequestId } & z.infer<typeof credentials>
+  | { type: "resume"; id?: RequestId } & z.infer<typeof resume>
   | { type: "message"; id?: RequestId; fields: Record<string, unknown> } & z.infer<typeof message>
   | { type: "users"; id?: RequestId }
   | { type: "who"; id?: RequestId } & z.infer<typeof who>
@@ -125,6 +143,9 @@ export type Request =
   | { type: "ping"; id?: RequestId }
   | { type: "kick" | "unban"; id?: RequestId } & z.infer<typeof target>
   | { type: "bans"; id?: RequestId }
+  | { type: "sessions"; id?: RequestId }
+  | { type: "stats"; id?: RequestId }
+  | { type: "export_ticket"; id?: RequestId } & z.infer<typeof exportTicket>
   | { type: "mute" | "ban"; id?: RequestId } & z.infer<typeof sanction>
   | { type: "announce"; id?: RequestId } & z.infer<typeof announce>
   | { type: "history"; id?: RequestId } & z.infer<typeof history>;

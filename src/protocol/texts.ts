@@ -34,7 +34,7 @@ function kind(expected: string): Text {
 }
 
 /** What only an administrator may do, as the `forbidden` text names it. */
-export type AdminAction = "kick" | "mute" | "ban" | "unban" | "bans" | "announce";
+export type AdminAction = "kick" | "mute" | "ban" | "unban" | "bans" | "announce" | "console";
 
 const ACTIONS: Record<AdminAction, Text> = {
   kick: { en: "kick", fr: "exclure quelqu'un" },
@@ -42,6 +42,7 @@ const ACTIONS: Record<AdminAction, Text> = {
   ban: { en: "ban", fr: "bannir quelqu'un" },
   unban: { en: "unban", fr: "lever un bannissement" },
   bans: { en: "list bans", fr: "voir les bannissements" },
+  console: { en: "use the teacher console", fr: "utiliser la console enseignant" },
   announce: { en: "announce", fr: "faire une annonce" },
 };
 
@@ -106,6 +107,10 @@ export const T = {
     en: `Field "${field}" cannot be given with "${other}"`,
     fr: `Le champ "${field}" ne peut pas être donné avec "${other}"`,
   }),
+  binaryFrame: (): Text => ({
+    en: "Binary frames are not read: send JSON as text",
+    fr: "Les trames binaires ne sont pas lues : envoyez le JSON en texte",
+  }),
   channelTooLong: (max: number): Text => ({
     en: `Channel name must be at most ${max} characters`,
     fr: `Le nom du salon doit faire au plus ${max} caractères`,
@@ -144,6 +149,10 @@ export const T = {
   guestsOff: (): Text => ({
     en: "Guests are not allowed here: log in first",
     fr: "Les invités ne sont pas acceptés ici : connectez-vous d'abord",
+  }),
+  sessionExpired: (): Text => ({
+    en: "Session expired: log in again",
+    fr: "Session expirée : reconnectez-vous",
   }),
   serverError: (): Text => ({
     en: "Server error, please try again",

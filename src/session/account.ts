@@ -2,6 +2,7 @@
 // guest names, over the Store, PasswordHasher and Bus interfaces.
 import { getLogger } from "@logtape/logtape";
 import type { PasswordHasher } from "../auth/password.ts";
+import { RESUME_TTL_MS, type ResumeTokens } from "../auth/resume.ts";
 import { checkName, isValidName, nameKey } from "../auth/names.ts";
 import type { Clock } from "../clock.ts";
 import type { Limits } from "../config.ts";
@@ -10,7 +11,7 @@ import type { Events, LoginResult, RegistrationResult } from "../events.ts";
 import type { Bus } from "../hub/bus.ts";
 import { encodeBytes } from "../protocol/encode.ts";
 import { loginOk, registerOk } from "../protocol/replies.ts";
-import type { Request } from "../protocol/schema.ts";
+import type { Request, RequestId } from "../protocol/schema.ts";
 import { T, type Text } from "../protocol/texts.ts";
 import type { Account, Store, UserRecord } from "../store/store.ts";
 import type { Client, Inbox, Peer } from "./client.ts";
@@ -22,6 +23,7 @@ const log = getLogger(["classcord", "session"]);
 const TEN_MINUTES = 10 * 60_000;
 
 type Credentials = Extract<Request, { type: "register" | "login" }>;
+type ResumeRequest = Extract<Request, { type: "resume" }>;
 
 function rateLimited(text: (seconds: number) => Text, retryMs: number): ProtocolError {
   return new ProtocolError("rate_limited", text(Math.ceil(retryMs / 1000)), {
@@ -41,6 +43,8 @@ export interface AccountsDeps {
   limits: Limits;
   events: Events;
   moderation: Moderation;
+  /** Resume tokens of web pages (section 11 of docs/protocol.md). */
+  tokens: ResumeTokens;
   /** Resolves once every message posted before the call is stored (see {@link inbox}). */
   flushed(): Promise<void>;
 }
@@ -107,16 +111,39 @@ export class Accounts {
    * `login`: checks the name and password, joins the bus under the account's name, and answers
    * with the very next line, followed by the offline messages (PROTOCOL A.3, B.6).
    */
-  async login(client: Client, req: Credentials): Promise<void> {
+  login(client: Client, req: Credentials): Promise<void> {
+    return this.#identify(
+      client,
+      req,
+      () => this.#check(req.username, req.password, client.peer),
+      req.username,
+    );
+  }
+
+  /**
+   * `resume`: a web page's token in place of the password, after it lost its connection;
+   * answered exactly as `login` (section 11 of docs/protocol.md).
+   */
+  resume(client: Client, req: ResumeRequest): Promise<void> {
+    return this.#identify(client, req, () => this.#checkToken(req.token, client.peer), "(resume)");
+  }
+
+  /** login and resume alike: `check` finds the account, or throws the error to answer. */
+  async #identify(
+    client: Client,
+    req: { id?: RequestId },
+    check: () => Promise<UserRecord>,
+    tried: string,
+  ): Promise<void> {
     client.out.hold();
     let reply: Record<string, unknown>;
     let user: Account | undefined;
     try {
-      const found = await this.#check(req.username, req.password, client.peer);
+      const found = await check();
       await this.#deps.moderation.requireNotBanned(found.name);
-      user = found; // only now: a refused login must not join
+      user = accountOf(found); // only now: a refused login must not join
       this.#deps.events.emit({ type: "login", result: "ok" });
-      reply = loginOk(user.name, req.id);
+      reply = await this.#loginReply(client, found, req.id);
     } catch (err) {
       const code = err instanceof ProtocolError ? err.code : undefined;
       const result: LoginResult = throttled(code) ? "throttled" : fault(code) ? "error" : "failed";
@@ -126,7 +153,7 @@ export class Accounts {
       }
       if (code === "auth_failed") {
         log.info("Failed login for {user} from {remote}", {
-          user: req.username.slice(0, 64), // any string: bounded in the log
+          user: tried.slice(0, 64), // any string: bounded in the log
           remote: client.peer.address,
         });
       }
@@ -188,7 +215,7 @@ export class Accounts {
    * `rate_limited` while failed logins of this account or address are being slowed down, in
    * which case the password is not even checked
    */
-  async #check(username: string, password: string, peer: Peer): Promise<Account> {
+  async #check(username: string, password: string, peer: Peer): Promise<UserRecord> {
     const account = nameKey(username);
     const wait = this.#logins.check(account, peer.address, peer.trusted);
     if (wait > 0) throw rateLimited(T.tooManyFailedLogins, wait);
@@ -200,7 +227,50 @@ export class Accounts {
       throw new ProtocolError("auth_failed", T.loginFailed());
     }
     this.#logins.succeeded(account, peer.address);
-    return accountOf(user);
+    return user;
+  }
+
+  /**
+   * The account of a resume token that works now; its failures count against the address's
+   * failed logins, as a wrong password would.
+   *
+   * @throws {ProtocolError} `auth_failed` ("Session expired"), or `rate_limited`
+   */
+  async #checkToken(token: string, peer: Peer): Promise<UserRecord> {
+    const { tokens, store, clock } = this.#deps;
+    const claim = tokens.read(token);
+    const account = nameKey(claim?.user ?? "");
+    const wait = this.#logins.check(account, peer.address, peer.trusted);
+    if (wait > 0) throw rateLimited(T.tooManyFailedLogins, wait);
+    const user = claim && isValidName(claim.user) ? await store.getUser(claim.user) : null;
+    if (!user || !await tokens.check(token, user.passwordHash, clock.now())) {
+      this.#logins.failed(account, peer.address);
+      throw new ProtocolError("auth_failed", T.sessionExpired());
+    }
+    return user;
+  }
+
+  /**
+   * The login reply; a hello'd session also gets a resume token (and `admin` for an
+   * administrator), which legacy sessions never see (PROTOCOL A.4).
+   */
+  async #loginReply(
+    client: Client,
+    user: UserRecord,
+    id: RequestId | undefined,
+  ): Promise<Record<string, unknown>> {
+    if (!client.helloed) return loginOk(user.name, id);
+    const reply = loginOk(user.name);
+    if (user.admin) reply.admin = true;
+    reply.resume_token = await this.#deps.tokens.issue(
+      user.name,
+      user.passwordHash,
+      this.#deps.clock.now(),
+    );
+    reply.resume_expires_ms = RESUME_TTL_MS;
+    // The id last, as on every reply.
+    if (id !== undefined) reply.id = id;
+    return reply;
   }
 
   /**

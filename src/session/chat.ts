@@ -195,6 +195,7 @@ export class Chat {
     const page = await this.#deps.store.history(of, {
       limit: req.limit,
       before: req.before,
+      after: req.after,
       since,
     });
     client.reply(historyReply(page.messages.map((m) => m.line), page.more, req.id));

@@ -4,7 +4,7 @@ import { getLogger } from "@logtape/logtape";
 import { nameKey } from "../auth/names.ts";
 import type { Clock } from "../clock.ts";
 import { type CloseReason, type ErrorCode, ProtocolError } from "../errors.ts";
-import type { Events } from "../events.ts";
+import type { Events, Transport } from "../events.ts";
 import type { Bus, Member, Output } from "../hub/bus.ts";
 import { encodeBytes } from "../protocol/encode.ts";
 import { errorReply, statusEvent } from "../protocol/replies.ts";
@@ -32,6 +32,8 @@ export interface SessionOutput extends Output {
 export interface Peer {
   /** The client's IP address. */
   readonly address: string;
+  /** How it came: `tcp`, `tls`, `ws`. */
+  readonly transport: Transport;
   /** Whether the address is in `--trusted-addresses`: no per-address caps (PROTOCOL B.7). */
   readonly trusted: boolean;
 }
@@ -80,6 +82,8 @@ export class Client implements Member {
   key = "";
   /** The account a user session logged in to; none for guests and anonymous sessions. */
   account: Account | undefined;
+  /** Ms since the epoch when it came online under its name. */
+  since = 0;
   readonly #deps: ClientDeps;
   readonly #conn: Connection;
   // Offline messages kept back until the next request or INBOX_DELAY_MS (see finishIdentify).
@@ -90,6 +94,14 @@ export class Client implements Member {
     this.out = out;
     this.peer = peer;
     this.#conn = conn;
+  }
+
+  get transport(): Transport {
+    return this.peer.transport;
+  }
+
+  get address(): string {
+    return this.peer.address;
   }
 
   /** Whether it has a name (guest or user) and so receives broadcasts. */
@@ -104,6 +116,7 @@ export class Client implements Member {
     this.key = nameKey(name);
     this.state = kind;
     this.account = account;
+    this.since = clock.now();
     events.emit({ type: "session_started", kind });
     if (bus.join(this, { guest: kind === "guest", now: clock.now() })) this.#announce("online");
     log.info(kind === "guest" ? "Guest {user} from {remote}" : "Logged in {user} from {remote}", {

@@ -8,6 +8,7 @@ import { parseRequest, readEnvelope, type Request, type RequestId } from "../pro
 import { T, type Text } from "../protocol/texts.ts";
 import type { Accounts } from "./account.ts";
 import type { Chat } from "./chat.ts";
+import type { Console } from "./console.ts";
 import {
   Client,
   type ClientDeps,
@@ -31,6 +32,7 @@ export interface ServerInfo {
 export interface SessionDeps extends ClientDeps {
   accounts: Accounts;
   chat: Chat;
+  console: Console;
   moderation: Moderation;
   info: ServerInfo;
   limits: Limits;
@@ -40,7 +42,7 @@ export interface SessionDeps extends ClientDeps {
 // Requests that cost the server work count against the session's rate; a `users` or `who` poll,
 // `ping` and `hello` never do (B.7: "a users poll every 3 s must always pass"), and
 // register/login have limits of their own.
-const UNCOUNTED = new Set(["users", "who", "ping", "hello", "register", "login"]);
+const UNCOUNTED = new Set(["users", "who", "ping", "hello", "register", "login", "resume"]);
 // Faults of the client's own making, counted against the bad-line budget.
 const BAD_INPUT = new Set<ErrorCode>(["bad_json", "bad_request", "unknown_type"]);
 // The windows of PROTOCOL B.7.
@@ -123,13 +125,15 @@ export class Session {
   }
 
   #dispatch(req: Request, receivedAt: number): Promise<void> | void {
-    const { accounts, chat, moderation, info } = this.#deps;
+    const { accounts, chat, moderation, info, console } = this.#deps;
     const client = this.#client;
     switch (req.type) {
       case "register":
         return accounts.register(client, req);
       case "login":
         return accounts.login(client, req);
+      case "resume":
+        return accounts.resume(client, req);
       case "message":
         return chat.post(client, req, receivedAt);
       case "status":
@@ -158,6 +162,12 @@ export class Session {
         return moderation.unban(client, req);
       case "bans":
         return moderation.bans(client, req);
+      case "sessions":
+        return console.sessions(client, req);
+      case "stats":
+        return console.stats(client, req);
+      case "export_ticket":
+        return console.exportTicket(client, req);
       case "hello":
         client.helloed = true;
         return client.reply(helloReply(info, req.id));
@@ -192,6 +202,15 @@ export class Session {
   unterminated(maxBytes: number): CloseReason {
     this.#limit("line_size", "too_large", T.noLineEnd(maxBytes));
     return "too_large";
+  }
+
+  /** A binary WebSocket frame: `bad_request`, counted as a bad line. */
+  binary(): CloseReason | undefined {
+    this.#client.error("bad_request", T.binaryFrame());
+    if (this.#bad.add()) {
+      this.#client.error("bad_request", T.badLinesClosing());
+      return "bad_input";
+    }
   }
 
   /** A last error before the server closes the connection (timeouts), whatever the state. */

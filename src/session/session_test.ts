@@ -64,7 +64,14 @@ async function world(wrap: (store: Store) => Store = (s) => s) {
   });
   const open = () => {
     const out = new Recorder();
-    return { out, session: new Session(deps, out, { address: "127.0.0.1", trusted: false }) };
+    return {
+      out,
+      session: new Session(deps, out, {
+        address: "127.0.0.1",
+        trusted: false,
+        transport: "tcp",
+      }),
+    };
   };
   return { kv, hasher, log, clock, open, [Symbol.dispose]: () => kv.close() };
 }

@@ -12,6 +12,7 @@
 //   ["channel", channelKey]         -> string       display name of a channel with messages
 //   ["import", importKey]           -> number       seq of an imported message (idempotent import)
 //   ["ban", user]                   -> number       end of a ban, ms since epoch (expires itself)
+//   ["secret", name]                -> Uint8Array   32 random bytes made at first use
 import { dirname } from "node:path";
 import { concatBytes } from "../bytes.ts";
 import { nameKey } from "../auth/names.ts";
@@ -302,11 +303,12 @@ export class KvStore implements Store {
 
   async history(
     of: Conversation,
-    options: { limit: number; before?: number; since?: number },
+    options: { limit: number; before?: number; after?: number; since?: number },
   ): Promise<HistoryPage> {
     const prefix: Deno.KvKey = "channel" in of
       ? ["chan", channelKey(of.channel)]
       : ["dm", pairKey(nameKey(of.between[0]), nameKey(of.between[1]))];
+    if (options.after !== undefined) return await this.#historyAfter(prefix, options);
     let end: Deno.KvKey = [...prefix, Infinity];
     if (options.before !== undefined) {
       const before = (await this.kv.get<Head>(["msg", options.before])).value;
@@ -323,6 +325,36 @@ export class KvStore implements Store {
     const more = seqs.length > options.limit;
     const messages = await this.#messages(seqs.slice(0, options.limit).reverse());
     return { messages, more };
+  }
+
+  /** The oldest `limit` messages after the seq `after`, by time then seq. */
+  async #historyAfter(
+    prefix: Deno.KvKey,
+    options: { limit: number; after?: number; since?: number },
+  ): Promise<HistoryPage> {
+    const after = (await this.kv.get<Head>(["msg", options.after!])).value;
+    // Index keys are [...prefix, ts, seq]: the next one after (ts, seq) starts at (ts, seq + 1).
+    const from: Deno.KvKey = after
+      ? [...prefix, Math.max(after.ts, options.since ?? 0), options.after! + 1]
+      : [...prefix, options.since ?? 0];
+    const seqs: number[] = [];
+    const iter = this.kv.list({ start: from, end: [...prefix, Infinity] }, {
+      limit: options.limit + 1,
+    });
+    for await (const e of iter) seqs.push(e.key[3] as number);
+    const more = seqs.length > options.limit;
+    return { messages: await this.#messages(seqs.slice(0, options.limit)), more };
+  }
+
+  async secret(name: string): Promise<Uint8Array> {
+    const key = ["secret", name];
+    for (;;) {
+      const entry = await this.kv.get<Uint8Array>(key);
+      if (entry.value) return entry.value;
+      const value = crypto.getRandomValues(new Uint8Array(32));
+      // Of two first uses at once, one writes it and both read that one.
+      if ((await this.kv.atomic().check(entry).set(key, value).commit()).ok) return value;
+    }
   }
 
   async inbox(user: string): Promise<StoredMessage[]> {

@@ -47,7 +47,7 @@ export type Conversation =
   /** Private conversation between two names. */
   | { between: [string, string] };
 
-/** A page of history, oldest first; `more` when older messages exist. */
+/** A page of history, oldest first; `more` when older (or, after `after`, newer) ones exist. */
 export interface HistoryPage {
   messages: StoredMessage[];
   more: boolean;
@@ -82,6 +82,11 @@ export interface Store {
   deleteUser(name: string): Promise<boolean>;
   /** Every account, by case-folded name. */
   listUsers(): AsyncIterable<UserRecord>;
+  /**
+   * A random 32-byte secret of this store, made at its first use and the same ever after (the
+   * key of resume tokens, which then outlive a restart).
+   */
+  secret(name: string): Promise<Uint8Array>;
   /** Bans a name until `until` (ms since the epoch). */
   ban(name: string, until: number): Promise<void>;
   /** When a name's ban ends (ms since the epoch), or null when it is not banned. */
@@ -102,12 +107,13 @@ export interface Store {
    */
   append(batch: Append[]): Promise<number>;
   /**
-   * Up to `limit` messages of a conversation before `before` (a seq) and not older than `since`
-   * (ms since the epoch), oldest first.
+   * Up to `limit` messages of a conversation, oldest first, not older than `since` (ms since
+   * the epoch): the newest before `before` (a seq), or the oldest after `after` (a seq, unknown:
+   * from the beginning; `more` then says whether newer ones remain).
    */
   history(
     of: Conversation,
-    options: { limit: number; before?: number; since?: number },
+    options: { limit: number; before?: number; after?: number; since?: number },
   ): Promise<HistoryPage>;
   /** The offline messages waiting for a user, oldest first. */
   inbox(user: string): Promise<StoredMessage[]>;

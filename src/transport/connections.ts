@@ -23,6 +23,8 @@ export interface Handler {
   tooLarge(maxBytes: number): CloseReason | undefined;
   /** The peer sent `maxBytes` without ending a request. */
   unterminated(maxBytes: number): CloseReason;
+  /** The peer sent a binary frame (WebSocket), which holds no request. */
+  binary(): CloseReason | undefined;
   /** Logged in or posting as a guest: no identify timeout any more. */
   readonly identified: boolean;
   /** Said hello: subject to the idle timeout. */
@@ -44,6 +46,8 @@ export interface Conn {
   readonly lastReadAt: number;
   /** Whether a request is being handled. */
   readonly busy: boolean;
+  /** How long the peer has not been taking what is written to it, in ms; 0 when it keeps up. */
+  stalledMs(): number;
   /** Why the connection ended, once it has. */
   readonly reason: CloseReason | undefined;
   /** Reads until the peer closes or {@link close} is called; resolves with the close reason. */
@@ -177,7 +181,7 @@ export class Connections {
     this.#serving++;
     const served = new Served(conn, this);
     try {
-      const peer = { address: remote, trusted: gate.isTrusted(remote) };
+      const peer = { address: remote, trusted: gate.isTrusted(remote), transport };
       const handler = served.handler = this.#options.accept(conn.outbox, peer, served);
       this.#served.add(served);
       gate.waiting(served);
@@ -247,7 +251,7 @@ export class Connections {
     for (const served of this.#served) {
       const { conn, handler } = served;
       if (conn.reason !== undefined) continue;
-      if (conn.outbox.stalledMs() > writeDeadlineMs) {
+      if (conn.stalledMs() > writeDeadlineMs) {
         conn.outbox.fail("write_deadline");
       } else if (handler.helloed && now - conn.lastReadAt > idleTimeoutMs) {
         this.timeout(served, "idle_timeout", T.idleTimeout());

@@ -71,6 +71,10 @@ export class LineConn implements Conn, OutboxOwner {
     this.#events.emit({ type: "bytes_out", bytes });
   }
 
+  stalledMs(): number {
+    return this.outbox.stalledMs();
+  }
+
   /** Why the connection ended, once it has. */
   get reason(): CloseReason | undefined {
     return this.#reason;

@@ -6,11 +6,16 @@ const CONFIG = fileURLToPath(new URL("../../deno.json", import.meta.url));
 // The permissions of `deno task start`.
 const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
 
-/** `deno run src/main.ts <args>` with the start task's permissions and piped output. */
+/**
+ * `deno run src/main.ts <args>` (the server) with the start task's permissions and piped
+ * output; without the web listener unless `args` ask for it (it needs the built app, and its
+ * default port 8080 would be shared by the tests).
+ */
 export function command(args: string[], env: Record<string, string> = {}): Deno.Command {
+  const web = args.some((a) => a.startsWith("--web-port")) ? [] : ["--web-port=0"];
   return new Deno.Command(Deno.execPath(), {
     // --quiet: no "Download ..." line from Deno on a first run, whatever the test reads.
-    args: ["run", "--quiet", "--config", CONFIG, ...PERMISSIONS, MAIN, ...args],
+    args: ["run", "--quiet", "--config", CONFIG, ...PERMISSIONS, MAIN, ...args, ...web],
     env,
     stdin: "null",
     stdout: "piped",

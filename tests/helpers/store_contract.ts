@@ -113,6 +113,31 @@ export function storeContract(backend: string, open: OpenStore): void {
     assert.deepEqual(page.messages.map((m) => m.seq), [2, 1]);
   });
 
+  test("history after pages forward from a seq, oldest first, and says when newer ones remain", async (s) => {
+    await s.append(Array.from({ length: 7 }, (_, i) => ({ message: message(i + 1) })));
+    const first = await s.history({ channel: "#général" }, { limit: 3, after: 2 });
+    assert.deepEqual(first.messages.map((m) => m.seq), [3, 4, 5]);
+    assert.equal(first.more, true);
+    const rest = await s.history({ channel: "#GÉNÉRAL" }, { limit: 3, after: 5 });
+    assert.deepEqual(rest.messages.map((m) => m.seq), [6, 7]);
+    assert.equal(rest.more, false);
+    assert.deepEqual(
+      (await s.history({ channel: "#général" }, { limit: 3, after: 7 })).messages,
+      [],
+    );
+    // An unknown seq (pruned, or never stored): from the beginning.
+    const unknown = await s.history({ channel: "#général" }, { limit: 2, after: 999 });
+    assert.deepEqual(unknown.messages.map((m) => m.seq), [1, 2]);
+  });
+
+  test("secret() makes 32 random bytes once, the same ever after", async (s) => {
+    const [a, b] = await Promise.all([s.secret("resume"), s.secret("resume")]);
+    assert.equal(a.length, 32);
+    assert.deepEqual(a, b);
+    assert.deepEqual(await s.secret("resume"), a);
+    assert.notDeepEqual(await s.secret("other"), a);
+  });
+
   test("history since leaves out what is older", async (s) => {
     await s.append([1, 2, 3].map((seq) => ({ message: message(seq, { ts: seq * 100 }) })));
     const page = await s.history({ channel: "#général" }, { limit: 10, since: 200 });

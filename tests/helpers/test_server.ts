@@ -43,6 +43,12 @@ export async function startTestServer(
     lang?: Lang;
     /** `--trusted-addresses`; loopback (the default) exempts the tests' own address. */
     trusted?: string;
+    /** The web listener (the built app and /ws) on an ephemeral port too. */
+    web?: boolean;
+    /** The web listener on this port (a restart on the same one, as pages reconnect to it). */
+    webPort?: number;
+    /** `--web-origins`. */
+    webOrigins?: string[];
   } = {},
 ): Promise<TestServer> {
   const dir = options.db ? undefined : await Deno.makeTempDir({ prefix: "classcord_test_" });
@@ -61,6 +67,8 @@ export async function startTestServer(
     tlsPort: 0,
     tlsCert: options.tls?.cert ?? "",
     tlsKey: options.tls?.key ?? "",
+    webPort: options.webPort ?? (options.web ? freePort() : 0),
+    webOrigins: options.webOrigins ?? [],
     lang: options.lang ?? "en",
     trustedAddresses: AddressSet.parse(options.trusted ?? DEFAULT_TRUSTED),
     limits: DEFAULT_LIMITS,

@@ -1,0 +1,797 @@
+// The chat client: the connection, the store, the people online, channels joined, the catch-up
+// after a resume (WEB.md §3), local echoes, and the texts for the live regions. No DOM here.
+import { ProtocolError } from "../../../src/errors.ts";
+import { parseChannel } from "../../../src/protocol/channel.ts";
+import {
+  Connection,
+  type ConnectionOptions,
+  type ConnStatus,
+  errorInfo,
+  type Session,
+  type Timers,
+} from "./connection.ts";
+import { describeError } from "./describe_error.ts";
+import { I18n, localTimestamp } from "./i18n.ts";
+import type { Store as StoreType } from "./store.ts";
+import { compareMessages, Store } from "./store.ts";
+import {
+  DEFAULT_KEY,
+  type ErrorInfo,
+  isPrivate,
+  type Line,
+  nameKey,
+  num,
+  privateKey,
+  readMessage,
+  str,
+  tryChannel,
+  typeOf,
+  type WireMessage,
+} from "./wire.ts";
+
+/** Someone online. */
+export interface Person {
+  name: string;
+  state: string;
+  guest: boolean;
+  since?: string;
+}
+
+/** A channel in the server's `channels` list. */
+export interface ChannelInfo {
+  name: string;
+  key: string;
+  members: number;
+}
+
+/** A text for a live region; `n` changes at every new text, even an identical one. */
+export interface Announcement {
+  text: string;
+  n: number;
+}
+
+/** A catch-up stops after this many messages per conversation and shows a gap marker. */
+export const CATCH_UP_CAP = 1000;
+/** Messages in a page when a conversation opens or pages back. */
+export const PAGE = 50;
+/** At most one polite announcement every 2 s (WEB.md §5). */
+export const NOTICE_GAP_MS = 2000;
+const DEFAULT_NAME = "#général";
+
+/** Options of {@link Client}: those of the connection, without its events. */
+export type ClientOptions = Omit<ConnectionOptions, "events"> & {
+  lang?: I18n;
+  /** Local wall-clock timestamp for echoes; the page's clock by default. */
+  localTime?: () => string;
+};
+
+/** Everything the chat page shows, and what it can do. */
+export class Client {
+  readonly store: StoreType = new Store();
+  readonly conn: Connection;
+  readonly people = new Map<string, Person>();
+  /** Channels this page is in: key → name as first written. #général always. */
+  readonly joined = new Map<string, string>([[DEFAULT_KEY, DEFAULT_NAME]]);
+  channelList: ChannelInfo[] = [];
+  me: string | undefined;
+  admin = false;
+  myStatus = "online";
+  /** Timers clock ms until which the teacher's mute holds (the composer waits). */
+  mutedUntil: number | undefined;
+  /** A refused text to put back in the composer. */
+  restoredDraft: { conv: string; text: string; n: number } | undefined;
+  /** A resume batch or a history page is being applied (aria-busy on the log). */
+  busy = false;
+  notice: Announcement = { text: "", n: 0 };
+  alert: Announcement = { text: "", n: 0 };
+  i18n: I18n;
+  /** Bumped at every change the page shows. */
+  version = 0;
+  /** A login from the form is under way. */
+  fromForm = false;
+
+  readonly #timers: Timers;
+  readonly #localTime: () => string;
+  readonly #listeners = new Set<() => void>();
+  readonly #lineListeners = new Set<(line: Line) => void>();
+  #notifyQueued = false;
+  /** Right after the login reply, private messages are the ones kept while away. */
+  #offlineWindow = false;
+  #newCounts = new Map<string, number>();
+  #noticeText: string | undefined;
+  #lastNoticeAt = -Infinity;
+  #noticeTimer: number | undefined;
+  #session = 0;
+  #lastState: ConnStatus["state"] = "idle";
+
+  constructor(options: ClientOptions) {
+    this.#timers = options.timers;
+    this.i18n = options.lang ?? new I18n("fr");
+    this.#localTime = options.localTime ?? (() => localTimestamp(new Date()));
+    this.conn = new Connection({
+      ...options,
+      events: {
+        onStatus: (status) => this.#statusChanged(status),
+        onLine: (line, matched) => this.#line(line, matched),
+        onSession: (s) => this.#sessionStarted(s),
+        onClosed: () => {
+          this.#offlineWindow = false;
+          this.store.markInDoubt();
+          this.#changed();
+        },
+      },
+    });
+    this.store.ensure(DEFAULT_KEY, "channel", DEFAULT_NAME);
+    this.store.setActive(DEFAULT_KEY);
+  }
+
+  /** The timers and clock the client runs on. */
+  get timers(): Timers {
+    return this.#timers;
+  }
+
+  /** The connection's status. */
+  get status(): ConnStatus {
+    return this.conn.status;
+  }
+
+  /** At page load: resumes the tab's session if its token still works. */
+  resumeSaved(): boolean {
+    if (!this.conn.resumeSaved()) return false;
+    this.me = this.conn.status.user;
+    this.#changed();
+    return true;
+  }
+
+  /** Calls `fn` (batched) after changes; returns the unsubscribe function. */
+  subscribe(fn: () => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  /** Calls `fn` with every unsolicited line (the console refreshes on `status`). */
+  onLine(fn: (line: Line) => void): () => void {
+    this.#lineListeners.add(fn);
+    return () => this.#lineListeners.delete(fn);
+  }
+
+  /** Changes the language of the texts the client makes. */
+  setLang(i18n: I18n): void {
+    this.i18n = i18n;
+    this.#changed();
+  }
+
+  // --- account
+
+  /** Logs in from the form (the form stays shown until the session starts). */
+  login(username: string, password: string): void {
+    this.fromForm = true;
+    this.conn.login(username, password, false);
+  }
+
+  /** Registers, then logs in, from the form. */
+  register(username: string, password: string): void {
+    this.fromForm = true;
+    this.conn.login(username, password, true);
+  }
+
+  logout(): void {
+    this.conn.logout();
+    this.#forget();
+    this.#changed();
+  }
+
+  // --- conversations
+
+  /** Shows a conversation; loads its newest page the first time. */
+  open(key: string): void {
+    if (!this.store.conversations.has(key)) return;
+    this.store.setActive(key);
+    this.#loadIfNeeded(key);
+    this.#changed();
+  }
+
+  /** Opens (or starts) the private conversation with `name`. */
+  openPrivate(name: string): void {
+    const key = privateKey(name);
+    this.store.ensure(key, "private", name);
+    this.open(key);
+  }
+
+  /**
+   * Joins (or creates) a channel and opens it.
+   * @returns an error text to show next to the field, or undefined
+   */
+  async join(raw: string): Promise<string | undefined> {
+    let channel: { key: string; name: string };
+    try {
+      channel = parseChannel(raw.trim());
+    } catch (e) {
+      return e instanceof ProtocolError ? e.text[this.i18n.lang] : this.i18n.t("err_bad_request");
+    }
+    if (!this.joined.has(channel.key)) {
+      try {
+        await this.#request({ type: "join", channel: channel.name });
+      } catch (e) {
+        return describeError(this.i18n, errorInfo(e)).text;
+      }
+      this.joined.set(channel.key, channel.name);
+      this.store.ensure(channel.key, "channel", channel.name);
+      void this.refreshChannels();
+    }
+    this.open(channel.key);
+    return undefined;
+  }
+
+  /** Leaves a channel (not #général). */
+  async leave(key: string): Promise<void> {
+    const name = this.joined.get(key);
+    if (name === undefined || key === DEFAULT_KEY) return;
+    try {
+      await this.#request({ type: "leave", channel: name });
+    } catch (e) {
+      this.#say("alert", describeError(this.i18n, errorInfo(e), "leave").text);
+      return;
+    }
+    this.joined.delete(key);
+    this.store.remove(key);
+    this.store.setActive(DEFAULT_KEY);
+    void this.refreshChannels();
+    this.#changed();
+  }
+
+  /** Pages back in a conversation (scroll to the top). */
+  loadOlder(key: string): Promise<void> {
+    const conv = this.store.conversations.get(key);
+    const before = this.store.oldestSeq(key);
+    if (!conv?.hasMore) return Promise.resolve();
+    if (before === undefined) return this.#loadLatest(key);
+    return this.#paging(key, async () => {
+      const reply = await this.#request({ ...this.#target(key), limit: PAGE, before });
+      this.store.addPage(key, readMessages(reply), {
+        more: reply.more === true,
+        direction: "older",
+      });
+    });
+  }
+
+  /** "Messages manquants, charger": goes on from the gap. */
+  loadGap(key: string): Promise<void> {
+    const after = this.store.conversations.get(key)?.gapAfterSeq;
+    return after === undefined
+      ? Promise.resolve()
+      : this.#paging(key, () => this.#forward(key, after, new Map()));
+  }
+
+  /** Opens a channel read-only, without joining it (the console's "Historique"). */
+  peek(name: string): void {
+    const channel = tryChannel(name);
+    if (!channel) return;
+    this.store.ensure(channel.key, "channel", channel.name);
+    this.open(channel.key);
+  }
+
+  async #paging(key: string, work: () => Promise<void>): Promise<void> {
+    const conv = this.store.conversations.get(key);
+    if (!conv || conv.loading || !this.conn.isOpen) return;
+    conv.loading = this.busy = true;
+    this.#changed();
+    try {
+      await work();
+    } catch (e) {
+      this.#historyFailed(key, errorInfo(e));
+    } finally {
+      conv.loading = this.busy = false;
+      this.store.touch(key);
+      this.#changed();
+    }
+  }
+
+  // --- sending
+
+  /** Sends a message: echoed at once as "envoi…", sent on `ack`, failed with "Renvoyer". */
+  send(key: string, text: string): void {
+    const conv = this.store.conversations.get(key);
+    if (!conv || text.trim() === "") return;
+    const id = this.conn.newId();
+    this.store.addPending({ id, conv: key, text, state: "sending", timestamp: this.#localTime() });
+    this.#changed();
+    const state = this.conn.status.state;
+    if (!this.conn.isOpen || (state !== "ready" && state !== "syncing")) {
+      this.store.fail(id, { code: "closed" });
+      this.#changed();
+      return;
+    }
+    const body: Record<string, unknown> = conv.kind === "private"
+      ? { type: "message", subtype: "private", to: conv.name, content: text }
+      : key === DEFAULT_KEY
+      ? { type: "message", subtype: "global", content: text }
+      : { type: "message", subtype: "global", channel: conv.name, content: text };
+    this.#sendAttempt(id, body, 0);
+  }
+
+  /** "Renvoyer": the same text under a new id. */
+  resend(id: string): void {
+    const p = this.store.pending.get(id);
+    if (!p || p.state !== "failed") return;
+    this.store.dropPending(id);
+    this.send(p.conv, p.text);
+  }
+
+  /** Sets one's own status (relayed verbatim to the others). */
+  async setStatus(state: string): Promise<void> {
+    try {
+      await this.#request({ type: "status", state });
+    } catch (e) {
+      this.#refused(errorInfo(e));
+      return;
+    }
+    this.myStatus = state;
+    if (this.me) {
+      const p = this.people.get(nameKey(this.me));
+      if (p) this.people.set(nameKey(this.me), { ...p, state });
+    }
+    this.#changed();
+  }
+
+  /** Asks the server's channel list (member counts). */
+  async refreshChannels(): Promise<void> {
+    try {
+      const reply = await this.#request({ type: "channels" });
+      this.channelList = readChannels(reply);
+      this.#changed();
+    } catch {
+      // the list stays as it was
+    }
+  }
+
+  /** A request, retried after `retry_after_ms` when rate-limited (three times at most). */
+  request(body: Readonly<Record<string, unknown>>): Promise<Line> {
+    return this.#request(body);
+  }
+
+  /** The unsorted people, sorted by name in the page's language. */
+  sortedPeople(): Person[] {
+    return [...this.people.values()].sort((a, b) => this.i18n.collator.compare(a.name, b.name));
+  }
+
+  /** Stops timers (tests, unload). */
+  dispose(): void {
+    this.conn.dispose();
+    if (this.#noticeTimer !== undefined) this.#timers.clearTimeout(this.#noticeTimer);
+  }
+
+  // --- internals
+
+  #changed(): void {
+    this.version++;
+    if (this.#notifyQueued) return;
+    this.#notifyQueued = true;
+    queueMicrotask(() => {
+      this.#notifyQueued = false;
+      for (const fn of this.#listeners) fn();
+    });
+  }
+
+  #statusChanged(status: ConnStatus): void {
+    const before = this.#lastState;
+    this.#lastState = status.state;
+    if (status.state === "idle") this.fromForm = false;
+    if (status.state !== before && status.reason) {
+      if (status.state === "stopped") {
+        this.#say("alert", describeError(this.i18n, status.reason, "close").text);
+      } else if (status.state === "reconnecting" && before !== "connecting") {
+        this.#say("notice", this.i18n.t("lostRetrying"));
+      }
+    }
+    this.#changed();
+  }
+
+  #forget(): void {
+    this.store.clear();
+    this.people.clear();
+    this.joined.clear();
+    this.joined.set(DEFAULT_KEY, DEFAULT_NAME);
+    this.channelList = [];
+    this.me = undefined;
+    this.admin = false;
+    this.myStatus = "online";
+    this.mutedUntil = undefined;
+    this.store.ensure(DEFAULT_KEY, "channel", DEFAULT_NAME);
+    this.store.setActive(DEFAULT_KEY);
+  }
+
+  async #request(body: Readonly<Record<string, unknown>>, tries = 3): Promise<Line> {
+    for (let attempt = 0;; attempt++) {
+      try {
+        return await this.conn.request(body);
+      } catch (e) {
+        const info = errorInfo(e);
+        if (info.code !== "rate_limited" || info.retryAfterMs === undefined || attempt >= tries) {
+          throw e;
+        }
+        await this.#sleep(info.retryAfterMs);
+      }
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.#timers.setTimeout(resolve, ms));
+  }
+
+  #sendAttempt(id: string, body: Record<string, unknown>, attempt: number): void {
+    const session = this.#session;
+    this.conn.request(body, id).then(
+      (ack) => {
+        this.store.ack(
+          id,
+          num(ack, "seq") ?? 0,
+          str(ack, "timestamp") ?? this.#localTime(),
+          this.me ?? "",
+        );
+        this.#changed();
+      },
+      (e) => {
+        const info = errorInfo(e);
+        if (info.code === "closed") return; // in doubt: the catch-up settles it
+        if (info.code === "rate_limited" && info.retryAfterMs !== undefined && attempt < 3) {
+          this.#timers.setTimeout(() => {
+            if (session === this.#session && this.conn.isOpen) {
+              this.#sendAttempt(id, body, attempt + 1);
+            }
+          }, info.retryAfterMs);
+          return;
+        }
+        const p = this.store.pending.get(id);
+        if (info.code === "forbidden" && info.retryAfterMs !== undefined && p) {
+          // Muted: the text goes back to the composer, which waits for the end of the mute.
+          this.store.dropPending(id);
+          this.restoredDraft = { conv: p.conv, text: p.text, n: (this.restoredDraft?.n ?? 0) + 1 };
+          this.#refused(info);
+          return;
+        }
+        this.store.fail(id, info);
+        const conv = p ? this.store.conversations.get(p.conv) : undefined;
+        this.#say(
+          "alert",
+          this.i18n.t("sendFailed", {
+            conv: conv?.name ?? "",
+            reason: describeError(this.i18n, info, "send").text,
+          }),
+        );
+        this.#changed();
+      },
+    );
+  }
+
+  /** A refusal shown as an alert; a mute also starts the composer's countdown. */
+  #refused(info: ErrorInfo): void {
+    if (info.code === "forbidden" && info.retryAfterMs !== undefined) {
+      this.mutedUntil = this.#timers.now() + info.retryAfterMs;
+    }
+    this.#say("alert", describeError(this.i18n, info, "send").text);
+    this.#changed();
+  }
+
+  #line(line: Line, matched: boolean): void {
+    const type = typeOf(line);
+    if (matched) {
+      this.#offlineWindow = false;
+      return;
+    }
+    if (type === "message") {
+      const m = readMessage(line);
+      const offline = this.#offlineWindow && m !== undefined && isPrivate(m);
+      if (!offline) this.#offlineWindow = false;
+      if (m) this.#message(m, offline);
+    } else {
+      this.#offlineWindow = false;
+      if (type === "status") this.#status(line);
+    }
+    for (const fn of this.#lineListeners) fn(line);
+  }
+
+  #message(m: WireMessage, offline: boolean): void {
+    const own = this.me !== undefined && nameKey(m.from) === nameKey(this.me);
+    const key = this.#conversationOf(m, own);
+    const added = this.store.upsert(key, m, { fresh: true, offline, own });
+    if (this.conn.status.state === "ready") {
+      const conv = this.store.conversations.get(key);
+      if (conv?.loaded) conv.syncedSeq = this.store.newestSeq(key);
+    }
+    if (added && !own && !(key === this.store.active && this.store.viewing)) this.#queueNew(key);
+    this.#changed();
+  }
+
+  #conversationOf(m: WireMessage, own: boolean): string {
+    if (isPrivate(m)) {
+      const peer = own ? m.to ?? "" : m.from;
+      const key = privateKey(peer);
+      const conv = this.store.ensure(key, "private", peer);
+      if (!own && conv.name !== m.from) {
+        conv.name = m.from; // as registered
+        this.store.touch(key);
+      }
+      return key;
+    }
+    // A channel we are not in means a legacy sender: the server routed it to #général.
+    const channel = tryChannel(m.channel);
+    return channel && this.joined.has(channel.key) ? channel.key : DEFAULT_KEY;
+  }
+
+  #status(line: Line): void {
+    const user = str(line, "user");
+    const state = str(line, "state");
+    if (user === undefined || state === undefined) return;
+    const key = nameKey(user);
+    if (state.toLowerCase() === "offline") this.people.delete(key);
+    else {
+      const known = this.people.get(key);
+      this.people.set(key, { guest: false, ...known, name: user, state });
+    }
+    this.#changed();
+  }
+
+  #sessionStarted(s: Session): void {
+    const session = ++this.#session;
+    if (this.me === undefined || nameKey(this.me) !== nameKey(s.user)) this.#forget();
+    this.me = s.user;
+    this.admin = s.admin;
+    this.fromForm = false;
+    this.#offlineWindow = true;
+    if (!this.store.active) this.store.setActive(DEFAULT_KEY);
+    this.#changed();
+    void this.#catchUp(session, s.resumed);
+  }
+
+  /** After login or resume: channels, people, then every conversation up to date. */
+  async #catchUp(session: number, resumed: boolean): Promise<void> {
+    this.busy = true;
+    this.#changed();
+    const fresh = new Map<string, Set<number>>();
+    try {
+      for (const [key, name] of [...this.joined]) {
+        if (key === DEFAULT_KEY) continue;
+        try {
+          await this.#request({ type: "join", channel: name });
+        } catch (e) {
+          if (errorInfo(e).code === "closed") throw e;
+          this.joined.delete(key); // refused now: drop it
+          this.store.remove(key);
+        }
+      }
+      this.#users(await this.#request({ type: "users" }));
+      void this.refreshChannels();
+      if (this.myStatus !== "online") {
+        await this.#request({ type: "status", state: this.myStatus }).catch(() => {});
+      }
+      for (const conv of [...this.store.conversations.values()]) {
+        if (!conv.loaded) {
+          if (conv.key === this.store.active) await this.#loadLatest(conv.key);
+          continue;
+        }
+        if (conv.syncedSeq === undefined) await this.#loadLatest(conv.key);
+        else if (conv.kind === "channel") await this.#forward(conv.key, conv.syncedSeq, fresh);
+        else await this.#backward(conv.key, conv.syncedSeq, fresh);
+      }
+      if (session !== this.#session) return;
+      if (this.me) this.store.settleInDoubt(this.me, fresh);
+    } catch {
+      return; // the socket is gone: the next session starts again from the same marks
+    } finally {
+      if (session === this.#session) {
+        this.busy = false;
+        this.#changed();
+      }
+    }
+    this.conn.markReady();
+    if (resumed) this.#say("notice", this.i18n.t("reconnected"));
+    this.#changed();
+  }
+
+  #users(reply: Line): void {
+    this.people.clear();
+    const details = Array.isArray(reply.details) ? reply.details as Line[] : [];
+    const users = Array.isArray(reply.users) ? reply.users : [];
+    for (const u of users) {
+      if (typeof u !== "string") continue;
+      this.people.set(nameKey(u), { name: u, state: "online", guest: false });
+    }
+    for (const d of details) {
+      const user = d && typeof d === "object" ? str(d, "user") : undefined;
+      if (user === undefined) continue;
+      this.people.set(nameKey(user), {
+        name: user,
+        state: str(d, "state") ?? "online",
+        guest: d.guest === true,
+        since: str(d, "since"),
+      });
+    }
+    if (this.me) {
+      const mine = this.people.get(nameKey(this.me));
+      if (mine) this.people.set(nameKey(this.me), { ...mine, state: this.myStatus });
+    }
+    this.#changed();
+  }
+
+  #target(key: string): Record<string, unknown> {
+    const conv = this.store.conversations.get(key);
+    return conv?.kind === "private"
+      ? { type: "history", with: conv.name }
+      : { type: "history", channel: conv?.name ?? DEFAULT_NAME };
+  }
+
+  #loadIfNeeded(key: string): void {
+    const conv = this.store.conversations.get(key);
+    if (conv && !conv.loaded && !conv.loading && this.conn.isOpen) void this.#loadLatest(key);
+  }
+
+  /** The newest page; `fresh` during a catch-up (its messages may be unread). */
+  async #loadLatest(key: string, fresh = false): Promise<void> {
+    const conv = this.store.conversations.get(key);
+    if (!conv || conv.loading) return;
+    conv.loading = true;
+    this.#changed();
+    try {
+      const reply = await this.#request({ ...this.#target(key), limit: PAGE });
+      const messages = readMessages(reply);
+      if (fresh) { for (const m of messages) this.#upsertFresh(key, m); }
+      this.store.addPage(key, messages, { more: reply.more === true, direction: "latest" });
+      // 0: an empty conversation, caught up from its beginning next time.
+      conv.syncedSeq = this.store.newestSeq(key) ?? 0;
+    } catch (e) {
+      const info = errorInfo(e);
+      if (info.code === "closed") throw e;
+      this.#historyFailed(key, info);
+    } finally {
+      conv.loading = false;
+      this.store.touch(key);
+      this.#changed();
+    }
+  }
+
+  #historyFailed(key: string, info: ErrorInfo): void {
+    const conv = this.store.conversations.get(key);
+    if (!conv || info.code === "closed") return;
+    // A guest's private history is refused: nothing older to ask for.
+    conv.loaded = true;
+    conv.hasMore = false;
+    this.store.touch(key);
+  }
+
+  /** Forward catch-up: `after` the last seq held, while `more`, up to the cap. */
+  async #forward(key: string, after: number, fresh: Map<string, Set<number>>): Promise<void> {
+    const conv = this.store.conversations.get(key);
+    if (!conv) return;
+    const seen = fresh.get(key) ?? new Set<number>();
+    fresh.set(key, seen);
+    let cursor = after;
+    let count = 0;
+    const limit = this.conn.limits.historyMax;
+    for (;;) {
+      const reply = await this.#request({ ...this.#target(key), after: cursor, limit });
+      const messages = readMessages(reply);
+      for (const m of messages) {
+        if (this.#upsertFresh(key, m)) seen.add(m.seq);
+      }
+      count += messages.length;
+      if (messages.length > 0) cursor = messages[messages.length - 1].seq;
+      if (reply.more !== true || messages.length === 0) {
+        conv.gapAfterSeq = undefined;
+        break;
+      }
+      if (count >= CATCH_UP_CAP) {
+        conv.gapAfterSeq = cursor;
+        break;
+      }
+    }
+    conv.syncedSeq = conv.gapAfterSeq ?? this.store.newestSeq(key);
+    this.store.touch(key);
+  }
+
+  /** Backward catch-up: newest pages until the last message held, up to the cap. */
+  async #backward(key: string, synced: number, fresh: Map<string, Set<number>>): Promise<void> {
+    const conv = this.store.conversations.get(key);
+    const mark = conv?.bySeq.get(synced);
+    if (!conv || !mark) return this.#loadLatest(key, true);
+    const seen = fresh.get(key) ?? new Set<number>();
+    fresh.set(key, seen);
+    let before: number | undefined;
+    let count = 0;
+    for (;;) {
+      const page: Record<string, unknown> = { ...this.#target(key), limit: PAGE };
+      if (before !== undefined) page.before = before;
+      const reply = await this.#request(page);
+      const messages = readMessages(reply);
+      let reached = false;
+      for (const m of messages) {
+        if (compareMessages({ ...m, offline: false }, mark) <= 0) reached = true;
+        else if (this.#upsertFresh(key, m)) seen.add(m.seq);
+      }
+      count += messages.length;
+      if (reached || reply.more !== true || messages.length === 0) break;
+      if (count >= CATCH_UP_CAP) {
+        this.store.dropOlderThan(key, messages[0].seq); // too far behind: start afresh
+        break;
+      }
+      before = messages[0].seq;
+    }
+    conv.syncedSeq = this.store.newestSeq(key);
+    this.store.touch(key);
+  }
+
+  #upsertFresh(key: string, m: WireMessage): boolean {
+    const own = this.me !== undefined && nameKey(m.from) === nameKey(this.me);
+    const added = this.store.upsert(key, m, { fresh: true, own });
+    if (added && !own && !(key === this.store.active && this.store.viewing)) this.#queueNew(key);
+    return added;
+  }
+
+  // --- live regions
+
+  #say(region: "notice" | "alert", text: string): void {
+    if (region === "alert") {
+      this.alert = { text, n: this.alert.n + 1 };
+      this.#changed();
+      return;
+    }
+    this.#noticeText = text;
+    this.#flushSoon();
+  }
+
+  #queueNew(key: string): void {
+    this.#newCounts.set(key, (this.#newCounts.get(key) ?? 0) + 1);
+    this.#flushSoon();
+  }
+
+  #flushSoon(): void {
+    if (this.#noticeTimer !== undefined) return;
+    const wait = Math.max(0, this.#lastNoticeAt + NOTICE_GAP_MS - this.#timers.now());
+    this.#noticeTimer = this.#timers.setTimeout(() => {
+      this.#noticeTimer = undefined;
+      this.#flushNotice();
+    }, wait);
+  }
+
+  #flushNotice(): void {
+    const parts: string[] = [];
+    if (this.#noticeText !== undefined) parts.push(this.#noticeText);
+    for (const [key, n] of this.#newCounts) {
+      const conv = this.store.conversations.get(key);
+      if (conv) parts.push(this.i18n.n("newIn", n, { conv: conv.name }));
+    }
+    this.#noticeText = undefined;
+    this.#newCounts.clear();
+    if (parts.length === 0) return;
+    this.#lastNoticeAt = this.#timers.now();
+    this.notice = { text: parts.join(". "), n: this.notice.n + 1 };
+    this.#changed();
+  }
+}
+
+/** The messages of a `history` reply, readable ones only. */
+export function readMessages(reply: Line): WireMessage[] {
+  const list = Array.isArray(reply.messages) ? reply.messages : [];
+  const out: WireMessage[] = [];
+  for (const item of list) {
+    if (item && typeof item === "object") {
+      const m = readMessage(item as Line);
+      if (m) out.push(m);
+    }
+  }
+  return out;
+}
+
+/** The channels of a `channels` reply. */
+export function readChannels(reply: Line): ChannelInfo[] {
+  const list = Array.isArray(reply.channels) ? reply.channels : [];
+  const out: ChannelInfo[] = [];
+  for (const item of list) {
+    if (!item || typeof item !== "object") continue;
+    const name = str(item as Line, "name");
+    const channel = name === undefined ? undefined : tryChannel(name);
+    if (name === undefined || !channel) continue;
+    out.push({ name, key: channel.key, members: num(item as Line, "members") ?? 0 });
+  }
+  return out;
+}

@@ -1,0 +1,278 @@
+import assert from "node:assert/strict";
+import { CATCH_UP_CAP, Client } from "./client.ts";
+import { I18n } from "./i18n.ts";
+import { FakeServer, FakeTimers, fixedRandom, flush, MemoryTokens } from "./testing.ts";
+
+interface Rig {
+  client: Client;
+  server: FakeServer;
+  timers: FakeTimers;
+}
+
+function rig(): Rig {
+  const server = new FakeServer();
+  const timers = new FakeTimers();
+  const client = new Client({
+    url: "ws://127.0.0.1/ws",
+    createSocket: server.createSocket,
+    timers,
+    tokens: new MemoryTokens(),
+    random: fixedRandom(0),
+    lang: new I18n("fr"),
+    localTime: () => "2026-03-02T15:00:00.000",
+  });
+  return { client, server, timers };
+}
+
+async function ready(r: Rig): Promise<void> {
+  r.client.login("alice", "secret1");
+  await flush();
+  assert.equal(r.client.status.state, "ready");
+}
+
+const seqs = (c: Client, key: string) => c.store.conversations.get(key)!.order.map((m) => m.seq);
+
+Deno.test("Client after login: users, channels, the newest page of #général", async () => {
+  const r = rig();
+  for (let i = 0; i < 60; i++) r.server.add({ from: "bob", content: `m${i}` });
+  await ready(r);
+  const types = r.server.socket.sent.map((q) => q.type);
+  assert.deepEqual(types.slice(0, 4), ["hello", "login", "users", "channels"]);
+  assert.ok(types.includes("history"));
+  assert.equal(seqs(r.client, "#général").length, 50);
+  assert.equal(r.client.store.conversations.get("#général")!.hasMore, true);
+  assert.equal(r.client.store.conversations.get("#général")!.unread, 0);
+  assert.deepEqual(r.client.sortedPeople().map((p) => p.name), ["alice", "bob"]);
+  r.client.dispose();
+});
+
+Deno.test("Client marks the private messages after the login reply as received while away", async () => {
+  const r = rig();
+  const away = r.server.add({
+    from: "bob",
+    content: "Tu as le sujet ?",
+    subtype: "private",
+    to: "alice",
+  });
+  r.server.offline.push(away);
+  await ready(r);
+  const conv = r.client.store.conversations.get("@bob")!;
+  assert.equal(conv.order[0].offline, true);
+  assert.equal(conv.unread, 1);
+  // a later live private message is not
+  r.server.socket.receive(r.server.line(
+    r.server.add({ from: "bob", content: "Alors ?", subtype: "private", to: "alice" }),
+  ));
+  assert.deepEqual(conv.order.map((m) => m.offline), [true, false]);
+  r.client.dispose();
+});
+
+Deno.test("Client routes a legacy `channel` it has not joined to #général", async () => {
+  const r = rig();
+  await ready(r);
+  r.server.socket.receive({
+    type: "message",
+    content: "hello",
+    channel: "Salon principal",
+    from: "java",
+    timestamp: "2026-03-02T14:59:00.000",
+    seq: 900,
+  });
+  r.server.socket.receive({
+    type: "message",
+    content: "hi",
+    channel: "sisr",
+    from: "java",
+    timestamp: "2026-03-02T14:59:01.000",
+    seq: 901,
+  });
+  assert.deepEqual(seqs(r.client, "#général").slice(-2), [900, 901]);
+  r.client.dispose();
+});
+
+Deno.test("Client join() validates with the server's rules and joins", async () => {
+  const r = rig();
+  await ready(r);
+  assert.match(String(await r.client.join("deux mots")), /^Le nom du salon doit être un seul mot/);
+  assert.equal(r.server.socket.ofType("join").length, 0);
+  assert.equal(await r.client.join("#SISR"), undefined);
+  assert.ok(r.client.joined.has("#sisr"));
+  assert.equal(r.client.store.active, "#sisr");
+  assert.deepEqual(r.server.socket.ofType("join").map((q) => q.channel), ["#SISR"]);
+  r.client.dispose();
+});
+
+Deno.test("Client local echo: envoi… → sent on ack; refused → failed → Renvoyer", async () => {
+  const r = rig();
+  await ready(r);
+  r.client.send("#général", "Bonjour");
+  assert.equal(r.client.store.pendingOf("#général")[0].state, "sending");
+  await flush();
+  assert.equal(r.client.store.pendingOf("#général").length, 0);
+  assert.equal(r.client.store.conversations.get("#général")!.order.at(-1)!.content, "Bonjour");
+  r.server.overrides.set("message", (req, s) => {
+    queueMicrotask(() =>
+      s.receive({
+        type: "error",
+        code: "server_busy",
+        message: "Message could not be stored, send it again",
+        id: req.id,
+      })
+    );
+    return true;
+  });
+  r.client.send("#général", "Encore");
+  await flush();
+  const [failed] = r.client.store.pendingOf("#général");
+  assert.equal(failed.state, "failed");
+  assert.match(r.client.alert.text, /non envoyé/i);
+  r.server.overrides.delete("message");
+  r.client.resend(failed.id);
+  await flush();
+  assert.equal(r.client.store.pendingOf("#général").length, 0);
+  assert.equal(r.client.store.conversations.get("#général")!.order.at(-1)!.content, "Encore");
+  r.client.dispose();
+});
+
+Deno.test("Client: a muted post is refused, the text goes back to the composer, a countdown starts", async () => {
+  const r = rig();
+  await ready(r);
+  r.server.overrides.set("message", (req, s) => {
+    queueMicrotask(() =>
+      s.receive({
+        type: "error",
+        code: "forbidden",
+        message: "You are muted for 299 more seconds",
+        retry_after_ms: 298_798,
+        id: req.id,
+      })
+    );
+    return true;
+  });
+  r.client.send("#général", "mais monsieur !");
+  await flush();
+  assert.equal(r.client.store.pendingOf("#général").length, 0);
+  assert.deepEqual(r.client.restoredDraft?.text, "mais monsieur !");
+  assert.equal(r.client.mutedUntil, r.timers.now() + 298_798);
+  assert.match(r.client.alert.text, /muet/);
+  r.client.dispose();
+});
+
+Deno.test("Client: a send while disconnected fails at once (never resent by itself)", async () => {
+  const r = rig();
+  await ready(r);
+  r.server.autoOpen = false;
+  r.server.socket.serverClose();
+  await flush();
+  r.client.send("#général", "pendant la coupure");
+  assert.equal(r.client.store.pendingOf("#général")[0].state, "failed");
+  r.client.dispose();
+});
+
+Deno.test("Client resume: re-join, users, channels, history after, every gap line once", async () => {
+  const r = rig();
+  for (let i = 0; i < 5; i++) r.server.add({ from: "bob", content: `old${i}` });
+  await ready(r);
+  await r.client.join("sisr");
+  await flush();
+  r.client.open("#général");
+  r.client.send("#général", "in doubt, stored");
+  r.server.overrides.set("message", () => true); // stored, but the ack is lost
+  r.client.send("#général", "in doubt, lost");
+  await flush();
+  r.server.overrides.delete("message");
+  // the first one reached the server before the drop
+  r.server.socket.serverClose();
+  await flush();
+  assert.equal(r.client.status.state, "reconnecting");
+  // while away: 3 in #général, 2 in #sisr
+  for (let i = 0; i < 3; i++) r.server.add({ from: "bob", content: `gap-g${i}` });
+  for (let i = 0; i < 2; i++) r.server.add({ from: "bob", content: `gap-s${i}`, channel: "sisr" });
+  await r.timers.advance(1000);
+  assert.equal(r.client.status.state, "ready");
+  const sent = r.server.socket.sent.map((q) => q.type);
+  assert.deepEqual(sent.slice(0, 4), ["hello", "resume", "join", "users"]);
+  const histories = r.server.socket.ofType("history");
+  assert.ok(histories.every((h) => typeof h.after === "number"), JSON.stringify(histories));
+  const general = r.client.store.conversations.get("#général")!;
+  const contents = general.order.map((m) => m.content);
+  for (const c of ["gap-g0", "gap-g1", "gap-g2"]) {
+    assert.equal(contents.filter((x) => x === c).length, 1, c);
+  }
+  const order = general.order.map((m) => m.seq);
+  assert.deepEqual(order, [...order].sort((a, b) => a - b));
+  assert.equal(r.client.store.conversations.get("#sisr")!.unread, 2);
+  // the stored one is now a plain message; the other one failed with "Renvoyer"
+  assert.equal(contents.filter((x) => x === "in doubt, stored").length, 1);
+  assert.deepEqual(
+    r.client.store.pendingOf("#général").map((p) => [p.text, p.state]),
+    [["in doubt, lost", "failed"]],
+  );
+  assert.match(r.client.notice.text + " ", /./);
+  r.client.dispose();
+});
+
+Deno.test("Client resume stops at 1,000 messages per conversation with a gap marker", async () => {
+  const r = rig();
+  r.server.add({ from: "bob", content: "before" });
+  await ready(r);
+  r.server.socket.serverClose();
+  await flush();
+  for (let i = 0; i < CATCH_UP_CAP + 150; i++) r.server.add({ from: "bob", content: `g${i}` });
+  await r.timers.advance(1000);
+  assert.equal(r.client.status.state, "ready");
+  const conv = r.client.store.conversations.get("#général")!;
+  assert.equal(conv.order.length, 1 + CATCH_UP_CAP);
+  assert.equal(conv.gapAfterSeq, conv.order.at(-1)!.seq);
+  await r.client.loadGap("#général");
+  assert.equal(conv.order.length, 1 + CATCH_UP_CAP + 150);
+  assert.equal(conv.gapAfterSeq, undefined);
+  r.client.dispose();
+});
+
+Deno.test("Client resume pages private conversations back from the newest to the last seen", async () => {
+  const r = rig();
+  r.server.add({ from: "bob", content: "p0", subtype: "private", to: "alice" });
+  await ready(r);
+  r.client.openPrivate("bob");
+  await flush();
+  assert.equal(r.client.store.conversations.get("@bob")!.order.length, 1);
+  r.server.socket.serverClose();
+  await flush();
+  for (let i = 1; i <= 70; i++) {
+    r.server.add({ from: "bob", content: `p${i}`, subtype: "private", to: "alice" });
+  }
+  await r.timers.advance(1000);
+  const conv = r.client.store.conversations.get("@bob")!;
+  assert.equal(conv.order.length, 71);
+  const withs = r.server.socket.ofType("history").filter((h) => h.with !== undefined);
+  assert.equal(withs.length, 2);
+  assert.equal(withs[0].after, undefined);
+  r.client.dispose();
+});
+
+Deno.test("Client announces new messages politely, at most one text every 2 s", async () => {
+  const r = rig();
+  await ready(r);
+  await r.client.join("sisr");
+  r.client.open("#général");
+  await r.timers.advance(5000);
+  const before = r.client.notice.n;
+  for (let i = 0; i < 3; i++) {
+    r.server.socket.receive(
+      r.server.line(r.server.add({ from: "bob", content: `s${i}`, channel: "sisr" })),
+    );
+  }
+  await r.timers.advance(0);
+  assert.equal(r.client.notice.n, before + 1);
+  assert.equal(r.client.notice.text, "3 nouveaux messages dans #sisr");
+  r.server.socket.receive(
+    r.server.line(r.server.add({ from: "bob", content: "x", channel: "sisr" })),
+  );
+  await r.timers.advance(1999);
+  assert.equal(r.client.notice.n, before + 1, "not within 2 s");
+  await r.timers.advance(1);
+  assert.equal(r.client.notice.n, before + 2);
+  assert.equal(r.client.notice.text, "1 nouveau message dans #sisr");
+  r.client.dispose();
+});

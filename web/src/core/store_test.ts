@@ -1,0 +1,137 @@
+import assert from "node:assert/strict";
+import { Store } from "./store.ts";
+import type { WireMessage } from "./wire.ts";
+
+function msg(seq: number, from = "bob", timestamp?: string, content = `m${seq}`): WireMessage {
+  return {
+    seq,
+    from,
+    content,
+    timestamp: timestamp ?? `2026-03-02T14:05:${String(seq).padStart(2, "0")}.000`,
+    announce: false,
+  };
+}
+
+function storeWith(key = "#général"): Store {
+  const s = new Store();
+  s.ensure(key, "channel", key);
+  s.setActive(key);
+  return s;
+}
+
+const seqs = (s: Store, key = "#général") => s.conversations.get(key)!.order.map((m) => m.seq);
+
+Deno.test("Store.upsert() keys by seq: a message seen twice is kept once", () => {
+  const s = storeWith();
+  assert.equal(s.upsert("#général", msg(1)), true);
+  assert.equal(s.upsert("#général", msg(1)), false);
+  assert.deepEqual(seqs(s), [1]);
+});
+
+Deno.test("Store orders by (timestamp, seq): imported messages with a higher seq sort by time", () => {
+  const s = storeWith();
+  s.upsert("#général", msg(10, "bob", "2026-03-02T14:00:00.000"));
+  s.upsert("#général", msg(3, "bob", "2026-03-02T14:01:00.000"));
+  s.upsert("#général", msg(500, "old", "2025-01-01T08:00:00.000")); // imported
+  s.upsert("#général", msg(4, "bob", "2026-03-02T14:01:00.000"));
+  s.upsert("#général", msg(2, "bob", "2026-03-02T14:01:00.000"));
+  assert.deepEqual(seqs(s), [500, 10, 2, 3, 4]);
+  assert.equal(s.oldestSeq("#général"), 500);
+  assert.equal(s.newestSeq("#général"), 4);
+});
+
+Deno.test("Store.addPage() dedupes overlapping pages and tracks hasMore", () => {
+  const s = storeWith();
+  s.addPage("#général", [6, 7, 8, 9, 10].map((n) => msg(n)), { more: true, direction: "latest" });
+  assert.equal(s.conversations.get("#général")!.hasMore, true);
+  // a live line, then an older page that overlaps
+  s.upsert("#général", msg(11), { fresh: true });
+  const added = s.addPage("#général", [4, 5, 6, 7].map((n) => msg(n)), {
+    more: false,
+    direction: "older",
+  });
+  assert.equal(added, 2);
+  assert.deepEqual(seqs(s), [4, 5, 6, 7, 8, 9, 10, 11]);
+  assert.equal(s.conversations.get("#général")!.hasMore, false);
+  // a newer page never touches hasMore
+  s.addPage("#général", [11, 12].map((n) => msg(n)), { more: true, direction: "newer" });
+  assert.equal(s.conversations.get("#général")!.hasMore, false);
+  assert.deepEqual(seqs(s), [4, 5, 6, 7, 8, 9, 10, 11, 12]);
+});
+
+Deno.test("Store counts unread only for others' fresh messages not seen", () => {
+  const s = storeWith();
+  s.ensure("#sisr", "channel", "#sisr");
+  s.addPage("#sisr", [msg(1)], { more: false, direction: "latest" }); // history: not unread
+  s.upsert("#sisr", msg(2), { fresh: true });
+  s.upsert("#sisr", msg(3, "alice"), { fresh: true, own: true });
+  s.upsert("#général", msg(4), { fresh: true }); // shown and at the bottom
+  assert.equal(s.conversations.get("#sisr")!.unread, 1);
+  assert.equal(s.conversations.get("#sisr")!.markerSeq, 2);
+  assert.equal(s.conversations.get("#général")!.unread, 0);
+  // scrolled up in the shown conversation
+  s.setViewing(false);
+  s.upsert("#général", msg(5), { fresh: true });
+  s.upsert("#général", msg(6), { fresh: true });
+  assert.equal(s.conversations.get("#général")!.unread, 2);
+  assert.equal(s.conversations.get("#général")!.markerSeq, 5);
+  assert.equal(s.totalUnread, 3);
+  s.setViewing(true);
+  assert.equal(s.conversations.get("#général")!.unread, 0);
+  s.setActive("#sisr");
+  assert.equal(s.conversations.get("#sisr")!.unread, 0);
+  assert.equal(s.conversations.get("#sisr")!.markerSeq, 2, "the line stays while shown");
+  assert.equal(s.conversations.get("#général")!.markerSeq, undefined, "left: line dropped");
+});
+
+Deno.test("Store pending sends: sending → ack → stored; refused → failed", () => {
+  const s = storeWith();
+  s.addPending({ id: "a", conv: "#général", text: "Bonjour", state: "sending", timestamp: "t" });
+  s.addPending({ id: "b", conv: "#général", text: "Encore", state: "sending", timestamp: "t" });
+  assert.equal(s.pendingOf("#général").length, 2);
+  s.ack("a", 7, "2026-03-02T14:06:00.000", "Alice");
+  assert.deepEqual(seqs(s), [7]);
+  assert.equal(s.conversations.get("#général")!.bySeq.get(7)!.content, "Bonjour");
+  assert.equal(s.conversations.get("#général")!.unread, 0);
+  s.fail("b", { code: "server_busy" });
+  assert.deepEqual(s.pendingOf("#général").map((p) => [p.id, p.state]), [["b", "failed"]]);
+  // a late live copy of the acked message is not doubled
+  s.upsert("#général", msg(7, "Alice"), { fresh: true, own: true });
+  assert.deepEqual(seqs(s), [7]);
+});
+
+Deno.test("Store settles sends in doubt after a drop: found in the catch-up → sent, else failed", () => {
+  const s = storeWith();
+  s.addPending({ id: "a", conv: "#général", text: "stored", state: "sending", timestamp: "t" });
+  s.addPending({ id: "b", conv: "#général", text: "lost", state: "sending", timestamp: "t" });
+  s.addPending({ id: "c", conv: "#général", text: "stored", state: "sending", timestamp: "t" });
+  s.markInDoubt();
+  assert.ok(s.pendingOf("#général").every((p) => p.state === "unknown"));
+  s.upsert("#général", msg(20, "alice", undefined, "stored"), { fresh: true, own: true });
+  s.settleInDoubt("Alice", new Map([["#général", new Set([20])]]));
+  // one copy stored: the first send matches it, the second identical one did not arrive
+  assert.deepEqual(
+    s.pendingOf("#général").map((p) => [p.id, p.state]),
+    [["b", "failed"], ["c", "failed"]],
+  );
+});
+
+Deno.test("Store.trim() keeps the newest messages and says older ones exist", () => {
+  const s = storeWith();
+  s.addPage("#général", Array.from({ length: 30 }, (_, i) => msg(i + 1)), {
+    more: false,
+    direction: "latest",
+  });
+  s.trim("#général", 10);
+  assert.deepEqual(seqs(s), [21, 22, 23, 24, 25, 26, 27, 28, 29, 30]);
+  assert.equal(s.conversations.get("#général")!.hasMore, true);
+  assert.equal(s.upsert("#général", msg(5)), true, "a trimmed message may come back");
+});
+
+Deno.test("Store.dropOlderThan() forgets what lies before a capped catch-up", () => {
+  const s = storeWith();
+  for (const n of [1, 2, 3, 50, 51]) s.upsert("#général", msg(n));
+  s.dropOlderThan("#général", 50);
+  assert.deepEqual(seqs(s), [50, 51]);
+  assert.equal(s.conversations.get("#général")!.hasMore, true);
+});

@@ -1,0 +1,90 @@
+// Entry point: the browser's socket, timers and storage for the client, then the page.
+// Only the language goes to localStorage; the resume token to the tab's sessionStorage.
+import { render } from "preact";
+import { Client } from "./core/client.ts";
+import type { SavedToken, Timers, TokenStore } from "./core/connection.ts";
+import { chooseLang, I18n, type Lang } from "./core/i18n.ts";
+import { App } from "./ui/app.tsx";
+import "./style.css";
+
+const LANG_KEY = "classcord.lang";
+const TOKEN_KEY = "classcord.resume";
+
+const tokens: TokenStore = {
+  load(): SavedToken | undefined {
+    try {
+      const v: unknown = JSON.parse(sessionStorage.getItem(TOKEN_KEY) ?? "null");
+      if (v && typeof v === "object") {
+        const { token, user, expiresAt } = v as Record<string, unknown>;
+        if (
+          typeof token === "string" && typeof user === "string" && typeof expiresAt === "number"
+        ) {
+          return { token, user, expiresAt };
+        }
+      }
+    } catch {
+      // storage off, or not ours
+    }
+    return undefined;
+  },
+  save(token: SavedToken): void {
+    try {
+      sessionStorage.setItem(TOKEN_KEY, JSON.stringify(token));
+    } catch {
+      // storage off: the token lives in memory only (no resume after a reload)
+    }
+  },
+  clear(): void {
+    try {
+      sessionStorage.removeItem(TOKEN_KEY);
+    } catch {
+      // idem
+    }
+  },
+};
+
+const timers: Timers = {
+  // The browser returns a number (Node typings, pulled in by npm packages, say otherwise).
+  setTimeout: (fn, ms) => setTimeout(fn, ms) as unknown as number,
+  clearTimeout: (handle) => clearTimeout(handle),
+  now: () => Date.now(),
+};
+
+function savedLang(): string | null {
+  try {
+    return localStorage.getItem(LANG_KEY);
+  } catch {
+    return null;
+  }
+}
+
+function saveLang(lang: Lang): void {
+  try {
+    localStorage.setItem(LANG_KEY, lang);
+  } catch {
+    // not kept
+  }
+}
+
+const lang = chooseLang(savedLang(), navigator.languages ?? [navigator.language]);
+document.documentElement.lang = lang;
+
+const client = new Client({
+  url: `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`,
+  createSocket: (url) => new WebSocket(url),
+  timers,
+  tokens,
+  isOnline: () => navigator.onLine,
+  lang: new I18n(lang),
+});
+
+addEventListener("online", () => client.conn.networkOnline());
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") client.conn.pageVisible();
+});
+
+// A reload within the token's life resumes; otherwise the form (no socket before it is sent).
+client.resumeSaved();
+
+const root = document.getElementById("app");
+if (root) render(<App client={client} lang={lang} saveLang={saveLang} />, root);

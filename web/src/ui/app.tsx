@@ -1,0 +1,347 @@
+// The page: login form, or the chat (header, nav, main, aside) with the teacher console at
+// #/console; live regions; language, title and keyboard shortcuts (WEB.md §1, §5, §6).
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import type { Client } from "../core/client.ts";
+import { I18n, type Lang, LANGS } from "../core/i18n.ts";
+import { DEFAULT_KEY } from "../core/wire.ts";
+import { Banner } from "./banner.tsx";
+import { Composer } from "./composer.tsx";
+import { ConsoleView } from "./console_view.tsx";
+import { ConversationNav, conversationOrder } from "./conversation_nav.tsx";
+import { I18nContext, useClient, useHash, useI18n, useMedia, useVisible } from "./hooks.ts";
+import { MenuIcon, PeopleIcon } from "./icons.tsx";
+import { Login } from "./login.tsx";
+import { MessageLog } from "./message_log.tsx";
+import { PeopleList } from "./people_list.tsx";
+import { Shortcuts } from "./shortcuts.tsx";
+
+const LANG_NAMES: Record<Lang, string> = { fr: "Français", en: "English" };
+const MY_STATUSES = ["online", "away", "dnd"] as const;
+
+/** Props of {@link App}. */
+export interface AppProps {
+  client: Client;
+  lang: Lang;
+  /** Keeps the choice (localStorage: the only thing the page stores there). */
+  saveLang: (lang: Lang) => void;
+}
+
+/** The whole page. */
+export function App(props: AppProps) {
+  const { client } = props;
+  const [lang, setLang] = useState<Lang>(props.lang);
+  const i18n = useMemo(() => new I18n(lang), [lang]);
+  useClient(client);
+
+  useEffect(() => {
+    document.documentElement.lang = lang;
+    client.setLang(i18n);
+  }, [i18n]);
+
+  const unread = client.store.totalUnread;
+  useEffect(() => {
+    document.title = unread > 0 ? i18n.t("unreadTitle", { n: unread }) : i18n.t("htmlTitle");
+  }, [unread, i18n]);
+
+  const changeLang = (l: Lang) => {
+    setLang(l);
+    props.saveLang(l);
+  };
+  const state = client.status.state;
+  const login = state === "idle" || client.fromForm || client.me === undefined;
+  return (
+    <I18nContext.Provider value={i18n}>
+      <div class="app" data-state={state}>
+        {login
+          ? (
+            <>
+              <header class="top login-top">
+                <p class="brand">{i18n.t("appName")}</p>
+                <LangSelect lang={lang} onChange={changeLang} />
+              </header>
+              <Banner client={client} />
+              <Login client={client} />
+            </>
+          )
+          : <Chat client={client} lang={lang} onLang={changeLang} />}
+        <LiveRegions client={client} />
+      </div>
+    </I18nContext.Provider>
+  );
+}
+
+function LangSelect(props: { lang: Lang; onChange: (lang: Lang) => void }) {
+  const t = useI18n();
+  return (
+    <label class="field-inline">
+      <span>{t.t("language")}</span>
+      <select
+        value={props.lang}
+        onChange={(e) => {
+          const v = e.currentTarget.value;
+          const l = LANGS.find((x) => x === v);
+          if (l) props.onChange(l);
+        }}
+      >
+        {LANGS.map((l) => <option key={l} value={l} lang={l}>{LANG_NAMES[l]}</option>)}
+      </select>
+    </label>
+  );
+}
+
+/** The polite status region (≤ one text every 2 s) and the alert region. */
+function LiveRegions(props: { client: Client }) {
+  return (
+    <>
+      <div class="sr-only" role="status" aria-live="polite" aria-atomic="true">
+        <span key={props.client.notice.n}>{props.client.notice.text}</span>
+      </div>
+      <div class="sr-only" role="alert" aria-atomic="true">
+        <span key={props.client.alert.n}>{props.client.alert.text}</span>
+      </div>
+    </>
+  );
+}
+
+function isTyping(target: EventTarget | null): boolean {
+  return target instanceof HTMLElement &&
+    (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
+}
+
+function Chat(props: { client: Client; lang: Lang; onLang: (lang: Lang) => void }) {
+  const t = useI18n();
+  const { client } = props;
+  const hash = useHash();
+  const consoleView = hash === "#/console";
+  const visible = useVisible();
+  const [drawer, setDrawer] = useState<"nav" | "people" | undefined>(undefined);
+  const [help, setHelp] = useState(false);
+  const navToggle = useRef<HTMLButtonElement>(null);
+  const peopleToggle = useRef<HTMLButtonElement>(null);
+  const conv = client.store.conversations.get(client.store.active ?? DEFAULT_KEY) ??
+    client.store.conversations.get(DEFAULT_KEY);
+
+  const closeDrawer = () => {
+    const toggle = drawer === "nav" ? navToggle : peopleToggle;
+    setDrawer(undefined);
+    toggle.current?.focus();
+  };
+  const opened = () => {
+    setDrawer(undefined);
+    if (consoleView) location.hash = "#/";
+  };
+
+  useEffect(() => {
+    if (consoleView) client.store.setViewing(false);
+    setDrawer(undefined);
+  }, [consoleView]);
+
+  // A drawer takes the focus when it opens.
+  useEffect(() => {
+    if (!drawer) return;
+    document.querySelector<HTMLElement>(`#${drawer} .drawer-close`)?.focus();
+  }, [drawer]);
+
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (e.altKey && !e.ctrlKey && !e.metaKey && (e.key === "ArrowUp" || e.key === "ArrowDown")) {
+        e.preventDefault();
+        const list = conversationOrder(client);
+        const n = list.length;
+        if (n === 0) return;
+        const i = Math.max(0, list.findIndex((c) => c.key === client.store.active));
+        const dir = e.key === "ArrowDown" ? 1 : -1;
+        let next: string | undefined;
+        for (let k = 1; k <= n; k++) {
+          const c = list[(((i + dir * k) % n) + n) % n];
+          if (!e.shiftKey || c.unread > 0) {
+            next = c.key;
+            break;
+          }
+        }
+        if (next !== undefined) {
+          client.open(next);
+          if (location.hash === "#/console") location.hash = "#/";
+        }
+        return;
+      }
+      if (e.key === "?" && !e.altKey && !e.ctrlKey && !e.metaKey && !isTyping(e.target)) {
+        e.preventDefault();
+        setHelp(true);
+        return;
+      }
+      if (e.key === "Escape" && drawer && !help) closeDrawer();
+    };
+    document.addEventListener("keydown", onKey);
+    return () => document.removeEventListener("keydown", onKey);
+  }, [client, drawer, help]);
+
+  const state = client.status.state;
+  // One set of tools: in the header, or at the end of the drawer on phones.
+  const phone = useMedia("(max-width: 760px)");
+  const tools = (
+    <Tools
+      client={client}
+      consoleView={consoleView}
+      lang={props.lang}
+      onLang={props.onLang}
+      onHelp={() => setHelp(true)}
+      drawer={phone}
+    />
+  );
+  return (
+    <>
+      <a
+        class="skip"
+        href="#composer"
+        onClick={(e) => {
+          e.preventDefault();
+          document.getElementById("composer")?.focus();
+        }}
+      >
+        {t.t("skipToComposer")}
+      </a>
+      <header class="top">
+        <button
+          ref={navToggle}
+          type="button"
+          class="icon-btn nav-toggle"
+          aria-expanded={drawer === "nav" ? "true" : "false"}
+          aria-controls="nav"
+          onClick={() => setDrawer(drawer === "nav" ? undefined : "nav")}
+        >
+          <MenuIcon />
+          <span class="sr-only">{t.t("openNav")}</span>
+          {client.store.totalUnread > 0 && <span class="dot-unread" aria-hidden="true" />}
+        </button>
+        <p class="brand">{t.t("appName")}</p>
+        <p class="conn" data-conn={state}>
+          <span class="dot" aria-hidden="true" />
+          {t.t(`state_${state}`)}
+        </p>
+        {!phone && tools}
+        {!consoleView && (
+          <button
+            ref={peopleToggle}
+            type="button"
+            class="icon-btn people-toggle"
+            aria-expanded={drawer === "people" ? "true" : "false"}
+            aria-controls="people"
+            onClick={() => setDrawer(drawer === "people" ? undefined : "people")}
+          >
+            <PeopleIcon />
+            <span class="sr-only">{t.t("openPeople")}</span>
+          </button>
+        )}
+      </header>
+      <Banner client={client} />
+      <div class={consoleView ? "layout wide" : "layout"}>
+        <nav
+          id="nav"
+          aria-label={t.t("conversations")}
+          class={drawer === "nav" ? "open" : undefined}
+        >
+          <button type="button" class="drawer-close" onClick={closeDrawer}>
+            {t.t("closePanel")}
+          </button>
+          <ConversationNav client={client} onOpened={opened} />
+          {phone && tools}
+        </nav>
+        <main id="main" aria-labelledby={consoleView ? "console-h" : "conv-title"}>
+          {consoleView ? <ConsoleView client={client} /> : conv && (
+            <>
+              <div class="conv-head">
+                <h1 id="conv-title">
+                  <bdi>{conv.name}</bdi>
+                </h1>
+                {client.joined.has(conv.key) && conv.key !== DEFAULT_KEY && (
+                  <button
+                    type="button"
+                    onClick={() => client.leave(conv.key)}
+                  >
+                    {t.t("leave", { conv: conv.name })}
+                  </button>
+                )}
+              </div>
+              <MessageLog client={client} conv={conv} visible={visible} />
+              {conv.kind === "channel" && !client.joined.has(conv.key)
+                ? (
+                  <p class="composer read-only">
+                    {t.t("readOnly")}{" "}
+                    <button type="button" onClick={() => client.join(conv.name)}>
+                      {t.t("joinButton")}
+                    </button>
+                  </p>
+                )
+                : (
+                  <Composer
+                    client={client}
+                    conv={conv}
+                    maxBytes={client.conn.limits.maxLineBytes}
+                  />
+                )}
+            </>
+          )}
+        </main>
+        {!consoleView && (
+          <aside
+            id="people"
+            aria-labelledby="people-h"
+            class={drawer === "people" ? "open" : undefined}
+          >
+            <button type="button" class="drawer-close" onClick={closeDrawer}>
+              {t.t("closePanel")}
+            </button>
+            <PeopleList client={client} onOpened={opened} />
+          </aside>
+        )}
+        {drawer && <div class="scrim" onClick={closeDrawer} aria-hidden="true" />}
+      </div>
+      <Shortcuts open={help} onClose={() => setHelp(false)} />
+    </>
+  );
+}
+
+/** Status, language, shortcuts, logout: in the header, or in the drawer on phones. */
+function Tools(props: {
+  client: Client;
+  consoleView: boolean;
+  lang: Lang;
+  onLang: (lang: Lang) => void;
+  onHelp: () => void;
+  drawer?: boolean;
+}) {
+  const t = useI18n();
+  const { client, consoleView } = props;
+  return (
+    <div class={props.drawer ? "tools tools-drawer" : "tools tools-top"}>
+      {client.admin && (
+        <a class="console-link" href={consoleView ? "#/" : "#/console"}>
+          {consoleView ? t.t("chatLink") : t.t("consoleLink")}
+        </a>
+      )}
+      <label class="field-inline">
+        <span>{t.t("myStatus")}</span>
+        <select
+          value={client.myStatus}
+          disabled={client.status.state !== "ready"}
+          onChange={(e) => client.setStatus(e.currentTarget.value)}
+        >
+          {MY_STATUSES.map((s) => <option key={s} value={s}>{t.t(`status_${s}`)}</option>)}
+        </select>
+      </label>
+      <LangSelect lang={props.lang} onChange={props.onLang} />
+      <button
+        type="button"
+        class="icon-btn"
+        aria-keyshortcuts="?"
+        onClick={props.onHelp}
+        title={t.t("shortcutsTitle")}
+      >
+        <span aria-hidden="true">?</span>
+        <span class="sr-only">{t.t("shortcutsButton")}</span>
+      </button>
+      <button type="button" onClick={() => client.logout()}>{t.t("logout")}</button>
+    </div>
+  );
+}

@@ -1,0 +1,59 @@
+// Who is online (aside): names with their status; a click opens the private conversation.
+import type { Client } from "../core/client.ts";
+import type { I18n } from "../core/i18n.ts";
+import { nameKey } from "../core/wire.ts";
+import { useI18n } from "./hooks.ts";
+
+const KNOWN = ["online", "away", "dnd"];
+
+/** Known statuses get a label; any other (relayed verbatim) is shown as sent. */
+export function statusLabel(t: I18n, state: string): string {
+  const key = `status_${state.toLowerCase()}`;
+  return t.has(key) ? t.t(key) : state;
+}
+
+/** The aside landmark's content. */
+export function PeopleList(props: { client: Client; onOpened: () => void }) {
+  const t = useI18n();
+  const { client } = props;
+  const people = client.sortedPeople();
+  const me = client.me ? nameKey(client.me) : "";
+  return (
+    <>
+      <h2 id="people-h">
+        {t.t("peopleHeading")} <span class="count">({t.num(people.length)})</span>
+      </h2>
+      <ul class="people" aria-labelledby="people-h">
+        {people.map((p) => {
+          const label = statusLabel(t, p.state);
+          const self = nameKey(p.name) === me;
+          return (
+            <li key={nameKey(p.name)}>
+              <button
+                type="button"
+                class="person"
+                disabled={self}
+                title={self ? undefined : t.t("writeTo", { name: p.name })}
+                onClick={() => {
+                  client.openPrivate(p.name);
+                  props.onOpened();
+                }}
+              >
+                <span
+                  class={`dot ${KNOWN.includes(p.state) ? p.state : "other"}`}
+                  aria-hidden="true"
+                />
+                <bdi class="person-name">{p.name}</bdi>
+                <span class="status">
+                  <span class="sr-only">,</span> <bdi>{label}</bdi>
+                  {self && ` (${t.t("you")})`}
+                  {p.guest && `, ${t.t("guest")}`}
+                </span>
+              </button>
+            </li>
+          );
+        })}
+      </ul>
+    </>
+  );
+}
