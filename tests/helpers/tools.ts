@@ -13,6 +13,7 @@ export const PACKAGES = {
   script: "bsdutils",
   "docker-compose": "docker-compose",
   "systemd-analyze": "systemd",
+  chromium: "chromium",
 } as const;
 
 /** A program a test may start. */
