@@ -3,7 +3,7 @@
 # binary, on distroless cc (glibc and libgcc, which denort links against), as a non-root user.
 #
 #   docker build -t classcord .
-#   docker run -d -p 12345:12345 -v classcord-data:/data classcord
+#   docker run -d -p 12345:12345 -p 8080:8080 -v classcord-data:/data classcord
 #   (/metrics stays on the container's loopback; add -e CLASSCORD_METRICS_HOST=0.0.0.0
 #   -p 9091:9091 to scrape it from outside)
 #
@@ -16,13 +16,17 @@ ARG DENO_VERSION=2.9.6
 FROM --platform=$BUILDPLATFORM denoland/deno:${DENO_VERSION} AS builder
 WORKDIR /app
 
-# Dependencies first: this layer is rebuilt only when deno.json or deno.lock change.
+# Dependencies first: this layer is rebuilt only when deno.json or deno.lock change (the lock
+# covers the workspace, so the web app's deno.json comes with them).
 COPY deno.json deno.lock ./
+COPY web/deno.json web/
 RUN deno install --frozen
 
-# Then what the compile task reads: src/ (the program) and scripts/ (compile.ts and cli.ts).
+# Then what the compile task reads: src/ (the program), scripts/ (compile.ts and cli.ts) and web/
+# (the web app, built into dist/web and embedded).
 COPY src/ src/
 COPY scripts/ scripts/
+COPY web/ web/
 
 # The image's architecture only. TARGETARCH is Docker's name (amd64, arm64); compile.ts wants
 # Deno's (x86_64, aarch64). The binary goes to /out with an empty /data owned by "nonroot"
@@ -46,8 +50,8 @@ COPY --from=builder --chown=65532:65532 /out/data /data
 ENV CLASSCORD_DB=/data/classcord.kv
 VOLUME /data
 
-# 12345: chat (TCP, JSON lines); 9091: /metrics, /healthz, /readyz (HTTP).
-EXPOSE 12345 9091
+# 12345: chat (TCP, JSON lines); 8080: the web app and /ws; 9091: /metrics, /healthz, /readyz.
+EXPOSE 12345 8080 9091
 
 # distroless has no shell or curl: the binary checks its own /healthz.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \

@@ -8,10 +8,10 @@ import { needs, PACKAGES, type Tool, which } from "./helpers/tools.ts";
 
 const decoder = new TextDecoder();
 
-/** The ports the server listens on when nothing is configured (12345 and 9091). */
-function defaultPorts(): { chat: number; metrics: number } {
-  const { port, metricsPort } = parseConfig([], {});
-  return { chat: port, metrics: metricsPort };
+/** The ports the server listens on when nothing is configured (12345, 8080 and 9091). */
+function defaultPorts(): { chat: number; web: number; metrics: number } {
+  const { port, webPort, metricsPort } = parseConfig([], {});
+  return { chat: port, web: webPort, metrics: metricsPort };
 }
 
 /** `name`'s path; the test is ignored without it (see tests/helpers/tools.ts). */
@@ -125,13 +125,13 @@ Deno.test(
     assert.equal(out.code, 0, out.stderr);
     const { services, volumes } = out.config!;
     assert.deepEqual(Object.keys(services).sort(), ["classcord", "grafana", "prometheus"]);
-    const { chat, metrics } = defaultPorts();
+    const { chat, web, metrics } = defaultPorts();
 
     const app = services.classcord;
     assert.equal(app.build?.context, ROOT);
     assert.equal(app.restart, "unless-stopped");
-    // Chat only: /metrics stays inside the compose network, for Prometheus.
-    assert.deepEqual(published(app), [chat]);
+    // The chat and the web app: /metrics stays inside the compose network, for Prometheus.
+    assert.deepEqual(published(app), [chat, web].sort((a, b) => a - b));
     for (const p of app.ports!) assert.equal(Number(p.published), Number(p.target));
     assert.equal(app.environment?.CLASSCORD_METRICS_HOST, "0.0.0.0");
     assert.ok(metrics > 0);
@@ -248,8 +248,14 @@ Deno.test("Dockerfile: cached deps, compile task, small non-root runtime with a 
   const copyDeps = at((s) => s.op === "COPY" && /\bdeno\.json\b.*\bdeno\.lock\b/.test(s.args));
   const install = at((s) => s.op === "RUN" && /deno install --frozen/.test(s.args));
   const copySrc = at((s) => s.op === "COPY" && /^src\/? /.test(s.args));
+  const copyWeb = at((s) => s.op === "COPY" && /^web\/? web/.test(s.args));
+  const copyMembers = at((s) => s.op === "COPY" && /^web\/deno\.json /.test(s.args));
   const compile = at((s) => s.op === "RUN" && /deno task compile --target /.test(s.args));
   assert.ok(copyDeps >= 0 && copyDeps < install && install < copySrc && copySrc < compile);
+  // The lock covers the workspace: its member's config before the install, its code before
+  // the compile (which builds the web app and embeds it).
+  assert.ok(copyMembers >= 0 && copyMembers < install, "web/deno.json before deno install");
+  assert.ok(copyWeb > install && copyWeb < compile, "web/ before the compile");
 
   // Runtime: small base, one binary, the data volume, ports, health check, non-root user.
   assert.match(
@@ -261,8 +267,8 @@ Deno.test("Dockerfile: cached deps, compile task, small non-root runtime with a 
   const args = (op: string) => runtime.filter((s) => s.op === op).map((s) => s.args);
   assert.deepEqual(args("VOLUME"), ["/data"]);
   assert.deepEqual(args("ENV"), ["CLASSCORD_DB=/data/classcord.kv"]);
-  const { chat, metrics } = defaultPorts();
-  assert.deepEqual(args("EXPOSE"), [`${chat} ${metrics}`]);
+  const { chat, web, metrics } = defaultPorts();
+  assert.deepEqual(args("EXPOSE"), [`${chat} ${web} ${metrics}`]);
   assert.equal(args("HEALTHCHECK").length, 1);
   assert.match(args("HEALTHCHECK")[0], /CMD \["\/classcord", "healthcheck"\]$/);
   assert.deepEqual(args("ENTRYPOINT"), ['["/classcord"]'], "exec form: PID 1 gets SIGTERM");
@@ -277,7 +283,17 @@ Deno.test(".dockerignore keeps secrets, data and history out, and what the build
   const patterns = (await Deno.readTextFile(`${ROOT}/.dockerignore`)).split("\n")
     .map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
   for (const p of [".env", "data/", "dist/", ".git/", "*.kv"]) assert.ok(patterns.includes(p), p);
-  for (const needed of ["deno.json", "deno.lock", "src", "scripts", "src/main.ts"]) {
+  for (
+    const needed of [
+      "deno.json",
+      "deno.lock",
+      "src",
+      "scripts",
+      "src/main.ts",
+      "web",
+      "web/deno.json",
+    ]
+  ) {
     for (const p of patterns) {
       const re = new RegExp(
         "^" + p.replace(/\/$/, "").replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*\*\//g, "(.*/)?")
@@ -390,7 +406,7 @@ Deno.test("classcord.service: dedicated user, state directory, hardening, no W^X
   const stop = one("TimeoutStopSec").match(/^(\d+)s?$/);
   assert.ok(stop && Number(stop[1]) > 10, "TimeoutStopSec");
   assert.ok(
-    !service.get("Environment")!.some((e) => /^CLASSCORD_(PORT|METRICS_PORT)=/.test(e)),
+    !service.get("Environment")!.some((e) => /^CLASSCORD_(PORT|WEB_PORT|METRICS_PORT)=/.test(e)),
     "the default ports, as the firewall steps of the README",
   );
 });
