@@ -30,6 +30,7 @@ export const LIMIT_NAMES = [
   "idle_timeout",
   "connections",
   "web_origin",
+  "proxy_header",
 ] as const;
 /** A limit of PROTOCOL B.7 that was hit. */
 export type LimitName = typeof LIMIT_NAMES[number];

@@ -1,5 +1,5 @@
-// Lines over one Deno.Conn (TCP or TLS): reads bytes into the splitter, decodes lines, writes
-// through an outbox.
+// Lines over one Deno.Conn (TCP or TLS; or TLS started after a PROXY header): reads bytes into the
+// splitter, decodes lines, writes through an outbox.
 import { concatBytes } from "../bytes.ts";
 import type { CloseReason } from "../errors.ts";
 import type { Events } from "../events.ts";
@@ -7,6 +7,24 @@ import { Outbox, type OutboxFailure, type OutboxOwner } from "../hub/outbox.ts";
 import { LineSplitter } from "../protocol/framing.ts";
 import { decodeLine } from "../protocol/text.ts";
 import type { Conn, Handler } from "./connections.ts";
+
+/**
+ * The bytes a {@link LineConn} reads and writes: a `Deno.Conn`, or TLS started over one after a
+ * PROXY header (`tcp.ts`).
+ */
+export interface ByteStream {
+  read(buffer: Uint8Array): Promise<number | null>;
+  write(bytes: Uint8Array): Promise<number>;
+  close(): void;
+}
+
+/** Where a {@link LineConn}'s bytes come from. */
+export interface LineConnPeer {
+  /** The client's IP address: the socket's peer, or what a load balancer's PROXY header said. */
+  remote: string;
+  /** Bytes of the client read already (those after a PROXY header): handled before any read. */
+  initial?: Uint8Array;
+}
 
 /** Options of {@link LineConn}. */
 export interface LineConnOptions {
@@ -37,7 +55,7 @@ const LARGE_READ_BYTES = 16 * 1024;
 export class LineConn implements Conn, OutboxOwner {
   readonly outbox: Outbox;
   readonly remote: string;
-  readonly #conn: Deno.Conn;
+  readonly #conn: ByteStream;
   readonly #maxLineBytes: number;
   readonly #maxUnterminated: number;
   readonly #events: Events;
@@ -48,15 +66,16 @@ export class LineConn implements Conn, OutboxOwner {
   readonly #metricsText: (() => Promise<string>) | undefined;
   #reason: CloseReason | undefined;
   #closed = false;
+  #initial: Uint8Array | undefined;
 
-  constructor(conn: Deno.Conn, options: LineConnOptions) {
+  constructor(conn: ByteStream, peer: LineConnPeer, options: LineConnOptions) {
     this.#conn = conn;
     this.#maxLineBytes = options.maxLineBytes;
     this.#maxUnterminated = options.maxUnterminatedBytes;
     this.#events = options.events;
     this.#metricsText = options.metricsText;
-    const addr = conn.remoteAddr as Deno.NetAddr;
-    this.remote = addr.hostname;
+    this.remote = peer.remote;
+    if (peer.initial && peer.initial.length > 0) this.#initial = peer.initial;
     this.outbox = new Outbox(conn, this, { maxBytes: options.maxQueueBytes });
   }
 
@@ -89,23 +108,31 @@ export class LineConn implements Conn, OutboxOwner {
     // The first bytes, while they may still be the old exporter's GET_METRICS.
     let start: Uint8Array | undefined = this.#metricsText ? new Uint8Array(0) : undefined;
     while (this.#reason === undefined) {
-      let n: number | null;
-      try {
-        n = await this.#conn.read(buf);
-      } catch {
-        this.close("read_error");
-        break;
+      let chunk: Uint8Array;
+      if (this.#initial) {
+        // Read with the PROXY header: the client's first bytes, before anything on the socket.
+        chunk = this.#initial;
+        this.#initial = undefined;
+        this.#events.emit({ type: "bytes_in", bytes: chunk.length });
+      } else {
+        let n: number | null;
+        try {
+          n = await this.#conn.read(buf);
+        } catch {
+          this.close("read_error");
+          break;
+        }
+        if (n === null) {
+          this.close("client_closed");
+          break;
+        }
+        this.#events.emit({ type: "bytes_in", bytes: n });
+        this.lastReadAt = performance.now();
+        chunk = buf.subarray(0, n);
+        // A full buffer means more is waiting; anything less, that the socket is empty for now.
+        if (n === buf.length) buf = large ??= new Uint8Array(LARGE_READ_BYTES);
+        else buf = small, large = undefined;
       }
-      if (n === null) {
-        this.close("client_closed");
-        break;
-      }
-      this.#events.emit({ type: "bytes_in", bytes: n });
-      this.lastReadAt = performance.now();
-      let chunk: Uint8Array = buf.subarray(0, n);
-      // A full buffer means more is waiting; anything less, that the socket is empty for now.
-      if (n === buf.length) buf = large ??= new Uint8Array(LARGE_READ_BYTES);
-      else buf = small, large = undefined;
       if (start !== undefined) {
         start = concatBytes([start, chunk]);
         const bridge = matchBridge(start);

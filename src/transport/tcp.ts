@@ -1,9 +1,16 @@
-// TCP and TLS listeners: accept, refuse what the caps refuse, and hand each connection to the
-// shared Connections as lines over a Deno.Conn.
+// TCP and TLS listeners: accept, read the PROXY header of a load balancer in --proxy-from, refuse
+// what the caps refuse, and hand each connection to the shared Connections as lines over a
+// Deno.Conn (or over TLS started on one after the header).
 import { getLogger } from "@logtape/logtape";
+import type { Buffer } from "node:buffer";
+import { Duplex } from "node:stream";
+import { createSecureContext, type SecureContext, TLSSocket } from "node:tls";
+import { AddressSet } from "../address_set.ts";
+import { concatBytes } from "../bytes.ts";
 import type { Transport } from "../events.ts";
 import type { Connections } from "./connections.ts";
-import { LineConn, type LineConnOptions } from "./line_conn.ts";
+import { type ByteStream, LineConn, type LineConnOptions } from "./line_conn.ts";
+import { parseProxyHeader } from "./proxy_header.ts";
 
 const log = getLogger(["classcord", "tcp"]);
 
@@ -15,16 +22,39 @@ export interface ChatListenerOptions extends LineConnOptions {
   tls?: { cert: string; key: string };
   /** Where accepted connections are served, with those of the other listeners. */
   connections: Connections;
+  /**
+   * Load balancers (`--proxy-from`): a connection from one of them starts with a PROXY protocol
+   * header (v1 or v2) naming the client, whose address it then has everywhere. Nobody else's
+   * header is read: from any other address, a connection is an ordinary client. None by
+   * default.
+   */
+  proxyFrom?: AddressSet;
 }
 
 // Time given to a refused connection's error line.
 const REFUSAL_MS = 1000;
+// Time a balancer has to send its PROXY header: the spec asks for at least 3 s (a TCP
+// retransmit); HAProxy sends it with the connection, so only a stuck or wrong peer waits this.
+// The connection holds no slot of the caps meanwhile (it is admitted once its client is known).
+const PROXY_HEADER_MS = 5000;
+// Reads of a PROXY header: one read gets all of it from HAProxy, often with the client's first
+// bytes; a v2 header with TLVs may take a few.
+const HEADER_READ_BYTES = 512;
+// Distinct load balancer problems logged at warning (then at debug: counted all the same).
+const MAX_WARNED = 100;
 
-/** A chat listener over `Deno.listen` or `Deno.listenTls`. */
+/**
+ * A chat listener over `Deno.listen` or `Deno.listenTls`. With load balancers in `proxyFrom`, a
+ * TLS listener accepts plain TCP and starts TLS itself (node:tls) once it has read the header, as
+ * HAProxy in TCP mode sends the header before the client's TLS handshake.
+ */
 export class ChatListener {
   #listener: Deno.Listener;
   readonly #transport: Transport;
   readonly #options: ChatListenerOptions;
+  readonly #proxyFrom: AddressSet;
+  // TLS started after the PROXY header: the certificate of new connections (replaced on reload).
+  #secure: SecureContext | undefined;
   #accepting: Promise<void>;
   // Listeners closed to make room for one with a new certificate: their accept loops end.
   readonly #retired = new WeakSet<Deno.Listener>();
@@ -32,11 +62,16 @@ export class ChatListener {
   #open = 0;
   #allDone: (() => void) | undefined;
   #stopping = false;
+  // Connections whose PROXY header is awaited: closed at once when the listener stops.
+  readonly #awaitingHeader = new Set<Deno.Conn>();
+  readonly #warned = new Set<string>();
 
   private constructor(listener: Deno.Listener, options: ChatListenerOptions) {
     this.#listener = listener;
     this.#transport = options.tls ? "tls" : "tcp";
     this.#options = options;
+    this.#proxyFrom = options.proxyFrom ?? AddressSet.NONE;
+    if (options.tls && tlsAfterHeader(options)) this.#secure = secureContext(options.tls);
     this.#accepting = this.#acceptLoop(listener);
   }
 
@@ -46,19 +81,30 @@ export class ChatListener {
    * @throws {Deno.errors.AddrInUse} and the other errors of `Deno.listen` / `Deno.listenTls`
    */
   static listen(options: ChatListenerOptions): ChatListener {
-    return new ChatListener(bind(options.hostname, options.port, options.tls), options);
+    const { hostname, port, tls } = options;
+    if (tls && tlsAfterHeader(options)) {
+      checkPair(hostname, tls);
+      return new ChatListener(Deno.listen({ hostname, port }), options);
+    }
+    return new ChatListener(bind(hostname, port, tls), options);
   }
 
   /**
    * A TLS listener takes a new certificate and key (a renewal): checked first on a spare port,
    * so a bad pair leaves the old one in place, then bound again on the same port. Established
    * connections are not touched; a connection arriving in the instant between is refused by
-   * the system and retried by its client.
+   * the system and retried by its client. When TLS starts after a PROXY header, the listener
+   * stays bound and new connections get the new pair.
    *
    * @throws {Error} when the new pair does not make a TLS listener
    */
   async reload(tls: { cert: string; key: string }): Promise<void> {
     const { hostname, port } = this.addr;
+    if (this.#secure) {
+      checkPair(hostname, tls);
+      this.#secure = secureContext(tls);
+      return;
+    }
     bind(hostname, 0, tls).close();
     this.#retired.add(this.#listener);
     this.#listener.close();
@@ -77,6 +123,8 @@ export class ChatListener {
     if (this.#stopping) return;
     this.#stopping = true;
     this.#listener.close();
+    // Balancer connections still waiting for their header end now, not at their deadline.
+    for (const conn of this.#awaitingHeader) closeQuietly(conn);
     await this.#accepting;
   }
 
@@ -93,6 +141,12 @@ export class ChatListener {
       } catch (err) {
         // Closed: the server stops, or a new certificate takes this listener's place.
         if (this.#stopping || this.#retired.has(listener)) return;
+        // Reset before it was accepted: what a load balancer's connect-only health check does
+        // (HAProxy's plain `check`, every second or two), nothing to warn about.
+        if (err instanceof Deno.errors.NotConnected || err instanceof Deno.errors.ConnectionReset) {
+          log.debug("Accept failed: {error}", { error: (err as Error).message });
+          continue;
+        }
         // Out of file descriptors and the like: keep serving those already connected.
         log.warn("Accept failed: {error}", { error: (err as Error).message });
         continue;
@@ -105,10 +159,24 @@ export class ChatListener {
   }
 
   async #serve(conn: Deno.Conn): Promise<void> {
+    let stream: ByteStream = conn;
     try {
       const { connections } = this.#options;
-      const remote = (conn.remoteAddr as Deno.NetAddr).hostname;
-      if (connections.admit(remote) !== "ok") return await this.#refuse(conn);
+      const peer = (conn.remoteAddr as Deno.NetAddr).hostname;
+      let remote = peer;
+      let initial: Uint8Array | undefined;
+      if (this.#proxyFrom.has(peer)) {
+        // The header comes before admission: the caps count the client, not the balancer.
+        const header = await this.#readHeader(conn, peer);
+        if (!header) return;
+        remote = header.source ?? peer;
+        initial = header.rest;
+      }
+      if (this.#secure) {
+        stream = new TlsStream(conn, initial, this.#secure);
+        initial = undefined;
+      }
+      if (connections.admit(remote) !== "ok") return await this.#refuse(stream);
       try {
         const tcp = conn as Partial<Deno.TcpConn>;
         tcp.setNoDelay?.(true);
@@ -117,18 +185,101 @@ export class ChatListener {
       } catch {
         // The peer may already be gone; the first read says so.
       }
-      await connections.serve(new LineConn(conn, this.#options), this.#transport);
+      const line = new LineConn(stream, { remote, initial }, this.#options);
+      await connections.serve(line, this.#transport);
     } catch (err) {
       // Only a bug gets here: this connection ends, the server goes on.
       log.error("Serving a connection failed: {error}", { error: err });
-      closeQuietly(conn);
+      closeQuietly(stream);
     } finally {
       if (--this.#open === 0) this.#allDone?.();
     }
   }
 
+  /**
+   * Reads a balancer's PROXY header (PROXY protocol v1 or v2): the client's address (none for
+   * UNKNOWN) and the client's bytes read with it. A LOCAL header (a health check), a bad or
+   * missing one: the connection is closed and undefined returned.
+   */
+  async #readHeader(
+    conn: Deno.Conn,
+    peer: string,
+  ): Promise<{ source: string | undefined; rest: Uint8Array } | undefined> {
+    this.#awaitingHeader.add(conn);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      closeQuietly(conn);
+    }, PROXY_HEADER_MS);
+    let bytes: Uint8Array = new Uint8Array(0);
+    try {
+      for (;;) {
+        const header = parseProxyHeader(bytes);
+        if (header.kind === "invalid") return this.#badHeader(conn, peer, header.reason);
+        if (header.kind === "local") {
+          // A connection the balancer made itself (a health check): nothing to serve or count.
+          // HAProxy sends LOCAL only from a `tcp-check` that then awaits an answer, so such a
+          // check fails here: its checks belong on the metrics port's /healthz.
+          log.debug("Closed a health check from {peer}", { peer });
+          closeQuietly(conn);
+          return undefined;
+        }
+        if (header.kind !== "more") {
+          const rest = bytes.slice(header.length);
+          return { source: header.kind === "proxy" ? header.source : undefined, rest };
+        }
+        const buf = new Uint8Array(HEADER_READ_BYTES);
+        let n: number | null;
+        try {
+          n = await conn.read(buf);
+        } catch {
+          n = null; // reset by the peer, or closed by the deadline or the listener
+        }
+        if (n === null) {
+          if (timedOut) {
+            return this.#badHeader(conn, peer, `No PROXY header within ${PROXY_HEADER_MS} ms`);
+          }
+          // Gone before a whole header: a probe that connects and leaves, or the server stops.
+          if (bytes.length > 0 && !this.#stopping) {
+            return this.#badHeader(conn, peer, "Closed in the middle of a PROXY header");
+          }
+          log.debug("Connection from {peer} closed before a PROXY header", { peer });
+          closeQuietly(conn);
+          return undefined;
+        }
+        // Bounded: every header is decided by its first 107 (v1) or 4096 (v2) bytes.
+        bytes = concatBytes([bytes, buf.subarray(0, n)]);
+      }
+    } finally {
+      clearTimeout(timer);
+      this.#awaitingHeader.delete(conn);
+    }
+  }
+
+  /**
+   * A balancer's connection without a valid PROXY header: closed without a word (the spec says
+   * to abort), counted, and logged at warning once per balancer and kind of problem (a balancer
+   * sending no header sends none on every connection).
+   */
+  #badHeader(conn: Deno.Conn, peer: string, reason: string): undefined {
+    closeQuietly(conn);
+    this.#options.events.emit({ type: "limit", limit: "proxy_header" });
+    const key = `${peer} ${reason.replace(/[0-9]+/g, "N")}`;
+    if (this.#warned.size < MAX_WARNED && !this.#warned.has(key)) {
+      this.#warned.add(key);
+      log.warn(
+        "Closed a connection from load balancer {peer}: {reason} (is it sending the PROXY " +
+          "protocol? further ones are logged at debug)",
+        { peer, reason },
+      );
+    } else {
+      log.debug("Closed a connection from load balancer {peer}: {reason}", { peer, reason });
+    }
+    return undefined;
+  }
+
   /** Over a connection cap: one `server_busy` line, then the socket is closed (B.7). */
-  async #refuse(conn: Deno.Conn): Promise<void> {
+  async #refuse(conn: ByteStream): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       // Bounded: a refused peer that does not read must not hold the accept path.
@@ -145,6 +296,14 @@ export class ChatListener {
   }
 }
 
+/**
+ * Whether a TLS listener starts TLS itself after a PROXY header: only when load balancers are
+ * configured, so a server without them keeps `Deno.listenTls` (rustls in the runtime, faster).
+ */
+function tlsAfterHeader(options: ChatListenerOptions): boolean {
+  return options.proxyFrom !== undefined && options.proxyFrom !== AddressSet.NONE;
+}
+
 /** `Deno.listen` or `Deno.listenTls` on `hostname:port`. */
 function bind(
   hostname: string,
@@ -156,11 +315,169 @@ function bind(
     : Deno.listen({ hostname, port });
 }
 
+/**
+ * Throws when a certificate and key do not make a TLS listener: node:tls's
+ * `createSecureContext` in Deno accepts anything and fails at each handshake, so the pair is
+ * checked by `Deno.listenTls` on a spare port, as a reload does.
+ */
+function checkPair(hostname: string, tls: { cert: string; key: string }): void {
+  bind(hostname, 0, tls).close();
+}
+
+function secureContext(tls: { cert: string; key: string }): SecureContext {
+  return createSecureContext({ cert: tls.cert, key: tls.key });
+}
+
 /** Closes a socket that the peer may have closed already. */
-function closeQuietly(conn: Deno.Conn): void {
+function closeQuietly(conn: ByteStream): void {
   try {
     conn.close();
   } catch {
     // Already closed.
   }
+}
+
+// Reads of the TLS records under a TlsStream: small while idle, larger during a burst (as
+// LineConn's reads, for the same reason: each waiting read holds its buffer).
+const SMALL_TLS_READ_BYTES = 512;
+const LARGE_TLS_READ_BYTES = 16 * 1024 + 256; // one full TLS record and its overhead
+// Time a closing TLS connection has to take its close_notify before the socket is closed anyway.
+const CLOSE_NOTIFY_MS = 1000;
+
+/**
+ * Server-side TLS over a `Deno.Conn` whose first bytes (`initial`, read with the PROXY header)
+ * are the client's handshake: node:tls's `TLSSocket` in server mode over a stream of the
+ * connection's bytes, read and written as a {@link ByteStream}. `Deno.startTls` is client-only
+ * and `Deno.listenTls` does the handshake before anything can be read, so this is Deno 2.9's
+ * one way to TLS after a header (measured: 3 times slower than Deno.listenTls on bulk echo,
+ * ~200 MB/s, far above what a class sends).
+ */
+class TlsStream implements ByteStream {
+  readonly #conn: Deno.Conn;
+  readonly #raw: Duplex;
+  readonly #tls: TLSSocket;
+  // Part of a decrypted chunk that did not fit the caller's buffer.
+  #rest: Uint8Array | undefined;
+  #ended = false;
+  #error: Error | undefined;
+  #wake: (() => void) | undefined;
+  #closed = false;
+
+  constructor(conn: Deno.Conn, initial: Uint8Array | undefined, context: SecureContext) {
+    this.#conn = conn;
+    this.#raw = rawStream(conn, initial);
+    this.#tls = new TLSSocket(this.#raw, { isServer: true, secureContext: context });
+    const wake = () => {
+      const resolve = this.#wake;
+      this.#wake = undefined;
+      resolve?.();
+    };
+    this.#tls.on("readable", wake);
+    this.#tls.on("end", () => {
+      this.#ended = true;
+      wake();
+    });
+    this.#tls.on("close", () => {
+      this.#ended = true;
+      wake();
+    });
+    // A failed handshake, a bad record, a reset: the next read throws it (read_error).
+    this.#tls.on("error", (err: Error) => {
+      this.#error ??= err;
+      wake();
+    });
+  }
+
+  async read(buffer: Uint8Array): Promise<number | null> {
+    for (;;) {
+      const chunk = this.#rest ?? (this.#tls.read() as Buffer | null);
+      this.#rest = undefined;
+      if (chunk !== null && chunk.length > 0) {
+        const n = Math.min(chunk.length, buffer.length);
+        buffer.set(chunk.subarray(0, n));
+        if (n < chunk.length) this.#rest = chunk.subarray(n);
+        return n;
+      }
+      if (this.#error) throw this.#error;
+      if (this.#ended || this.#closed) return null;
+      await new Promise<void>((resolve) => this.#wake = resolve);
+    }
+  }
+
+  write(bytes: Uint8Array): Promise<number> {
+    return new Promise((resolve, reject) => {
+      if (this.#closed || this.#tls.destroyed) return reject(new Error("Connection closed"));
+      this.#tls.write(bytes, (err) => err ? reject(err) : resolve(bytes.length));
+    });
+  }
+
+  /**
+   * Ends TLS with a close_notify, as `Deno.listenTls` connections do (rustls clients take an end
+   * without one for a truncation), then closes the socket; at once when TLS is broken, and
+   * after {@link CLOSE_NOTIFY_MS} at most when the peer does not take it.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const resolve = this.#wake;
+    this.#wake = undefined;
+    resolve?.();
+    if (this.#tls.destroyed || this.#error) return this.#destroy();
+    const timer = setTimeout(() => this.#destroy(), CLOSE_NOTIFY_MS);
+    const done = () => {
+      clearTimeout(timer);
+      this.#destroy();
+    };
+    this.#tls.once("close", done);
+    this.#tls.end(done);
+  }
+
+  #destroy(): void {
+    this.#tls.destroy();
+    this.#raw.destroy();
+    closeQuietly(this.#conn);
+  }
+}
+
+/** A node stream of a connection's bytes: `initial` first, then what the socket reads. */
+function rawStream(conn: Deno.Conn, initial: Uint8Array | undefined): Duplex {
+  let first = initial && initial.length > 0 ? initial : undefined;
+  let size = SMALL_TLS_READ_BYTES;
+  return new Duplex({
+    read() {
+      if (first) {
+        this.push(first);
+        first = undefined;
+        return;
+      }
+      const buf = new Uint8Array(size);
+      conn.read(buf).then(
+        (n) => {
+          if (n === null) return this.push(null);
+          size = n === buf.length ? LARGE_TLS_READ_BYTES : SMALL_TLS_READ_BYTES;
+          this.push(buf.subarray(0, n));
+        },
+        (err: Error) => this.destroy(err),
+      );
+    },
+    write(chunk: Uint8Array, _encoding, done) {
+      writeAll(conn, chunk).then(() => done(), done);
+    },
+    final(done) {
+      try {
+        (conn as Deno.TcpConn).closeWrite();
+      } catch {
+        // Closed already.
+      }
+      done();
+    },
+    destroy(err, done) {
+      closeQuietly(conn);
+      done(err);
+    },
+  });
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
 }
