@@ -105,6 +105,15 @@ export interface Config {
   lang: Lang;
   /** Addresses exempt from the per-address caps (never from per-connection limits). */
   trustedAddresses: AddressSet;
+  /**
+   * Addresses (a load balancer) whose connections start with a PROXY protocol header naming the
+   * real client; empty: no header is read from anyone.
+   */
+  proxyFrom: AddressSet;
+  /** NATS servers of a cluster (`nats://host:port`); empty: one node on its own Deno KV. */
+  nats: string[];
+  /** This node's name in a cluster, unique among its nodes. */
+  nodeName: string;
   /** The limits of PROTOCOL B.7. */
   limits: Limits;
 }
@@ -346,6 +355,60 @@ const OPTIONS: Option[] = [
       }
     },
   },
+  {
+    flag: "proxy-from",
+    key: "proxyFrom",
+    env: "CLASSCORD_PROXY_FROM",
+    // None: a PROXY header from anyone else would let a client pick its own address. The load
+    // balancer's address goes here, and nothing else.
+    default: "none",
+    help: "addresses of load balancers that send a PROXY protocol header (v1 or v2); none for none",
+    parse: (v, src) => {
+      try {
+        return AddressSet.parse(v);
+      } catch (err) {
+        throw new ConfigError(`Invalid ${src}: ${(err as Error).message}`);
+      }
+    },
+  },
+  {
+    flag: "nats",
+    key: "nats",
+    env: "CLASSCORD_NATS",
+    // None: one node with its embedded store, the default. Listing every server of the NATS
+    // cluster lets a node reach it whichever server is down.
+    default: "",
+    help: "NATS servers of a cluster, comma-separated (nats://10.0.0.5:4222); none: one node",
+    parse: (v, src) => {
+      const urls = v.split(",").map((u) => u.trim()).filter((u) => u !== "");
+      for (const url of urls) {
+        let parsed: URL | undefined;
+        try {
+          parsed = new URL(url.includes("://") ? url : `nats://${url}`);
+        } catch { /* reported below */ }
+        if (!parsed || !["nats:", "tls:"].includes(parsed.protocol) || parsed.hostname === "") {
+          throw new ConfigError(`Invalid ${src}: "${url}" is not a NATS URL (nats://host:port)`);
+        }
+      }
+      return urls.map((u) => u.includes("://") ? u : `nats://${u}`);
+    },
+  },
+  {
+    flag: "node-name",
+    key: "nodeName",
+    env: "CLASSCORD_NODE_NAME",
+    // The host's name when the environment gives it (containers and most shells do).
+    default: "",
+    help: "this node's name in a cluster (default: $HOSTNAME), unique among its nodes",
+    parse: (v, src) => {
+      if (v !== "" && !/^[A-Za-z0-9_-]{1,64}$/.test(v)) {
+        throw new ConfigError(
+          `Invalid ${src}: "${v}" must be 1 to 64 letters, digits, "-" or "_"`,
+        );
+      }
+      return v;
+    },
+  },
   // PROTOCOL B.7 defaults, from what ergo, InspIRCd, NATS, Centrifugo and OWASP ship.
   limit("max-line-bytes", "maxLineBytes", 64 * 1024, "longest line in bytes (too_large)"),
   limit(
@@ -500,6 +563,13 @@ export function parseConfig(
   config.limits = limits;
   if ((config.tlsCert === "") !== (config.tlsKey === "")) {
     throw new ConfigError("Invalid TLS configuration: --tls-cert and --tls-key go together");
+  }
+  if ((config.nats as string[]).length > 0 && config.nodeName === "") {
+    const host = (env.HOSTNAME ?? "").replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 64);
+    if (host === "") {
+      throw new ConfigError("Invalid cluster configuration: --nats needs --node-name");
+    }
+    config.nodeName = host;
   }
   return config as unknown as Config;
 }

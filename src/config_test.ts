@@ -25,6 +25,9 @@ Deno.test("parseConfig() defaults match the documented ones", () => {
     webPort: 8080,
     webOrigins: [],
     trustedAddresses: AddressSet.parse("127.0.0.0/8,::1"),
+    proxyFrom: AddressSet.parse("none"),
+    nats: [],
+    nodeName: "",
     limits: DEFAULT_LIMITS,
   });
   assert.equal(DEFAULT_LIMITS.maxLineBytes, 65536);
@@ -138,4 +141,18 @@ Deno.test("parseConfig() reads --trusted-addresses and --lang, none trusting not
   assert.ok(config([]).trustedAddresses.has("::1"));
   assert.ok(!config([], { CLASSCORD_TRUSTED_ADDRESSES: "none" }).trustedAddresses.has("127.0.0.1"));
   assert.equal(config([], { CLASSCORD_LANG: "fr" }).lang, "fr");
+});
+
+Deno.test("parseConfig() cluster flags: NATS URLs, the node's name, PROXY senders", () => {
+  const c = config(["--nats", "nats://127.0.0.1:4222, 10.0.0.6:4222", "--node-name", "n1"]);
+  assert.deepEqual(c.nats, ["nats://127.0.0.1:4222", "nats://10.0.0.6:4222"]);
+  assert.equal(c.nodeName, "n1");
+  // The host's name stands in for --node-name in a container.
+  assert.equal(config(["--nats", "nats://a:4222"], { HOSTNAME: "web.1" }).nodeName, "web-1");
+  assert.throws(() => config(["--nats", "nats://a:4222"]), /--nats needs --node-name/);
+  assert.throws(() => config(["--nats", "http://a"]), /not a NATS URL/);
+  assert.throws(() => config(["--node-name", "a b"]), /letters, digits/);
+  const proxies = config(["--proxy-from", "10.0.0.2"]).proxyFrom;
+  assert.ok(proxies.has("10.0.0.2") && !proxies.has("10.0.0.3"));
+  assert.ok(!config([]).proxyFrom.has("127.0.0.1"), "no PROXY header is read by default");
 });

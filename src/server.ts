@@ -6,17 +6,19 @@ import { type Clock, systemClock } from "./clock.ts";
 import type { Config, Limits } from "./config.ts";
 import { answerAdmin } from "./admin.ts";
 import { ResumeTokens } from "./auth/resume.ts";
+import { ClusterNode } from "./cluster/node.ts";
 import { EventStream } from "./events.ts";
 import { serveHttp } from "./http.ts";
+import type { Bus } from "./hub/bus.ts";
 import { Hub } from "./hub/hub.ts";
 import { Metrics, processMetrics } from "./metrics.ts";
 import { HISTORY_MAX_LIMIT } from "./protocol/schema.ts";
-import { Accounts } from "./session/account.ts";
+import { Accounts, LOGIN_WINDOW_MS, type LoginEvents } from "./session/account.ts";
 import { Chat } from "./session/chat.ts";
 import { Console, type Stats } from "./session/console.ts";
 import { ExportTickets } from "./session/export_tickets.ts";
 import type { Connection, Peer, SessionOutput } from "./session/client.ts";
-import { Moderation } from "./session/moderation.ts";
+import { Moderation, type MuteTable } from "./session/moderation.ts";
 import { type ServerInfo, Session, type SessionDeps } from "./session/session.ts";
 import { KvStore } from "./store/kv_store.ts";
 import { StoreLock } from "./store/lock.ts";
@@ -91,27 +93,41 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const lock = memory ? undefined : await StoreLock.acquire(config.db, "classcord serve", {
     socket: adminSocketPath(config.db),
   });
-  let store: KvStore;
+  let local: KvStore;
   try {
-    store = await KvStore.open(config.db, { clock });
+    local = await KvStore.open(config.db, { clock });
   } catch (err) {
     lock?.release();
     throw err;
   }
+  let store: Store = local;
   const metrics = new Metrics(VERSION, { process: processMetrics() });
   const events = new EventStream();
   events.subscribe((event) => metrics.observe(event));
   let hasher: PasswordHasher | undefined;
   let connections: Connections | undefined;
   const listeners: ChatListener[] = [];
-  let messages: MessageLog;
+  let messages: MessageLog | undefined;
+  let cluster: ClusterNode | undefined;
   let http: Deno.HttpServer<Deno.NetAddr> | undefined;
   let admin: AdminSocket | undefined;
   let web: WebListener | undefined;
   let stopping = false;
   try {
+    if (config.nats.length > 0) {
+      // A cluster node: its Deno KV is only its read model of the shared stream.
+      cluster = await ClusterNode.start({
+        servers: config.nats,
+        node: config.nodeName,
+        local,
+        events,
+        retentionDays: config.retentionDays,
+        loginWindowMs: LOGIN_WINDOW_MS,
+      });
+      store = cluster.store;
+    }
     await prune(store, clock, config.retentionDays);
-    messages = await MessageLog.open(store, { events });
+    if (!cluster) messages = await MessageLog.open(local, { events });
     hasher = new WorkerHasher({ params: options.argon2 });
 
     const info: ServerInfo = {
@@ -139,7 +155,14 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     };
     const deps = sessionDeps({
       store,
-      journal: messages,
+      ...(cluster
+        ? {
+          bus: cluster.bus,
+          flushed: () => cluster!.flushed(),
+          mutes: cluster.mutes,
+          loginEvents: cluster.logins,
+        }
+        : { journal: messages! }),
       hasher,
       clock,
       events,
@@ -174,6 +197,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       connections,
       events,
       metricsText: () => metrics.text(),
+      proxyFrom: config.proxyFrom,
     };
     listeners.push(bindChat(() => ChatListener.listen(listenerOptions), config.host, config.port));
     if (config.tlsCert !== "") {
@@ -191,6 +215,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
           port,
           tls,
           origins: config.webOrigins,
+          proxyFrom: config.proxyFrom,
           assets,
           connections,
           events,
@@ -213,7 +238,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         http = serveHttp({ hostname, port }, {
           metrics,
           // Ready while accepting chat and while the store answers a read.
-          ready: async () => !stopping && (await store.lastSeq(), true),
+          // In a cluster, also connected to NATS and beating: the balancer's health check.
+          ready: async () => !stopping && (cluster?.ready ?? true) && (await store.lastSeq(), true),
         });
       } catch (err) {
         const reason = err instanceof Deno.errors.AddrInUse
@@ -228,6 +254,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     await connections?.shutdown();
     await admin?.close();
     hasher?.close();
+    await cluster?.stop();
     store.close();
     lock?.release();
     throw err;
@@ -268,9 +295,11 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       await webClosed;
       await Promise.all(listeners.map((l) => l.closed()));
       await http?.shutdown();
-      await messages.flushed(); // what clients sent before the shutdown is stored
+      await messages?.flushed(); // what clients sent before the shutdown is stored
       await admin?.close();
       hasher.close();
+      // Presence key deleted (the others say offline at once), cursors written.
+      await cluster?.stop();
       store.close();
       lock?.release();
       log.info("Stopped");
@@ -304,19 +333,33 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
  * accounts and chat.
  */
 export function sessionDeps(
-  parts: Pick<SessionDeps, "clock" | "events" | "limits" | "info" | "lang"> & {
-    store: Store;
-    journal: MessageLog;
-    hasher: PasswordHasher;
-    guests: boolean;
-    /** The server's counters, for the teacher console (none: zeros). */
-    stats?: () => Promise<Stats>;
-  },
+  parts:
+    & Pick<SessionDeps, "clock" | "events" | "limits" | "info" | "lang">
+    & {
+      store: Store;
+      hasher: PasswordHasher;
+      guests: boolean;
+      /** The server's counters, for the teacher console (none: zeros). */
+      stats?: () => Promise<Stats>;
+    }
+    & (
+      /** One server: the in-process bus over the message log. */
+      | { journal: MessageLog }
+      /** A cluster node: its bus, read-your-writes, and what it shares with the others. */
+      | {
+        bus: Bus;
+        flushed(): Promise<void>;
+        mutes: MuteTable;
+        loginEvents: LoginEvents;
+      }
+    ),
 ): SessionDeps & { tickets: ExportTickets } {
-  const { store, journal, hasher, clock, events, limits, guests } = parts;
-  const bus = new Hub({ journal, events });
-  const flushed = () => journal.flushed();
-  const moderation = new Moderation({ bus, store, clock });
+  const { store, hasher, clock, events, limits, guests } = parts;
+  const bus = "bus" in parts ? parts.bus : new Hub({ journal: parts.journal, events });
+  const flushed = "bus" in parts ? parts.flushed : () => parts.journal.flushed();
+  const mutes = "mutes" in parts ? parts.mutes : undefined;
+  const loginEvents = "loginEvents" in parts ? parts.loginEvents : undefined;
+  const moderation = new Moderation({ bus, store, clock, mutes });
   const tokens = new ResumeTokens(() => store.secret("resume"));
   const accounts = new Accounts({
     store,
@@ -328,6 +371,7 @@ export function sessionDeps(
     moderation,
     tokens,
     flushed,
+    loginEvents,
   });
   const chat = new Chat({ bus, clock, store, events, accounts, moderation, guests, flushed });
   const tickets = new ExportTickets(clock);

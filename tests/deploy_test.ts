@@ -1,7 +1,9 @@
 // Deployment files, checked without a Docker engine or a running systemd: compose.yaml through
-// docker-compose's own validation, the systemd unit through systemd-analyze, and the Dockerfile,
-// .dockerignore and .env.example by their structure.
+// docker-compose's own validation, the cluster profile's configs through haproxy (-c, and a run on
+// loopback), nats-server -t and promtool, the systemd unit through systemd-analyze, and the
+// Dockerfile, .dockerignore and .env.example by their structure.
 import assert from "node:assert/strict";
+import { AddressSet } from "../src/address_set.ts";
 import { parseConfig } from "../src/config.ts";
 import { ROOT } from "../scripts/compile.ts";
 import { needs, PACKAGES, type Tool, which } from "./helpers/tools.ts";
@@ -54,27 +56,55 @@ async function exec(
 // compose.yaml
 
 interface ComposeService {
+  profiles?: string[];
   build?: { context: string };
   image?: string;
+  command?: string[];
   restart?: string;
   ports?: { published: number | string; target: number | string }[];
   volumes?: (string | { type: string; source: string; target: string; read_only?: boolean })[];
   environment?: Record<string, string>;
   healthcheck?: { test: string[] };
+  depends_on?: Record<string, { condition: string }>;
+  networks?: Record<string, { ipv4_address?: string; aliases?: string[] } | null>;
 }
 
 interface Compose {
   services: Record<string, ComposeService>;
   volumes?: Record<string, unknown>;
+  networks?: Record<string, { ipam?: { config?: { subnet?: string }[] } }>;
+}
+
+/** The Python of docker-compose (v1, Debian's package), which has PyYAML. */
+async function composePython(): Promise<string[]> {
+  const compose = tool("docker-compose");
+  const shebang = (await Deno.readTextFile(compose)).split("\n")[0];
+  assert.match(shebang, /^#!\S*python/, `${compose} is not docker-compose v1 (Python)`);
+  return shebang.slice(2).trim().split(/\s+/);
+}
+
+/** YAML text as the JSON value PyYAML reads from it (no YAML library among the dependencies). */
+async function yamlValue(text: string): Promise<unknown> {
+  const python = await composePython();
+  const json = await exec(python[0], [
+    ...python.slice(1),
+    "-c",
+    "import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)",
+  ], { stdin: text });
+  assert.equal(json.code, 0, json.stderr);
+  return JSON.parse(json.stdout);
 }
 
 /**
  * `docker-compose config` of compose.yaml with only these variables (and an empty env file, so a
  * developer's .env plays no part), and its output as JSON when it succeeded. docker-compose (v1,
  * Debian's package) is Python and prints YAML; its own interpreter, which has PyYAML, converts.
+ * v1 prints every service whatever the active profiles (with its `profiles`), so the profiles'
+ * effect is checked from that field; `profiles` are passed as `--profile` flags.
  */
 async function composeConfig(
   env: Record<string, string>,
+  profiles: string[] = [],
 ): Promise<Output & { config?: Compose }> {
   const compose = tool("docker-compose");
   const tmp = await Deno.makeTempDir({ prefix: "classcord_compose_" });
@@ -87,19 +117,11 @@ async function composeConfig(
       `${tmp}/empty.env`,
       "-f",
       `${ROOT}/compose.yaml`,
+      ...profiles.flatMap((p) => ["--profile", p]),
       "config",
     ], { env: { HOME: tmp, ...env } });
     if (out.code !== 0) return out;
-    const shebang = (await Deno.readTextFile(compose)).split("\n")[0];
-    assert.match(shebang, /^#!\S*python/, `${compose} is not docker-compose v1 (Python)`);
-    const python = shebang.slice(2).trim().split(/\s+/);
-    const json = await exec(python[0], [
-      ...python.slice(1),
-      "-c",
-      "import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)",
-    ], { stdin: out.stdout });
-    assert.equal(json.code, 0, json.stderr);
-    return { ...out, config: JSON.parse(json.stdout) };
+    return { ...out, config: await yamlValue(out.stdout) as Compose };
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
@@ -124,7 +146,9 @@ Deno.test(
     const out = await composeConfig({ GRAFANA_ADMIN_PASSWORD: marker });
     assert.equal(out.code, 0, out.stderr);
     const { services, volumes } = out.config!;
-    assert.deepEqual(Object.keys(services).sort(), ["classcord", "grafana", "prometheus"]);
+    // What `docker compose up` starts: the services without a profile.
+    const always = Object.keys(services).filter((name) => !services[name].profiles);
+    assert.deepEqual(always.sort(), ["classcord", "grafana", "prometheus"]);
     const { chat, web, metrics } = defaultPorts();
 
     const app = services.classcord;
@@ -198,6 +222,572 @@ Deno.test(
     }
     const example = await Deno.readTextFile(`${ROOT}/.env.example`);
     assert.match(example, /^GRAFANA_ADMIN_PASSWORD=$/m, ".env.example documents it, empty");
+  },
+);
+
+// ---------------------------------------------------------------------------------------------
+// compose.yaml's cluster profile and deploy/cluster/
+
+const CLUSTER = `${ROOT}/deploy/cluster`;
+
+/** The services `docker compose up <targets>` starts: the targets and their dependencies. */
+function startedWith(services: Record<string, ComposeService>, targets: string[]): Set<string> {
+  const started = new Set<string>();
+  const visit = (name: string) => {
+    assert.ok(services[name], `${name} is a service`);
+    if (started.has(name)) return;
+    started.add(name);
+    for (const dep of Object.keys(services[name].depends_on ?? {})) visit(dep);
+  };
+  targets.forEach(visit);
+  return started;
+}
+
+/** Host ports published by more than one of `names`. */
+function clashes(services: Record<string, ComposeService>, names: Iterable<string>): number[] {
+  const all = [...names].flatMap((n) => published(services[n]));
+  return all.filter((port, i) => all.indexOf(port) !== i);
+}
+
+/**
+ * The settings of a nats-server config, by dotted path (`cluster.routes`), each as its values:
+ * the subset of the syntax deploy/cluster/ uses (blocks, `key: value`, one-per-line lists).
+ * Whether nats-server accepts the file is its own test (`nats-server -t`).
+ */
+function natsSettings(text: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const path: string[] = [];
+  let list: string | undefined;
+  for (const raw of text.split("\n")) {
+    const line = raw.replace(/#.*$/, "").trim();
+    if (line === "") continue;
+    if (list !== undefined) {
+      if (line === "]") list = undefined;
+      else out.get(list)!.push(line);
+      continue;
+    }
+    const block = line.match(/^(\w+)\s*[:=]?\s*\{$/);
+    if (block) {
+      path.push(block[1]);
+      continue;
+    }
+    if (line === "}") {
+      path.pop();
+      continue;
+    }
+    const setting = line.match(/^(\w+)\s*[:=]\s*(.+)$/);
+    assert.ok(setting, `a NATS setting: ${line}`);
+    const key = [...path, setting[1]].join(".");
+    if (setting[2] === "[") {
+      list = key;
+      out.set(key, []);
+    } else out.set(key, [setting[2]]);
+  }
+  return out;
+}
+
+/** The one value of a NATS setting. */
+function natsSetting(settings: Map<string, string[]>, key: string): string {
+  const values = settings.get(key);
+  assert.equal(values?.length, 1, `${key} is set once`);
+  return values[0];
+}
+
+/** The port of a `host:port` listen address. */
+function portOf(address: string): number {
+  const port = Number(address.match(/:(\d+)$/)?.[1]);
+  assert.ok(port > 0, `a port in ${address}`);
+  return port;
+}
+
+/** haproxy.cfg's sections (`frontend chat`, `defaults`...) and their lines, comments dropped. */
+function haproxySections(text: string): Map<string, string[]> {
+  const sections = new Map<string, string[]>();
+  let current: string[] | undefined;
+  for (const raw of text.split("\n")) {
+    const line = raw.replace(/(^|\s)#.*$/, "").trimEnd();
+    if (line.trim() === "") continue;
+    if (!/^\s/.test(line)) {
+      current = [];
+      sections.set(line.trim().replace(/\s+/g, " "), current);
+    } else current!.push(line.trim().replace(/\s+/g, " "));
+  }
+  return sections;
+}
+
+/** The backend the frontend bound to `port` sends to, and that backend's lines. */
+function backendFor(sections: Map<string, string[]>, port: number): [string, string[]] {
+  const frontend = [...sections].find(([name, lines]) =>
+    name.startsWith("frontend ") && lines.includes(`bind :${port}`)
+  );
+  assert.ok(frontend, `a frontend binds :${port}`);
+  const name = frontend[1].find((l) => l.startsWith("default_backend "))?.split(" ")[1];
+  const backend = sections.get(`backend ${name}`);
+  assert.ok(backend, `backend ${name} of the frontend on :${port}`);
+  return [name!, backend];
+}
+
+Deno.test(
+  "compose.yaml cluster profile: three routed NATS, nodes on all of them behind a fixed HAProxy",
+  needs("docker-compose"),
+  async () => {
+    const env = { GRAFANA_ADMIN_PASSWORD: "test-only-not-a-password" };
+    // docker-compose v1 (1.29) takes --profile and COMPOSE_PROFILES; its `config` prints every
+    // service either way, so both must validate the same file the same way.
+    const flag = await composeConfig(env, ["cluster"]);
+    assert.equal(flag.code, 0, flag.stderr);
+    const variable = await composeConfig({ ...env, COMPOSE_PROFILES: "cluster" });
+    assert.equal(variable.code, 0, variable.stderr);
+    assert.deepEqual(variable.config, flag.config);
+    const { services, volumes, networks } = flag.config!;
+    const { chat, web, metrics } = defaultPorts();
+    const tls = parseConfig([], {}).tlsPort;
+    const text = await Deno.readTextFile(`${ROOT}/compose.yaml`);
+
+    // Every service is the single node's (no profile) or the cluster's, never both.
+    const always = Object.keys(services).filter((n) => !services[n].profiles);
+    const cluster = Object.keys(services).filter((n) => services[n].profiles);
+    for (const n of cluster) assert.deepEqual(services[n].profiles, ["cluster"], n);
+    const declared = (source: string) => volumes !== undefined && source in volumes;
+
+    // The command of the header starts the whole cluster and nothing of the single node (which
+    // has no profile, so it would start with any plain `up`); each setup's host ports are its own.
+    const command = text.match(/^#\s+docker compose --profile cluster up -d (?:--build )?(.+)$/m);
+    assert.ok(command, "compose.yaml's header says how to start the cluster");
+    const started = startedWith(services, command[1].trim().split(/\s+/));
+    assert.deepEqual([...started].sort(), [...cluster].sort(), "the command starts the cluster");
+    assert.deepEqual(clashes(services, started), []);
+    assert.deepEqual(clashes(services, always), []);
+
+    // Three NATS servers, JetStream on a volume each, each routed to all three.
+    const nats = cluster.filter((n) => services[n].image?.startsWith("nats:"));
+    assert.equal(nats.length, 3, "three NATS servers (R3 streams, a quorum of 2)");
+    const settings = new Map<string, Map<string, string[]>>();
+    for (const n of nats) {
+      const svc = services[n];
+      // 2.9 or 2.10, the versions whose options the configs may use (Debian has 2.9.10).
+      assert.match(svc.image!, /^nats:2\.(9|10)\.\d+(-alpine[\d.]*)?$/, `${n}: pinned NATS`);
+      assert.ok(svc.restart, n);
+      assert.deepEqual(published(svc), [], `${n} is reached on the compose network only`);
+      const conf = mounts(svc).find((m) => m.startsWith(`${CLUSTER}/`));
+      assert.ok(conf && conf.endsWith(":ro"), `${n}: a read-only config from deploy/cluster/`);
+      const [source, target] = conf.split(":");
+      assert.deepEqual(svc.command?.slice(-2), ["--config", target], `${n} runs ${target}`);
+      settings.set(n, natsSettings(await Deno.readTextFile(source)));
+    }
+    const clientPort = (n: string) => portOf(natsSetting(settings.get(n)!, "listen"));
+    const routePort = (n: string) => portOf(natsSetting(settings.get(n)!, "cluster.listen"));
+    const stores = new Set<string>();
+    for (const [n, conf] of settings) {
+      assert.equal(natsSetting(conf, "server_name"), n, "server_name is the service's name");
+      assert.equal(
+        natsSetting(conf, "cluster.name"),
+        natsSetting(settings.get(nats[0])!, "cluster.name"),
+      );
+      const routes = (conf.get("cluster.routes") ?? []).map((url) => {
+        const route = url.match(/^nats-route:\/\/([\w-]+):(\d+)$/);
+        assert.ok(route, `${n}: route ${url}`);
+        return `${route[1]}:${route[2]}`;
+      });
+      assert.deepEqual(
+        routes.sort(),
+        nats.map((m) => `${m}:${routePort(m)}`).sort(),
+        `${n} routes`,
+      );
+      const storeDir = natsSetting(conf, "jetstream.store_dir");
+      const store = mounts(services[n]).find((m) => m.split(":")[1] === storeDir);
+      assert.ok(store && store.endsWith(":rw"), `${n}: ${storeDir} is a writable volume`);
+      const volume = store.split(":")[0];
+      assert.ok(declared(volume) && !stores.has(volume), `${n}: its own named volume ${volume}`);
+      stores.add(volume);
+      const health = portOf(natsSetting(conf, "http"));
+      assert.ok(
+        services[n].healthcheck?.test.some((a) => a.endsWith(`:${health}/healthz`)),
+        `${n}: health check on its monitoring port ${health}`,
+      );
+    }
+
+    // HAProxy: pinned, its config mounted, a fixed address inside the cluster network's subnet,
+    // the single node's host ports (TLS published once the nodes have a certificate).
+    const [lb, ...more] = cluster.filter((n) => services[n].image?.startsWith("haproxy:"));
+    assert.ok(lb && more.length === 0, "one HAProxy");
+    const haproxy = services[lb];
+    assert.match(haproxy.image!, /^haproxy:2\.6\.\d+$/, "pinned HAProxy 2.6");
+    assert.ok(
+      mounts(haproxy).includes(`${CLUSTER}/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro`),
+      mounts(haproxy).join(", "),
+    );
+    assert.deepEqual(published(haproxy), published(services.classcord));
+    for (const p of haproxy.ports!) assert.equal(Number(p.published), Number(p.target));
+    assert.match(text, new RegExp(`^\\s*# - "${tls}:${tls}" # TLS`, "m"), "how to publish TLS");
+    const [network, attachment] = Object.entries(haproxy.networks ?? {})
+      .find(([, a]) => a?.ipv4_address) ?? [];
+    const address = attachment?.ipv4_address;
+    assert.ok(network && address, "HAProxy has a fixed address");
+    const subnet = networks?.[network]?.ipam?.config?.[0]?.subnet;
+    assert.ok(subnet, `network ${network} has a fixed subnet`);
+    assert.ok(AddressSet.parse(subnet).has(address), `${address} in ${subnet}`);
+    assert.ok(!/\.[01]$/.test(address), `${address} is neither the network nor Docker's gateway`);
+
+    // The nodes: the single node's image, all three NATS URLs, their own names and volumes, and
+    // a PROXY header accepted from HAProxy's address only (read by the server's own parser).
+    const nodes = cluster.filter((n) => services[n].image === services.classcord.image);
+    assert.ok(nodes.length >= 2, "two nodes or more");
+    const names = new Set<string>();
+    const natsUrls = nats.map((n) => `nats://${n}:${clientPort(n)}`).sort();
+    for (const n of nodes) {
+      const svc = services[n];
+      assert.equal(svc.build?.context, ROOT, `${n} is built from the Dockerfile`);
+      assert.ok(svc.restart, n);
+      assert.deepEqual(published(svc), [], `${n}: clients come through HAProxy`);
+      assert.deepEqual(svc.healthcheck?.test, services.classcord.healthcheck?.test);
+      const config = parseConfig([], svc.environment ?? {});
+      assert.deepEqual([...config.nats].sort(), natsUrls, `${n}: every NATS server`);
+      assert.ok(config.nodeName !== "" && !names.has(config.nodeName), `${n}: its own name`);
+      names.add(config.nodeName);
+      assert.ok(config.proxyFrom.has(address), `${n}: PROXY from ${address}`);
+      assert.match(config.proxyFrom.source, new RegExp(`^${address}(/32)?$`), "and nobody else");
+      assert.equal(config.metricsHost, "0.0.0.0", `${n}: /metrics for Prometheus`);
+      assert.ok(network in (svc.networks ?? {}), `${n} is on HAProxy's network`);
+      const data = mounts(svc).find((m) => m.split(":")[1] === "/data");
+      const volume = data?.split(":")[0] ?? "";
+      assert.ok(declared(volume) && !stores.has(volume), `${n}: its own volume for /data`);
+      assert.notEqual(volume, "classcord-data", `${n} leaves the single node's store alone`);
+      stores.add(volume);
+      for (const m of nats) assert.equal(svc.depends_on?.[m]?.condition, "service_healthy");
+    }
+
+    // haproxy.cfg: TCP, readiness from /readyz on the metrics port, every node in every backend;
+    // PROXY v2 on chat and TLS; the web port in HTTP mode with X-Forwarded-For (sticky by source
+    // for the WebSocket).
+    const cfg = haproxySections(await Deno.readTextFile(`${CLUSTER}/haproxy.cfg`));
+    const defaults = cfg.get("defaults") ?? [];
+    for (const line of ["mode tcp", "option redispatch", "retries 2", "option clitcpka"]) {
+      assert.ok(defaults.includes(line), `defaults: ${line}`);
+    }
+    const server = defaults.find((l) => l.startsWith("default-server ")) ?? "";
+    for (
+      const part of [
+        `check port ${metrics} `,
+        "inter 1s fall 2 rise 2",
+        "on-marked-down shutdown-sessions",
+        "init-addr last,libc,none",
+      ]
+    ) assert.ok(`${server} `.includes(part), `default-server: ${part}`);
+    for (
+      const [port, balance, proxy] of [[chat, "leastconn", true], [tls, "leastconn", true], [
+        web,
+        "source",
+        false,
+      ]] as const
+    ) {
+      const [name, lines] = backendFor(cfg, port);
+      assert.ok(lines.includes(`balance ${balance}`), `backend ${name}: balance ${balance}`);
+      if (!proxy) {
+        // The nodes read the browser's address from X-Forwarded-For (from --proxy-from only).
+        assert.ok(lines.includes("mode http"), `backend ${name}: mode http`);
+        const front = [...cfg].find(([k, l]) =>
+          k.startsWith("frontend ") && l.includes(`default_backend ${name}`)
+        )?.[1] ?? [];
+        assert.ok(front.includes("option forwardfor"), `frontend of ${name}: option forwardfor`);
+      }
+      assert.ok(lines.includes("option httpchk GET /readyz"), `backend ${name}: /readyz`);
+      const servers = lines.filter((l) => l.startsWith("server "));
+      assert.deepEqual(
+        servers.map((l) => l.split(" ")[2]).sort(),
+        nodes.map((n) => `${n}:${port}`).sort(),
+        `backend ${name}: every node`,
+      );
+      for (const l of servers) {
+        assert.equal(
+          l.includes("send-proxy-v2"),
+          proxy,
+          `${l}: PROXY v2 ${proxy ? "sent" : "not sent"}`,
+        );
+        assert.ok(!/send-proxy(\s|$)/.test(l), `${l}: v2 only`);
+      }
+    }
+
+    // Prometheus scrapes every node, with the alert rules; Grafana finds it by its usual name.
+    const [prom] = cluster.filter((n) => services[n].image?.startsWith("prom/prometheus:"));
+    assert.ok(prom, "a Prometheus in the cluster profile");
+    assert.equal(services[prom].image, services.prometheus.image);
+    for (
+      const m of [
+        `${ROOT}/monitoring/prometheus-cluster.yml:/etc/prometheus/prometheus.yml:ro`,
+        `${ROOT}/monitoring/alerts.yml:/etc/prometheus/alerts.yml:ro`,
+      ]
+    ) assert.ok(mounts(services[prom]).includes(m), `${m} in ${mounts(services[prom])}`);
+    const scrape = await yamlValue(
+      await Deno.readTextFile(`${ROOT}/monitoring/prometheus-cluster.yml`),
+    ) as { scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[] };
+    const job = scrape.scrape_configs.find((j) => j.job_name === "classcord");
+    assert.deepEqual(
+      job?.static_configs.flatMap((c) => c.targets).sort(),
+      nodes.map((n) => `${n}:${metrics}`).sort(),
+      "job classcord scrapes every node",
+    );
+    const datasources = await yamlValue(
+      await Deno.readTextFile(`${ROOT}/monitoring/grafana/provisioning/datasources/prometheus.yml`),
+    ) as { datasources: { url: string }[] };
+    const host = new URL(datasources.datasources[0].url).hostname;
+    const [grafana] = cluster.filter((n) => services[n].image?.startsWith("grafana/grafana:"));
+    assert.ok(grafana, "a Grafana in the cluster profile");
+    const reachable = Object.entries(services[prom].networks ?? {}).some(([net, a]) =>
+      net in (services[grafana].networks ?? {}) && (a?.aliases ?? []).includes(host)
+    );
+    assert.ok(reachable, `Grafana reaches ${prom} as "${host}"`);
+
+    // State only in named volumes (declared), configuration read-only.
+    for (const n of cluster) {
+      for (const m of mounts(services[n])) {
+        const source = m.split(":")[0];
+        if (source.startsWith("/")) assert.ok(m.endsWith(":ro"), `${n}: ${m} is read-only`);
+        else assert.ok(declared(source), `${n}: volume ${source} is declared`);
+      }
+    }
+  },
+);
+
+Deno.test(
+  "haproxy -c accepts deploy/cluster/haproxy.cfg, warning only of node names Docker resolves",
+  needs("haproxy"),
+  async () => {
+    // Outside the compose network the node names do not resolve: init-addr none starts those
+    // servers without an address (a warning each), which Docker's DNS then provides.
+    const out = await exec(tool("haproxy"), ["-c", "-f", `${CLUSTER}/haproxy.cfg`]);
+    assert.equal(out.code, 0, out.stderr + out.stdout);
+    const output = (out.stderr + out.stdout).split("\n");
+    assert.deepEqual(output.filter((l) => l.includes("[ALERT]")), []);
+    const warnings = output.filter((l) => l.includes("[WARNING]"));
+    for (const w of warnings) {
+      assert.match(w, /could not resolve address 'classcord-\d+', disabling server\.$/, w);
+    }
+  },
+);
+
+/** `promise`, or an error naming `what` after `ms` (every wait on a socket has a deadline). */
+async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  promise.catch(() => {}); // settled by the cleanup when the deadline won
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Timed out waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Connections a listener accepted, handed out in order. */
+class Accepted<T> {
+  #ready: T[] = [];
+  #waiting: ((value: T) => void)[] = [];
+  push(value: T): void {
+    const waiter = this.#waiting.shift();
+    if (waiter) waiter(value);
+    else this.#ready.push(value);
+  }
+  next(what: string): Promise<T> {
+    const ready = this.#ready.shift();
+    if (ready !== undefined) return Promise.resolve(ready);
+    return within(10_000, what, new Promise<T>((resolve) => this.#waiting.push(resolve)));
+  }
+}
+
+/** The first `n` bytes a connection receives (fewer if it closes first). */
+async function readBytes(conn: Deno.Conn, n: number, what: string): Promise<Uint8Array> {
+  const out = new Uint8Array(n);
+  let got = 0;
+  while (got < n) {
+    const read = await within(10_000, what, conn.read(out.subarray(got)));
+    if (read === null) break;
+    got += read;
+  }
+  return out.subarray(0, got);
+}
+
+/** The PROXY protocol v2 signature (proxy-protocol.txt, 2.2). */
+const PROXY_V2 = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
+
+Deno.test(
+  "haproxy.cfg, run on loopback: PROXY v2 on chat and TLS, X-Forwarded-For on web, a node out on /readyz",
+  needs("haproxy"),
+  async () => {
+    const { chat, web, metrics } = defaultPorts();
+    const tls = parseConfig([], {}).tlsPort;
+    const roles = [chat, tls, web];
+    const free = () => {
+      const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      probe.close();
+      return probe.addr.port;
+    };
+
+    // Two fake nodes on their own loopback addresses (127.0.0.2 and .3): a listener per role and
+    // a /readyz on one shared port, as the config checks every node on the same port.
+    const listeners: Deno.TcpListener[] = [];
+    const conns: Deno.Conn[] = [];
+    const loops: Promise<void>[] = [];
+    const accepted = new Map<number, Accepted<{ node: number; conn: Deno.Conn }>>(
+      roles.map((r) => [r, new Accepted()]),
+    );
+    const nodes = [1, 2].map((n) => ({
+      host: `127.0.0.${n + 1}`,
+      healthy: true,
+      ports: new Map<number, number>(),
+    }));
+    for (const [i, node] of nodes.entries()) {
+      for (const role of roles) {
+        const listener = Deno.listen({ hostname: node.host, port: 0 });
+        listeners.push(listener);
+        node.ports.set(role, listener.addr.port);
+        loops.push((async () => {
+          for await (const conn of listener) {
+            conns.push(conn);
+            accepted.get(role)!.push({ node: i, conn });
+          }
+        })());
+      }
+    }
+    let checked: () => void;
+    const firstCheck = new Promise<void>((resolve) => checked = resolve);
+    const probe = Deno.listen({ hostname: nodes[0].host, port: 0 });
+    probe.close();
+    const health = probe.addr.port;
+    const servers = nodes.map((node) =>
+      Deno.serve({ hostname: node.host, port: health, onListen: () => {} }, (req) => {
+        checked();
+        const ok = node.healthy && new URL(req.url).pathname === "/readyz";
+        return new Response(ok ? "ok" : "down", { status: ok ? 200 : 503 });
+      })
+    );
+
+    // The config with loopback addresses and free ports in place of Docker's names and ports.
+    const frontends = new Map<number, number>();
+    let text = await Deno.readTextFile(`${CLUSTER}/haproxy.cfg`);
+    text = text.replace(/^(\s*bind ):(\d+)$/gm, (_, bind, port) => {
+      frontends.set(Number(port), free());
+      return `${bind}127.0.0.1:${frontends.get(Number(port))}`;
+    });
+    text = text.replace(/\bclasscord-(\d+):(\d+)\b/g, (_, n, port) => {
+      const node = nodes[Number(n) - 1];
+      return `${node.host}:${node.ports.get(Number(port))}`;
+    });
+    assert.ok(text.includes(` check port ${metrics} `));
+    text = text.replace(` check port ${metrics} `, ` check port ${health} `);
+    for (const role of roles) assert.ok(frontends.has(role), `a frontend on ${role}`);
+
+    const tmp = await Deno.makeTempDir({ prefix: "classcord_haproxy_" });
+    const clients: Deno.Conn[] = [];
+    let haproxy: Deno.ChildProcess | undefined;
+    try {
+      await Deno.writeTextFile(`${tmp}/haproxy.cfg`, text);
+      haproxy = new Deno.Command(tool("haproxy"), {
+        args: ["-db", "-f", `${tmp}/haproxy.cfg`],
+        clearEnv: true,
+        env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" },
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      // HAProxy binds its frontends before its first health check.
+      await within(10_000, "HAProxy's first health check", firstCheck);
+      const dial = async (role: number) => {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port: frontends.get(role)! });
+        clients.push(conn);
+        return conn;
+      };
+
+      // Chat and TLS: a PROXY v2 header naming the client, then the client's bytes.
+      for (const role of [chat, tls]) {
+        const client = await dial(role);
+        await client.write(new TextEncoder().encode("{}\n"));
+        const { conn } = await accepted.get(role)!.next(`a connection on ${role}`);
+        const head = await readBytes(conn, 16, "the PROXY header");
+        assert.deepEqual([...head.subarray(0, 12)], PROXY_V2, `PROXY v2 on ${role}`);
+        assert.equal(head[12], 0x21, "version 2, PROXY command");
+        assert.equal(head[13], 0x11, "TCP over IPv4");
+        const length = (head[14] << 8) | head[15];
+        const addresses = await readBytes(conn, length, "the addresses");
+        assert.deepEqual([...addresses.subarray(0, 4)], [127, 0, 0, 1], "the client's address");
+        const port = (addresses[8] << 8) | addresses[9];
+        assert.equal(port, (client.localAddr as Deno.NetAddr).port, "the client's port");
+        assert.equal(decoder.decode(await readBytes(conn, 3, "the client's line")), "{}\n");
+      }
+
+      // Web: the browser's request, with its address appended to X-Forwarded-For.
+      const browser = await dial(web);
+      await browser.write(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+      const { conn: page } = await accepted.get(web)!.next(`a connection on ${web}`);
+      let request = "";
+      while (!request.includes("\r\n\r\n")) {
+        request += decoder.decode(await readBytes(page, 1, "the request"));
+      }
+      assert.match(request, /^GET \/ HTTP\/1\.1\r\n/);
+      assert.match(request, /\r\nx-forwarded-for: 127\.0\.0\.1\r\n/i, request);
+
+      // A node whose /readyz turns red is taken out and its sessions closed; the next
+      // connection goes to the other node.
+      const student = await dial(chat);
+      const { node: first } = await accepted.get(chat)!.next("the student's connection");
+      nodes[first].healthy = false;
+      const closed = await within(
+        10_000,
+        "the session's close",
+        student.read(new Uint8Array(1)).catch(() => null),
+      );
+      assert.equal(closed, null, "closed by HAProxy (on-marked-down shutdown-sessions)");
+      await dial(chat);
+      const { node: second } = await accepted.get(chat)!.next("the next connection");
+      assert.notEqual(second, first, "the next student lands on the healthy node");
+    } finally {
+      for (const c of [...clients, ...conns]) {
+        try {
+          c.close();
+        } catch { /* already closed */ }
+      }
+      if (haproxy) {
+        haproxy.kill("SIGTERM");
+        await haproxy.output();
+      }
+      for (const l of listeners) l.close();
+      await Promise.all(loops);
+      await Promise.all(servers.map((s) => s.shutdown()));
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+);
+
+Deno.test(
+  "nats-server -t accepts the three cluster configs, alike but for server_name",
+  needs("nats-server"),
+  async () => {
+    const files = [...Deno.readDirSync(CLUSTER)].map((e) => e.name)
+      .filter((n) => /^nats-\d+\.conf$/.test(n)).sort();
+    assert.deepEqual(files, ["nats-1.conf", "nats-2.conf", "nats-3.conf"]);
+    const shapes = new Set<string>();
+    for (const file of files) {
+      const out = await exec(tool("nats-server"), ["-t", "-c", `${CLUSTER}/${file}`]);
+      assert.equal(out.code, 0, `${file}: ${out.stderr}${out.stdout}`);
+      const settings = natsSettings(await Deno.readTextFile(`${CLUSTER}/${file}`));
+      assert.deepEqual(settings.get("server_name"), [file.replace(/\.conf$/, "")]);
+      settings.delete("server_name");
+      shapes.add(JSON.stringify([...settings]));
+    }
+    assert.equal(shapes.size, 1, "the files differ only in server_name");
+  },
+);
+
+Deno.test(
+  "promtool accepts monitoring/prometheus-cluster.yml and loads alerts.yml beside it",
+  needs("promtool"),
+  async () => {
+    const out = await exec(tool("promtool"), ["check", "config", "prometheus-cluster.yml"], {
+      cwd: `${ROOT}/monitoring`,
+    });
+    assert.equal(out.code, 0, out.stderr + out.stdout);
+    assert.match(out.stdout + out.stderr, /SUCCESS: 1 rule files found/);
   },
 );
 

@@ -70,7 +70,7 @@ const FLOORS: string[][] = [
   ["src/commands/"],
   ["src/server.ts"],
   ["src/config.ts", "src/log.ts", "src/admin.ts"],
-  ["src/transport/", "src/http.ts", "src/metrics.ts"],
+  ["src/transport/", "src/http.ts", "src/metrics.ts", "src/cluster/"],
   ["src/session/"],
   ["src/hub/"],
   ["src/store/"],
@@ -157,22 +157,29 @@ Deno.test("observability is a seam: protocol, session and hub emit events, never
   );
 });
 
-Deno.test("only transport/ and http.ts open sockets; only server.ts picks implementations", async () => {
+Deno.test("only transport/, http.ts and the cluster's link open sockets; only server.ts picks implementations", async () => {
   for (const [path, { text, imports }] of await SRC()) {
     // The user command's side of the admin socket is a client, as a chat client would be.
     const client = path === "src/commands/admin_client.ts";
     if (!path.startsWith("src/transport/") && path !== "src/http.ts" && !client) {
       assert.doesNotMatch(text, /Deno\.(listen|listenTls|connect|serve|upgradeWebSocket)\(/, path);
     }
+    // Only the cluster's link opens NATS connections.
+    if (path !== "src/cluster/link.ts") {
+      assert.ok(!imports.some((i) => i.target === "@nats-io/transport-node"), path);
+    }
     // The server's composition root, and each command's own (a store, a hasher).
     if (path === "src/server.ts" || path.startsWith("src/commands/")) continue;
+    // A cluster node's bus keeps its own node's sessions in an in-process Hub.
+    const clusterHub = path === "src/cluster/bus.ts";
     for (const imp of imports) {
       if (imp.typeOnly) continue;
       const implementation = ["src/store/kv_store.ts", "src/store/message_log.ts", "src/hub/hub.ts"]
         .includes(imp.target) || imp.target === "src/auth/password.ts";
       const sameFolder = imp.target.split("/").slice(0, -1).join("/") ===
         path.split("/").slice(0, -1).join("/");
-      assert.ok(!implementation || sameFolder, `${path} picks the implementation ${imp.target}`);
+      const allowed = sameFolder || (clusterHub && imp.target === "src/hub/hub.ts");
+      assert.ok(!implementation || allowed, `${path} picks the implementation ${imp.target}`);
     }
   }
 });

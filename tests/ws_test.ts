@@ -352,3 +352,34 @@ Deno.test("the teacher console: admin flag, sessions, stats and a one-time expor
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("behind a balancer of --proxy-from, a page's address is the one it appended to X-Forwarded-For", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "classcord_ws_" });
+  try {
+    const db = `${dir}/classcord.kv`;
+    {
+      await using seed = await startTestServer({ db });
+      await using c = await seed.connect();
+      await c.request({ type: "register", username: "prof", password: "pw" });
+    }
+    const { KvStore } = await import("../src/store/kv_store.ts");
+    const store = await KvStore.open(db);
+    await store.setAdmin("prof", true);
+    store.close();
+    const addressOf = async (proxyFrom: string) => {
+      await using srv = await startTestServer({ db, web: true, proxyFrom });
+      // What a client put first proves nothing; the balancer's own entry is the last one.
+      await using ws = await WsClient.open(wsUrl(srv), {
+        "x-forwarded-for": "10.9.8.7, 192.0.2.5",
+      });
+      await ws.request({ type: "hello", version: 2 });
+      await ws.request({ type: "login", username: "prof", password: "pw" });
+      const { sessions } = await ws.request({ type: "sessions" });
+      return (sessions as { address: string }[])[0].address;
+    };
+    assert.equal(await addressOf("127.0.0.1"), "192.0.2.5");
+    assert.equal(await addressOf("none"), "127.0.0.1", "from anyone else, the header is ignored");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

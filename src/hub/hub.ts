@@ -77,6 +77,11 @@ export class Hub implements Bus {
     if (p) p.state = state;
   }
 
+  /** The state a name last announced, if it is online here. */
+  stateOf(key: string): string | undefined {
+    return this.#presence.get(key)?.state;
+  }
+
   isOnline(key: string): boolean {
     return this.#byKey.has(key);
   }

@@ -21,6 +21,8 @@ import type { Moderation } from "./moderation.ts";
 const log = getLogger(["classcord", "session"]);
 
 const TEN_MINUTES = 10 * 60_000;
+/** How long failed logins count against an account or an address. */
+export const LOGIN_WINDOW_MS = TEN_MINUTES;
 
 type Credentials = Extract<Request, { type: "register" | "login" }>;
 type ResumeRequest = Extract<Request, { type: "resume" }>;
@@ -47,6 +49,27 @@ export interface AccountsDeps {
   tokens: ResumeTokens;
   /** Resolves once every message posted before the call is stored (see {@link inbox}). */
   flushed(): Promise<void>;
+  /**
+   * Where login outcomes are shared with other servers of a cluster, so failed logins are
+   * throttled across all of them; none on one server.
+   */
+  loginEvents?: LoginEvents;
+}
+
+/** A login outcome, as servers of a cluster share them. */
+export interface LoginEvent {
+  kind: "fail" | "ok";
+  /** The case-folded account name tried. */
+  account: string;
+  address: string;
+}
+
+/** Login outcomes shared between the servers of a cluster. */
+export interface LoginEvents {
+  /** Tells the others of an outcome here. */
+  publish(event: LoginEvent): void;
+  /** `apply` is told of every outcome on the other servers. */
+  subscribe(apply: (event: LoginEvent) => void): void;
 }
 
 /** Registration, login and guest naming rules. */
@@ -66,6 +89,10 @@ export class Accounts {
       perAccount: limits.loginFailuresPerAccount,
       perAddress: limits.loginFailuresPerAddress,
       windowMs: TEN_MINUTES,
+    });
+    deps.loginEvents?.subscribe(({ kind, account, address }) => {
+      if (kind === "fail") this.#logins.failed(account, address);
+      else this.#logins.succeeded(account, address);
     });
     this.#registrations = new KeyedWindows(clock, {
       max: limits.registrationsPerAddress,
@@ -223,10 +250,11 @@ export class Accounts {
     const user = isValidName(username) ? await this.#deps.store.getUser(username) : null;
     const hash = user?.passwordHash ?? await this.#dummy();
     if (!user || !await this.#deps.hasher.verify(hash, password)) {
-      this.#logins.failed(account, peer.address);
+      this.#loginFailed(account, peer.address);
       throw new ProtocolError("auth_failed", T.loginFailed());
     }
     this.#logins.succeeded(account, peer.address);
+    this.#deps.loginEvents?.publish({ kind: "ok", account, address: peer.address });
     return user;
   }
 
@@ -244,7 +272,7 @@ export class Accounts {
     if (wait > 0) throw rateLimited(T.tooManyFailedLogins, wait);
     const user = claim && isValidName(claim.user) ? await store.getUser(claim.user) : null;
     if (!user || !await tokens.check(token, user.passwordHash, clock.now())) {
-      this.#logins.failed(account, peer.address);
+      this.#loginFailed(account, peer.address);
       throw new ProtocolError("auth_failed", T.sessionExpired());
     }
     return user;
@@ -291,6 +319,12 @@ export class Accounts {
       log.error("Cannot read the inbox of {user}: {error}", { user: client.name, error });
       return undefined;
     }
+  }
+
+  /** A failed login, counted here and on the other servers of a cluster. */
+  #loginFailed(account: string, address: string): void {
+    this.#logins.failed(account, address);
+    this.#deps.loginEvents?.publish({ kind: "fail", account, address });
   }
 
   async #isFree(name: string): Promise<boolean> {

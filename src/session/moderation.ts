@@ -17,6 +17,16 @@ type Sanction = Extract<Request, { type: "mute" | "ban" }>;
 const log = getLogger(["classcord", "session"]);
 
 /**
+ * The running mutes by case-folded name, with their end (ms since the epoch), read on every
+ * message: a Map in one process; a cluster shares them between its nodes.
+ */
+export interface MuteTable {
+  get(key: string): number | undefined;
+  set(key: string, until: number): void;
+  delete(key: string): void;
+}
+
+/**
  * Kick, mute and ban act on a name (every session under it); mutes live in memory (a restart
  * lifts them), bans in the store with their end. Only sessions of admin accounts may use them.
  */
@@ -24,12 +34,13 @@ export class Moderation {
   readonly #bus: Bus;
   readonly #store: Store;
   readonly #clock: Clock;
-  readonly #mutes = new Map<string, number>();
+  readonly #mutes: MuteTable;
 
-  constructor(deps: { bus: Bus; store: Store; clock: Clock }) {
+  constructor(deps: { bus: Bus; store: Store; clock: Clock; mutes?: MuteTable }) {
     this.#bus = deps.bus;
     this.#store = deps.store;
     this.#clock = deps.clock;
+    this.#mutes = deps.mutes ?? new Map<string, number>();
   }
 
   /**

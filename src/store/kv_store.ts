@@ -64,6 +64,16 @@ function channelKey(name: string): string {
   return name.normalize("NFC").toLowerCase();
 }
 
+/** Where a node's read model stands in the cluster's message stream. */
+export interface StreamPosition {
+  /** The last stream sequence applied. */
+  seq: number;
+  /** The time index of the last message applied (ms), never going back in stream order. */
+  ts: number;
+  /** The stream's creation time: another value means the stream was recreated. */
+  epoch: string;
+}
+
 /** A {@link Store} over one Deno KV database. Names are folded here ({@link nameKey}). */
 export class KvStore implements Store {
   readonly #clock: Clock;
@@ -173,7 +183,47 @@ export class KvStore implements Store {
     return (await this.kv.get<number>(["seq"])).value ?? 0;
   }
 
-  async append(batch: Append[]): Promise<number> {
+  append(batch: Append[]): Promise<number> {
+    return this.#append(batch);
+  }
+
+  /**
+   * Where this store stands in a cluster's message stream (cluster mode: the store is the
+   * node's read model of the stream), or null when it has read nothing yet.
+   */
+  async streamPosition(): Promise<StreamPosition | null> {
+    return (await this.kv.get<StreamPosition>(["stream"])).value;
+  }
+
+  /**
+   * Stores messages read from a cluster's message stream, in stream order, and where the store
+   * now stands, in the same commits: a crash never leaves a message stored and not counted, or
+   * counted and not stored.
+   */
+  async appendFromStream(batch: Append[], epoch: string): Promise<void> {
+    await this.#append(batch, (op, last) => {
+      op.set(["stream"], { seq: last.seq, ts: last.ts, epoch } satisfies StreamPosition);
+    });
+  }
+
+  /** Deletes every entry: a read model whose stream was recreated starts over. */
+  async clearAll(): Promise<void> {
+    for (;;) {
+      const keys: Deno.KvKey[] = [];
+      for await (const e of this.kv.list({ prefix: [] }, { limit: COMMIT_MUTATIONS })) {
+        keys.push(e.key);
+      }
+      if (keys.length === 0) return;
+      const op = this.kv.atomic();
+      for (const key of keys) op.delete(key);
+      await op.commit();
+    }
+  }
+
+  async #append(
+    batch: Append[],
+    also?: (op: Deno.AtomicOperation, last: StoredMessage) => void,
+  ): Promise<number> {
     const fresh = await this.#withoutKnownImports(batch);
     let op = this.kv.atomic();
     let mutations = 0;
@@ -186,6 +236,7 @@ export class KvStore implements Store {
     const commit = async () => {
       if (mutations === 0) return;
       op.set(["seq"], Math.max(maxSeq, await this.lastSeq()));
+      if (also) also(op, pending[pending.length - 1].message);
       const result = await op.commit();
       // Only import keys are checked: a failed check means a concurrent import of the same
       // message, which then needs no write from us.

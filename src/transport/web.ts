@@ -5,6 +5,7 @@
 // the WebSocket connections write their coalesced frames to (see ws_conn.ts).
 import { getLogger } from "@logtape/logtape";
 import ipaddr from "ipaddr.js";
+import { AddressSet } from "../address_set.ts";
 import { Buffer } from "node:buffer";
 import http from "node:http";
 import https from "node:https";
@@ -100,6 +101,8 @@ export interface WebListenerOptions extends WsConnOptions {
   tls?: { cert: string; key: string };
   /** Origins allowed to open /ws besides the listener's own (`--web-origins`). */
   origins: string[];
+  /** Load balancers (HTTP mode) whose `X-Forwarded-For` names the client (`--proxy-from`). */
+  proxyFrom?: AddressSet;
   assets: Map<string, Asset>;
   connections: Connections;
   events: Events;
@@ -142,11 +145,13 @@ export class WebListener {
   readonly #hosts: Set<string>;
   readonly #origins: Set<string>;
   readonly #refusedOrigins = new Set<string>();
+  readonly #proxies: AddressSet;
   readonly #conns = new Set<WsConn>();
   readonly #heartbeat: ReturnType<typeof setInterval>;
 
   private constructor(options: WebListenerOptions) {
     this.#options = options;
+    this.#proxies = options.proxyFrom ?? AddressSet.NONE;
     this.#origins = new Set(options.origins.map((o) => new URL(o).origin));
     this.#hosts = new Set(options.origins.map((o) => new URL(o).hostname.toLowerCase()));
     const { tls } = options;
@@ -282,7 +287,7 @@ export class WebListener {
     const origin = req.headers.origin;
     if (origin !== undefined && !this.#allowedOrigin(origin, host)) {
       this.#options.events.emit({ type: "limit", limit: "web_origin" });
-      const remote = address(req);
+      const remote = address(req, this.#proxies);
       if (this.#refusedOrigins.size < 100 && !this.#refusedOrigins.has(origin)) {
         this.#refusedOrigins.add(origin);
         log.warn("Refused a WebSocket from origin {origin} ({remote})", { origin, remote });
@@ -290,7 +295,7 @@ export class WebListener {
       return refuse(this.#text(403, "Forbidden origin\n", host));
     }
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
-      const remote = address(req);
+      const remote = address(req, this.#proxies);
       const { connections } = this.#options;
       if (connections.admit(remote) !== "ok") {
         ws.send(new TextDecoder().decode(connections.refusal()).trimEnd());
@@ -356,14 +361,27 @@ export class WebListener {
 
 const HEARTBEAT_MS = 30_000;
 
-/** The client's address, an IPv4-mapped IPv6 one as plain IPv4 (as the chat listener sees it). */
-function address(req: http.IncomingMessage): string {
-  const raw = req.socket.remoteAddress ?? "";
+/** An address as the chat listener writes it: an IPv4-mapped IPv6 one as plain IPv4. */
+function plain(raw: string): string {
   if (!ipaddr.isValid(raw)) return raw;
   const parsed = ipaddr.parse(raw);
   return parsed.kind() === "ipv6" && (parsed as ipaddr.IPv6).isIPv4MappedAddress()
     ? (parsed as ipaddr.IPv6).toIPv4Address().toString()
-    : raw;
+    : parsed.toString();
+}
+
+/**
+ * The client's address: the peer's, or, when the peer is a load balancer of `--proxy-from`,
+ * the last address of its `X-Forwarded-For` (the one it appended: earlier ones came from the
+ * client and prove nothing).
+ */
+function address(req: http.IncomingMessage, proxies: AddressSet): string {
+  const peer = plain(req.socket.remoteAddress ?? "");
+  if (!proxies.has(peer)) return peer;
+  const header = req.headers["x-forwarded-for"];
+  const forwarded = (Array.isArray(header) ? header.join(",") : header ?? "").split(",")
+    .map((a) => a.trim()).filter((a) => a !== "").at(-1);
+  return forwarded !== undefined && ipaddr.isValid(forwarded) ? plain(forwarded) : peer;
 }
 
 /** Streams `body` into `res`, waiting whenever the client reads slower than the store. */

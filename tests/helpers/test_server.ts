@@ -49,6 +49,12 @@ export async function startTestServer(
     webPort?: number;
     /** `--web-origins`. */
     webOrigins?: string[];
+    /** `--proxy-from`: load balancers whose connections start with a PROXY header. */
+    proxyFrom?: string;
+    /** NATS servers: a cluster node. */
+    nats?: string[];
+    /** The node's name in its cluster. */
+    nodeName?: string;
   } = {},
 ): Promise<TestServer> {
   const dir = options.db ? undefined : await Deno.makeTempDir({ prefix: "classcord_test_" });
@@ -71,6 +77,9 @@ export async function startTestServer(
     webOrigins: options.webOrigins ?? [],
     lang: options.lang ?? "en",
     trustedAddresses: AddressSet.parse(options.trusted ?? DEFAULT_TRUSTED),
+    proxyFrom: AddressSet.parse(options.proxyFrom ?? "none"),
+    nats: options.nats ?? [],
+    nodeName: options.nodeName ?? "",
     limits: DEFAULT_LIMITS,
   };
   const server = await startServer(config, { argon2: TEST_ARGON2, ...options });

@@ -14,6 +14,8 @@ export const PACKAGES = {
   "docker-compose": "docker-compose",
   "systemd-analyze": "systemd",
   chromium: "chromium",
+  "nats-server": "nats-server",
+  haproxy: "haproxy",
 } as const;
 
 /** A program a test may start. */

@@ -1,0 +1,132 @@
+// A 3-server NATS JetStream cluster on loopback for the cluster's tests and benchmark: Debian's
+// nats-server, free ports, a temp folder each, ready once every server's /healthz says so.
+// Servers can be killed (SIGKILL) and started again on the same ports and storage.
+
+/** A port nothing listens on now. */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  return port;
+}
+
+/** The nats-server program on PATH. */
+function which(name: string): string | undefined {
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+    try {
+      if (dir && Deno.statSync(`${dir}/${name}`).isFile) return `${dir}/${name}`;
+    } catch { /* not here */ }
+  }
+  return undefined;
+}
+
+/** One nats-server of the cluster. */
+interface ServerSpec {
+  name: string;
+  client: number;
+  cluster: number;
+  http: number;
+  dir: string;
+}
+
+/** A running cluster; `await using` stops every server and removes their storage. */
+export interface NatsCluster extends AsyncDisposable {
+  /** `nats://127.0.0.1:<port>` of each server, in order. */
+  urls: string[];
+  /** Kills server `i` with SIGKILL (a crash: no goodbye to its peers). */
+  kill(i: number): Promise<void>;
+  /** Starts server `i` again (same ports and storage) and waits for its /healthz. */
+  restart(i: number): Promise<void>;
+}
+
+const HEALTH_TIMEOUT_MS = 30_000;
+
+/** The configuration of one server: every route listed, itself included (CLUSTER.md §9). */
+function config(spec: ServerSpec, all: ServerSpec[]): string {
+  const routes = all.map((s) => `nats-route://127.0.0.1:${s.cluster}`).join(", ");
+  return [
+    `server_name: ${spec.name}`,
+    `listen: 127.0.0.1:${spec.client}`,
+    `http: 127.0.0.1:${spec.http}`,
+    `jetstream { store_dir: "${spec.dir}/js" }`,
+    `cluster { name: cc, listen: 127.0.0.1:${spec.cluster}, routes: [${routes}] }`,
+    "",
+  ].join("\n");
+}
+
+/** Starts three clustered servers with JetStream and waits until each reports healthy. */
+export async function startNatsCluster(): Promise<NatsCluster> {
+  const binary = which("nats-server");
+  if (!binary) throw new Error("nats-server not found (Debian: apt-get install nats-server)");
+  const root = await Deno.makeTempDir({ prefix: "classcord_nats_" });
+  const specs: ServerSpec[] = [0, 1, 2].map((i) => ({
+    name: `n${i + 1}`,
+    client: freePort(),
+    cluster: freePort(),
+    http: freePort(),
+    dir: `${root}/n${i + 1}`,
+  }));
+  const children: (Deno.ChildProcess | undefined)[] = [];
+  const start = async (i: number) => {
+    const spec = specs[i];
+    await Deno.mkdir(spec.dir, { recursive: true });
+    await Deno.writeTextFile(`${spec.dir}/nats.conf`, config(spec, specs));
+    children[i] = new Deno.Command(binary, {
+      args: ["-c", `${spec.dir}/nats.conf`],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+  };
+  const healthy = (i: number) => waitHealthy(specs[i].http, children[i]!);
+  const stop = async (i: number) => {
+    const child = children[i];
+    if (!child) return;
+    children[i] = undefined;
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+    await child.status;
+  };
+  try {
+    for (let i = 0; i < 3; i++) await start(i);
+    // A server reports healthy once the cluster has a JetStream meta leader.
+    await Promise.all([0, 1, 2].map(healthy));
+  } catch (err) {
+    for (let i = 0; i < 3; i++) await stop(i);
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+    throw err;
+  }
+  return {
+    urls: specs.map((s) => `nats://127.0.0.1:${s.client}`),
+    kill: stop,
+    async restart(i) {
+      await stop(i);
+      await start(i);
+      await healthy(i);
+    },
+    async [Symbol.asyncDispose]() {
+      for (let i = 0; i < 3; i++) await stop(i);
+      await Deno.remove(root, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/** Polls a server's /healthz (JetStream enabled and current) until 200, or fails. */
+async function waitHealthy(port: number, child: Deno.ChildProcess): Promise<void> {
+  let exited = false;
+  child.status.then(() => exited = true);
+  const deadline = Date.now() + HEALTH_TIMEOUT_MS;
+  for (;;) {
+    if (exited) throw new Error(`nats-server on http port ${port} exited`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+      const body = await res.text();
+      if (res.status === 200) return;
+      if (Date.now() > deadline) throw new Error(`nats-server ${port} not healthy: ${body}`);
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -1,0 +1,238 @@
+// A node's reading of the message stream (CLUSTER.md §2): one ordered consumer from where the
+// read model stands, each batch written to the read model with its new position in the same
+// commits, then handed on for fan-out; so what a session saw live can always be paged, and a
+// restarted node goes on from where it stood. A recreated stream (another epoch) or an empty
+// store means reading it all again.
+import { getLogger } from "@logtape/logtape";
+import type { JsMsg } from "@nats-io/jetstream";
+import { formatTimestamp, forwardedMessage } from "../protocol/replies.ts";
+import type { KvStore } from "../store/kv_store.ts";
+import type { Append } from "../store/store.ts";
+import { type ClusterLink, MESSAGES } from "./link.ts";
+import { type MessageRecord, parseRecord, type StreamRecord } from "./records.ts";
+
+const log = getLogger(["classcord", "cluster"]);
+
+/** One record read, stored, and ready to fan out. */
+export interface Applied {
+  seq: number;
+  /** None for a record this node does not know (skipped, but counted as read). */
+  record?: StreamRecord;
+  /** A message's line as recipients see it (`from`, `timestamp`, `seq` set). */
+  line?: Record<string, unknown> & { from: string; content: string; timestamp: string };
+}
+
+// A Deno KV commit holds at most 1000 mutations; a message takes a handful.
+const BATCH = 100;
+// How often the reading is checked against the stream's end.
+const WATCHDOG_MS = 3_000;
+
+/** The stream, read into the read model in order. */
+export class Feed {
+  readonly #link: ClusterLink;
+  readonly #local: KvStore;
+  readonly #deliver: (applied: Applied) => void;
+  #applied = 0;
+  #received = 0;
+  #lastTs = 0;
+  #pending: Applied[] = [];
+  #items: Append[] = [];
+  #flushing: Promise<void> = Promise.resolve();
+  #scheduled = false;
+  #waiters: { seq: number; resolve: () => void }[] = [];
+  #stopped = false;
+  #iterator: { stop(): void } | undefined;
+  #running: Promise<void> = Promise.resolve();
+
+  constructor(link: ClusterLink, local: KvStore, deliver: (applied: Applied) => void) {
+    this.#link = link;
+    this.#local = local;
+    this.#deliver = deliver;
+    // An ordered consumer does not always notice it died with its server (nats.node#570):
+    // made again after every reconnection, and whenever the stream is ahead and nothing came.
+    link.onReconnect(() => this.#restart("reconnected"));
+  }
+
+  /** Ends the current consumer: the loop makes a new one from the last seq received. */
+  #restart(why: string): void {
+    if (this.#stopped || !this.#iterator) return;
+    log.info("Reading the message stream again ({why}) from {seq}", {
+      why,
+      seq: this.#received + 1,
+    });
+    this.#iterator.stop();
+  }
+
+  /** Every few seconds: the stream holds more than was received, and nothing came since. */
+  async #watchdog(): Promise<void> {
+    let seen = this.#received;
+    while (!this.#stopped) {
+      await new Promise<void>((resolve) => {
+        this.#wakeWatchdog = resolve;
+        this.#watchdogTimer = setTimeout(resolve, WATCHDOG_MS);
+      });
+      if (this.#stopped) return;
+      if (this.#received !== seen) {
+        seen = this.#received;
+        continue;
+      }
+      try {
+        const info = await this.#link.jsm.streams.info(MESSAGES);
+        if (info.state.last_seq > this.#received) this.#restart("stalled");
+      } catch {
+        // No answer now: the next round asks again.
+      }
+    }
+  }
+
+  #watchdogTimer: ReturnType<typeof setTimeout> | undefined;
+  #wakeWatchdog: (() => void) | undefined;
+  #watching: Promise<void> = Promise.resolve();
+
+  /** The last stream sequence stored in the read model and fanned out. */
+  get applied(): number {
+    return this.#applied;
+  }
+
+  /**
+   * Reads the stream from where the read model stands until it has caught up with the stream
+   * as it is now, then goes on reading in the background.
+   */
+  async start(): Promise<void> {
+    let position = await this.#local.streamPosition();
+    const info = await this.#link.jsm.streams.info(MESSAGES);
+    const last = info.state.last_seq;
+    if (position && (position.epoch !== this.#link.epoch || position.seq > last)) {
+      log.warning("The message stream was recreated: rebuilding this node's history");
+      await this.#local.clearAll();
+      position = null;
+    }
+    if (!position && (await this.#local.lastSeq()) > 0) await this.#local.clearAll();
+    this.#applied = this.#received = position?.seq ?? 0;
+    this.#lastTs = position?.ts ?? 0;
+    const from = this.#applied;
+    this.#running = this.#run();
+    this.#watching = this.#watchdog();
+    const started = performance.now();
+    await this.waitApplied(last);
+    if (last > from) {
+      log.info("History caught up: {count} records from the stream in {ms} ms", {
+        count: last - from,
+        ms: Math.round(performance.now() - started),
+      });
+    }
+  }
+
+  /** Resolves once the read model holds everything up to `seq` (at once if it does). */
+  waitApplied(seq: number): Promise<void> {
+    if (this.#applied >= seq) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ seq, resolve }));
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#iterator?.stop();
+    clearTimeout(this.#watchdogTimer);
+    this.#wakeWatchdog?.();
+    await this.#running;
+    await this.#watching;
+    await this.#flushing;
+  }
+
+  /** Consumes until stopped; a consumer that fails is made again from the last seq received. */
+  async #run(): Promise<void> {
+    while (!this.#stopped) {
+      try {
+        const consumer = await this.#link.js.consumers.get(MESSAGES, {
+          deliver_policy: "by_start_sequence",
+          opt_start_seq: this.#received + 1,
+        });
+        // Heartbeats every 2 s: a consumer lost with its server is noticed and made again in
+        // about 4 s (the default would take 15).
+        const messages = await consumer.consume({
+          max_messages: 512,
+          expires: 10_000,
+          idle_heartbeat: 2_000,
+        });
+        this.#iterator = messages;
+        if (this.#stopped) messages.stop();
+        for await (const m of messages) this.#receive(m);
+      } catch (error) {
+        if (this.#stopped) return;
+        log.warning("Reading the message stream failed, again in 1 s: {error}", { error });
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
+  }
+
+  #receive(m: JsMsg): void {
+    const seq = m.seq;
+    if (seq <= this.#received) return; // a consumer made again redelivers
+    this.#received = seq;
+    const record = parseRecord(m.data);
+    if (!record) {
+      log.warning("Stream record {seq} is not one this node knows: skipped", { seq });
+      this.#pending.push({ seq });
+    } else if (record.kind === "msg") {
+      const { line, item } = this.#message(seq, record);
+      this.#pending.push({ seq, record, line });
+      this.#items.push(item);
+    } else {
+      this.#pending.push({ seq, record });
+    }
+    if (this.#items.length >= BATCH) this.#flush();
+    else if (!this.#scheduled) {
+      this.#scheduled = true;
+      setTimeout(() => this.#flush(), 0);
+    }
+  }
+
+  /** A message record as its line and its read-model entry. */
+  #message(seq: number, record: MessageRecord): { line: Applied["line"] & object; item: Append } {
+    // The index time never goes back in stream order, whatever the senders' clocks: pages by
+    // time then seq are the same on every node.
+    const ts = Math.max(record.ts, this.#lastTs);
+    this.#lastTs = ts;
+    const line = forwardedMessage(record.fields, record.from, formatTimestamp(record.ts), seq);
+    const { to } = record;
+    const item: Append = "channel" in to
+      ? { message: { seq, ts, channel: to.channel, line } }
+      // Every private message is kept for its recipient; the cursors tell what was delivered.
+      : { message: { seq, ts, channel: null, to: to.name, line }, inbox: to.name };
+    return { line, item };
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const pending = this.#pending;
+    const items = this.#items;
+    if (pending.length === 0) return;
+    this.#pending = [];
+    this.#items = [];
+    this.#flushing = this.#flushing.then(async () => {
+      for (;;) {
+        try {
+          await this.#local.appendFromStream(items, this.#link.epoch);
+          break;
+        } catch (error) {
+          // The read model must hold what is fanned out: wait for the disk, never skip.
+          log.error("Cannot store stream records, again in 1 s: {error}", { error });
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+          if (this.#stopped) return;
+        }
+      }
+      for (const applied of pending) {
+        this.#applied = applied.seq;
+        if (!applied.record) continue;
+        try {
+          this.#deliver(applied);
+        } catch (error) {
+          log.error("Fan-out of {seq} failed: {error}", { seq: applied.seq, error });
+        }
+      }
+      const ready = this.#waiters.filter((w) => w.seq <= this.#applied);
+      this.#waiters = this.#waiters.filter((w) => w.seq > this.#applied);
+      for (const w of ready) w.resolve();
+    });
+  }
+}

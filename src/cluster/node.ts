@@ -1,0 +1,127 @@
+// One node of a cluster, put together: the NATS link, the store over the shared buckets and the
+// local read model, the bus, the feed that fills the read model, presence, shared mutes and
+// login outcomes. Started before the listeners open: by then the history has caught up with the
+// stream and the peers' presence is known, so no replayed message meets a session.
+import { getLogger } from "@logtape/logtape";
+import type { Events } from "../events.ts";
+import type { KvStore } from "../store/kv_store.ts";
+import { ClusterBus } from "./bus.ts";
+import { Feed } from "./feed.ts";
+import { ClusterLink } from "./link.ts";
+import { ClusterPresence, type PresenceTiming } from "./presence.ts";
+import { SharedLogins, SharedMutes } from "./shared.ts";
+import { ClusterStore, InboxCursors } from "./store.ts";
+
+const log = getLogger(["classcord", "cluster"]);
+
+// A read made right after a write waits this long at most for the node to have it.
+const READ_YOUR_WRITES_MS = 2_000;
+
+/** Options of {@link ClusterNode.start}. */
+export interface ClusterNodeOptions {
+  servers: string[];
+  node: string;
+  /** The node's own Deno KV: its read model of the stream. */
+  local: KvStore;
+  events: Events;
+  retentionDays: number;
+  /** The login throttle's window: how far back a restarted node reads login outcomes. */
+  loginWindowMs: number;
+  timing?: PresenceTiming;
+}
+
+/** A started cluster node; `stop()` leaves the cluster cleanly. */
+export class ClusterNode {
+  private constructor(
+    readonly link: ClusterLink,
+    readonly store: ClusterStore,
+    readonly bus: ClusterBus,
+    readonly mutes: SharedMutes,
+    readonly logins: SharedLogins,
+    readonly feed: Feed,
+    readonly presence: ClusterPresence,
+    readonly cursors: InboxCursors,
+  ) {}
+
+  /**
+   * Joins the cluster: connects, catches up with the stream, reads the peers' presence.
+   *
+   * @throws {Error} when NATS cannot be reached or the node's name is taken
+   */
+  static async start(o: ClusterNodeOptions): Promise<ClusterNode> {
+    const link = await ClusterLink.open({
+      servers: o.servers,
+      node: o.node,
+      retentionDays: o.retentionDays,
+      loginWindowMs: o.loginWindowMs,
+    });
+    try {
+      const boot = crypto.randomUUID().slice(0, 8);
+      const cursors = new InboxCursors(link.cursors);
+      const store = new ClusterStore(o.local, link, cursors);
+      // The bus and the presence refer to each other: the bus's callbacks read it once set.
+      const late: { presence?: ClusterPresence } = {};
+      const bus = new ClusterBus({
+        link,
+        node: o.node,
+        boot,
+        events: o.events,
+        cursors,
+        presenceChanged: () => late.presence?.changed(),
+        peers: () => late.presence?.peers ?? new Map(),
+      });
+      const presence = late.presence = new ClusterPresence({
+        kv: link.presence,
+        node: o.node,
+        boot,
+        snapshot: () => bus.snapshot(boot),
+        changed: (before) => bus.peersChanged(before),
+        timing: o.timing,
+      });
+      const feed = new Feed(link, o.local, (applied) => bus.apply(applied));
+      await feed.start();
+      await presence.start();
+      const mutes = new SharedMutes(link.users);
+      await mutes.start();
+      const logins = new SharedLogins(link, o.node, o.loginWindowMs);
+      logins.start();
+      log.info("Node {node} ready: history at {seq}, {peers} other nodes", {
+        node: o.node,
+        seq: feed.applied,
+        peers: presence.peers.size,
+      });
+      return new ClusterNode(link, store, bus, mutes, logins, feed, presence, cursors);
+    } catch (err) {
+      await link.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Resolves once this node's history holds every message it acknowledged (at most 2 s): a
+   * session reads its own writes.
+   */
+  async flushed(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      this.feed.waitApplied(this.bus.highestAcked),
+      new Promise<void>((resolve) => timer = setTimeout(resolve, READ_YOUR_WRITES_MS)),
+    ]);
+    clearTimeout(timer);
+  }
+
+  /** Able to serve: connected to NATS and its presence reaching the others. */
+  get ready(): boolean {
+    return this.link.connected && this.presence.beating;
+  }
+
+  /** Leaves the cluster: presence key deleted, cursors written, reading stopped. */
+  async stop(): Promise<void> {
+    await this.presence.stop();
+    this.mutes.stop();
+    await this.logins.stop();
+    await this.feed.stop();
+    await this.cursors.flush();
+    await this.link.close();
+  }
+}

@@ -1,0 +1,127 @@
+// What moderation and login throttling share between nodes: running mutes in the `cc_users`
+// bucket (read from a local copy every node keeps by watching), and login outcomes on the
+// `CC_AUTH` stream (every node reads the others' into its own throttle; a restarted node reads
+// the last window again), so an attacker cannot multiply attempts by the number of nodes
+// (CLUSTER.md §4, §7).
+import { getLogger } from "@logtape/logtape";
+import type { KV } from "@nats-io/kv";
+import type { LoginEvent, LoginEvents } from "../session/account.ts";
+import type { MuteTable } from "../session/moderation.ts";
+import { type ClusterLink, LOGINS } from "./link.ts";
+import { fromToken, token } from "./records.ts";
+
+const log = getLogger(["classcord", "cluster"]);
+
+/** Mutes of every node: set here, seen everywhere within a watch's delay. */
+export class SharedMutes implements MuteTable {
+  readonly #kv: KV;
+  readonly #mutes = new Map<string, number>();
+  #watch: { stop(): void } | undefined;
+
+  constructor(kv: KV) {
+    this.#kv = kv;
+  }
+
+  /** Reads the running mutes and follows their changes. */
+  async start(): Promise<void> {
+    const watch = await this.#kv.watch({ key: "m.>" });
+    this.#watch = watch;
+    (async () => {
+      for await (const e of watch) {
+        const key = fromToken(e.key.slice(2));
+        if (e.operation === "PUT") this.#mutes.set(key, Number(e.string()));
+        else this.#mutes.delete(key);
+      }
+    })().catch((error) => log.warning("Mute watch ended: {error}", { error }));
+  }
+
+  get(key: string): number | undefined {
+    return this.#mutes.get(key);
+  }
+
+  set(key: string, until: number): void {
+    this.#mutes.set(key, until);
+    this.#kv.put(`m.${token(key)}`, String(until)).catch((error) => {
+      log.error("Cannot share the mute of {user}: {error}", { user: key, error });
+    });
+  }
+
+  delete(key: string): void {
+    if (!this.#mutes.delete(key)) return;
+    this.#kv.delete(`m.${token(key)}`).catch((error) => {
+      log.error("Cannot share the end of the mute of {user}: {error}", { user: key, error });
+    });
+  }
+
+  stop(): void {
+    this.#watch?.stop();
+  }
+}
+
+/** Login outcomes shared through the `CC_AUTH` stream. */
+export class SharedLogins implements LoginEvents {
+  readonly #link: ClusterLink;
+  readonly #node: string;
+  readonly #windowMs: number;
+  readonly #appliers: ((event: LoginEvent) => void)[] = [];
+  #stopped = false;
+  #iterator: { stop(): void } | undefined;
+  #running: Promise<void> = Promise.resolve();
+
+  constructor(link: ClusterLink, node: string, windowMs: number) {
+    this.#link = link;
+    this.#node = node;
+    this.#windowMs = windowMs;
+  }
+
+  publish(event: LoginEvent): void {
+    const data = JSON.stringify({ ...event, node: this.#node });
+    this.#link.js.publish(`cc.auth.${event.kind}`, data).catch((error) => {
+      log.warning("Cannot share a login outcome: {error}", { error });
+    });
+  }
+
+  subscribe(apply: (event: LoginEvent) => void): void {
+    this.#appliers.push(apply);
+  }
+
+  /** Reads the outcomes of the last window, then every new one, from the other nodes. */
+  start(): void {
+    this.#running = this.#run();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#iterator?.stop();
+    await this.#running;
+  }
+
+  async #run(): Promise<void> {
+    let after = 0;
+    while (!this.#stopped) {
+      try {
+        const consumer = await this.#link.js.consumers.get(
+          LOGINS,
+          after > 0 ? { deliver_policy: "by_start_sequence", opt_start_seq: after + 1 } : {
+            deliver_policy: "by_start_time",
+            opt_start_time: new Date(Date.now() - this.#windowMs).toISOString(),
+          },
+        );
+        const messages = await consumer.consume({ max_messages: 256 });
+        this.#iterator = messages;
+        if (this.#stopped) messages.stop();
+        for await (const m of messages) {
+          after = m.seq;
+          const event = m.json<LoginEvent & { node: string }>();
+          if (event.node === this.#node) continue;
+          const { kind, account, address } = event;
+          for (const apply of this.#appliers) apply({ kind, account, address });
+        }
+      } catch (error) {
+        if (this.#stopped) return;
+        log.warning("Reading login outcomes failed, again in 1 s: {error}", { error });
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
+  }
+}

@@ -1,0 +1,347 @@
+// The store of a cluster node: accounts, bans and secrets in the replicated `cc_users` bucket,
+// shared by every node (CLUSTER.md §4); messages in the node's own Deno KV, its read model of
+// the message stream (written by the feed, never here); private messages waiting for a user
+// told apart from those a session of theirs already got by a cursor per user (§6).
+import { getLogger } from "@logtape/logtape";
+import type { KV, KvEntry } from "@nats-io/kv";
+import { nameKey } from "../auth/names.ts";
+import type { KvStore } from "../store/kv_store.ts";
+import type {
+  Append,
+  Conversation,
+  ExportFilter,
+  HistoryPage,
+  Store,
+  StoredMessage,
+  UserRecord,
+} from "../store/store.ts";
+import type { ClusterLink } from "./link.ts";
+import { token } from "./records.ts";
+
+const log = getLogger(["classcord", "cluster"]);
+const encoder = new TextEncoder();
+// Retries of a compare-and-set that lost to another node's write.
+const CAS_TRIES = 5;
+
+/**
+ * Which private messages each user's sessions got live on this node, so the inbox read at a
+ * login on this node does not hand them over again; and the highest one delivered anywhere,
+ * raised in the shared `cc_inbox` bucket (coalesced, then flushed).
+ */
+export class InboxCursors {
+  readonly #kv: KV;
+  readonly #live = new Map<string, Set<number>>();
+  readonly #pending = new Map<string, number>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(kv: KV) {
+    this.#kv = kv;
+  }
+
+  /** A private message `seq` reached a session of `key` here. */
+  delivered(key: string, seq: number): void {
+    let live = this.#live.get(key);
+    if (!live) this.#live.set(key, live = new Set());
+    live.add(seq);
+    this.raise(key, seq);
+  }
+
+  /** Whether a session of `key` got `seq` live on this node. */
+  gotLive(key: string, seq: number): boolean {
+    return this.#live.get(key)?.has(seq) ?? false;
+  }
+
+  /** The highest seq delivered to `key` anywhere, as the bucket says. */
+  async cursor(key: string): Promise<number> {
+    const entry = await this.#kv.get(`c.${token(key)}`);
+    return Math.max(readCursor(entry), this.#pending.get(key) ?? 0);
+  }
+
+  /** Raises `key`'s cursor to `seq` (at most once a second per node, never down). */
+  raise(key: string, seq: number): void {
+    if ((this.#pending.get(key) ?? 0) >= seq) return;
+    this.#pending.set(key, seq);
+    this.#timer ??= setTimeout(() => this.flush(), 1000);
+  }
+
+  /** Writes every raised cursor now. */
+  async flush(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const pending = [...this.#pending];
+    this.#pending.clear();
+    for (const [key, seq] of pending) {
+      try {
+        await this.#raiseInBucket(key, seq);
+      } catch (error) {
+        log.warning("Cannot raise the inbox cursor of {user}: {error}", { user: key, error });
+        this.raise(key, seq);
+      }
+    }
+  }
+
+  /** Forgets what this node delivered to `key` up to `seq` (its inbox was read and cleared). */
+  forget(key: string, upTo: number): void {
+    const live = this.#live.get(key);
+    if (!live) return;
+    for (const seq of live) if (seq <= upTo) live.delete(seq);
+    if (live.size === 0) this.#live.delete(key);
+  }
+
+  async #raiseInBucket(key: string, seq: number): Promise<void> {
+    const k = `c.${token(key)}`;
+    for (let i = 0; i < CAS_TRIES; i++) {
+      const entry = await this.#kv.get(k);
+      if (readCursor(entry) >= seq) return;
+      try {
+        if (entry && entry.operation === "PUT") {
+          await this.#kv.update(k, String(seq), entry.revision);
+        } else await this.#kv.put(k, String(seq), { previousSeq: entry?.revision ?? 0 });
+        return;
+      } catch (err) {
+        if (!isWrongSequence(err)) throw err;
+      }
+    }
+  }
+
+  close(): void {
+    clearTimeout(this.#timer);
+  }
+}
+
+function readCursor(entry: KvEntry | null): number {
+  return entry && entry.operation === "PUT" ? Number(entry.string()) || 0 : 0;
+}
+
+/** A compare-and-set that lost: someone else wrote the key first. */
+function isWrongSequence(err: unknown): boolean {
+  return /wrong last sequence|key exists/i.test((err as Error).message);
+}
+
+/** A ban as the bucket keeps it. */
+interface BanValue {
+  name: string;
+  until: number;
+}
+
+/** {@link Store} of a cluster node. */
+export class ClusterStore implements Store {
+  readonly #local: KvStore;
+  readonly #link: ClusterLink;
+  readonly #cursors: InboxCursors;
+  readonly #now: () => number;
+
+  constructor(local: KvStore, link: ClusterLink, cursors: InboxCursors, now = Date.now) {
+    this.#local = local;
+    this.#link = link;
+    this.#cursors = cursors;
+    this.#now = now;
+  }
+
+  /** The node's read model. */
+  get local(): KvStore {
+    return this.#local;
+  }
+
+  async createUser(user: UserRecord): Promise<boolean> {
+    try {
+      // Created only if the key never existed or was deleted: of two nodes registering one
+      // name at once, the stream's leader accepts exactly one.
+      await this.#link.users.create(`u.${token(nameKey(user.name))}`, json(user));
+      return true;
+    } catch (err) {
+      if (isWrongSequence(err)) return false;
+      throw err;
+    }
+  }
+
+  async getUser(name: string): Promise<UserRecord | null> {
+    return (await this.#entry(`u.${token(nameKey(name))}`))?.json<UserRecord>() ?? null;
+  }
+
+  setPasswordHash(name: string, passwordHash: string): Promise<boolean> {
+    return this.#updateUser(name, (user) => ({ ...user, passwordHash }));
+  }
+
+  setAdmin(name: string, admin: boolean): Promise<boolean> {
+    return this.#updateUser(name, ({ admin: _, ...user }) => admin ? { ...user, admin } : user);
+  }
+
+  async #updateUser(name: string, change: (user: UserRecord) => UserRecord): Promise<boolean> {
+    const key = `u.${token(nameKey(name))}`;
+    for (let i = 0; i < CAS_TRIES; i++) {
+      const entry = await this.#entry(key);
+      if (!entry) return false;
+      try {
+        await this.#link.users.update(key, json(change(entry.json<UserRecord>())), entry.revision);
+        return true;
+      } catch (err) {
+        if (!isWrongSequence(err)) throw err;
+      }
+    }
+    throw new Error(`The account "${name}" kept changing: try again`);
+  }
+
+  async deleteUser(name: string): Promise<boolean> {
+    const key = nameKey(name);
+    const entry = await this.#entry(`u.${token(key)}`);
+    if (!entry) return false;
+    try {
+      await this.#link.users.delete(`u.${token(key)}`, { previousSeq: entry.revision });
+    } catch (err) {
+      if (isWrongSequence(err)) return await this.deleteUser(name);
+      throw err;
+    }
+    const waiting = await this.#local.inbox(key);
+    await this.#local.clearInbox(key, waiting.map((m) => m.seq));
+    return true;
+  }
+
+  async *listUsers(): AsyncIterable<UserRecord> {
+    const keys: string[] = [];
+    for await (const k of await this.#link.users.keys("u.>")) keys.push(k);
+    const users: UserRecord[] = [];
+    for (const k of keys) {
+      const entry = await this.#link.users.get(k);
+      if (entry?.operation === "PUT") users.push(entry.json<UserRecord>());
+    }
+    users.sort((a, b) => nameKey(a.name) < nameKey(b.name) ? -1 : 1);
+    yield* users;
+  }
+
+  async secret(name: string): Promise<Uint8Array> {
+    const key = `x.${token(name)}`;
+    for (;;) {
+      const entry = await this.#entry(key);
+      if (entry) return Uint8Array.from(atob(entry.string()), (c) => c.charCodeAt(0));
+      const value = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
+      try {
+        await this.#link.users.create(key, value);
+      } catch (err) {
+        if (!isWrongSequence(err)) throw err;
+      }
+    }
+  }
+
+  async ban(name: string, until: number): Promise<void> {
+    const value: BanValue = { name: nameKey(name), until };
+    await this.#link.users.put(`b.${token(nameKey(name))}`, json(value));
+  }
+
+  async bannedUntil(name: string): Promise<number | null> {
+    const entry = await this.#link.users.get(`b.${token(nameKey(name))}`);
+    return entry?.operation === "PUT" ? entry.json<BanValue>().until : null;
+  }
+
+  async unban(name: string): Promise<boolean> {
+    const key = `b.${token(nameKey(name))}`;
+    const entry = await this.#link.users.get(key);
+    if (entry?.operation !== "PUT") return false;
+    try {
+      await this.#link.users.delete(key, { previousSeq: entry.revision });
+      return true;
+    } catch (err) {
+      if (isWrongSequence(err)) return false;
+      throw err;
+    }
+  }
+
+  async bans(): Promise<{ name: string; until: number }[]> {
+    const now = this.#now();
+    const out: { name: string; until: number }[] = [];
+    for await (const k of await this.#link.users.keys("b.>")) {
+      const entry = await this.#link.users.get(k);
+      if (entry?.operation !== "PUT") continue;
+      const ban = entry.json<BanValue>();
+      if (ban.until > now) out.push(ban);
+    }
+    return out.sort((a, b) => a.name < b.name ? -1 : 1);
+  }
+
+  knownImports(importKeys: string[]): Promise<Set<string>> {
+    return this.#local.knownImports(importKeys);
+  }
+
+  lastSeq(): Promise<number> {
+    return this.#local.lastSeq();
+  }
+
+  /**
+   * Not on a cluster node: messages reach its read model through the stream only.
+   *
+   * @throws {Error} always
+   */
+  append(_batch: Append[]): Promise<number> {
+    return Promise.reject(new Error("A cluster node stores messages through the stream"));
+  }
+
+  history(
+    of: Conversation,
+    options: { limit: number; before?: number; after?: number; since?: number },
+  ): Promise<HistoryPage> {
+    return this.#local.history(of, options);
+  }
+
+  /**
+   * The private messages no session of `user` got yet: those of the read model above the
+   * shared cursor, but those a session of theirs on this node got live.
+   */
+  async inbox(user: string): Promise<StoredMessage[]> {
+    const key = nameKey(user);
+    const cursor = await this.#cursors.cursor(key);
+    const waiting = await this.#local.inbox(key);
+    return waiting.filter((m) => m.seq > cursor && !this.#cursors.gotLive(key, m.seq));
+  }
+
+  async clearInbox(user: string, seqs: number[]): Promise<void> {
+    const key = nameKey(user);
+    if (seqs.length === 0) return;
+    const top = Math.max(...seqs);
+    // Everything up to the last one handed over is done, here and for the other nodes.
+    const below = (await this.#local.inbox(key)).filter((m) => m.seq <= top).map((m) => m.seq);
+    await this.#local.clearInbox(key, below);
+    this.#cursors.forget(key, top);
+    this.#cursors.raise(key, top);
+  }
+
+  pruneBefore(ts: number): Promise<number> {
+    return this.#local.pruneBefore(ts);
+  }
+
+  exportMessages(filter: ExportFilter): AsyncIterable<StoredMessage> {
+    return this.#local.exportMessages(filter);
+  }
+
+  channels(): Promise<{ name: string; count: number }[]> {
+    return this.#local.channels();
+  }
+
+  close(): void {
+    this.#cursors.close();
+    this.#local.close();
+  }
+
+  /**
+   * A key's entry, read from any replica; a miss is confirmed with the stream's leader (a
+   * replica may lag behind a write made through another node: register there, log in here).
+   */
+  async #entry(key: string): Promise<KvEntry | null> {
+    const entry = await this.#link.users.get(key);
+    if (entry?.operation === "PUT") return entry;
+    if (entry) return null;
+    try {
+      const msg = await this.#link.jsm.streams.getMessage("KV_cc_users", {
+        last_by_subj: `$KV.cc_users.${key}`,
+      });
+      if (!msg || msg.header?.get("KV-Operation")) return null;
+      return await this.#link.users.get(key, { revision: msg.seq });
+    } catch (err) {
+      if (/no message found/i.test((err as Error).message)) return null;
+      throw err;
+    }
+  }
+}
+
+function json(value: unknown): Uint8Array {
+  return encoder.encode(JSON.stringify(value));
+}
