@@ -3,8 +3,17 @@
 // server of the same runtime (reference_server.ts), so every figure is also a ratio.
 import { argon2id } from "hash-wasm";
 import { fileURLToPath } from "node:url";
+import { askServer } from "../../src/commands/admin_client.ts";
 import { KvStore } from "../../src/store/kv_store.ts";
-import { cpuSplit, pause, percentile, pinSelf, processStats, startServer } from "./harness.ts";
+import {
+  cpuSplit,
+  pause,
+  percentile,
+  pinSelf,
+  processStats,
+  type ServerProcess,
+  startServer,
+} from "./harness.ts";
 import { OPEN_LIMITS } from "./storm.ts";
 
 const REFERENCE = fileURLToPath(new URL("./reference_server.ts", import.meta.url));
@@ -14,6 +23,12 @@ const decoder = new TextDecoder();
 
 /** Which server the generator drives. */
 export type TargetKind = "classcord" | "reference" | "null";
+
+/** ClassCord as cluster nodes on a NATS cluster, the peers spread over them in turn. */
+export interface ClusterTarget {
+  nats: string[];
+  nodes: number;
+}
 
 /** One step of the rate ladder. */
 export interface Step {
@@ -33,15 +48,7 @@ export interface Step {
  * `connect` scenario measures hashing).
  */
 export async function seedUsers(db: string, names: string[]): Promise<void> {
-  const passwordHash = await argon2id({
-    password: "bench",
-    salt: crypto.getRandomValues(new Uint8Array(16)),
-    parallelism: 1,
-    iterations: 1,
-    memorySize: 64,
-    hashLength: 32,
-    outputType: "encoded",
-  });
+  const passwordHash = await cheapHash();
   const store = await KvStore.open(db);
   try {
     for (let i = 0; i < names.length; i += 500) {
@@ -54,6 +61,19 @@ export async function seedUsers(db: string, names: string[]): Promise<void> {
   } finally {
     store.close();
   }
+}
+
+/** One argon2id hash of "bench" with the smallest cost: logins then cost microseconds. */
+function cheapHash(): Promise<string> {
+  return argon2id({
+    password: "bench",
+    salt: crypto.getRandomValues(new Uint8Array(16)),
+    parallelism: 1,
+    iterations: 1,
+    memorySize: 64,
+    hashLength: 32,
+    outputType: "encoded",
+  });
 }
 
 /** A generator-side connection: counts lines; samplers also time the probe messages. */
@@ -270,7 +290,17 @@ function cpuSelf(): Promise<{ cpuSeconds: number }> {
 /** The running target with its connected peers. */
 interface Rig extends AsyncDisposable {
   peers: Link[];
-  pid: number;
+  /** The server processes (several nodes of a cluster). */
+  pids: number[];
+}
+
+/** CPU seconds and resident bytes of several processes, summed. */
+async function statsOf(pids: number[]): Promise<{ cpuSeconds: number; rssBytes: number }> {
+  const all = await Promise.all(pids.map(processStats));
+  return {
+    cpuSeconds: all.reduce((n, s) => n + s.cpuSeconds, 0),
+    rssBytes: all.reduce((n, s) => n + s.rssBytes, 0),
+  };
 }
 
 /** Starts a target and connects `n` peers; with `samplers` = n every peer times its lines. */
@@ -280,20 +310,43 @@ async function rig(
   samplers: number,
   serverArgs: string[] = [],
   transport: Transport = "tcp",
+  cluster?: ClusterTarget,
 ): Promise<Rig> {
   const names = Array.from({ length: n }, (_, i) => `u${i}`);
   const dir = await Deno.makeTempDir({ prefix: "classcord_fanout_" });
   const db = `${dir}/bench.kv`;
-  if (kind === "classcord") await seedUsers(db, names);
+  if (kind === "classcord" && !cluster) await seedUsers(db, names);
   const split = cpuSplit();
   const cpu = split?.server;
   const webPort = transport === "ws" ? freePort() : 0;
-  const server = kind === "classcord"
-    ? await startServer(
-      [...OPEN_LIMITS, "--retention-days=0", `--web-port=${webPort}`, ...serverArgs],
-      { db, cpu },
-    )
-    : await startServer(kind === "null" ? ["--null"] : [], { script: REFERENCE, cpu });
+  const servers: ServerProcess[] = [];
+  if (kind !== "classcord") {
+    servers.push(
+      await startServer(kind === "null" ? ["--null"] : [], { script: REFERENCE, cpu }),
+    );
+  } else if (!cluster) {
+    servers.push(
+      await startServer(
+        [...OPEN_LIMITS, "--retention-days=0", `--web-port=${webPort}`, ...serverArgs],
+        { db, cpu },
+      ),
+    );
+  } else {
+    for (let i = 0; i < cluster.nodes; i++) {
+      const nodeDb = `${dir}/node${i}.kv`;
+      servers.push(
+        await startServer([
+          ...OPEN_LIMITS,
+          "--retention-days=0",
+          `--nats=${cluster.nats.join(",")}`,
+          `--node-name=bench${i}`,
+          ...serverArgs,
+        ], { db: nodeDb, cpu }),
+      );
+      // Accounts live in the cluster: added through a node's admin socket, as `user add` does.
+      if (i === 0) await seedClusterUsers(`${nodeDb}.sock`, names);
+    }
+  }
   if (split) pinSelf(split.generator);
   const peers: Link[] = [];
   for (let i = 0; i < n; i++) {
@@ -302,31 +355,52 @@ async function rig(
     if (transport === "ws") {
       peers.push(await WsPeer.open(webPort, sampler));
     } else {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+      const port = servers[i % servers.length].port;
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
       peers.push(new Peer(conn, sampler));
     }
   }
   if (kind === "classcord") {
-    // Every login is answered, and announced to everyone logged in before it: N + N(N-1)/2 lines.
     await Promise.all(
       peers.map((p, i) =>
         p.write(encoder.encode(`{"type":"login","username":"${names[i]}","password":"bench"}\n`))
       ),
     );
-    const expected = n + n * (n - 1) / 2;
-    await until(() => total(peers) >= expected, 300_000, "logins");
+    if (!cluster) {
+      // Every login is answered, and announced to everyone logged in before it:
+      // N + N(N-1)/2 lines.
+      const expected = n + n * (n - 1) / 2;
+      await until(() => total(peers) >= expected, 300_000, "logins");
+    } else {
+      // Across nodes, who hears of whom depends on when each node's presence arrives.
+      await until(() => total(peers) >= n, 300_000, "logins");
+      await quiet(peers);
+    }
     for (const p of peers) p.latencies.length = 0;
   }
   return {
     peers,
-    pid: server.pid,
+    pids: servers.map((s) => s.pid),
     async [Symbol.asyncDispose]() {
       for (const p of peers) p.close();
-      await server[Symbol.asyncDispose]();
+      for (const server of servers) await server[Symbol.asyncDispose]();
       if (split) pinSelf("start");
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };
+}
+
+/** Adds the benchmark's accounts to a cluster, all with one cheap hash (see seedUsers). */
+async function seedClusterUsers(socket: string, names: string[]): Promise<void> {
+  const passwordHash = await cheapHash();
+  for (let i = 0; i < names.length; i += 50) {
+    await Promise.all(
+      names.slice(i, i + 50).map(async (name) => {
+        const reply = await askServer(socket, { op: "add", name, passwordHash, admin: false });
+        if (!reply.ok) throw new Error(`Cannot add ${name}: ${JSON.stringify(reply)}`);
+      }),
+    );
+  }
 }
 
 /** Waits (at most 10 s) until no line has arrived for 500 ms. */
@@ -404,14 +478,14 @@ async function step(
   await quiet(peers);
   for (const p of peers) p.latencies.length = 0;
   const before = total(peers);
-  const serverBefore = await processStats(r.pid);
+  const serverBefore = await statsOf(r.pids);
   const selfBefore = await cpuSelf();
   const t0 = performance.now();
   const expected = (await send()) * recipients;
   await until(() => total(peers) - before >= expected, 3000, "");
   const elapsed = (performance.now() - t0) / 1000;
   const received = total(peers) - before;
-  const serverAfter = await processStats(r.pid);
+  const serverAfter = await statsOf(r.pids);
   const selfAfter = await cpuSelf();
   const latencies = peers.flatMap((p) => p.latencies.splice(0));
   const rr = (x: number) => Number(x.toFixed(2));
@@ -489,18 +563,19 @@ export async function ladder(
     rates?: number[];
     serverArgs?: string[];
     transport?: Transport;
+    cluster?: ClusterTarget;
   } = {},
 ): Promise<Ladder & { rss_bytes: number }> {
   const senders = options.senders ?? 10;
   const seconds = options.seconds ?? 2;
-  await using r = await rig(kind, n, 20, options.serverArgs, options.transport);
+  await using r = await rig(kind, n, 20, options.serverArgs, options.transport, options.cluster);
   const rates = options.rates ??
     [10, 20, 50, 100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600, 51200];
   const climbed = await climb(
     rates,
     (rate) => step(r, rate, n - 1, () => drive(r.peers, senders, rate, seconds)),
   );
-  return { ...climbed, rss_bytes: (await processStats(r.pid)).rssBytes };
+  return { ...climbed, rss_bytes: (await statsOf(r.pids)).rssBytes };
 }
 
 /** Sends `rate` private messages per second between random peers, in 10 ms ticks. */

@@ -2,9 +2,10 @@
 // report medians, so figures from a shared, noisy machine can still be compared within one run.
 import { parseArgs } from "node:util";
 import { attack } from "./attack.ts";
-import { idle, ladder, nullCeiling, privateLadder, type Step } from "./fanout.ts";
+import { idle, type Ladder, ladder, nullCeiling, privateLadder, type Step } from "./fanout.ts";
 import { median } from "./harness.ts";
 import { memory } from "./memory.ts";
+import { startNatsCluster } from "./nats_cluster.ts";
 import { commitEach, groupCommit } from "./store.ts";
 import { loginStorm } from "./storm.ts";
 
@@ -14,6 +15,7 @@ const SCENARIOS = [
   "attack",
   "fanout",
   "ws",
+  "cluster",
   "private",
   "connect",
   "idle",
@@ -30,6 +32,7 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "10" },
     clients: { type: "string", default: "100,1000,5000" },
     "ws-clients": { type: "string", default: "1000" },
+    "cluster-clients": { type: "string", default: "300" },
     "idle-clients": { type: "string", default: "10000" },
     "connect-users": { type: "string", default: "1000" },
     "memory-users": { type: "string", default: "100" },
@@ -57,6 +60,11 @@ Scenarios (all by default; one JSON line each):
   ws      --ws-clients (1000) logged-in WebSocket clients of /ws and as many TCP clients, the
           same ladder against each in turn; deliveries/s of WebSocket against TCP (goal at
           least 0.7). The generator reads frames from raw sockets, as it reads TCP lines
+  cluster --cluster-clients (300) clients spread over 3 cluster nodes on a 3-server NATS
+          JetStream cluster (Debian's nats-server), against the same clients on one cluster
+          node and on one plain node (Deno KV), each ladder on a fresh NATS cluster: best
+          deliveries/s and their ratios, and p50/p99 at one rate all three hold (the latency
+          the stream and the cross-node path add)
   private 1000 clients sending private messages to random peers, rate climbed as above
   connect --connect-users (1000) register and log in at once (real argon2id) while 10 chat
   idle    --idle-clients (10000) logged-in idle connections; server RSS per connection once
@@ -158,6 +166,42 @@ if (chosen.includes("ws")) {
           (ws.best.server_cpu_us_per_delivery / tcp.best.server_cpu_us_per_delivery).toFixed(2),
         )
         : null,
+    }));
+  }
+}
+
+if (chosen.includes("cluster")) {
+  for (const n of values["cluster-clients"]!.split(",").map(Number)) {
+    const serverArgs = ["--max-queue-bytes=268435456"];
+    const onCluster = async (nodes: number) => {
+      await using nats = await startNatsCluster();
+      return await ladder("classcord", n, { serverArgs, cluster: { nats: nats.urls, nodes } });
+    };
+    const plain = await ladder("classcord", n, { serverArgs });
+    const one = await onCluster(1);
+    const three = await onCluster(3);
+    // The highest rate of the ladder every setup held: their latencies compared at equal load.
+    const held = (l: Ladder) =>
+      new Set(l.steps.filter((s) => s.p99_ms <= 200 && s.lost === 0).map((s) => s.rate));
+    const common = [...held(plain)].filter((r) => held(one).has(r) && held(three).has(r));
+    const rate = common.length > 0 ? Math.max(...common) : undefined;
+    const at = (l: Ladder) => {
+      const s = l.steps.find((s) => s.rate === rate);
+      return s && { p50_ms: s.p50_ms, p99_ms: s.p99_ms };
+    };
+    const ratio = (a?: Step, b?: Step) =>
+      a && b ? Number((a.delivered_per_s / b.delivered_per_s).toFixed(2)) : null;
+    console.log(JSON.stringify({
+      scenario: "cluster",
+      clients: n,
+      senders: 10,
+      plain: plain.best,
+      cluster_1_node: one.best,
+      cluster_3_nodes: three.best,
+      ratio_3_nodes_to_1_node: ratio(three.best, one.best),
+      ratio_1_node_to_plain: ratio(one.best, plain.best),
+      latency_at_rate: rate ?? null,
+      latency: { plain: at(plain), cluster_1_node: at(one), cluster_3_nodes: at(three) },
     }));
   }
 }
