@@ -6,7 +6,7 @@ import { type Clock, systemClock } from "./clock.ts";
 import type { Config, Limits } from "./config.ts";
 import { answerAdmin } from "./admin.ts";
 import { ResumeTokens } from "./auth/resume.ts";
-import { ClusterNode } from "./cluster/node.ts";
+import type { ClusterNode } from "./cluster/node.ts";
 import { EventStream } from "./events.ts";
 import { serveHttp } from "./http.ts";
 import type { Bus } from "./hub/bus.ts";
@@ -116,6 +116,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   try {
     if (config.nats.length > 0) {
       // A cluster node: its Deno KV is only its read model of the shared stream.
+      // Loaded only here: a single node never holds the NATS client in memory.
+      const { ClusterNode } = await import("./cluster/node.ts");
       cluster = await ClusterNode.start({
         servers: config.nats,
         node: config.nodeName,

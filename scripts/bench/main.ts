@@ -158,6 +158,9 @@ if (chosen.includes("ws")) {
       ws: ws.best,
       ws_first_failing: ws.failing ?? null,
       ws_rss_bytes: ws.rss_bytes,
+      // The highest rate each held (the ladder's steps are the same for both)...
+      ratio_rate: tcp.best && ws.best ? Number((ws.best.rate / tcp.best.rate).toFixed(2)) : null,
+      // ...and the deliveries/s measured at it (the drain at the end of a step counts in).
       ratio_delivered: tcp.best && ws.best
         ? Number((ws.best.delivered_per_s / tcp.best.delivered_per_s).toFixed(2))
         : null,
