@@ -10,6 +10,7 @@ import { KvStore } from "../src/store/kv_store.ts";
 import { type Haproxy, proxyV2Header, startHaproxy } from "./helpers/haproxy.ts";
 import { freePort, parseMetrics, startTestServer, type TestServer } from "./helpers/test_server.ts";
 import { needs } from "./helpers/tools.ts";
+import { makeCertificate } from "./helpers/certs.ts";
 
 const BALANCER = "127.0.0.2";
 const READ_TIMEOUT_MS = 5000;
@@ -306,58 +307,6 @@ Deno.test(
     assert.equal(await fx.limitHits(), 1);
   },
 );
-
-/** A test CA and a certificate for 127.0.0.1 signed by it (as tests/tls_test.ts makes them). */
-async function makeCertificate(dir: string): Promise<{ cert: string; key: string; ca: string }> {
-  const openssl = async (args: string[]) => {
-    const { code, stderr } = await new Deno.Command("openssl", {
-      args,
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    assert.equal(code, 0, `openssl ${args[0]}: ${new TextDecoder().decode(stderr)}`);
-  };
-  const [ca, caKey, cert, key, csr, ext] = ["ca.pem", "ca.key", "cert.pem", "key.pem", "csr", "ext"]
-    .map((f) => `${dir}/${f}`);
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  await openssl([
-    "req",
-    "-x509",
-    ...ec,
-    "-days",
-    "1",
-    "-subj",
-    "/CN=test-ca",
-    "-keyout",
-    caKey,
-    "-out",
-    ca,
-  ]);
-  await openssl(["req", "-new", ...ec, "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", csr]);
-  await Deno.writeTextFile(
-    ext,
-    "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n" +
-      "extendedKeyUsage=serverAuth\n",
-  );
-  await openssl([
-    "x509",
-    "-req",
-    "-in",
-    csr,
-    "-CA",
-    ca,
-    "-CAkey",
-    caKey,
-    "-CAcreateserial",
-    "-days",
-    "1",
-    "-extfile",
-    ext,
-    "-out",
-    cert,
-  ]);
-  return { cert, key, ca };
-}
 
 Deno.test(
   "TLS through HAProxy (passed through, PROXY v2 first) is served; a reload renews it",

@@ -2,10 +2,15 @@
 // teacher see and do, with TCP clients in the same rooms. Screenshots: artifacts/web/.
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import { KvStore } from "../src/store/kv_store.ts";
 import { launchBrowser, screenshot, type TestBrowser } from "./helpers/browser.ts";
 import { compileJavaClient, javaClient } from "./helpers/legacy_clients.ts";
-import { FLOOD_LIMITS, freePort, startTestServer, type TestServer } from "./helpers/test_server.ts";
+import {
+  FLOOD_LIMITS,
+  freePort,
+  startTestServer,
+  storeWithAdmin,
+  type TestServer,
+} from "./helpers/test_server.ts";
 import { needs } from "./helpers/tools.ts";
 
 /** Everything a page did wrong: uncaught errors, alert() and the like, CSP refusals. */
@@ -172,26 +177,11 @@ Deno.test(
   },
 );
 
-/** A store with an administrator `prof` (password "mot de passe"), in a temp folder. */
-async function storeWithTeacher(): Promise<{ db: string } & AsyncDisposable> {
-  const dir = await Deno.makeTempDir({ prefix: "classcord_web_" });
-  const db = `${dir}/classcord.kv`;
-  {
-    await using seed = await startTestServer({ db });
-    await using c = await seed.connect();
-    await c.request({ type: "register", username: "prof", password: "mot de passe" });
-  }
-  const store = await KvStore.open(db);
-  await store.setAdmin("prof", true);
-  store.close();
-  return { db, [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }) };
-}
-
 Deno.test(
   "a teacher mutes then kicks a student from the console; the student's page says so",
   needs("chromium"),
   async () => {
-    await using seeded = await storeWithTeacher();
+    await using seeded = await storeWithAdmin("prof", "mot de passe");
     await using srv = await startTestServer({ db: seeded.db, web: true });
     await using browser = await launchBrowser();
     const lea = await signIn(browser, srv, "Léa");

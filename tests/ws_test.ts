@@ -2,7 +2,13 @@
 // as TCP, and together with TCP clients), the security of /ws and of the pages, the web app's
 // extensions (resume tokens, history after, the console's requests) and export downloads.
 import assert from "node:assert/strict";
-import { freePort, parseMetrics, startTestServer, type TestServer } from "./helpers/test_server.ts";
+import {
+  freePort,
+  parseMetrics,
+  startTestServer,
+  storeWithAdmin,
+  type TestServer,
+} from "./helpers/test_server.ts";
 
 /** A WebSocket client reading JSON frames, each read with a deadline. */
 class WsClient implements AsyncDisposable {
@@ -301,85 +307,59 @@ Deno.test("history after a seq pages forward: a page catches up with no gap and 
 });
 
 Deno.test("the teacher console: admin flag, sessions, stats and a one-time export download", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "classcord_ws_" });
-  try {
-    const db = `${dir}/classcord.kv`;
-    {
-      await using seed = await startTestServer({ db });
-      await using c = await seed.connect();
-      await c.request({ type: "register", username: "prof", password: "pw" });
-    }
-    const { KvStore } = await import("../src/store/kv_store.ts");
-    const store = await KvStore.open(db);
-    await store.setAdmin("prof", true);
-    store.close();
-    await using srv = await startTestServer({ db, web: true });
-    await using student = await srv.connect();
-    await student.loginAs("élève");
-    await student.request({ type: "message", channel: "#sisr", content: "Résumé, «é»", id: 1 });
-    await using ws = await WsClient.open(wsUrl(srv));
-    await ws.request({ type: "hello", version: 2 });
-    const login = await ws.request({ type: "login", username: "prof", password: "pw" });
-    assert.equal(login.admin, true);
-    const sessions = await ws.request({ type: "sessions", id: "s" });
-    assert.deepEqual(
-      (sessions.sessions as Record<string, unknown>[]).map((s) => [s.user, s.transport, s.address]),
-      [["élève", "tcp", "127.0.0.1"], ["prof", "ws", "127.0.0.1"]],
-    );
-    const stats = await ws.request({ type: "stats" });
-    assert.deepEqual(stats.connections, { tcp: 1, tls: 0, ws: 1 });
-    assert.deepEqual(stats.sessions, { user: 2, guest: 0 });
-    assert.equal(stats.messages, 1);
-    const ticket = await ws.request({ type: "export_ticket", format: "csv", bom: true });
-    const url = webUrl(srv, String(ticket.url));
-    const download = await fetch(url);
-    assert.equal(
-      download.headers.get("content-disposition"),
-      "attachment; filename*=UTF-8''messages.csv",
-    );
-    const bytes = new Uint8Array(await download.arrayBuffer());
-    assert.deepEqual([...bytes.subarray(0, 3)], [0xef, 0xbb, 0xbf], "the BOM for Excel");
-    assert.equal(
-      new TextDecoder().decode(bytes.subarray(3)).split("\n")[0],
-      "Username,Channel,Content,Timestamp",
-    );
-    const reused = await fetch(url);
-    await reused.body?.cancel();
-    assert.equal(reused.status, 410, "one download per ticket");
-    // Others get forbidden.
-    assert.equal((await student.call({ type: "sessions" })).code, "forbidden");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using teacher = await storeWithAdmin("prof", "pw");
+  const { db } = teacher;
+  await using srv = await startTestServer({ db, web: true });
+  await using student = await srv.connect();
+  await student.loginAs("élève");
+  await student.request({ type: "message", channel: "#sisr", content: "Résumé, «é»", id: 1 });
+  await using ws = await WsClient.open(wsUrl(srv));
+  await ws.request({ type: "hello", version: 2 });
+  const login = await ws.request({ type: "login", username: "prof", password: "pw" });
+  assert.equal(login.admin, true);
+  const sessions = await ws.request({ type: "sessions", id: "s" });
+  assert.deepEqual(
+    (sessions.sessions as Record<string, unknown>[]).map((s) => [s.user, s.transport, s.address]),
+    [["élève", "tcp", "127.0.0.1"], ["prof", "ws", "127.0.0.1"]],
+  );
+  const stats = await ws.request({ type: "stats" });
+  assert.deepEqual(stats.connections, { tcp: 1, tls: 0, ws: 1 });
+  assert.deepEqual(stats.sessions, { user: 2, guest: 0 });
+  assert.equal(stats.messages, 1);
+  const ticket = await ws.request({ type: "export_ticket", format: "csv", bom: true });
+  const url = webUrl(srv, String(ticket.url));
+  const download = await fetch(url);
+  assert.equal(
+    download.headers.get("content-disposition"),
+    "attachment; filename*=UTF-8''messages.csv",
+  );
+  const bytes = new Uint8Array(await download.arrayBuffer());
+  assert.deepEqual([...bytes.subarray(0, 3)], [0xef, 0xbb, 0xbf], "the BOM for Excel");
+  assert.equal(
+    new TextDecoder().decode(bytes.subarray(3)).split("\n")[0],
+    "Username,Channel,Content,Timestamp",
+  );
+  const reused = await fetch(url);
+  await reused.body?.cancel();
+  assert.equal(reused.status, 410, "one download per ticket");
+  // Others get forbidden.
+  assert.equal((await student.call({ type: "sessions" })).code, "forbidden");
 });
 
 Deno.test("behind a balancer of --proxy-from, a page's address is the one it appended to X-Forwarded-For", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "classcord_ws_" });
-  try {
-    const db = `${dir}/classcord.kv`;
-    {
-      await using seed = await startTestServer({ db });
-      await using c = await seed.connect();
-      await c.request({ type: "register", username: "prof", password: "pw" });
-    }
-    const { KvStore } = await import("../src/store/kv_store.ts");
-    const store = await KvStore.open(db);
-    await store.setAdmin("prof", true);
-    store.close();
-    const addressOf = async (proxyFrom: string) => {
-      await using srv = await startTestServer({ db, web: true, proxyFrom });
-      // What a client put first proves nothing; the balancer's own entry is the last one.
-      await using ws = await WsClient.open(wsUrl(srv), {
-        "x-forwarded-for": "10.9.8.7, 192.0.2.5",
-      });
-      await ws.request({ type: "hello", version: 2 });
-      await ws.request({ type: "login", username: "prof", password: "pw" });
-      const { sessions } = await ws.request({ type: "sessions" });
-      return (sessions as { address: string }[])[0].address;
-    };
-    assert.equal(await addressOf("127.0.0.1"), "192.0.2.5");
-    assert.equal(await addressOf("none"), "127.0.0.1", "from anyone else, the header is ignored");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using teacher = await storeWithAdmin("prof", "pw");
+  const { db } = teacher;
+  const addressOf = async (proxyFrom: string) => {
+    await using srv = await startTestServer({ db, web: true, proxyFrom });
+    // What a client put first proves nothing; the balancer's own entry is the last one.
+    await using ws = await WsClient.open(wsUrl(srv), {
+      "x-forwarded-for": "10.9.8.7, 192.0.2.5",
+    });
+    await ws.request({ type: "hello", version: 2 });
+    await ws.request({ type: "login", username: "prof", password: "pw" });
+    const { sessions } = await ws.request({ type: "sessions" });
+    return (sessions as { address: string }[])[0].address;
+  };
+  assert.equal(await addressOf("127.0.0.1"), "192.0.2.5");
+  assert.equal(await addressOf("none"), "127.0.0.1", "from anyone else, the header is ignored");
 });

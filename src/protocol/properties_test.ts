@@ -7,6 +7,7 @@ import { encodeLine } from "./encode.ts";
 import { type Frame, LineSplitter } from "./framing.ts";
 import { parseRequest, readEnvelope } from "./schema.ts";
 import { decodeLine } from "./text.ts";
+import { cut } from "../../tests/helpers/chunks.ts";
 
 const RUNS = { numRuns: 500 };
 
@@ -15,18 +16,6 @@ function frames(splitter: LineSplitter, chunks: Uint8Array[]): string[] {
   const show = (f: Frame) => f.kind === "line" ? [...f.bytes].join(",") : "TOO_LARGE";
   for (const c of chunks) out.push(...splitter.push(c).map(show));
   return out;
-}
-
-/** Cuts `bytes` at the given positions. */
-function cut(bytes: Uint8Array, at: number[]): Uint8Array[] {
-  const points = [...new Set(at.map((p) => p % (bytes.length + 1)))].sort((a, b) => a - b);
-  const chunks: Uint8Array[] = [];
-  let prev = 0;
-  for (const p of [...points, bytes.length]) {
-    chunks.push(bytes.slice(prev, p));
-    prev = p;
-  }
-  return chunks;
 }
 
 // Bytes rich in line ends, so lines, CRLF pairs and empty lines all occur.

@@ -9,6 +9,7 @@ import {
   PROXY_V2_MAX_BYTES,
   type ProxyHeader,
 } from "./proxy_header.ts";
+import { cut } from "../../tests/helpers/chunks.ts";
 
 const RUNS = { numRuns: 500 };
 const encoder = new TextEncoder();
@@ -204,18 +205,6 @@ function feed(chunks: Uint8Array[]): { result: ProxyHeader; read: Uint8Array } {
     if (result.kind !== "more") break;
   }
   return { result, read };
-}
-
-/** Cuts `bytes` at the given positions. */
-function cut(bytes: Uint8Array, at: number[]): Uint8Array[] {
-  const points = [...new Set(at.map((p) => p % (bytes.length + 1)))].sort((a, b) => a - b);
-  const chunks: Uint8Array[] = [];
-  let prev = 0;
-  for (const p of [...points, bytes.length]) {
-    chunks.push(bytes.slice(prev, p));
-    prev = p;
-  }
-  return chunks;
 }
 
 const ipv4 = fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 4, maxLength: 4 });

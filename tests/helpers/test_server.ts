@@ -1,6 +1,7 @@
 // Test fixtures: a real server on an ephemeral port with a temp KV file, and a line-reading client.
 import { type Server, type ServerOptions, startServer } from "../../src/server.ts";
 import { AddressSet } from "../../src/address_set.ts";
+import { KvStore } from "../../src/store/kv_store.ts";
 import { type Config, DEFAULT_LIMITS, DEFAULT_TRUSTED } from "../../src/config.ts";
 import type { Lang } from "../../src/protocol/texts.ts";
 
@@ -93,6 +94,27 @@ export async function startTestServer(
       if (dir) await Deno.remove(dir, { recursive: true });
     },
   };
+}
+
+/**
+ * A store in a temp folder holding one administrator account, registered through a server (a
+ * real hash) then promoted; `await using` removes it.
+ */
+export async function storeWithAdmin(
+  name: string,
+  password: string,
+): Promise<{ db: string } & AsyncDisposable> {
+  const dir = await Deno.makeTempDir({ prefix: "classcord_admin_" });
+  const db = `${dir}/classcord.kv`;
+  {
+    await using seed = await startTestServer({ db });
+    await using c = await seed.connect();
+    await c.request({ type: "register", username: name, password });
+  }
+  const store = await KvStore.open(db);
+  await store.setAdmin(name, true);
+  store.close();
+  return { db, [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }) };
 }
 
 /** Default deadline of every read: a test fails with a message instead of hanging. */
