@@ -2,6 +2,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import { CLOSE_REASONS, ERROR_CODES } from "./errors.ts";
 import { LIMIT_NAMES, type ServerEvent, TRANSPORTS } from "./events.ts";
+import type { Stats } from "./session/console.ts";
 
 let processRegistry: Registry | undefined;
 
@@ -235,14 +236,7 @@ export class Metrics {
    * The counters the teacher console shows (`stats`): connections open by transport, sessions
    * by kind, messages, deliveries and limit hits since the start.
    */
-  async snapshot(): Promise<{
-    connections: Record<string, number>;
-    sessions: Record<string, number>;
-    messages: number;
-    deliveries: number;
-    limit_hits: Record<string, number>;
-    startedAt: number;
-  }> {
+  async snapshot(): Promise<Stats> {
     const byLabel = async (metric: Counter<string> | Gauge<string>, label: string) => {
       const out: Record<string, number> = {};
       for (const v of (await metric.get()).values) out[String(v.labels[label])] = v.value;

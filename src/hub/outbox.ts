@@ -148,12 +148,22 @@ export class Outbox {
     return this.#writing ? this.#now() - this.#writeStartedAt : 0;
   }
 
-  /** Resolves once everything queued so far is written (or the outbox failed). */
-  drained(): Promise<void> {
-    if (this.#failed || (!this.#writing && !this.#scheduled && this.#queue.length === 0)) {
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => this.#idleWaiters = append(this.#idleWaiters, resolve));
+  /**
+   * Resolves once everything queued so far is written (or the outbox failed), or after
+   * `timeoutMs` when given: a connection's last line gets that long before it is closed.
+   */
+  async drained(timeoutMs?: number): Promise<void> {
+    if (this.#failed || (!this.#writing && !this.#scheduled && this.#queue.length === 0)) return;
+    const idle = new Promise<void>((resolve) => {
+      this.#idleWaiters = append(this.#idleWaiters, resolve);
+    });
+    if (timeoutMs === undefined) return await idle;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      idle,
+      new Promise<void>((resolve) => timer = setTimeout(resolve, timeoutMs)),
+    ]);
+    clearTimeout(timer);
   }
 
   // One timer per turn of the event loop flushes every outbox with lines queued during that

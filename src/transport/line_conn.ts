@@ -174,12 +174,7 @@ export class LineConn implements Conn, OutboxOwner {
 
   /** Writes what is queued (for at most `timeoutMs`), then closes. */
   async end(reason: CloseReason, timeoutMs: number): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      this.outbox.drained(),
-      new Promise<void>((resolve) => timer = setTimeout(resolve, timeoutMs)),
-    ]);
-    clearTimeout(timer);
+    await this.outbox.drained(timeoutMs);
     this.close(reason);
   }
 

@@ -140,12 +140,7 @@ export class WsConn implements Conn, OutboxOwner, Writer {
   }
 
   async end(reason: CloseReason, timeoutMs: number): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      this.outbox.drained(),
-      new Promise<void>((resolve) => timer = setTimeout(resolve, timeoutMs)),
-    ]);
-    clearTimeout(timer);
+    await this.outbox.drained(timeoutMs);
     this.close(reason);
   }
 
