@@ -267,15 +267,17 @@ export class ClusterBus implements Bus {
       u.sessions.push({ transport: s.transport, address: s.address, since: s.since });
       u.since = Math.min(u.since, s.since);
     }
+    return { boot, users, channels: this.#localChannels() };
+  }
+
+  /** This node's channels other than the default, with the case-folded names in each. */
+  #localChannels(): NodeSnapshot["channels"] {
     const channels: NodeSnapshot["channels"] = {};
     for (const c of this.#local.channels().slice(1)) {
       const key = parseChannel(c.name).key;
-      channels[key] = {
-        name: c.name,
-        members: this.#local.members(key).map(nameKey),
-      };
+      channels[key] = { name: c.name, members: this.#local.members(key).map(nameKey) };
     }
-    return { boot, users, channels };
+    return channels;
   }
 
   #remoteUser(key: string): UserSnapshot | undefined {
@@ -289,17 +291,16 @@ export class ClusterBus implements Bus {
   /** Channels other than the default, with the names in each across the cluster. */
   #rooms(): Map<string, { name: string; keys: Set<string> }> {
     const rooms = new Map<string, { name: string; keys: Set<string> }>();
-    const add = (key: string, name: string, members: string[]) => {
-      let room = rooms.get(key);
-      if (!room) rooms.set(key, room = { name, keys: new Set() });
-      for (const m of members) room.keys.add(m);
-    };
-    for (const c of this.#local.channels().slice(1)) {
-      const key = parseChannel(c.name).key;
-      add(key, c.name, this.#local.members(key).map(nameKey));
-    }
-    for (const snap of this.#o.peers().values()) {
-      for (const [key, c] of Object.entries(snap.channels)) add(key, c.name, c.members);
+    const nodes = [
+      this.#localChannels(),
+      ...Array.from(this.#o.peers().values(), (p) => p.channels),
+    ];
+    for (const channels of nodes) {
+      for (const [key, c] of Object.entries(channels)) {
+        let room = rooms.get(key);
+        if (!room) rooms.set(key, room = { name: c.name, keys: new Set() });
+        for (const m of c.members) room.keys.add(m);
+      }
     }
     return rooms;
   }

@@ -67,7 +67,9 @@ export class ClusterPresence {
   readonly #now: () => number;
   readonly #key: string;
   /** Peers' snapshots, their revision, and when their key last changed (local clock). */
-  readonly #peers = new Map<string, { snap: NodeSnapshot; revision: number; seen: number }>();
+  readonly #peers = new Map<string, { revision: number; seen: number }>();
+  /** The peers' snapshots, read on every presence question (kept, not rebuilt per call). */
+  readonly #snaps = new Map<string, NodeSnapshot>();
   /** The last revision of each peer buried or gone: older news of it is ignored. */
   readonly #gone = new Map<string, number>();
   #watch: { stop(): void } | undefined;
@@ -86,7 +88,7 @@ export class ClusterPresence {
 
   /** The peers' snapshots by node name (not this node's). */
   get peers(): ReadonlyMap<string, NodeSnapshot> {
-    return new Map([...this.#peers].map(([node, p]) => [node, p.snap]));
+    return this.#snaps;
   }
 
   /** Whether this node's last heartbeat reached the bucket lately. */
@@ -193,19 +195,17 @@ export class ClusterPresence {
       this.#gone.set(node, entry.revision);
       return this.#forget(node);
     }
-    const before = this.peers;
-    this.#peers.set(node, {
-      snap: entry.json<NodeSnapshot>(),
-      revision: entry.revision,
-      seen: this.#now(),
-    });
+    const before = new Map(this.#snaps);
+    this.#peers.set(node, { revision: entry.revision, seen: this.#now() });
+    this.#snaps.set(node, entry.json<NodeSnapshot>());
     this.#o.changed(before);
   }
 
   #forget(node: string): void {
     if (!this.#peers.has(node)) return;
-    const before = this.peers;
+    const before = new Map(this.#snaps);
     this.#peers.delete(node);
+    this.#snaps.delete(node);
     this.#o.changed(before);
   }
 }
