@@ -3,6 +3,7 @@
 // server of the same runtime (reference_server.ts), so every figure is also a ratio.
 import { argon2id } from "hash-wasm";
 import { fileURLToPath } from "node:url";
+import { concatBytes } from "../../src/bytes.ts";
 import { askServer } from "../../src/commands/admin_client.ts";
 import { KvStore } from "../../src/store/kv_store.ts";
 import {
@@ -91,101 +92,10 @@ class Peer {
   /** False once the server closed this peer (a slow consumer under overload): its loss shows. */
   alive = true;
 
+  /** Sends lines (each with its LF), as this transport carries them. */
   async write(bytes: Uint8Array): Promise<void> {
     if (!this.alive) return;
-    try {
-      for (let off = 0; off < bytes.length;) off += await this.conn.write(bytes.subarray(off));
-    } catch {
-      this.alive = false;
-    }
-  }
-
-  close(): void {
-    try {
-      this.conn.close();
-    } catch {
-      // closed
-    }
-  }
-
-  async #read(): Promise<void> {
-    const buf = new Uint8Array(256 * 1024);
-    try {
-      for (;;) {
-        const n = await this.conn.read(buf);
-        if (n === null) return;
-        const chunk = buf.subarray(0, n);
-        if (!this.sampler) {
-          for (let i = chunk.indexOf(LF); i >= 0; i = chunk.indexOf(LF, i + 1)) this.lines++;
-          continue;
-        }
-        const now = performance.now();
-        const text = this.#rest + decoder.decode(chunk);
-        const parts = text.split("\n");
-        this.#rest = parts.pop()!;
-        for (const line of parts) {
-          this.lines++;
-          const m = line.match(/"content":"t(\d+(?:\.\d+)?)"/);
-          if (m) this.latencies.push(now - Number(m[1]));
-        }
-      }
-    } catch {
-      // reset
-    }
-  }
-}
-
-/**
- * A generator-side WebSocket to /ws over a raw TCP connection, so the generator costs about what
- * it costs for TCP: frames are counted by walking their headers (a browser-grade client would
- * dispatch an event per frame and become the bottleneck). Lines written are sent one per text
- * frame, without their line end, masked with a zero key (RFC 6455 §5.3 wants it unpredictable;
- * the server cannot tell).
- */
-class WsPeer {
-  lines = 0;
-  readonly latencies: number[] = [];
-  done: Promise<void> = Promise.resolve();
-  alive = true;
-  // Bytes of the frame being read still to skip, and a partial header kept between reads.
-  #skip = 0;
-  #head = new Uint8Array(0);
-
-  private constructor(readonly conn: Deno.TcpConn, readonly sampler: boolean) {}
-
-  static async open(port: number, sampler: boolean): Promise<WsPeer> {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    conn.setNoDelay(true);
-    const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
-    await conn.write(encoder.encode(
-      `GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
-        `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-    ));
-    // The 101 response: the server sends nothing else before a request, so it ends the read.
-    let head = "";
-    const buf = new Uint8Array(1024);
-    while (!head.includes("\r\n\r\n")) {
-      const n = await conn.read(buf);
-      if (n === null) throw new Error("closed during the WebSocket handshake");
-      head += decoder.decode(buf.subarray(0, n));
-    }
-    if (!head.startsWith("HTTP/1.1 101")) throw new Error(`handshake refused: ${head}`);
-    const peer = new WsPeer(conn, sampler);
-    peer.done = peer.#read();
-    return peer;
-  }
-
-  async write(bytes: Uint8Array): Promise<void> {
-    if (!this.alive) return;
-    const frames = decoder.decode(bytes).split("\n").filter((l) => l !== "").map(maskedFrame);
-    let size = 0;
-    for (const f of frames) size += f.length;
-    const out = new Uint8Array(size);
-    let o = 0;
-    for (const f of frames) {
-      out.set(f, o);
-      o += f.length;
-    }
+    const out = this.wire(bytes);
     try {
       for (let off = 0; off < out.length;) off += await this.conn.write(out.subarray(off));
     } catch {
@@ -201,27 +111,89 @@ class WsPeer {
     }
   }
 
+  /** Lines as they go on the wire: as they are over TCP. */
+  protected wire(lines: Uint8Array): Uint8Array {
+    return lines;
+  }
+
+  /** Counts the lines of one read; samplers also time the probe messages among them. */
+  protected received(chunk: Uint8Array): void {
+    if (!this.sampler) {
+      for (let i = chunk.indexOf(LF); i >= 0; i = chunk.indexOf(LF, i + 1)) this.lines++;
+      return;
+    }
+    const now = performance.now();
+    const text = this.#rest + decoder.decode(chunk);
+    const parts = text.split("\n");
+    this.#rest = parts.pop()!;
+    for (const line of parts) {
+      this.lines++;
+      this.sample(line, now);
+    }
+  }
+
+  /** A probe message's latency, from the send time it carries. */
+  protected sample(text: string, now: number): void {
+    const m = text.match(/"content":"t(\d+(?:\.\d+)?)"/);
+    if (m) this.latencies.push(now - Number(m[1]));
+  }
+
   async #read(): Promise<void> {
     const buf = new Uint8Array(256 * 1024);
     try {
       for (;;) {
         const n = await this.conn.read(buf);
-        if (n === null) return;
-        this.#frames(buf.subarray(0, n));
+        if (n === null) break;
+        this.received(buf.subarray(0, n));
       }
     } catch {
       // reset
     }
     this.alive = false;
   }
+}
+
+/**
+ * A generator-side WebSocket to /ws over a raw TCP connection, so the generator costs about what
+ * it costs for TCP: frames are counted by walking their headers (a browser-grade client would
+ * dispatch an event per frame and become the bottleneck). Lines written are sent one per text
+ * frame, without their line end, masked with a zero key (RFC 6455 §5.3 wants it unpredictable;
+ * the server cannot tell).
+ */
+class WsPeer extends Peer {
+  // Bytes of the frame being read still to skip, and a partial header kept between reads.
+  #skip = 0;
+  #head = new Uint8Array(0);
+
+  static async open(port: number, sampler: boolean): Promise<WsPeer> {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
+    await conn.write(encoder.encode(
+      `GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
+        `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    ));
+    // The 101 response: the server sends nothing else before a request, so it ends the read.
+    let head = "";
+    const buf = new Uint8Array(1024);
+    while (!head.includes("\r\n\r\n")) {
+      const n = await conn.read(buf);
+      if (n === null) throw new Error("closed during the WebSocket handshake");
+      head += decoder.decode(buf.subarray(0, n));
+    }
+    if (!head.startsWith("HTTP/1.1 101")) throw new Error(`handshake refused: ${head}`);
+    return new WsPeer(conn, sampler);
+  }
+
+  /** One masked text frame per line, without its LF. */
+  protected override wire(lines: Uint8Array): Uint8Array {
+    return concatBytes(decoder.decode(lines).split("\n").filter((l) => l !== "").map(maskedFrame));
+  }
 
   /** Counts the frames in `chunk`; samplers decode each payload for its timestamp. */
-  #frames(chunk: Uint8Array): void {
+  protected override received(chunk: Uint8Array): void {
     let data = chunk;
     if (this.#head.length > 0) {
-      data = new Uint8Array(this.#head.length + chunk.length);
-      data.set(this.#head);
-      data.set(chunk, this.#head.length);
+      data = concatBytes([this.#head, chunk]);
       this.#head = new Uint8Array(0);
     }
     let i = Math.min(this.#skip, data.length);
@@ -242,10 +214,7 @@ class WsPeer {
       if ((data[i] & 0x0f) === 1) {
         this.lines++;
         if (this.sampler && at + len <= data.length) {
-          const m = decoder.decode(data.subarray(at, at + len)).match(
-            /"content":"t(\d+(?:\.\d+)?)"/,
-          );
-          if (m) this.latencies.push(performance.now() - Number(m[1]));
+          this.sample(decoder.decode(data.subarray(at, at + len)), performance.now());
         }
       }
       const end = at + len;
@@ -273,8 +242,6 @@ function maskedFrame(line: string): Uint8Array {
 /** How the generator reaches the server: the chat port, or WebSocket on the web port. */
 export type Transport = "tcp" | "ws";
 
-type Link = Peer | WsPeer;
-
 /** A port nothing listens on now. */
 function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -289,7 +256,7 @@ function cpuSelf(): Promise<{ cpuSeconds: number }> {
 
 /** The running target with its connected peers. */
 interface Rig extends AsyncDisposable {
-  peers: Link[];
+  peers: Peer[];
   /** The server processes (several nodes of a cluster). */
   pids: number[];
 }
@@ -348,7 +315,7 @@ async function rig(
     }
   }
   if (split) pinSelf(split.generator);
-  const peers: Link[] = [];
+  const peers: Peer[] = [];
   for (let i = 0; i < n; i++) {
     // Senders are peers 0..S-1; samplers come right after them (or all peers, for private).
     const sampler = samplers >= n || (i >= 10 && i < 10 + samplers);
@@ -404,7 +371,7 @@ async function seedClusterUsers(socket: string, names: string[]): Promise<void> 
 }
 
 /** Waits (at most 10 s) until no line has arrived for 500 ms. */
-async function quiet(peers: Link[]): Promise<void> {
+async function quiet(peers: Peer[]): Promise<void> {
   const deadline = performance.now() + 10_000;
   let last = total(peers);
   let since = performance.now();
@@ -415,7 +382,7 @@ async function quiet(peers: Link[]): Promise<void> {
   }
 }
 
-function total(peers: Link[]): number {
+function total(peers: Peer[]): number {
   let sum = 0;
   for (const p of peers) sum += p.lines;
   return sum;
@@ -435,7 +402,7 @@ async function until(done: () => boolean, timeoutMs: number, what: string): Prom
 
 /** Sends `rate` messages per second for `seconds`, from `senders` peers, in 10 ms ticks. */
 async function drive(
-  peers: Link[],
+  peers: Peer[],
   senders: number,
   rate: number,
   seconds: number,
@@ -579,7 +546,7 @@ export async function ladder(
 }
 
 /** Sends `rate` private messages per second between random peers, in 10 ms ticks. */
-async function drivePrivate(peers: Link[], rate: number, seconds: number): Promise<number> {
+async function drivePrivate(peers: Peer[], rate: number, seconds: number): Promise<number> {
   let sent = 0;
   let owed = 0;
   const start = performance.now();
