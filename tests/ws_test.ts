@@ -181,6 +181,9 @@ Deno.test("a page from another origin cannot open /ws; an unknown Host is refuse
     /^HTTP\/1\.1 421/,
     "DNS rebinding: a foreign name for our address",
   );
+  // The two refused origins are counted, for the operator's alerts.
+  const m = parseMetrics(await srv.server.metrics.text());
+  assert.equal(m.get('classcord_limit_hits_total{limit="web_origin"}'), 2);
 });
 
 Deno.test("the web app is served with strict headers, hashed files cached for good", async () => {
