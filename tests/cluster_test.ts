@@ -127,13 +127,22 @@ Deno.test(
         ws.send(JSON.stringify({ type: "hello", version: 2 }));
         ws.send(JSON.stringify({ type: "register", username: "Zoé", password: "pw" }));
         ws.send(JSON.stringify({ type: "login", username: "Zoé", password: "pw" }));
-        assert.equal((await frame((f) => f.type === "login")).status, "ok");
+        const login = await frame((f) => f.type === "login");
+        assert.equal(login.status, "ok");
         ws.send(JSON.stringify({ type: "message", content: "depuis le navigateur", id: 7 }));
         const fromWeb = await until(alice, (l) => l.type === "message" && l.from === "Zoé");
         assert.equal(fromWeb.content, "depuis le navigateur");
         await alice.send({ type: "message", content: "vu, Zoé !" });
         assert.equal((await frame((f) => f.content === "vu, Zoé !")).from, "alice");
         await seen(alice, (users) => users.includes("Zoé"));
+        // A state set on node 2 is heard on node 1.
+        ws.send(JSON.stringify({ type: "status", state: "away" }));
+        await until(alice, (l) => l.type === "status" && l.user === "Zoé" && l.state === "away");
+        // The page's resume token works on the other node too (one secret for the cluster).
+        await using onA = await a.connect();
+        await ask(onA, { type: "hello", version: 2 });
+        const resumed = await ask(onA, { type: "resume", token: login.resume_token });
+        assert.deepEqual([resumed.status, resumed.username], ["ok", "Zoé"]);
       } finally {
         ws.close();
         await new Promise((resolve) => ws.onclose = resolve);
@@ -218,7 +227,7 @@ Deno.test(
 );
 
 Deno.test(
-  "failed logins count on every node; a mute and a kick from one node reach the others",
+  "failed logins count on every node; a mute, a kick and a ban from one node reach the others",
   needs("nats-server"),
   async () => {
     await using nats = await startNatsCluster();
@@ -265,6 +274,17 @@ Deno.test(
       const last = await until(student, (l) => l.type === "error");
       assert.equal(last.code, "forbidden");
       await assert.rejects(student.json(), /closed/i);
+      // A ban given on node 2 refuses the login on node 1.
+      assert.equal((await ask(prof, { type: "ban", user: "élève", duration: 60 })).status, "ok");
+      await using again = await a.connect();
+      const banned = await again.request({ type: "login", username: "élève", password: "secret" });
+      assert.equal(banned.code, "forbidden", JSON.stringify(banned));
+
+      // A second node under a name that is running is refused.
+      await assert.rejects(
+        startTestServer({ nats: nats.urls, nodeName: "node1" }),
+        /Another node named "node1" is running/,
+      );
     } finally {
       for (const n of [a, b]) await n[Symbol.asyncDispose]();
     }
