@@ -54,6 +54,8 @@ export interface ServerOptions {
    */
   monotonic?: () => number;
   limits?: Partial<Limits>;
+  /** How often the web listener pings browsers (tests shorten it). */
+  webHeartbeatMs?: number;
 }
 
 /** A running server. `await using` or {@link Server.shutdown} stops it. */
@@ -218,6 +220,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
           tls,
           origins: config.webOrigins,
           proxyFrom: config.proxyFrom,
+          heartbeatMs: options.webHeartbeatMs,
           assets,
           connections,
           events,

@@ -366,3 +366,40 @@ Deno.test("behind a balancer of --proxy-from, a page's address is the one it app
   assert.equal(await addressOf("127.0.0.1"), "192.0.2.5");
   assert.equal(await addressOf("none"), "127.0.0.1", "from anyone else, the header is ignored");
 });
+
+Deno.test("a page that stops answering pings (a sleeping laptop) is closed; one that answers stays", async () => {
+  await using srv = await startTestServer({ web: true, webHeartbeatMs: 100 });
+  await using alive = await WsClient.open(wsUrl(srv)); // Deno's client answers pings by itself
+  // A raw client that completes the handshake and then never reads nor answers.
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: srv.server.webPort });
+  try {
+    await conn.write(new TextEncoder().encode(
+      `GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${srv.server.webPort}\r\nUpgrade: websocket\r\n` +
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+        "Sec-WebSocket-Version: 13\r\n\r\n",
+    ));
+    let timedOut = false;
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      conn.close();
+    }, 5000);
+    let received = new Uint8Array(0);
+    const buf = new Uint8Array(4096);
+    for (;;) {
+      const n = await conn.read(buf).catch(() => null); // reset or end: closed either way
+      if (n === null) break;
+      received = new Uint8Array([...received, ...buf.subarray(0, n)]);
+    }
+    clearTimeout(deadline);
+    assert.ok(!timedOut, "closed by the server within a few heartbeats");
+    const text = new TextDecoder().decode(received);
+    assert.match(text, /^HTTP\/1\.1 101 /);
+    assert.ok(received.includes(0x89), "it was pinged (opcode 9) before being closed");
+    // The other page answered every ping meanwhile: still served.
+    assert.deepEqual(await alive.request({ type: "ping", id: 1 }), { type: "pong", id: 1 });
+  } finally {
+    try {
+      conn.close();
+    } catch { /* closed */ }
+  }
+});

@@ -103,6 +103,8 @@ export interface WebListenerOptions extends WsConnOptions {
   origins: string[];
   /** Load balancers (HTTP mode) whose `X-Forwarded-For` names the client (`--proxy-from`). */
   proxyFrom?: AddressSet;
+  /** How often browsers are pinged; one that missed the last ping is closed (30 s). */
+  heartbeatMs?: number;
   assets: Map<string, Asset>;
   connections: Connections;
   events: Events;
@@ -177,7 +179,7 @@ export class WebListener {
     // laptop, lost Wi-Fi): its connection is closed, as TCP keepalive would.
     this.#heartbeat = setInterval(() => {
       for (const conn of this.#conns) if (!conn.heartbeat()) conn.close("read_error");
-    }, HEARTBEAT_MS);
+    }, options.heartbeatMs ?? HEARTBEAT_MS);
     Deno.unrefTimer(this.#heartbeat);
   }
 
