@@ -55,9 +55,12 @@ export class ClusterNode {
       retentionDays: o.retentionDays,
       loginWindowMs: o.loginWindowMs,
     });
+    // What was started, to stop again if a later step fails.
+    const started: { stop(): unknown }[] = [];
     try {
       const boot = crypto.randomUUID().slice(0, 8);
       const cursors = new InboxCursors(link.cursors);
+      started.push({ stop: () => cursors.close() });
       const store = new ClusterStore(o.local, link, cursors);
       // The bus and the presence refer to each other: the bus's callbacks read it once set.
       const late: { presence?: ClusterPresence } = {};
@@ -79,11 +82,16 @@ export class ClusterNode {
         timing: o.timing,
       });
       const feed = new Feed(link, o.local, (applied) => bus.apply(applied));
+      started.push(feed);
       await feed.start();
+      // A refused name leaves nothing to stop (and the other node's key alone).
       await presence.start();
+      started.push(presence);
       const mutes = new SharedMutes(link.users);
+      started.push(mutes);
       await mutes.start();
       const logins = new SharedLogins(link, o.node, o.loginWindowMs);
+      started.push(logins);
       logins.start();
       log.info("Node {node} ready: history at {seq}, {peers} other nodes", {
         node: o.node,
@@ -92,6 +100,7 @@ export class ClusterNode {
       });
       return new ClusterNode(link, store, bus, mutes, logins, feed, presence, cursors);
     } catch (err) {
+      for (const part of started.reverse()) await part.stop();
       await link.close();
       throw err;
     }

@@ -115,22 +115,27 @@ export class ClusterPresence {
         );
       }
     }
-    // Updates first, then the current values: nothing is missed in between (older revisions
-    // are ignored).
-    const updates = await kv.watch({ key: "n.>", include: "updates" });
-    this.#watch = updates;
-    (async () => {
-      for await (const entry of updates) this.#apply(entry);
-    })().catch((error) => {
-      if (!this.#stopped) log.error("Presence watch ended: {error}", { error });
-    });
-    await this.#put();
-    for await (const key of await kv.keys("n.>")) {
-      if (key === this.#key) continue;
-      const entry = await kv.get(key);
-      if (entry) this.#apply(entry);
+    try {
+      // Updates first, then the current values: nothing is missed in between (older revisions
+      // are ignored).
+      const updates = await kv.watch({ key: "n.>", include: "updates" });
+      this.#watch = updates;
+      (async () => {
+        for await (const entry of updates) this.#apply(entry);
+      })().catch((error) => {
+        if (!this.#stopped) log.error("Presence watch ended: {error}", { error });
+      });
+      await this.#put();
+      for await (const key of await kv.keys("n.>")) {
+        if (key === this.#key) continue;
+        const entry = await kv.get(key);
+        if (entry) this.#apply(entry);
+      }
+      this.#beat = setInterval(() => this.#heartbeat(), this.#timing.beatMs);
+    } catch (err) {
+      await this.stop();
+      throw err;
     }
-    this.#beat = setInterval(() => this.#heartbeat(), this.#timing.beatMs);
   }
 
   /** This node's presence changed: put it soon (coalesced). */
