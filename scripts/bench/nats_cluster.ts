@@ -58,6 +58,21 @@ function config(spec: ServerSpec, all: ServerSpec[]): string {
 export async function startNatsCluster(): Promise<NatsCluster> {
   const binary = which("nats-server");
   if (!binary) throw new Error("nats-server not found (Debian: apt-get install nats-server)");
+  // A free port can be taken by someone else before the server binds it: then it exits at
+  // once, and the cluster is started again on other ports.
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await startOnce(binary);
+    } catch (err) {
+      if (attempt === 3 || !(err instanceof ServerExited)) throw err;
+    }
+  }
+}
+
+/** A server that exited before it was healthy (a port taken meanwhile, most likely). */
+class ServerExited extends Error {}
+
+async function startOnce(binary: string): Promise<NatsCluster> {
   const root = await Deno.makeTempDir({ prefix: "classcord_nats_" });
   const specs: ServerSpec[] = [0, 1, 2].map((i) => ({
     name: `n${i + 1}`,
@@ -118,7 +133,7 @@ async function waitHealthy(port: number, child: Deno.ChildProcess): Promise<void
   child.status.then(() => exited = true);
   const deadline = Date.now() + HEALTH_TIMEOUT_MS;
   for (;;) {
-    if (exited) throw new Error(`nats-server on http port ${port} exited`);
+    if (exited) throw new ServerExited(`nats-server on http port ${port} exited`);
     try {
       const res = await fetch(`http://127.0.0.1:${port}/healthz`);
       const body = await res.text();
