@@ -183,3 +183,22 @@ Deno.test("every line sent is pure ASCII JSON ending in one LF", async () => {
   assert.ok(text.includes("caf\\u00e9 \\ud83d\\ude00 \\u2028 ok"));
   assert.equal(JSON.parse(text).content, "café 😀 \u2028 ok");
 });
+
+Deno.test("a client that half-closes after its requests still reads every reply", async () => {
+  await using srv = await startTestServer();
+  // `printf '…\n…\n' | nc -q 2 host 12345`: the lines, then the end of the client's stream.
+  await using script = await srv.connect();
+  await script.write(
+    JSON.stringify({ type: "register", username: "léa616", password: "secret123" }) + "\n" +
+      JSON.stringify({ type: "login", username: "léa616", password: "secret123" }) + "\n" +
+      JSON.stringify({ type: "message", content: "bonjour", id: 7 }) + "\n",
+  );
+  await script.closeWrite();
+  const lines = (await script.closed()).map((l) => JSON.parse(l));
+  assert.deepEqual(lines.slice(0, 2), [
+    { type: "register", status: "ok" },
+    { type: "login", status: "ok", username: "léa616" },
+  ]);
+  assert.partialDeepStrictEqual(lines[2], { type: "ack", id: 7 });
+  assert.equal(lines.length, 3);
+});

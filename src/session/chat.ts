@@ -82,14 +82,15 @@ export class Chat {
     }
     const post = { fields: req.fields, from: client.name, ts: clock.now(), to, except: client };
     const id = req.id;
+    // The ack is owed until the commit: a client that half-closes still gets it.
+    const paid = id === undefined ? undefined : client.owe();
     bus.post(
       { ...post, timer: this.#timer(receivedAt) },
-      id === undefined
-        ? undefined
-        : (seq, timestamp, error) =>
-          error
-            ? client.error("server_busy", T.notStored(), id)
-            : client.reply(ackReply(id, seq, timestamp)),
+      id === undefined ? undefined : (seq, timestamp, error) => {
+        if (error) client.error("server_busy", T.notStored(), id);
+        else client.reply(ackReply(id, seq, timestamp));
+        paid!();
+      },
     );
   }
 

@@ -88,6 +88,10 @@ export class Client implements Member {
   readonly #conn: Connection;
   // Offline messages kept back until the next request or INBOX_DELAY_MS (see finishIdentify).
   #waiting: { inbox: Inbox; timer: ReturnType<typeof setTimeout> } | undefined;
+  // Replies that come after their request was handled (an ack, after its commit), and who waits
+  // for the last of them.
+  #owed = 0;
+  #whenPaid: (() => void)[] = [];
 
   constructor(deps: ClientDeps, out: SessionOutput, peer: Peer, conn: Connection) {
     this.#deps = deps;
@@ -147,6 +151,29 @@ export class Client implements Member {
     const line = encodeBytes(value);
     if (this.#waiting) this.out.pass(line);
     else this.out.send(line);
+  }
+
+  /**
+   * A reply that will be sent after its request is handled (an `ack`); the function returned is
+   * called once it is queued (once; later calls do nothing).
+   */
+  owe(): () => void {
+    this.#owed++;
+    let paid = false;
+    return () => {
+      if (paid) return;
+      paid = true;
+      if (--this.#owed > 0) return;
+      const waiters = this.#whenPaid;
+      this.#whenPaid = [];
+      for (const wake of waiters) wake();
+    };
+  }
+
+  /** Resolves once no reply is owed (see {@link owe}). */
+  settled(): Promise<void> {
+    if (this.#owed === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#whenPaid.push(resolve));
   }
 
   /** Sends an error reply in the server's language, and counts it. */

@@ -226,6 +226,11 @@ export class Session {
     this.#client.shutdown();
   }
 
+  /** Resolves once every request handled so far has its reply queued (acks after commits). */
+  settled(): Promise<void> {
+    return this.#client.settled();
+  }
+
   /** Ends the session: its name leaves the bus, and goes "offline" if it was its last session. */
   close(): void {
     this.#client.close();

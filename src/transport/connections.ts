@@ -33,6 +33,12 @@ export interface Handler {
   finalError(code: ErrorCode, text: Text): void;
   /** The server is stopping: last words (if any) before the connection is closed. */
   shutdown(): void;
+  /**
+   * Resolves once every request handled so far has its reply queued (an `ack` comes after its
+   * commit): a client that half-closes its side still gets every answer (docs/protocol.md,
+   * section 1).
+   */
+  settled(): Promise<void>;
   /** The connection is gone. */
   close(): void;
 }

@@ -46,6 +46,9 @@ const BRIDGE_REQUEST = new TextEncoder().encode("GET_METRICS");
 
 // Time given to the last line (an error) of a connection its handler ends.
 const FINAL_LINE_MS = 1000;
+// Time the replies still owed to a client that half-closed its side get before the connection
+// closes: an ack waits for its commit, which takes milliseconds unless the store is failing.
+const HALF_CLOSED_MS = 5000;
 // Every connection waits for data with a read buffer held by the runtime, so an idle connection
 // reads into a small one (64 KiB made it ~130 KiB a connection); a read that fills it means more
 // is waiting, and the rest of the burst is read into a large one, dropped once the burst is over.
@@ -123,7 +126,9 @@ export class LineConn implements Conn, OutboxOwner {
           break;
         }
         if (n === null) {
-          this.close("client_closed");
+          // The client sent all it will (`printf … | nc -q 2`, a half-close): what it asked is
+          // answered before the connection closes.
+          await this.#answerBeforeClose(handler);
           break;
         }
         this.#events.emit({ type: "bytes_in", bytes: n });
@@ -158,6 +163,19 @@ export class LineConn implements Conn, OutboxOwner {
       if (verdict) await this.end(verdict, FINAL_LINE_MS);
     }
     return this.#reason!;
+  }
+
+  /** Writes every reply still owed (for at most {@link HALF_CLOSED_MS}), then closes. */
+  async #answerBeforeClose(handler: Handler): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const started = performance.now();
+    await Promise.race([
+      handler.settled(),
+      new Promise<void>((resolve) => timer = setTimeout(resolve, HALF_CLOSED_MS)),
+    ]);
+    clearTimeout(timer);
+    const left = Math.max(FINAL_LINE_MS, HALF_CLOSED_MS - (performance.now() - started));
+    await this.end("client_closed", left);
   }
 
   /** Answers the old exporter with the Prometheus text, then closes (PROTOCOL B.9). */

@@ -221,6 +221,11 @@ export class TestClient implements AsyncDisposable {
     return reply;
   }
 
+  /** Half-closes: the server reads the end of the stream, the client can still read. */
+  async closeWrite(): Promise<void> {
+    await this.#conn.closeWrite();
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
