@@ -13,6 +13,11 @@ export const LOG_FORMATS = ["text", "json"] as const;
 /** A log format accepted by `--log-format`. */
 export type LogFormat = typeof LOG_FORMATS[number];
 
+/** Who the old metrics bridge (`GET_METRICS` on the chat port) answers. */
+export const METRICS_BRIDGE_MODES = ["off", "trusted", "any"] as const;
+/** Who the old metrics bridge answers: nobody, `--trusted-addresses`, or every address. */
+export type MetricsBridgeMode = typeof METRICS_BRIDGE_MODES[number];
+
 /** Where the KV file lives when neither --db nor CLASSCORD_DB says. */
 export const DEFAULT_DB = "./data/classcord.kv";
 
@@ -79,6 +84,8 @@ export interface Config {
   metricsPort: number;
   /** Address of the HTTP endpoint. */
   metricsHost: string;
+  /** Who gets the metrics text for `GET_METRICS` on the chat port (docs/protocol.md, section 9). */
+  metricsBridge: MetricsBridgeMode;
   /** Deno KV file, or `:memory:`. */
   db: string;
   /** Lowest level written to the log. */
@@ -190,6 +197,24 @@ const OPTIONS: Option[] = [
     default: "127.0.0.1",
     help: "address of the HTTP endpoint (0.0.0.0: every interface)",
     parse: (v, src) => nonEmpty(v, src),
+  },
+  {
+    flag: "metrics-bridge",
+    key: "metricsBridge",
+    env: "CLASSCORD_METRICS_BRIDGE",
+    // Trusted addresses only (loopback by default): the old exporter container runs beside the
+    // server, and the metrics must not be readable from the classroom's network through the chat
+    // port when /metrics itself listens on loopback. `any` for an exporter on another machine.
+    default: "trusted",
+    help: `who gets GET_METRICS on the chat port: ${METRICS_BRIDGE_MODES.join(", ")}`,
+    parse: (v, src) => {
+      if (!(METRICS_BRIDGE_MODES as readonly string[]).includes(v)) {
+        throw new ConfigError(
+          `Invalid ${src} "${v}": expected one of ${METRICS_BRIDGE_MODES.join(", ")}`,
+        );
+      }
+      return v as MetricsBridgeMode;
+    },
   },
   {
     flag: "db",

@@ -61,6 +61,7 @@ export const CLOSE_REASONS = [
   "server_busy",
   "kicked",
   "metrics_bridge",
+  "metrics_refused",
   "shutting_down",
 ] as const;
 

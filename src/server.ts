@@ -200,7 +200,15 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       ...limits,
       connections,
       events,
-      metricsText: () => metrics.text(),
+      metricsBridge: {
+        text: () => metrics.text(),
+        allows: (remote: string) =>
+          config.metricsBridge === "off"
+            ? "off" as const
+            : config.metricsBridge === "any" || config.trustedAddresses.has(remote)
+            ? "yes" as const
+            : "untrusted" as const,
+      },
       proxyFrom: config.proxyFrom,
     };
     listeners.push(bindChat(() => ChatListener.listen(listenerOptions), config.host, config.port));

@@ -117,6 +117,33 @@ for (
   });
 }
 
+for (
+  const [bridge, trusted, answered] of [
+    ["trusted", "none", "untrusted"],
+    ["off", "127.0.0.0/8,::1", "off"],
+    ["any", "none", "yes"],
+  ] as const
+) {
+  Deno.test(`GET_METRICS with --metrics-bridge ${bridge} from an address ${trusted === "none" ? "not " : ""}trusted: ${answered === "yes" ? "the text" : "one error"}`, async () => {
+    await using srv = await startTestServer({ metricsBridge: bridge, trusted });
+    await using c = await TestClient.connect(srv.port);
+    await c.write("GET_METRICS\n");
+    const lines = await c.closed();
+    if (answered === "yes") {
+      assert.ok(lines.includes("# TYPE classcord_connections_open gauge"));
+      return;
+    }
+    assert.equal(lines.length, 1, lines.join("\n"));
+    const error = JSON.parse(lines[0]);
+    assert.equal(error.code, "forbidden");
+    assert.match(error.message, /--metrics-bridge/);
+    assert.match(
+      error.message,
+      answered === "off" ? /switched off/ : /only for trusted addresses/,
+    );
+  });
+}
+
 Deno.test("a chat client whose first bytes only look like GET_METRICS is served normally", async () => {
   await using srv = await startTestServer();
   await using c = await srv.connect();

@@ -260,6 +260,14 @@ export const T = {
     en: "Too many connections waiting to log in: closing the oldest",
     fr: "Trop de connexions en attente d'identification : fermeture de la plus ancienne",
   }),
+  metricsBridgeOff: (): Text => ({
+    en: "GET_METRICS is switched off on this server (--metrics-bridge): read /metrics instead",
+    fr: "GET_METRICS est désactivé sur ce serveur (--metrics-bridge) : lisez /metrics à la place",
+  }),
+  metricsBridgeUntrusted: (): Text => ({
+    en: "GET_METRICS is answered only for trusted addresses (--metrics-bridge)",
+    fr: "GET_METRICS n'est servi qu'aux adresses de confiance (--metrics-bridge)",
+  }),
   idleTimeout: (): Text => ({
     en: "No ping for too long: closing the connection",
     fr: "Pas de ping depuis trop longtemps : fermeture de la connexion",

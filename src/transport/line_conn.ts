@@ -6,6 +6,7 @@ import type { Events } from "../events.ts";
 import { Outbox, type OutboxFailure, type OutboxOwner } from "../hub/outbox.ts";
 import { LineSplitter } from "../protocol/framing.ts";
 import { decodeLine } from "../protocol/text.ts";
+import { T } from "../protocol/texts.ts";
 import type { Conn, Handler } from "./connections.ts";
 
 /**
@@ -35,10 +36,19 @@ export interface LineConnOptions {
   /** Byte counters and limit hits. */
   events: Events;
   /**
-   * The Prometheus text for a connection whose very first bytes are `GET_METRICS` (PROTOCOL
-   * B.9); without it, such a connection is an ordinary (and confused) chat client.
+   * The old exporter's bridge: a connection whose very first bytes are `GET_METRICS` gets the
+   * Prometheus text, or a refusal (docs/protocol.md, section 9); without it, such a connection is
+   * an ordinary (and confused) chat client.
    */
-  metricsText?: () => Promise<string>;
+  metricsBridge?: MetricsBridge;
+}
+
+/** The old exporter's `GET_METRICS` on the chat port (docs/protocol.md, section 9). */
+export interface MetricsBridge {
+  /** The Prometheus text exposition. */
+  text(): Promise<string>;
+  /** Whether the client at `remote` gets it, or why not. */
+  allows(remote: string): "yes" | "off" | "untrusted";
 }
 
 // The old exporter's request (PROTOCOL B.9), with or without a line end after it.
@@ -66,7 +76,7 @@ export class LineConn implements Conn, OutboxOwner {
   lastReadAt = performance.now();
   /** Whether a line is being handled (a login being checked, say). */
   busy = false;
-  readonly #metricsText: (() => Promise<string>) | undefined;
+  readonly #bridge: MetricsBridge | undefined;
   #reason: CloseReason | undefined;
   #closed = false;
   #initial: Uint8Array | undefined;
@@ -76,7 +86,7 @@ export class LineConn implements Conn, OutboxOwner {
     this.#maxLineBytes = options.maxLineBytes;
     this.#maxUnterminated = options.maxUnterminatedBytes;
     this.#events = options.events;
-    this.#metricsText = options.metricsText;
+    this.#bridge = options.metricsBridge;
     this.remote = peer.remote;
     if (peer.initial && peer.initial.length > 0) this.#initial = peer.initial;
     this.outbox = new Outbox(conn, this, { maxBytes: options.maxQueueBytes });
@@ -109,7 +119,7 @@ export class LineConn implements Conn, OutboxOwner {
     let large: Uint8Array | undefined;
     let buf: Uint8Array = small;
     // The first bytes, while they may still be the old exporter's GET_METRICS.
-    let start: Uint8Array | undefined = this.#metricsText ? new Uint8Array(0) : undefined;
+    let start: Uint8Array | undefined = this.#bridge ? new Uint8Array(0) : undefined;
     while (this.#reason === undefined) {
       let chunk: Uint8Array;
       if (this.#initial) {
@@ -141,7 +151,7 @@ export class LineConn implements Conn, OutboxOwner {
       if (start !== undefined) {
         start = concatBytes([start, chunk]);
         const bridge = matchBridge(start);
-        if (bridge === "yes") return await this.#bridge();
+        if (bridge === "yes") return await this.#answerBridge(handler);
         if (bridge === "maybe") continue;
         chunk = start;
         start = undefined;
@@ -178,10 +188,20 @@ export class LineConn implements Conn, OutboxOwner {
     await this.end("client_closed", left);
   }
 
-  /** Answers the old exporter with the Prometheus text, then closes (PROTOCOL B.9). */
-  async #bridge(): Promise<CloseReason> {
+  /**
+   * Answers the old exporter with the Prometheus text, then closes; or, for an address the bridge
+   * does not serve, with one error naming `--metrics-bridge` (docs/protocol.md, section 9).
+   */
+  async #answerBridge(handler: Handler): Promise<CloseReason> {
+    const allowed = this.#bridge!.allows(this.remote);
+    if (allowed !== "yes") {
+      const text = allowed === "off" ? T.metricsBridgeOff() : T.metricsBridgeUntrusted();
+      handler.finalError("forbidden", text);
+      await this.end("metrics_refused", FINAL_LINE_MS);
+      return this.#reason!;
+    }
     try {
-      const text = new TextEncoder().encode(await this.#metricsText!());
+      const text = new TextEncoder().encode(await this.#bridge!.text());
       for (let off = 0; off < text.length;) off += await this.#conn.write(text.subarray(off));
       this.close("metrics_bridge");
     } catch {

@@ -2,7 +2,12 @@
 import { type Server, type ServerOptions, startServer } from "../../src/server.ts";
 import { AddressSet } from "../../src/address_set.ts";
 import { KvStore } from "../../src/store/kv_store.ts";
-import { type Config, DEFAULT_LIMITS, DEFAULT_TRUSTED } from "../../src/config.ts";
+import {
+  type Config,
+  DEFAULT_LIMITS,
+  DEFAULT_TRUSTED,
+  type MetricsBridgeMode,
+} from "../../src/config.ts";
 import type { Lang } from "../../src/protocol/texts.ts";
 
 /**
@@ -38,6 +43,8 @@ export async function startTestServer(
     db?: string;
     retentionDays?: number;
     metricsPort?: number;
+    /** `--metrics-bridge`. */
+    metricsBridge?: MetricsBridgeMode;
     guests?: boolean;
     /** PEM files: a TLS listener on an ephemeral port too. */
     tls?: { cert: string; key: string };
@@ -65,6 +72,7 @@ export async function startTestServer(
     port: 0,
     metricsPort: options.metricsPort ?? 0,
     metricsHost: "127.0.0.1",
+    metricsBridge: options.metricsBridge ?? "trusted",
     db,
     logLevel: "error",
     logFormat: "text",
