@@ -12,6 +12,8 @@ Deno.test("parseConfig() defaults match the documented ones", () => {
     metricsPort: 9091,
     // Loopback: /metrics stays off the students' network unless told otherwise.
     metricsHost: "127.0.0.1",
+    // GET_METRICS on the chat port: trusted addresses only (docs/protocol.md, section 9).
+    metricsBridge: "trusted",
     db: "./data/classcord.kv",
     logLevel: "info",
     logFormat: "text",
