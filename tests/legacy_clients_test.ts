@@ -234,6 +234,68 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "a Java client that keeps only the last line shows both private messages that waited",
+  needs("javac", "java"),
+  async () => {
+    await using srv = await startTestServer();
+    await using java = await compileJavaClient();
+    await using alice = await srv.connect();
+    await alice.loginAs("alice");
+    await alice.request({ type: "register", username: "Élodie", password: "pw" });
+    const waiting = ["Tu as le cours de SLAM ?", "Réponds quand tu peux"];
+    for (const content of waiting) {
+      await alice.send({ type: "message", subtype: "private", to: "Élodie", content, id: content });
+      assert.equal((await alice.json()).type, "ack", "stored for Élodie, offline");
+    }
+    // It asks for the users at once, as the real client does when its chat window opens.
+    await using elodie = javaClient("Élodie (Java, last line)", java.classes, srv.port, [
+      "login Élodie pw",
+      "users",
+      "expect USERS",
+      ...waiting.map((content) => `expect PM alice -> Élodie: ${content}`),
+      "quit",
+    ], { lastLine: true });
+    await assertExitCleanly(elodie);
+  },
+);
+
+Deno.test(
+  "Java clients that keep the default pseudo all chat, as Pseudo and Pseudo2",
+  needs("javac", "java"),
+  async () => {
+    await using srv = await startTestServer();
+    await using java = await compileJavaClient();
+    await using prof = await srv.connect();
+    await prof.loginAs("prof");
+    const students = [1, 2].map((i) =>
+      javaClient(`student ${i} (Java, guest)`, java.classes, srv.port, [
+        "guest Pseudo",
+        `say Bonjour de l'étudiant ${i}`,
+        "expect prof: Bienvenue",
+        "quit",
+      ])
+    );
+    try {
+      const heard = new Map<string, string>();
+      while (heard.size < 2) {
+        const line = await prof.json();
+        if (line.type === "message") heard.set(String(line.content), String(line.from));
+      }
+      assert.deepEqual(
+        new Set(heard.values()),
+        new Set(["Pseudo", "Pseudo2"]),
+        "each student came under a name of their own",
+      );
+      await prof.send({ type: "message", content: "Bienvenue" });
+      await assertExitCleanly(...students);
+      for (const student of students) assertNotPrinted(student, "ERROR");
+    } finally {
+      for (const student of students) await student[Symbol.asyncDispose]();
+    }
+  },
+);
+
 /** The names of the client's `USERS` line, sorted. */
 function usersLine(client: ClientProcess): string[] {
   const line = client.lines().find((l) => l.startsWith("USERS "));

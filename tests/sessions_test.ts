@@ -61,17 +61,35 @@ Deno.test("a guest chats under its from name, announced online then offline", as
   assert.deepEqual(await alice.json(), { type: "status", user: "Zoé", state: "offline" });
 });
 
-Deno.test("a guest cannot take a registered name, and the text says already exists", async () => {
+Deno.test("guests who keep a client's default pseudo chat as Pseudo, Pseudo2, Pseudo3", async () => {
+  await using srv = await startTestServer();
+  await using alice = await srv.connect();
+  await alice.loginAs("alice");
+  const guests = [await srv.connect(), await srv.connect(), await srv.connect()];
+  try {
+    for (const [i, guest] of guests.entries()) {
+      await guest.send({ type: "message", content: `bonjour ${i}`, from: "Pseudo" });
+      const name = i === 0 ? "Pseudo" : `Pseudo${i + 1}`;
+      assert.deepEqual(await alice.json(), { type: "status", user: name, state: "online" });
+      assert.partialDeepStrictEqual(await alice.json(), { from: name, content: `bonjour ${i}` });
+      // Later messages keep the name the guest got, whatever their from says.
+      await guest.send({ type: "message", content: "encore", from: "Pseudo" });
+      assert.partialDeepStrictEqual(await alice.json(), { from: name, content: "encore" });
+      await guest.expectNothingPending();
+    }
+  } finally {
+    for (const guest of guests) guest.close();
+  }
+});
+
+Deno.test("a guest asking for a registered name gets a suffix, never the account's name", async () => {
   await using srv = await startTestServer();
   await using alice = await srv.connect();
   await alice.request({ type: "register", username: "alice", password: "pw" });
   await using guest = await srv.connect();
-  const reply = await guest.request({ type: "message", content: "x", from: "Alice", id: 1 });
-  assert.equal(reply.code, "name_taken");
-  assert.match(String(reply.message), /already exists/);
-  assert.equal(reply.id, 1);
-  await guest.send({ type: "message", content: "x", from: "alice2" });
-  assert.deepEqual(await guest.request({ type: "users" }), { type: "users", users: ["alice2"] });
+  await guest.send({ type: "message", content: "x", from: "Alice", id: 1 });
+  assert.equal((await guest.json()).type, "ack");
+  assert.deepEqual(await guest.request({ type: "users" }), { type: "users", users: ["Alice2"] });
 });
 
 Deno.test("a user with two sessions gets private messages on both and goes offline once", async () => {
@@ -116,4 +134,31 @@ Deno.test("an invalid name is refused with invalid_name", async () => {
     const reply = await c.request({ type: "register", username, password: "pw" });
     assert.equal(reply.code, "invalid_name", JSON.stringify(username));
   }
+});
+
+Deno.test("a login typed as a chat line is refused with how to log in, and reaches nobody", async () => {
+  await using srv = await startTestServer({ lang: "fr" });
+  await using alice = await srv.connect();
+  await alice.loginAs("alice");
+  await using console = await srv.connect();
+  for (const content of ["/login Léa616 secret123", "/REGISTER Léa616 secret123"]) {
+    const reply = await console.request({ type: "message", content, from: "Léa616" });
+    assert.equal(reply.code, "not_logged_in");
+    assert.match(String(reply.message), /"type":"login"/);
+    assert.match(String(reply.message), /^Message non envoyé/);
+  }
+  // Still anonymous: no guest came online, and nothing reached the class or the history.
+  await alice.expectNothingPending();
+  const history = await alice.request({ type: "history", channel: "#général" });
+  assert.deepEqual(history.messages, []);
+  // A guest typing it later is refused the same way.
+  await console.send({ type: "message", content: "bonjour", from: "Léa" });
+  assert.equal((await alice.json()).type, "status");
+  assert.equal((await alice.json()).content, "bonjour");
+  const later = await console.request({ type: "message", content: "/login Léa616 secret123" });
+  assert.equal(later.code, "not_logged_in");
+  await alice.expectNothingPending();
+  // A user may still write about it.
+  await alice.send({ type: "message", content: "/login sert à se connecter" });
+  assert.equal((await console.json()).content, "/login sert à se connecter");
 });

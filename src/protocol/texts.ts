@@ -134,17 +134,17 @@ export const T = {
     en: "Name must not start or end with a space",
     fr: "Le nom ne doit pas commencer ni finir par une espace",
   }),
-  // "already exists" stays in the French text too: a legacy client looks for it before it
-  // retries another guest name (PROTOCOL A.2).
-  nameTaken: (name: string): Text => ({
-    en: `Name "${name}" already exists`,
-    fr: `Le nom "${name}" est déjà pris (already exists)`,
-  }),
-
   // Sessions and limits (session/)
   notLoggedIn: (): Text => ({
     en: "Log in (or send a message as a guest) first",
     fr: "Connectez-vous d'abord (ou envoyez un message en tant qu'invité)",
+  }),
+  commandAsChat: (): Text => ({
+    en: 'Not sent: to log in, send {"type":"login","username":"...","password":"..."} ' +
+      '(create the account first with {"type":"register","username":"...","password":"..."})',
+    fr: "Message non envoyé : pour vous connecter, envoyez " +
+      '{"type":"login","username":"...","password":"..."} (créez d\'abord le compte avec ' +
+      '{"type":"register","username":"...","password":"..."})',
   }),
   guestsOff: (): Text => ({
     en: "Guests are not allowed here: log in first",

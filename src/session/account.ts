@@ -3,7 +3,7 @@
 import { getLogger } from "@logtape/logtape";
 import type { PasswordHasher } from "../auth/password.ts";
 import { RESUME_TTL_MS, type ResumeTokens } from "../auth/resume.ts";
-import { checkName, isValidName, nameKey } from "../auth/names.ts";
+import { checkName, isValidName, MAX_NAME_CHARS, nameKey } from "../auth/names.ts";
 import type { Clock } from "../clock.ts";
 import type { Limits } from "../config.ts";
 import { ProtocolError } from "../errors.ts";
@@ -198,22 +198,26 @@ export class Accounts {
   }
 
   /**
-   * The name a guest gets from its first message's `from`: checked, not registered, not online.
-   * Without `from`, `invité`, or `invité2`, `invité3`... when taken.
+   * The name a guest asks for with its first message's `from`, checked; `invité` without one.
    *
-   * @throws {ProtocolError} `invalid_name`, or `name_taken` (its text says "already exists",
-   * which one legacy client looks for before retrying another name)
+   * @throws {ProtocolError} `invalid_name`
    */
-  async guestName(from: unknown): Promise<string> {
-    if (typeof from !== "string" || from.trim() === "") {
-      for (let n = 1;; n++) {
-        const name = n === 1 ? DEFAULT_GUEST_NAME : `${DEFAULT_GUEST_NAME}${n}`;
-        if (await this.#isFree(name)) return name;
-      }
+  guestBase(from: unknown): string {
+    if (typeof from !== "string" || from.trim() === "") return DEFAULT_GUEST_NAME;
+    return checkName(from);
+  }
+
+  /**
+   * The first free name from `base`: itself, then `base2`, `base3`... (neither registered nor
+   * online), so a class whose students all keep a client's default pseudo ("Pseudo") still
+   * chats (docs/protocol.md, section 3, Guests). A long base is shortened to leave the suffix
+   * room within the name's length.
+   */
+  async guestName(base: string): Promise<string> {
+    for (let n = 1;; n++) {
+      const name = n === 1 ? base : withSuffix(base, n);
+      if (await this.#isFree(name)) return name;
     }
-    const name = checkName(from);
-    if (!await this.#isFree(name)) throw new ProtocolError("name_taken", T.nameTaken(name));
-    return name;
   }
 
   /**
@@ -334,6 +338,13 @@ export class Accounts {
   #dummy(): Promise<string> {
     return this.#dummyHash ??= this.#deps.hasher.hash(crypto.randomUUID());
   }
+}
+
+/** `base` with the number `n` after it, shortened to fit {@link MAX_NAME_CHARS} characters. */
+function withSuffix(base: string, n: number): string {
+  const suffix = String(n);
+  const chars = [...base].slice(0, MAX_NAME_CHARS - suffix.length);
+  return chars.join("").trimEnd() + suffix;
 }
 
 /** Refused by a limit or a ban rather than for the credentials. */

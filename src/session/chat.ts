@@ -66,6 +66,11 @@ export class Chat {
    */
   async post(client: Client, req: MessageRequest, receivedAt: number): Promise<void> {
     const { bus, clock, moderation } = this.#deps;
+    if (client.state !== "user" && typedCommand(req.fields.content)) {
+      // A console client that does not know the login request: the line holds a password,
+      // about to reach the whole class. Never delivered, stored or logged (B.7).
+      throw new ProtocolError("not_logged_in", T.commandAsChat());
+    }
     const route = await this.#route(client, req);
     if (!client.identified) await this.#becomeGuest(client, req.fields.from);
     moderation.requireNotMuted(client.key);
@@ -228,18 +233,29 @@ export class Chat {
     return { key, name: account?.name ?? name, account };
   }
 
-  /** An anonymous connection's first message makes it a guest, named by its `from` (A.3). */
+  /**
+   * An anonymous connection's first message makes it a guest, named by its `from` (A.3), or the
+   * next free suffix of it when it is taken (`Pseudo2`).
+   */
   async #becomeGuest(client: Client, from: unknown): Promise<void> {
     const { accounts, moderation, bus } = this.#deps;
     if (!this.#deps.guests) throw new ProtocolError("not_logged_in", T.guestsOff());
-    const name = await accounts.guestName(from);
-    await moderation.requireNotBanned(name);
-    // A muted name does not come online just to have its message refused.
-    moderation.requireNotMuted(nameKey(name));
-    if (client.state === "closed") return;
-    // Checked again now: another guest may have taken the name while the store was read.
-    if (bus.isOnline(nameKey(name))) throw new ProtocolError("name_taken", T.nameTaken(name));
-    client.join(name, "guest");
+    const base = accounts.guestBase(from);
+    // A banned or muted name does not come back under a suffix of itself.
+    await moderation.requireNotBanned(base);
+    moderation.requireNotMuted(nameKey(base));
+    for (;;) {
+      const name = await accounts.guestName(base);
+      if (name !== base) {
+        await moderation.requireNotBanned(name);
+        moderation.requireNotMuted(nameKey(name));
+      }
+      if (client.state === "closed") return;
+      // Checked again now: another guest may have taken the name while the store was read.
+      if (bus.isOnline(nameKey(name))) continue;
+      client.join(name, "guest");
+      return;
+    }
   }
 
   #timer(receivedAt: number): FanoutTimer | undefined {
@@ -247,6 +263,14 @@ export class Chat {
     this.#nextTimedAt = receivedAt + 10;
     return new FanoutTimer(this.#deps.events, receivedAt);
   }
+}
+
+// A login or registration typed as a chat line by a console client (B.7): `/login name pass`.
+const TYPED_COMMAND = /^\s*\/(login|register)\s/i;
+
+/** Whether a message's content is a login or registration command typed as chat. */
+function typedCommand(content: unknown): boolean {
+  return typeof content === "string" && TYPED_COMMAND.test(content);
 }
 
 /** @throws {ProtocolError} `not_logged_in` for a connection that is neither guest nor user */

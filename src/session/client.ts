@@ -14,9 +14,24 @@ import type { Account } from "../store/store.ts";
 
 const log = getLogger(["classcord", "session"]);
 
-// How long offline messages wait for a legacy session's next request before they are sent
-// anyway (PROTOCOL B.6): time for a client to hand the socket to its chat window's reader.
-const INBOX_DELAY_MS = 1000;
+// Offline messages to a session that never said hello go one line at a time, this far apart
+// and as far from its other lines (docs/protocol.md, section 4, Offline private messages): some
+// clients keep only the last of the lines that arrive together, or read the login reply with one
+// reader and then hand the socket to their chat window's.
+const PACE_MS = 250;
+// Replies to the session's own requests meanwhile push the next offline message back, by at most
+// this much after the previous one: a client polling `users` cannot hold them back for good.
+const PACE_MAX_MS = 1000;
+
+/** Offline messages being paced out to a legacy session. */
+interface Pacing {
+  inbox: Inbox;
+  /** Index of the next line to send. */
+  next: number;
+  /** performance.now() of the last line sent: the login reply, then each offline message. */
+  lastAt: number;
+  timer?: ReturnType<typeof setTimeout>;
+}
 
 /** Where a session's lines go: the connection's outbox, or a plain object in tests. */
 export interface SessionOutput extends Output {
@@ -86,8 +101,8 @@ export class Client implements Member {
   since = 0;
   readonly #deps: ClientDeps;
   readonly #conn: Connection;
-  // Offline messages kept back until the next request or INBOX_DELAY_MS (see finishIdentify).
-  #waiting: { inbox: Inbox; timer: ReturnType<typeof setTimeout> } | undefined;
+  // Offline messages being paced out after the login reply (see finishIdentify).
+  #waiting: Pacing | undefined;
   // Replies that come after their request was handled (an ack, after its commit), and who waits
   // for the last of them.
   #owed = 0;
@@ -145,12 +160,16 @@ export class Client implements Member {
     if (!this.identified) this.#conn.restartIdentifyTimer();
   }
 
-  /** Sends a reply; while offline messages wait, replies go ahead of them. */
+  /**
+   * Sends a reply; while offline messages are paced out, replies go ahead of them and push the
+   * next one back.
+   */
   reply(value: Record<string, unknown>): void {
     if (this.state === "closed") return;
     const line = encodeBytes(value);
-    if (this.#waiting) this.out.pass(line);
-    else this.out.send(line);
+    if (!this.#waiting) return this.out.send(line);
+    this.out.pass(line);
+    this.#pace(this.#waiting, performance.now());
   }
 
   /**
@@ -206,37 +225,51 @@ export class Client implements Member {
 
   /**
    * Sends the reply to register or login, which is always the very next line (PROTOCOL A.3),
-   * and the offline messages found at login. A legacy client may read that reply with one reader,
-   * then hand the socket to its chat window's reader: lines read along with the reply would be
-   * lost with the first. So the reply goes alone, and the offline messages (and what comes live
-   * meanwhile) wait for the next request's reply, or INBOX_DELAY_MS (PROTOCOL B.6). Sessions that
-   * said hello read one stream and get them at once.
+   * and the offline messages found at login. Sessions that said hello read one stream and get
+   * them at once, right after the reply. To a legacy session they go one line at a time,
+   * {@link PACE_MS} apart and as far from its other lines, live lines held behind them: a client
+   * may keep only the last of the lines that arrive together, or read the reply with one reader
+   * and then hand the socket to another, losing what the first had buffered (docs/protocol.md,
+   * section 4, Offline private messages).
    */
   async finishIdentify(reply: Record<string, unknown>, inbox?: Inbox): Promise<void> {
     if (this.state === "closed") return;
     const waiting = inbox !== undefined && inbox.lines.length > 0;
-    if (this.#waiting || (waiting && !this.helloed)) {
+    if (this.#waiting) return this.reply(reply);
+    if (waiting && !this.helloed) {
       this.out.pass(encodeBytes(reply));
-      if (waiting) {
-        this.#waiting = { inbox, timer: setTimeout(() => this.#deliverWaiting(), INBOX_DELAY_MS) };
-      }
+      const pacing: Pacing = { inbox, next: 0, lastAt: performance.now() };
+      this.#waiting = pacing;
+      this.#pace(pacing, pacing.lastAt);
       return;
     }
     this.out.release(encodeBytes(reply), ...inbox?.lines ?? []);
     if (waiting) await this.#cleared(inbox);
   }
 
-  /** Offline messages kept back at login, if any (see {@link answered}). */
-  get waiting(): object | undefined {
-    return this.#waiting;
+  /** Schedules the next paced line {@link PACE_MS} after `now`, within {@link PACE_MAX_MS}. */
+  #pace(pacing: Pacing, now: number): void {
+    clearTimeout(pacing.timer);
+    const due = Math.min(now + PACE_MS, pacing.lastAt + PACE_MAX_MS);
+    pacing.timer = setTimeout(() => this.#sendPaced(pacing), Math.max(0, due - performance.now()));
   }
 
   /**
-   * A request was answered: the offline messages that were kept back when it came (`waiting`,
-   * read before it) go out now, after its reply.
+   * Sends the next offline message alone; once the last has been alone for {@link PACE_MS}, the
+   * live lines held behind them follow and the inbox is emptied.
    */
-  answered(waiting: object | undefined): void {
-    if (waiting !== undefined && waiting === this.#waiting) this.#deliverWaiting();
+  #sendPaced(pacing: Pacing): void {
+    if (this.#waiting !== pacing || this.state === "closed") return;
+    const { inbox } = pacing;
+    if (pacing.next < inbox.lines.length) {
+      this.out.pass(inbox.lines[pacing.next++]);
+      pacing.lastAt = performance.now();
+      this.#pace(pacing, pacing.lastAt);
+      return;
+    }
+    this.#waiting = undefined;
+    this.out.release();
+    this.#cleared(inbox);
   }
 
   /** Sends a last error, leaves and has the connection closed (an admin's kick or ban). */
@@ -271,17 +304,7 @@ export class Client implements Member {
     this.#deps.bus.deliver({ all: true }, encodeBytes(statusEvent(this.name, state)), this);
   }
 
-  /** Sends the offline messages kept back at login, then the lines held behind them. */
-  #deliverWaiting(): void {
-    const waiting = this.#waiting;
-    if (!waiting) return;
-    this.#dropWaiting();
-    if (this.state === "closed") return;
-    this.out.release(...waiting.inbox.lines);
-    this.#cleared(waiting.inbox);
-  }
-
-  /** Forgets offline messages kept back: they stay in the store for the next login. */
+  /** Stops pacing offline messages out: they stay in the store for the next login. */
   #dropWaiting(): void {
     if (!this.#waiting) return;
     clearTimeout(this.#waiting.timer);

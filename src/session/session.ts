@@ -104,8 +104,6 @@ export class Session {
     const client = this.#client;
     if (client.state === "closed" || text.trim() === "") return;
     const receivedAt = performance.now();
-    // Offline messages kept back at login go out after this request's reply.
-    const waiting = client.waiting;
     let id: RequestId | undefined;
     try {
       const envelope = readEnvelope(text);
@@ -119,8 +117,6 @@ export class Session {
         client.error("bad_request", T.badLinesClosing());
         return "bad_input";
       }
-    } finally {
-      client.answered(waiting);
     }
   }
 

@@ -22,16 +22,35 @@ class FakeHasher implements PasswordHasher {
   close(): void {}
 }
 
-/** Records what a session sends, as parsed objects. */
+/** Records what a session sends, as parsed objects, with when each was sent. */
 class Recorder implements SessionOutput {
   lines: Record<string, unknown>[] = [];
+  /** performance.now() of each line of {@link lines}. */
+  times: number[] = [];
   #held: Uint8Array[] | undefined;
+  #arrived: (() => void) | undefined;
   send(line: Uint8Array): void {
     if (this.#held) this.#held.push(line);
     else this.pass(line);
   }
   pass(line: Uint8Array): void {
     this.lines.push(JSON.parse(new TextDecoder().decode(line)));
+    this.times.push(performance.now());
+    this.#arrived?.();
+  }
+  /** Resolves once `count` lines are recorded (the session's timers send them); 5 s at most. */
+  async until(count: number): Promise<void> {
+    const deadline = performance.now() + 5000;
+    while (this.lines.length < count) {
+      const left = deadline - performance.now();
+      if (left <= 0) throw new Error(`Expected ${count} lines, got ${this.lines.length}`);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.#arrived = resolve;
+        timer = setTimeout(resolve, left);
+      });
+      clearTimeout(timer);
+    }
   }
   hold(): void {
     this.#held ??= [];
@@ -42,6 +61,7 @@ class Recorder implements SessionOutput {
     for (const line of [...first, ...held]) this.send(line);
   }
   take(): Record<string, unknown>[] {
+    this.times.splice(0);
     return this.lines.splice(0);
   }
 }
@@ -135,20 +155,24 @@ Deno.test("guests without from are invité, then invité2", async () => {
   assert.deepEqual([a.session.name, b.session.name], ["invité", "invité2"]);
 });
 
-Deno.test("a guest may not take a registered or online name", async () => {
+Deno.test("a guest whose name is registered or online gets the next free suffix", async () => {
   using w = await world();
   await user(w, "alice");
   const reg = w.open();
   await send(reg.session, { type: "register", username: "carol", password: "pw" });
   reg.out.take();
-  for (const from of ["ALICE", "carol"]) {
+  const names = [];
+  for (const from of ["ALICE", "carol", "carol", "x".repeat(64)]) {
     const g = w.open();
     await send(g.session, { type: "message", content: "x", from });
-    const [reply] = g.out.take();
-    assert.equal(reply.code, "name_taken");
-    assert.match(String(reply.message), /already exists/);
-    assert.equal(g.session.state, "anonymous");
+    assert.deepEqual(g.out.take(), [], "no error: the message went out");
+    assert.equal(g.session.state, "guest");
+    names.push(g.session.name);
   }
+  assert.deepEqual(names, ["ALICE2", "carol2", "carol3", "x".repeat(64)]);
+  const long = w.open();
+  await send(long.session, { type: "message", content: "x", from: "x".repeat(64) });
+  assert.equal(long.session.name, "x".repeat(63) + "2", "shortened to fit 64 characters");
 });
 
 Deno.test("a guest who logs in goes offline as guest and online as user", async () => {
@@ -298,18 +322,19 @@ async function waitingForBob(w: Awaited<ReturnType<typeof world>>, ...contents: 
   return alice;
 }
 
-Deno.test("offline messages wait for a legacy session's next request, and follow its reply", async () => {
+Deno.test("offline messages go to a legacy session one at a time, 250 ms from any other line", async () => {
   using w = await world();
   await waitingForBob(w, "one", "two");
   const bob = w.open();
   await send(bob.session, { type: "login", username: "bob", password: "pw" });
-  assert.deepEqual(bob.out.take().map((l) => l.type), ["login"], "the reply goes alone");
   await send(bob.session, { type: "users", id: 7 });
-  assert.deepEqual(bob.out.take().map((l) => [l.type, l.id ?? l.content]), [
-    ["users", 7],
-    ["message", "one"],
-    ["message", "two"],
-  ]);
+  await bob.out.until(4);
+  const { lines, times } = bob.out;
+  assert.deepEqual(lines.map((l) => l.id ?? l.content ?? l.type), ["login", 7, "one", "two"]);
+  for (let i = 2; i < 4; i++) {
+    assert.ok(times[i] - times[i - 1] >= 249, `line ${i} came ${times[i] - times[i - 1]} ms after`);
+  }
+  bob.out.take();
   bob.session.close();
   const again = w.open();
   await send(again.session, { type: "login", username: "bob", password: "pw" });
@@ -324,12 +349,15 @@ Deno.test("offline messages keep live lines behind them, and a hello'd session g
   await send(legacy.session, { type: "login", username: "bob", password: "pw" });
   await send(alice.session, { type: "message", subtype: "private", to: "bob", content: "live" });
   await send(legacy.session, { type: "ping" });
-  assert.deepEqual(legacy.out.take().map((l) => l.content ?? l.type), [
+  await legacy.out.until(4);
+  assert.deepEqual(legacy.out.lines.map((l) => l.content ?? l.type), [
     "login",
     "pong",
     "old",
     "live",
   ]);
+  const { times } = legacy.out;
+  assert.ok(times[3] - times[2] >= 249, "the last offline message is alone for 250 ms");
   legacy.session.close();
   await send(alice.session, { type: "message", subtype: "private", to: "bob", content: "new" });
   await w.log.flushed();
@@ -349,6 +377,7 @@ Deno.test("offline messages of a session closed before they went out wait for th
   const second = w.open();
   await send(second.session, { type: "login", username: "bob", password: "pw" });
   await send(second.session, { type: "users" });
+  await second.out.until(3);
   assert.deepEqual(second.out.take().map((l) => l.content ?? l.type), ["login", "users", "kept"]);
   second.session.close();
 });

@@ -167,12 +167,13 @@ export function javaClient(
   classes: string,
   port: number,
   script: string[],
-  { crlf = false, swapReader = false } = {},
+  { crlf = false, swapReader = false, lastLine = false } = {},
 ): ClientProcess {
   return new ClientProcess(name, "java", {
     args: [
       "-Dfile.encoding=windows-1252",
       ...(swapReader ? ["-Dswap.reader=true"] : []),
+      ...(lastLine ? ["-Dlast.line=true"] : []),
       "-Dsun.stdout.encoding=UTF-8",
       "-Dstdout.encoding=UTF-8",
       "-Dsun.stderr.encoding=UTF-8",
