@@ -50,7 +50,7 @@ Deno.test("parseConfig() defaults match the documented ones", () => {
       connections: 128,
       newConnections: 120,
       loginFailures: 175,
-      anonymous: 40,
+      anonymous: 80,
       anonymousInTotal: 500,
     },
   );

@@ -19,6 +19,7 @@ export const ERROR_CODES = [
   "timeout",
   "slow_consumer",
   "shutting_down",
+  "anonymous_cap",
 ] as const;
 
 /** One of the error codes of PROTOCOL B.2. */
@@ -59,6 +60,7 @@ export const CLOSE_REASONS = [
   "bad_input",
   "timeout",
   "server_busy",
+  "anonymous_cap",
   "kicked",
   "metrics_bridge",
   "metrics_refused",

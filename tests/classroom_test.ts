@@ -3,7 +3,7 @@
 // dialects of real clients, and error texts in French.
 import assert from "node:assert/strict";
 import { FakeClock } from "./helpers/fake_clock.ts";
-import { loginAll, startTestServer, TestClient } from "./helpers/test_server.ts";
+import { loginAll, parseMetrics, startTestServer, TestClient } from "./helpers/test_server.ts";
 
 /** What a guest mode builds: a first name and a 13-digit time. */
 const guestName = (first: string, i: number) => `Invité_${first}_${1732890000000 + i}`;
@@ -66,7 +66,11 @@ Deno.test("anonymous connections of one address: the oldest idle one makes room 
     await using d = await srv.connect();
     const evicted = (await a.closed()).map((l) => JSON.parse(l));
     assert.deepEqual(evicted.map((l) => [l.code, l.message]), [
-      ["timeout", "Too many connections waiting to log in: closing the oldest"],
+      [
+        "anonymous_cap",
+        "Too many connections waiting to log in from your address " +
+        "(--max-anonymous-per-address 3): closing this one, idle the longest",
+      ],
     ]);
     // A logged-in connection is no longer anonymous: room for one more without closing any.
     await b.loginAs("bob");
@@ -74,6 +78,48 @@ Deno.test("anonymous connections of one address: the oldest idle one makes room 
     for (const still of [c, d, e]) await still.expectNothingPending();
   } finally {
     for (const client of [a, b, c]) client.close();
+  }
+});
+
+Deno.test("35 students behind one address, each with a leaked login window: nobody's window is closed", async () => {
+  let mono = 0;
+  await using srv = await startTestServer({ trusted: "none", monotonic: () => mono });
+  // One after the other: the server takes them in this order.
+  const open = async (n: number) => {
+    const clients = [];
+    for (let i = 0; i < n; i++) clients.push(await srv.connect());
+    return clients;
+  };
+  // One Java client leaks a socket per guest use: a silent connection per student, then each
+  // student's login window, which registers (a valid request) and waits for the student.
+  const windows = await open(35);
+  const late: TestClient[] = [];
+  const leaked: TestClient[] = [];
+  try {
+    await Promise.all(windows.map(async (w, i) => {
+      const reg = await w.request({ type: "register", username: `étudiant${i}`, password: "pw" });
+      assert.equal(reg.status, "ok", JSON.stringify(reg));
+    }));
+    // The sockets leaked come after the windows: younger, but they never sent a byte.
+    mono += 1;
+    leaked.push(...await open(35));
+    // 20 more windows open a while later: past the cap of 80, room is made among the silent.
+    mono += 6000;
+    late.push(...await open(20));
+    const closed = await Promise.all(leaked.slice(0, 10).map((c) => c.closed()));
+    for (const lines of closed) {
+      assert.deepEqual(lines.map((l) => JSON.parse(l).code), ["anonymous_cap"]);
+      assert.match(JSON.parse(lines[0]).message, /--max-anonymous-per-address 80/);
+    }
+    await Promise.all(windows.map(async (w, i) => {
+      const login = await w.request({ type: "login", username: `étudiant${i}`, password: "pw" });
+      assert.equal(login.status, "ok", JSON.stringify(login));
+    }));
+    const metrics = parseMetrics(await srv.server.metrics.text());
+    assert.equal(metrics.get('classcord_connections_closed_total{reason="anonymous_cap"}'), 10);
+    assert.equal(metrics.get('classcord_limit_hits_total{limit="anonymous_connections"}'), 10);
+  } finally {
+    for (const c of [...leaked, ...windows, ...late]) c.close();
   }
 });
 
@@ -126,10 +172,10 @@ Deno.test("a class of 35 behind one untrusted address, whose guest mode register
 
 Deno.test("--trusted-addresses none: a flood of connections from loopback meets the per-address caps", async () => {
   {
-    // 40 anonymous connections per address; newcomers are refused while those are young.
+    // 80 anonymous connections per address; newcomers are refused while those are young.
     await using srv = await startTestServer({ trusted: "none" });
-    using flood = await connectMany(srv.port, 60);
-    assert.equal(flood.admitted.length, 40);
+    using flood = await connectMany(srv.port, 100);
+    assert.equal(flood.admitted.length, 80);
     assert.equal(flood.refused.length, 20);
     assert.ok(
       flood.refused.every((r) => r.code === "server_busy" || r.closed),
@@ -196,7 +242,7 @@ Deno.test("a trusted address (loopback by default) has no per-address caps", asy
   }
 });
 
-Deno.test("waiting private messages reach a legacy client after its next request, or a second later", async () => {
+Deno.test("waiting private messages reach a legacy client one at a time, a quarter second apart", async () => {
   await using srv = await startTestServer();
   await using alice = await srv.connect();
   await alice.loginAs("alice");
@@ -208,9 +254,17 @@ Deno.test("waiting private messages reach a legacy client after its next request
   await using bob = await srv.connect();
   await bob.send({ type: "login", username: "bob", password: "pw" });
   assert.equal((await bob.json()).type, "login");
-  // Its next request's reply comes first: the client has its chat window's reader by then.
+  // Its chat window asks for the users at once: that reply comes alone, then each message.
   assert.equal((await bob.request({ type: "users" })).type, "users");
-  assert.deepEqual([(await bob.json()).content, (await bob.json()).content], ["un", "deux"]);
+  const times = [performance.now()];
+  for (const content of ["un", "deux"]) {
+    assert.equal((await bob.json()).content, content);
+    times.push(performance.now());
+  }
+  // The server writes them 250 ms apart; loopback may shave a few milliseconds off the reads.
+  for (let i = 1; i < times.length; i++) {
+    assert.ok(times[i] - times[i - 1] >= 200, `${times[i] - times[i - 1]} ms apart`);
+  }
   assert.deepEqual(await alice.json(), { type: "status", user: "bob", state: "online" });
   bob.close();
   assert.deepEqual(await alice.json(), { type: "status", user: "bob", state: "offline" });
@@ -219,7 +273,7 @@ Deno.test("waiting private messages reach a legacy client after its next request
   await using again = await srv.connect();
   await again.send({ type: "login", username: "bob", password: "pw" });
   assert.equal((await again.json()).type, "login");
-  // No request follows: they come anyway, a moment later.
+  // No request follows: it comes anyway, a moment later.
   assert.equal((await again.json(3000)).content, "trois");
 });
 

@@ -256,9 +256,18 @@ export const T = {
     en: "Log in within the time allowed after connecting",
     fr: "Connectez-vous dans le délai accordé après l'ouverture de la connexion",
   }),
-  anonymousEvicted: (): Text => ({
-    en: "Too many connections waiting to log in: closing the oldest",
-    fr: "Trop de connexions en attente d'identification : fermeture de la plus ancienne",
+  anonymousEvictedAddress: (max: number): Text => ({
+    en:
+      `Too many connections waiting to log in from your address (--max-anonymous-per-address ${max}): ` +
+      "closing this one, idle the longest",
+    fr: `Trop de connexions en attente d'identification depuis votre adresse ` +
+      `(--max-anonymous-per-address ${max}) : fermeture de celle-ci, inactive depuis le plus longtemps`,
+  }),
+  anonymousEvictedTotal: (max: number): Text => ({
+    en: `Too many connections waiting to log in (--max-anonymous ${max}): ` +
+      "closing this one, idle the longest",
+    fr: `Trop de connexions en attente d'identification (--max-anonymous ${max}) : ` +
+      "fermeture de celle-ci, inactive depuis le plus longtemps",
   }),
   metricsBridgeOff: (): Text => ({
     en: "GET_METRICS is switched off on this server (--metrics-bridge): read /metrics instead",

@@ -255,8 +255,8 @@ export class Client implements Member {
   }
 
   /**
-   * Sends the next offline message alone; once the last has been alone for {@link PACE_MS}, the
-   * live lines held behind them follow and the inbox is emptied.
+   * Sends the next offline message alone (the inbox is emptied once the last is sent); once the
+   * last has been alone for {@link PACE_MS}, the live lines held behind them follow.
    */
   #sendPaced(pacing: Pacing): void {
     if (this.#waiting !== pacing || this.state === "closed") return;
@@ -265,11 +265,12 @@ export class Client implements Member {
       this.out.pass(inbox.lines[pacing.next++]);
       pacing.lastAt = performance.now();
       this.#pace(pacing, pacing.lastAt);
+      // All sent: delivered once, whatever happens to the connection from now on.
+      if (pacing.next === inbox.lines.length) this.#cleared(inbox);
       return;
     }
     this.#waiting = undefined;
     this.out.release();
-    this.#cleared(inbox);
   }
 
   /** Sends a last error, leaves and has the connection closed (an admin's kick or ban). */

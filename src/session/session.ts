@@ -61,6 +61,7 @@ export class Session {
   readonly #dropped: WindowCounter;
   readonly #bad: WindowCounter;
   readonly #oversized: WindowCounter;
+  #understood = false;
 
   constructor(deps: SessionDeps, out: SessionOutput, peer: Peer, conn = NO_CONNECTION) {
     this.#deps = deps;
@@ -91,6 +92,11 @@ export class Session {
     return this.#client.identified;
   }
 
+  /** Whether a request of this connection parsed (it speaks the protocol, if not yet logged in). */
+  get understood(): boolean {
+    return this.#understood;
+  }
+
   /** Whether the session said hello and so receives extension messages (PROTOCOL B.1). */
   get helloed(): boolean {
     return this.#client.helloed;
@@ -109,6 +115,7 @@ export class Session {
       const envelope = readEnvelope(text);
       id = envelope.id;
       const req = parseRequest(envelope);
+      this.#understood = true;
       if (!UNCOUNTED.has(req.type) && !this.#bucket.take()) return this.#rateLimited(req.id);
       await this.#dispatch(req, receivedAt);
     } catch (err) {

@@ -8,7 +8,7 @@ import { encodeBytes } from "../protocol/encode.ts";
 import { errorReply } from "../protocol/replies.ts";
 import { type Lang, T, type Text } from "../protocol/texts.ts";
 import type { Connection, Peer, SessionOutput } from "../session/client.ts";
-import type { Anonymous, ConnectionGate, Refusal } from "./gate.ts";
+import type { Activity, Anonymous, AnonymousCap, ConnectionGate, Refusal } from "./gate.ts";
 
 const log = getLogger(["classcord", "tcp"]);
 
@@ -29,6 +29,8 @@ export interface Handler {
   readonly identified: boolean;
   /** Said hello: subject to the idle timeout. */
   readonly helloed: boolean;
+  /** Handled a valid request (one that parsed), whatever its answer. */
+  readonly understood: boolean;
   /** A last error before the server closes the connection (timeouts). */
   finalError(code: ErrorCode, text: Text): void;
   /** The server is stopping: last words (if any) before the connection is closed. */
@@ -50,6 +52,8 @@ export interface Conn {
   readonly outbox: Outbox;
   /** performance.now() of the last read, for the idle timeout. */
   readonly lastReadAt: number;
+  /** Whether the peer has sent anything yet. */
+  readonly heard: boolean;
   /** Whether a request is being handled. */
   readonly busy: boolean;
   /** How long the peer has not been taking what is written to it, in ms; 0 when it keeps up. */
@@ -79,6 +83,9 @@ export interface ConnectionsOptions {
   idleTimeoutMs: number;
   /** Makes the handler (a Session) of a new connection. */
   accept(out: SessionOutput, peer: Peer, conn: Connection): Handler;
+  /** The caps of connections waiting to log in, named in the error of one closed for room. */
+  maxAnonymousPerAddress: number;
+  maxAnonymous: number;
 }
 
 // Deadlines are checked by one timer for all connections, not one per connection: every second,
@@ -110,9 +117,20 @@ class Served implements Anonymous, Connection {
     return this.conn.busy;
   }
 
+  get activity(): Activity {
+    return this.handler.understood ? 2 : this.conn.heard ? 1 : 0;
+  }
+
   /** Closed to make room for a newer anonymous connection (PROTOCOL B.7). */
-  evict(): void {
-    this.#owner.timeout(this, "anonymous_connections", T.anonymousEvicted());
+  evict(cap: AnonymousCap): void {
+    const { maxAnonymousPerAddress, maxAnonymous } = this.#owner.limits;
+    const text = cap === "address"
+      ? T.anonymousEvictedAddress(maxAnonymousPerAddress)
+      : T.anonymousEvictedTotal(maxAnonymous);
+    this.#owner.events.emit({ type: "limit", limit: "anonymous_connections" });
+    this.#owner.gate.forget(this);
+    this.handler.finalError("anonymous_cap", text);
+    this.conn.end("anonymous_cap", FINAL_LINE_MS);
   }
 
   close(reason: CloseReason): void {
@@ -147,6 +165,15 @@ export class Connections {
       () => this.#checkDeadlines(),
       Math.min(SWEEP_MAX_MS, Math.max(1, shortest / 4)),
     );
+  }
+
+  /** The caps the error of an evicted connection names. */
+  get limits(): Pick<ConnectionsOptions, "maxAnonymousPerAddress" | "maxAnonymous"> {
+    return this.#options;
+  }
+
+  get events(): Events {
+    return this.#options.events;
   }
 
   /** Open connections. */
@@ -218,11 +245,7 @@ export class Connections {
   }
 
   /** A last `timeout` error (counted under `limit`), then the connection closes. */
-  timeout(
-    served: Served,
-    limit: "identify_timeout" | "idle_timeout" | "anonymous_connections",
-    text: Text,
-  ): void {
+  timeout(served: Served, limit: "identify_timeout" | "idle_timeout", text: Text): void {
     this.#options.events.emit({ type: "limit", limit });
     this.gate.forget(served);
     served.handler.finalError("timeout", text);

@@ -11,9 +11,21 @@ export interface Anonymous {
   readonly identified: boolean;
   /** Handling a request (a login being checked): not idle, so never closed to make room. */
   readonly busy: boolean;
-  /** Closes it with a final `timeout` error, to make room for a newer one. */
-  evict(): void;
+  /**
+   * What it has sent so far, which decides who makes room first: nothing at all (a login window
+   * a client opened and forgot), bytes but no valid request yet, or a valid request (a
+   * `register`, a `hello`).
+   */
+  readonly activity: Activity;
+  /** Closes it with a final error naming the cap that was reached, to make room for a newer one. */
+  evict(cap: AnonymousCap): void;
 }
+
+/** What an anonymous connection has sent: nothing, bytes, or a valid request. */
+export type Activity = 0 | 1 | 2;
+
+/** The cap of connections waiting to log in that made room: one address's, or everybody's. */
+export type AnonymousCap = "address" | "total";
 
 /** Why the gate refused a connection. */
 export type Refusal = "total" | "address" | "rate" | "anonymous";
@@ -40,9 +52,11 @@ interface Entry {
 
 /**
  * Admits or refuses new connections, and keeps the anonymous ones in the order their time to
- * identify started. When an anonymous cap is reached, the oldest idle anonymous connection
- * (of the address, or of all) is closed first; only when none can be is the new one refused.
- * Addresses in the trusted set have no per-address cap; the totals hold for everybody.
+ * identify started. When an anonymous cap is reached, an idle anonymous connection (of the
+ * address, or of all) is closed first: one that never sent a byte before one that sent something,
+ * before one that sent a valid request, the oldest first among equals (docs/protocol.md, section
+ * 5, Connections waiting to log in); only when none can be is the new one refused. Addresses in
+ * the trusted set have no per-address cap; the totals hold for everybody.
  */
 export class ConnectionGate {
   readonly #limits: GateLimits;
@@ -90,10 +104,10 @@ export class ConnectionGate {
     }
     const byAddress = this.#anonymousByAddress.get(address);
     if (!trusted && this.#atCap(byAddress, limits.maxAnonymousPerAddress)) {
-      if (!this.#evictOldest(byAddress!)) return "anonymous";
+      if (!this.#evictIdlest(byAddress!, "address")) return "anonymous";
     }
     if (this.#atCap(this.#anonymous, limits.maxAnonymous)) {
-      if (!this.#evictOldest(this.#anonymous)) return "anonymous";
+      if (!this.#evictIdlest(this.#anonymous, "total")) return "anonymous";
     }
     if (!trusted) this.#newPerAddress.add(address);
     this.#total++;
@@ -150,16 +164,23 @@ export class ConnectionGate {
     return entries.size >= max;
   }
 
-  /** Closes the oldest anonymous connection of `entries` that is idle and past the grace. */
-  #evictOldest(entries: Map<Anonymous, Entry>): boolean {
+  /**
+   * Closes an anonymous connection of `entries` that is idle and past the grace: the one that
+   * sent the least, the oldest among equals. Rare (only at a cap), so a scan of the cap's few
+   * hundred entries at most.
+   */
+  #evictIdlest(entries: Map<Anonymous, Entry>, cap: AnonymousCap): boolean {
     const limit = this.#now() - EVICTION_GRACE_MS;
+    let chosen: Anonymous | undefined;
     for (const [conn, entry] of entries) {
-      if (entry.since > limit) return false; // oldest first: the rest are younger still
+      if (entry.since > limit) break; // oldest first: the rest are younger still
       if (conn.busy) continue;
-      this.forget(conn);
-      conn.evict();
-      return true;
+      if (!chosen || conn.activity < chosen.activity) chosen = conn;
+      if (chosen.activity === 0) break; // nothing sent: none goes before it
     }
-    return false;
+    if (!chosen) return false;
+    this.forget(chosen);
+    chosen.evict(cap);
+    return true;
   }
 }

@@ -1,16 +1,19 @@
 import assert from "node:assert/strict";
 import { AddressSet } from "../address_set.ts";
 import { FakeClock } from "../../tests/helpers/fake_clock.ts";
-import { type Anonymous, ConnectionGate, type GateLimits } from "./gate.ts";
+import { type Activity, type Anonymous, ConnectionGate, type GateLimits } from "./gate.ts";
 
 /** An anonymous connection as the gate sees it; `evicted` says whether it was closed. */
 class Conn implements Anonymous {
   identified = false;
   busy = false;
+  activity: Activity = 0;
   evicted = false;
+  cap: string | undefined;
   constructor(readonly address: string) {}
-  evict(): void {
+  evict(cap: string): void {
     this.evicted = true;
+    this.cap = cap;
   }
 }
 
@@ -50,6 +53,31 @@ Deno.test("ConnectionGate closes the oldest idle anonymous connection of an addr
   assert.deepEqual([b.evicted, c.evicted], [false, true]);
   assert.equal(connect("10.0.0.2") !== undefined, true, "other addresses have their own cap");
   assert.equal(g.admit("10.0.0.1"), "anonymous", "b is busy, d and the last are too new");
+});
+
+Deno.test("ConnectionGate closes a connection that sent nothing before one that spoke, oldest first", () => {
+  const { g, mono, connect } = gate({ maxAnonymousPerAddress: 4 });
+  const [valid, bytes, silent1, silent2] = [connect()!, connect()!, connect()!, connect()!];
+  valid.activity = 2; // a login window that registered
+  bytes.activity = 1; // sent a line that was not a request
+  mono.advance(6000);
+  const later = [connect()!];
+  assert.deepEqual([valid, bytes, silent1, silent2].map((c) => c.evicted), [
+    false,
+    false,
+    true,
+    false,
+  ]);
+  assert.equal(silent1.cap, "address");
+  later[0].activity = 2;
+  mono.advance(6000);
+  later.push(connect()!);
+  assert.ok(silent2.evicted, "the other silent one, though younger than the two that spoke");
+  later[1].activity = 2;
+  mono.advance(6000);
+  assert.ok(connect());
+  assert.ok(bytes.evicted, "bytes before a valid request");
+  assert.ok([valid, ...later].every((c) => !c.evicted));
 });
 
 Deno.test("ConnectionGate refuses rather than close a connection that has just come", () => {

@@ -76,6 +76,8 @@ export class LineConn implements Conn, OutboxOwner {
   lastReadAt = performance.now();
   /** Whether a line is being handled (a login being checked, say). */
   busy = false;
+  /** Whether the peer has sent anything yet. */
+  heard = false;
   readonly #bridge: MetricsBridge | undefined;
   #reason: CloseReason | undefined;
   #closed = false;
@@ -126,6 +128,7 @@ export class LineConn implements Conn, OutboxOwner {
         // Read with the PROXY header: the client's first bytes, before anything on the socket.
         chunk = this.#initial;
         this.#initial = undefined;
+        this.heard = true;
         this.#events.emit({ type: "bytes_in", bytes: chunk.length });
       } else {
         let n: number | null;
@@ -143,6 +146,7 @@ export class LineConn implements Conn, OutboxOwner {
         }
         this.#events.emit({ type: "bytes_in", bytes: n });
         this.lastReadAt = performance.now();
+        this.heard = true;
         chunk = buf.subarray(0, n);
         // A full buffer means more is waiting; anything less, that the socket is empty for now.
         if (n === buf.length) buf = large ??= new Uint8Array(LARGE_READ_BYTES);

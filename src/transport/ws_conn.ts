@@ -56,6 +56,8 @@ export class WsConn implements Conn, OutboxOwner, Writer {
   readonly #options: WsConnOptions;
   lastReadAt = performance.now();
   busy = false;
+  /** Whether a frame came yet. */
+  heard = false;
   /** Whether a pong came since the last ping (the listener's heartbeat). */
   alive = true;
   #reason: CloseReason | undefined;
@@ -163,6 +165,7 @@ export class WsConn implements Conn, OutboxOwner, Writer {
   #received(data: Buffer | Buffer[] | ArrayBuffer, binary: boolean): void {
     if (this.#reason !== undefined) return;
     this.lastReadAt = performance.now();
+    this.heard = true;
     const bytes = sizeOf(data);
     this.#pending.push({ data, binary, bytes });
     this.#pendingBytes += bytes;

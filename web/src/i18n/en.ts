@@ -59,6 +59,7 @@ export const en: Catalog = {
   err_not_stored: "Message not stored, send it again",
   err_timeout: "Connection closed for inactivity",
   err_shutting_down: "The server is restarting",
+  err_anonymous_cap: "Too many connections waiting from your address",
   err_network: "Cannot reach the server: check the network",
   err_closed: "The connection was lost",
   err_unknown: "Server error",

@@ -63,6 +63,7 @@ export const fr = {
   err_not_stored: "Message non enregistré, renvoyez-le",
   err_timeout: "Connexion fermée pour inactivité",
   err_shutting_down: "Le serveur redémarre",
+  err_anonymous_cap: "Trop de connexions en attente depuis votre adresse",
   err_network: "Serveur injoignable : vérifiez le réseau",
   err_closed: "La connexion a été coupée",
   err_unknown: "Erreur du serveur",
