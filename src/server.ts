@@ -279,21 +279,20 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const { hostname, port } = listener.addr;
   const metricsPort = http?.addr.port ?? 0;
   const webPort = web?.addr.port ?? 0;
-  log.info("Listening on {hostname}:{port}, store {db}", { hostname, port, db: config.db });
+  // Addresses and URLs go in the text itself, so a terminal shows them ready to copy (a property
+  // would be quoted); they come from the configuration and the system, never from a client.
+  log.info(`Listening on ${hostPort(hostname, port)}, store {db}`, { db: config.db });
   const tlsPort = tlsListener?.addr.port ?? 0;
-  if (tlsListener) log.info("Listening for TLS on {hostname}:{port}", { hostname, port: tlsPort });
+  if (tlsListener) log.info(`Listening for TLS on ${hostPort(hostname, tlsPort)}`);
   if (web) {
     const scheme = config.tlsCert === "" ? "http" : "https";
-    getLogger(["classcord", "http"]).info(`Web app on ${scheme}://{hostname}:{port}/`, {
-      hostname,
-      port: webPort,
-    });
+    getLogger(["classcord", "http"]).info(`Web app on ${webUrl(scheme, hostname, webPort)}`);
   }
   if (http) {
-    getLogger(["classcord", "http"]).info("Metrics on http://{hostname}:{port}/metrics", {
-      hostname,
-      port: metricsPort,
-    });
+    const metricsHost = http.addr.hostname;
+    getLogger(["classcord", "http"]).info(
+      `Metrics on http://${hostPort(metricsHost, metricsPort)}/metrics`,
+    );
   }
 
   let stopped: Promise<void> | undefined;
@@ -408,6 +407,22 @@ async function prune(store: Store, clock: Clock, days: number): Promise<void> {
   } catch (error) {
     storeLog.error("Retention failed: {error}", { error });
   }
+}
+
+/** `host:port`, with an IPv6 address in brackets. */
+function hostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * Where a browser opens the web app: on every address of the machine for a wildcard host, shown as
+ * localhost (an address of 0.0.0.0 opens nothing in a browser).
+ */
+function webUrl(scheme: string, host: string, port: number): string {
+  if (host === "0.0.0.0" || host === "::") {
+    return `${scheme}://localhost:${port}/ (and on every address of this machine)`;
+  }
+  return `${scheme}://${hostPort(host, port)}/`;
 }
 
 /** The certificate and key files, for messages. */

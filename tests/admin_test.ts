@@ -209,11 +209,11 @@ Deno.test("moderation is logged at info with who did what to whom, never what wa
     const moderation = out.trim().split("\n").map((l) => JSON.parse(l))
       .filter((r) => r.message.startsWith("Moderation:"));
     assert.deepEqual(moderation.map((r) => [r.level, r.message]), [
-      ["INFO", 'Moderation: "prof" muted "bob"'],
-      ["INFO", 'Moderation: "prof" announced to "everyone"'],
-      ["INFO", 'Moderation: "prof" kicked "bob"'],
-      ["INFO", 'Moderation: "prof" banned "bob"'],
-      ["INFO", 'Moderation: "prof" unbanned "bob"'],
+      ["INFO", 'Moderation: "prof" from "127.0.0.1" muted "bob"'],
+      ["INFO", 'Moderation: "prof" from "127.0.0.1" announced to "everyone"'],
+      ["INFO", 'Moderation: "prof" from "127.0.0.1" kicked "bob"'],
+      ["INFO", 'Moderation: "prof" from "127.0.0.1" banned "bob"'],
+      ["INFO", 'Moderation: "prof" from "127.0.0.1" unbanned "bob"'],
     ]);
     assert.equal(moderation[3].properties.remote, "127.0.0.1");
     assert.ok(!out.includes("secret-exam-subject"), "an announcement's text is not logged");

@@ -197,7 +197,7 @@ Deno.test("the server and every command run from a copy of only what compile emb
         const { value, done } = await reader.read();
         if (done) throw new Error(`Server exited before listening:\n${out}\n${await stderr}`);
         out += value;
-        const m = out.match(/Listening on "127\.0\.0\.1":(\d+)/);
+        const m = out.match(/Listening on 127\.0\.0\.1:(\d+)/);
         if (m) port = Number(m[1]);
       }
 

@@ -56,6 +56,28 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
   });
 }
 
+Deno.test("the start-up lines give addresses and URLs ready to copy", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "classcord_test_" });
+  try {
+    const [web, metrics] = [freePort(), freePort()];
+    const server = await launch([
+      "--host=127.0.0.1",
+      "--port=0",
+      `--web-port=${web}`,
+      `--metrics-port=${metrics}`,
+      `--db=${dir}/classcord.kv`,
+    ]);
+    await server.output(/Metrics on/);
+    server.child.kill("SIGTERM");
+    const { out } = await server.exit();
+    assert.match(out, new RegExp(`Listening on 127\\.0\\.0\\.1:${server.port}, store "`));
+    assert.match(out, new RegExp(`Web app on http://127\\.0\\.0\\.1:${web}/\n`));
+    assert.match(out, new RegExp(`Metrics on http://127\\.0\\.0\\.1:${metrics}/metrics\n`));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("CLASSCORD_* environment variables configure the server", async () => {
   const server = await launch([], {
     CLASSCORD_HOST: "127.0.0.1",

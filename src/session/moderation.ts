@@ -186,7 +186,7 @@ function audit(
   target: string,
   details: Record<string, unknown>,
 ): void {
-  log.info(`Moderation: {admin} ${act} {user}`, {
+  log.info(`Moderation: {admin} from {remote} ${act} {user}`, {
     admin: admin.name,
     user: target,
     remote: admin.peer.address,

@@ -39,8 +39,8 @@ export async function launch(args: string[], env: Record<string, string> = {}) {
       throw new Error(`Server exited before listening:\n${out}${err}`);
     }
     out += value;
-    // Text ("127.0.0.1":port) or JSON lines (\"127.0.0.1\":port).
-    const m = out.match(/Listening on \\?"127\.0\.0\.1\\?":(\d+)/);
+    // The same text in the text and JSON formats: the address is part of the message.
+    const m = out.match(/Listening on 127\.0\.0\.1:(\d+)/);
     if (m) port = Number(m[1]);
   }
   clearTimeout(deadline);
