@@ -98,6 +98,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   let local: KvStore;
   try {
     local = await KvStore.open(config.db, { clock });
+    await local.indexConversations();
   } catch (err) {
     lock?.release();
     throw err;
@@ -114,6 +115,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   let http: Deno.HttpServer<Deno.NetAddr> | undefined;
   let admin: AdminSocket | undefined;
   let web: WebListener | undefined;
+  let moderation: Moderation | undefined;
   let stopping = false;
   try {
     if (config.nats.length > 0) {
@@ -147,6 +149,10 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         "resume",
         "history_after",
         "console",
+        "status_reply",
+        "mute_events",
+        "conversations",
+        "directory",
       ],
       limits: {
         max_line_bytes: limits.maxLineBytes,
@@ -176,6 +182,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       guests: config.guests,
       stats: () => metrics.snapshot(),
     });
+    moderation = deps.moderation;
     connections = new Connections({
       ...limits,
       gate: new ConnectionGate(clock, limits, {
@@ -267,6 +274,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     await connections?.shutdown();
     await admin?.close();
     hasher?.close();
+    moderation?.close();
     await cluster?.stop();
     store.close();
     lock?.release();
@@ -310,6 +318,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       await messages?.flushed(); // what clients sent before the shutdown is stored
       await admin?.close();
       hasher.close();
+      moderation!.close();
       // Presence key deleted (the others say offline at once), cursors written.
       await cluster?.stop();
       store.close();

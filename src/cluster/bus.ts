@@ -162,10 +162,16 @@ export class ClusterBus implements Bus {
   }
 
   /** Every node ends the name's sessions, in order with the chat; returns how many there were. */
-  disconnect(key: string, code: ErrorCode, text: Text): number {
+  disconnect(
+    key: string,
+    code: ErrorCode,
+    text: Text,
+    extra?: Readonly<Record<string, unknown>>,
+  ): number {
     const remote = this.#remoteUser(key)?.sessions.length ?? 0;
-    const local = this.#local.disconnect(key, code, text);
-    this.#publish({ kind: "disconnect", key, code, text, origin: { node: this.#o.node } })
+    const local = this.#local.disconnect(key, code, text, extra);
+    const record = { kind: "disconnect" as const, key, code, text, origin: { node: this.#o.node } };
+    this.#publish(extra ? { ...record, extra: { ...extra } } : record)
       .catch((error) =>
         log.error("Cannot tell the other nodes to disconnect {user}: {error}", {
           user: key,
@@ -208,7 +214,7 @@ export class ClusterBus implements Bus {
     if (!record) return;
     if (record.kind === "disconnect") {
       if (record.origin.node !== this.#o.node) {
-        this.#local.disconnect(record.key, record.code, record.text);
+        this.#local.disconnect(record.key, record.code, record.text, record.extra);
       }
       return;
     }

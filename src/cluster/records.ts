@@ -45,6 +45,8 @@ export interface DisconnectRecord {
   key: string;
   code: ErrorCode;
   text: Text;
+  /** Fields of the last error besides its text (a ban's `until`). */
+  extra?: Record<string, unknown>;
   origin: Origin;
 }
 

@@ -6,7 +6,7 @@
 import { getLogger } from "@logtape/logtape";
 import type { KV } from "@nats-io/kv";
 import type { LoginEvent, LoginEvents } from "../session/account.ts";
-import type { MuteTable } from "../session/moderation.ts";
+import type { Mute, MuteTable } from "../session/moderation.ts";
 import { type ClusterLink, LOGINS } from "./link.ts";
 import { fromToken, token } from "./records.ts";
 
@@ -15,7 +15,8 @@ const log = getLogger(["classcord", "cluster"]);
 /** Mutes of every node: set here, seen everywhere within a watch's delay. */
 export class SharedMutes implements MuteTable {
   readonly #kv: KV;
-  readonly #mutes = new Map<string, number>();
+  readonly #mutes = new Map<string, Mute>();
+  #listeners: ((key: string, mute: Mute | undefined) => void)[] = [];
   #watch: { stop(): void } | undefined;
 
   constructor(kv: KV) {
@@ -29,25 +30,46 @@ export class SharedMutes implements MuteTable {
     (async () => {
       for await (const e of watch) {
         const key = fromToken(e.key.slice(2));
-        if (e.operation === "PUT") this.#mutes.set(key, Number(e.string()));
-        else this.#mutes.delete(key);
+        if (e.operation === "PUT") {
+          const mute = parseMute(e.string(), key);
+          const known = this.#mutes.get(key);
+          if (known?.until === mute.until && known.name === mute.name) continue; // our own
+          this.#mutes.set(key, mute);
+          this.#tell(key, mute);
+        } else if (this.#mutes.delete(key)) {
+          this.#tell(key, undefined);
+        }
       }
     })().catch((error) => log.warning("Mute watch ended: {error}", { error }));
   }
 
-  get(key: string): number | undefined {
+  get(key: string): Mute | undefined {
     return this.#mutes.get(key);
   }
 
-  set(key: string, until: number): void {
-    this.#mutes.set(key, until);
-    this.#kv.put(`m.${token(key)}`, String(until)).catch((error) => {
+  set(key: string, mute: Mute): void {
+    this.#mutes.set(key, mute);
+    this.#tell(key, mute);
+    this.#kv.put(`m.${token(key)}`, JSON.stringify(mute)).catch((error) => {
       log.error("Cannot share the mute of {user}: {error}", { user: key, error });
     });
   }
 
+  entries(): Iterable<[string, Mute]> {
+    return this.#mutes.entries();
+  }
+
+  watch(listener: (key: string, mute: Mute | undefined) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  #tell(key: string, mute: Mute | undefined): void {
+    for (const listener of this.#listeners) listener(key, mute);
+  }
+
   delete(key: string): void {
     if (!this.#mutes.delete(key)) return;
+    this.#tell(key, undefined);
     this.#kv.delete(`m.${token(key)}`).catch((error) => {
       log.error("Cannot share the end of the mute of {user}: {error}", { user: key, error });
     });
@@ -56,6 +78,12 @@ export class SharedMutes implements MuteTable {
   stop(): void {
     this.#watch?.stop();
   }
+}
+
+/** A mute as the bucket holds it: JSON, or its end alone from an earlier version. */
+function parseMute(value: string, key: string): Mute {
+  const number = Number(value);
+  return Number.isFinite(number) ? { until: number, name: key } : JSON.parse(value) as Mute;
 }
 
 /** Login outcomes shared through the `CC_AUTH` stream. */

@@ -9,6 +9,7 @@ import type { KvStore } from "../store/kv_store.ts";
 import type {
   Append,
   Conversation,
+  ConversationSummary,
   ExportFilter,
   HistoryPage,
   Store,
@@ -119,6 +120,11 @@ function isWrongSequence(err: unknown): boolean {
 }
 
 /** A ban as the bucket keeps it. */
+/** The key of a user's read mark of a private conversation in `cc_users`. */
+function readKey(user: string, partner: string): string {
+  return `r.${token(nameKey(user))}.${token(nameKey(partner))}`;
+}
+
 interface BanValue {
   name: string;
   until: number;
@@ -194,6 +200,7 @@ export class ClusterStore implements Store {
     }
     const waiting = await this.#local.inbox(key);
     await this.#local.clearInbox(key, waiting.map((m) => m.seq));
+    await this.#local.forgetConversations(key);
     return true;
   }
 
@@ -224,7 +231,7 @@ export class ClusterStore implements Store {
   }
 
   async ban(name: string, until: number): Promise<void> {
-    const value: BanValue = { name: nameKey(name), until };
+    const value: BanValue = { name: name.normalize("NFC"), until };
     await this.#link.users.put(`b.${token(nameKey(name))}`, json(value));
   }
 
@@ -256,6 +263,52 @@ export class ClusterStore implements Store {
       if (ban.until > now) out.push(ban);
     }
     return out.sort((a, b) => a.name < b.name ? -1 : 1);
+  }
+
+  async findUsers(prefix: string, limit: number): Promise<string[]> {
+    // Keys hold names as tokens (base64url): the prefix is matched on the accounts themselves,
+    // which a class's few hundred make cheap.
+    const start = nameKey(prefix);
+    const names: string[] = [];
+    for await (const user of this.listUsers()) {
+      if (nameKey(user.name).startsWith(start)) names.push(user.name);
+      if (names.length === limit) break;
+    }
+    return names;
+  }
+
+  /**
+   * From this node's read model (every node holds the same conversations), counted from the read
+   * marks the nodes share in the `cc_users` bucket.
+   */
+  conversations(
+    user: string,
+    options: { limit: number; after?: number; since?: number },
+  ): Promise<ConversationSummary[]> {
+    return this.#local.conversations(user, {
+      ...options,
+      readMark: async (partner) => {
+        const entry = await this.#link.users.get(readKey(user, partner));
+        return entry?.operation === "PUT" ? Number(entry.string()) : 0;
+      },
+    });
+  }
+
+  /** Raises the shared read mark, compare-and-set: a mark never goes back. */
+  async markRead(user: string, partner: string, seq: number): Promise<void> {
+    const key = readKey(user, partner);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const entry = await this.#link.users.get(key);
+      const current = entry?.operation === "PUT" ? Number(entry.string()) : 0;
+      if (current >= seq) return;
+      try {
+        if (entry) await this.#link.users.update(key, String(seq), entry.revision);
+        else await this.#link.users.create(key, String(seq));
+        return;
+      } catch (err) {
+        if (!isWrongSequence(err)) throw err;
+      }
+    }
   }
 
   knownImports(importKeys: string[]): Promise<Set<string>> {

@@ -27,8 +27,10 @@ export interface Member {
   readonly address: string;
   /** Ms since the epoch when this session came online. */
   readonly since: number;
-  /** Sends a last error, then closes the session (a kick or a ban). */
-  disconnect(code: ErrorCode, text: Text): void;
+  /** Whether it said hello, and so may receive extension lines (PROTOCOL B.1). */
+  readonly helloed: boolean;
+  /** Sends a last error (with `extra` fields), then closes the session (a kick or a ban). */
+  disconnect(code: ErrorCode, text: Text, extra?: Readonly<Record<string, unknown>>): void;
 }
 
 /** What the bus knows of an online name (PROTOCOL B.6 `details`). */
@@ -50,8 +52,11 @@ export interface SessionInfo {
   since: number;
 }
 
-/** Who receives a line: every identified session, a channel's members, or one name's sessions. */
-export type Audience = { all: true } | { channel: string } | { user: string };
+/**
+ * Who receives a line: every identified session, a channel's members, or one name's sessions
+ * (only those that said hello, for an extension line).
+ */
+export type Audience = { all: true } | { channel: string } | { user: string; helloed?: true };
 
 /** A chat message to number, deliver and store (PROTOCOL A.2, B.3, B.6). */
 export interface Post {
@@ -104,8 +109,16 @@ export interface Bus {
    * of sessions it was queued on. `watcher` is told of each write (fan-out latency).
    */
   deliver(to: Audience, line: Uint8Array, except?: Member, watcher?: WriteWatcher): number;
-  /** Sends a last error to every session of a name and closes them; returns how many. */
-  disconnect(key: string, code: ErrorCode, text: Text): number;
+  /**
+   * Sends a last error (with `extra` fields) to every session of a name and closes them; returns
+   * how many.
+   */
+  disconnect(
+    key: string,
+    code: ErrorCode,
+    text: Text,
+    extra?: Readonly<Record<string, unknown>>,
+  ): number;
   /**
    * Gives a chat message its seq, queues it on its recipients with `from`, `timestamp` and
    * `seq` set, and stores it; `stored` is told once it is durable (never before). A sender

@@ -148,7 +148,7 @@ export class Hub implements Bus {
     let count = 0;
     if ("user" in to) {
       for (const m of this.#byKey.get(to.user) ?? []) {
-        if (m !== except) m.out.send(line, watcher), count++;
+        if (m !== except && (!to.helloed || m.helloed)) m.out.send(line, watcher), count++;
       }
     } else if ("channel" in to && to.channel !== DEFAULT.key) {
       for (const m of this.#rooms.get(to.channel)?.members ?? []) {
@@ -164,9 +164,14 @@ export class Hub implements Bus {
     return count;
   }
 
-  disconnect(key: string, code: ErrorCode, text: Text): number {
+  disconnect(
+    key: string,
+    code: ErrorCode,
+    text: Text,
+    extra?: Readonly<Record<string, unknown>>,
+  ): number {
     const sessions = [...this.#byKey.get(key) ?? []];
-    for (const m of sessions) m.disconnect(code, text);
+    for (const m of sessions) m.disconnect(code, text, extra);
     return sessions.length;
   }
 

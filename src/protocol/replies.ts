@@ -68,7 +68,7 @@ export function helloReply(
 
 /** The answer to an admin's `kick`, `mute`, `ban`, `unban` or `announce`. */
 export function moderationOk(
-  type: "kick" | "mute" | "ban" | "unban" | "announce",
+  type: "kick" | "mute" | "unmute" | "ban" | "unban" | "announce",
   fields: Record<string, unknown>,
   id?: RequestId,
 ): Reply {
@@ -78,6 +78,44 @@ export function moderationOk(
 /** The answer to an admin's `bans`: each banned name with the end of its ban. */
 export function bansReply(bans: { user: string; until: string }[], id?: RequestId): Reply {
   return withId({ type: "bans", bans }, id);
+}
+
+/** `{"type":"mutes","mutes":[{"user","until"}]}`: the running mutes, for the teacher console. */
+export function mutesReply(mutes: { user: string; until: string }[], id?: RequestId): Reply {
+  return withId({ type: "mutes", mutes }, id);
+}
+
+/**
+ * What a hello'd session is told of its own mute (docs/protocol.md, section 11): when it starts
+ * or changes, `until` and the milliseconds left; when it ends, `until: null`.
+ */
+export function mutedEvent(until: string | null, remainingMs?: number): Reply {
+  return until === null
+    ? { type: "muted", until: null }
+    : { type: "muted", until, remaining_ms: remainingMs };
+}
+
+/** The direct reply to a hello'd session's `status` with an `id`. */
+export function statusOk(state: string, id: RequestId): Reply {
+  return withId({ type: "status", status: "ok", state }, id);
+}
+
+/** The direct reply to `read`. */
+export function readOk(partner: string, seq: number, id?: RequestId): Reply {
+  return withId({ type: "read", status: "ok", with: partner, seq }, id);
+}
+
+/** A user's private conversations, the most recent first. */
+export function conversationsReply(
+  conversations: { with: string; last: Record<string, unknown>; unread: number }[],
+  id?: RequestId,
+): Reply {
+  return withId({ type: "conversations", conversations }, id);
+}
+
+/** Registered names for completion. */
+export function directoryReply(prefix: string, users: string[], id?: RequestId): Reply {
+  return withId({ type: "directory", prefix, users }, id);
 }
 
 /** The answer to `ping`: the session is alive (PROTOCOL B.7 idle timeout). */

@@ -79,6 +79,20 @@ const exportTicket = z.object({
 
 const hello = z.object({ version: z.number().int().min(1).optional() });
 
+// A user's private conversations (docs/protocol.md, section 11): a page's list, after a gap.
+export const CONVERSATIONS_MAX = 200;
+const conversations = z.object({
+  limit: z.number().int().min(1).max(CONVERSATIONS_MAX).default(CONVERSATIONS_MAX),
+  after: z.number().int().min(0).optional(),
+});
+const read = z.object({ with: z.string().min(1), seq: z.number().int().min(1) });
+// Name completion: registered names by prefix, a short list.
+export const DIRECTORY_MAX = 50;
+const directory = z.object({
+  prefix: z.string().max(64),
+  limit: z.number().int().min(1).max(DIRECTORY_MAX).default(10),
+});
+
 const channelRef = z.object({ channel: z.string() });
 // A Python client's member list: `{"type":"who","channel":c}`, the default channel without one.
 const who = z.object({ channel: z.string().optional() });
@@ -117,7 +131,9 @@ const SCHEMAS = {
   mute: sanction,
   ban: sanction,
   unban: target,
+  unmute: target,
   bans: empty,
+  mutes: empty,
   sessions: empty,
   stats: empty,
   export_ticket: exportTicket,
@@ -126,6 +142,9 @@ const SCHEMAS = {
   leave: channelRef,
   channels: empty,
   history,
+  conversations,
+  read,
+  directory,
 } as const;
 
 /** A validated request. `userlist` is reported as `users`, its synonym. */
@@ -141,8 +160,11 @@ export type Request =
   | { type: "leave"; id?: RequestId } & z.infer<typeof channelRef>
   | { type: "channels"; id?: RequestId }
   | { type: "ping"; id?: RequestId }
-  | { type: "kick" | "unban"; id?: RequestId } & z.infer<typeof target>
-  | { type: "bans"; id?: RequestId }
+  | { type: "kick" | "unban" | "unmute"; id?: RequestId } & z.infer<typeof target>
+  | { type: "bans" | "mutes"; id?: RequestId }
+  | { type: "conversations"; id?: RequestId } & z.infer<typeof conversations>
+  | { type: "read"; id?: RequestId } & z.infer<typeof read>
+  | { type: "directory"; id?: RequestId } & z.infer<typeof directory>
   | { type: "sessions"; id?: RequestId }
   | { type: "stats"; id?: RequestId }
   | { type: "export_ticket"; id?: RequestId } & z.infer<typeof exportTicket>

@@ -34,9 +34,20 @@ function kind(expected: string): Text {
 }
 
 /** What only an administrator may do, as the `forbidden` text names it. */
-export type AdminAction = "kick" | "mute" | "ban" | "unban" | "bans" | "announce" | "console";
+export type AdminAction =
+  | "kick"
+  | "mute"
+  | "unmute"
+  | "ban"
+  | "unban"
+  | "bans"
+  | "mutes"
+  | "announce"
+  | "console";
 
 const ACTIONS: Record<AdminAction, Text> = {
+  unmute: { en: "lift a mute", fr: "rendre la parole" },
+  mutes: { en: "list the mutes", fr: "voir les élèves rendus muets" },
   kick: { en: "kick", fr: "exclure quelqu'un" },
   mute: { en: "mute", fr: "rendre quelqu'un muet" },
   ban: { en: "ban", fr: "bannir quelqu'un" },
@@ -237,6 +248,18 @@ export const T = {
   accountChanged: (): Text => ({
     en: "Your account was changed by an administrator: log in again",
     fr: "Votre compte a été modifié par un administrateur : reconnectez-vous",
+  }),
+  notYourself: (action: "kick" | "mute" | "ban"): Text => ({
+    en: `You cannot ${action} yourself`,
+    fr: {
+      kick: "Vous ne pouvez pas vous exclure vous-même",
+      mute: "Vous ne pouvez pas vous rendre muet vous-même",
+      ban: "Vous ne pouvez pas vous bannir vous-même",
+    }[action],
+  }),
+  notMuted: (name: string): Text => ({
+    en: `User "${name}" is not muted`,
+    fr: `L'utilisateur "${name}" n'est pas rendu muet`,
   }),
   notBanned: (name: string): Text => ({
     en: `User "${name}" is not banned`,

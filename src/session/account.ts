@@ -188,13 +188,17 @@ export class Accounts {
     }
     if (client.state === "closed") return;
     let inbox: Inbox | undefined;
+    let notices: Uint8Array[] = [];
     if (user && nameKey(user.name) !== client.key) {
       // Joined while the output still holds: live lines queue behind the reply and the inbox.
       client.leave();
       client.join(user.name, "user", user);
       inbox = await this.#inbox(client);
+      // A hello'd session learns of its running mute at once, not at its first refused post.
+      const mute = client.helloed ? this.#deps.moderation.muteNotice(client.key) : undefined;
+      if (mute) notices = [encodeBytes(mute)];
     }
-    await client.finishIdentify(reply, inbox);
+    await client.finishIdentify(reply, inbox, notices);
   }
 
   /**

@@ -11,16 +11,20 @@ import {
   ackReply,
   channelOk,
   channelsReply,
+  conversationsReply,
+  directoryReply,
   formatTimestamp,
   historyReply,
   moderationOk,
+  readOk,
   statusEvent,
+  statusOk,
   usersReply,
   whoReply,
 } from "../protocol/replies.ts";
 import { isPrivate, type Request } from "../protocol/schema.ts";
 import { T } from "../protocol/texts.ts";
-import type { Conversation, Store, UserRecord } from "../store/store.ts";
+import type { Account, Conversation, Store, UserRecord } from "../store/store.ts";
 import type { Accounts } from "./account.ts";
 import type { Client } from "./client.ts";
 import type { Moderation } from "./moderation.ts";
@@ -118,13 +122,60 @@ export class Chat {
     client.reply(moderationOk("announce", {}, req.id));
   }
 
-  /** `status`: relayed verbatim to every other identified session. */
+  /**
+   * `status`: relayed verbatim to every other identified session; a hello'd session's request
+   * with an `id` gets a direct reply (PROTOCOL B.1), a legacy one nothing (A.2).
+   */
   status(client: Client, req: Of<"status">): void {
     requireIdentified(client);
     this.#deps.moderation.requireNotMuted(client.key);
     this.#deps.bus.setState(client.key, req.state);
     const line = encodeBytes(statusEvent(client.name, req.state));
     this.#deps.bus.deliver({ all: true }, line, client);
+    if (client.helloed && req.id !== undefined) client.reply(statusOk(req.state, req.id));
+  }
+
+  /**
+   * `conversations`: the account's private conversations, the most recent first, each with its
+   * last message and the number of messages from the partner not read yet (docs/protocol.md,
+   * section 11).
+   *
+   * @throws {ProtocolError} `forbidden` for a guest: private history belongs to accounts
+   */
+  async conversations(client: Client, req: Of<"conversations">): Promise<void> {
+    const account = requireAccount(client);
+    await this.#deps.flushed();
+    const list = await this.#deps.store.conversations(client.name, {
+      limit: req.limit,
+      after: req.after,
+      since: account.createdAt,
+    });
+    client.reply(conversationsReply(
+      list.map((c) => ({ with: c.partner, last: c.last.line, unread: c.unread })),
+      req.id,
+    ));
+  }
+
+  /**
+   * `read`: the account read its conversation with `with` up to `seq`; its unread count starts
+   * after it, on every session and after a reload. Always answered.
+   *
+   * @throws {ProtocolError} `forbidden` for a guest
+   */
+  async read(client: Client, req: Of<"read">): Promise<void> {
+    requireAccount(client);
+    await this.#deps.store.markRead(client.name, req.with, req.seq);
+    client.reply(readOk(req.with, req.seq, req.id));
+  }
+
+  /** `directory`: registered names starting with `prefix`, for completion. */
+  async directory(client: Client, req: Of<"directory">): Promise<void> {
+    requireIdentified(client);
+    const users = req.prefix.trim() === "" ? [] : await this.#deps.store.findUsers(
+      req.prefix,
+      req.limit,
+    );
+    client.reply(directoryReply(req.prefix, users, req.id));
   }
 
   /** `users`: each online name once, as plain strings; `details` for hello'd sessions. */
@@ -271,6 +322,17 @@ const TYPED_COMMAND = /^\s*\/(login|register)\s/i;
 /** Whether a message's content is a login or registration command typed as chat. */
 function typedCommand(content: unknown): boolean {
   return typeof content === "string" && TYPED_COMMAND.test(content);
+}
+
+/**
+ * The account of a logged-in user.
+ *
+ * @throws {ProtocolError} `not_logged_in` for an anonymous connection, `forbidden` for a guest
+ */
+function requireAccount(client: Client): Account {
+  requireIdentified(client);
+  if (!client.account) throw new ProtocolError("forbidden", T.privateHistoryNeedsAccount());
+  return client.account;
 }
 
 /** @throws {ProtocolError} `not_logged_in` for a connection that is neither guest nor user */

@@ -196,7 +196,12 @@ export class Client implements Member {
   }
 
   /** Sends an error reply in the server's language, and counts it. */
-  error(code: ErrorCode, text: Text, id?: RequestId, extra?: Record<string, unknown>): void {
+  error(
+    code: ErrorCode,
+    text: Text,
+    id?: RequestId,
+    extra?: Readonly<Record<string, unknown>>,
+  ): void {
     this.reply(this.errorReply(code, text, id, extra));
   }
 
@@ -225,14 +230,19 @@ export class Client implements Member {
 
   /**
    * Sends the reply to register or login, which is always the very next line (PROTOCOL A.3),
-   * and the offline messages found at login. Sessions that said hello read one stream and get
+   * then `notices` for a hello'd session (its running mute), and the offline messages found at
+   * login. Sessions that said hello read one stream and get
    * them at once, right after the reply. To a legacy session they go one line at a time,
    * {@link PACE_MS} apart and as far from its other lines, live lines held behind them: a client
    * may keep only the last of the lines that arrive together, or read the reply with one reader
    * and then hand the socket to another, losing what the first had buffered (docs/protocol.md,
    * section 4, Offline private messages).
    */
-  async finishIdentify(reply: Record<string, unknown>, inbox?: Inbox): Promise<void> {
+  async finishIdentify(
+    reply: Record<string, unknown>,
+    inbox?: Inbox,
+    notices: Uint8Array[] = [],
+  ): Promise<void> {
     if (this.state === "closed") return;
     const waiting = inbox !== undefined && inbox.lines.length > 0;
     if (this.#waiting) return this.reply(reply);
@@ -243,7 +253,7 @@ export class Client implements Member {
       this.#pace(pacing, pacing.lastAt);
       return;
     }
-    this.out.release(encodeBytes(reply), ...inbox?.lines ?? []);
+    this.out.release(encodeBytes(reply), ...notices, ...inbox?.lines ?? []);
     if (waiting) await this.#cleared(inbox);
   }
 
@@ -274,8 +284,8 @@ export class Client implements Member {
   }
 
   /** Sends a last error, leaves and has the connection closed (an admin's kick or ban). */
-  disconnect(code: ErrorCode, text: Text): void {
-    this.error(code, text);
+  disconnect(code: ErrorCode, text: Text, extra?: Readonly<Record<string, unknown>>): void {
+    this.error(code, text, undefined, extra);
     this.leave();
     this.state = "closed";
     this.#conn.close("kicked");

@@ -163,6 +163,16 @@ export class Session {
         return moderation.ban(client, req);
       case "unban":
         return moderation.unban(client, req);
+      case "unmute":
+        return moderation.unmute(client, req);
+      case "mutes":
+        return moderation.mutes(client, req);
+      case "conversations":
+        return chat.conversations(client, req);
+      case "read":
+        return chat.read(client, req);
+      case "directory":
+        return chat.directory(client, req);
       case "bans":
         return moderation.bans(client, req);
       case "sessions":

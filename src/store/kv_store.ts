@@ -11,20 +11,26 @@
 //   ["inbox", user, seq]            -> null         offline messages waiting for a user
 //   ["channel", channelKey]         -> string       display name of a channel with messages
 //   ["import", importKey]           -> number       seq of an imported message (idempotent import)
-//   ["ban", user]                   -> number       end of a ban, ms since epoch (expires itself)
+//   ["peer", user, partner]         -> number       seq of the last private message between them
+//   ["pmin", user, partner, seq]    -> null         private messages to user from partner (unread)
+//   ["read", user, partner]         -> number       seq up to which user read that conversation
+//   ["ban", user]                   -> BanValue     end of a ban and the name as banned (expires
+//                                                   itself); a bare number in older stores
 //   ["secret", name]                -> Uint8Array   32 random bytes made at first use
 import { dirname } from "node:path";
 import { concatBytes } from "../bytes.ts";
 import { nameKey } from "../auth/names.ts";
 import { type Clock, systemClock } from "../clock.ts";
-import type {
-  Append,
-  Conversation,
-  ExportFilter,
-  HistoryPage,
-  Store,
-  StoredMessage,
-  UserRecord,
+import {
+  type Append,
+  type Conversation,
+  type ConversationSummary,
+  type ExportFilter,
+  type HistoryPage,
+  type Store,
+  type StoredMessage,
+  UNREAD_MAX,
+  type UserRecord,
 } from "./store.ts";
 
 /**
@@ -48,11 +54,23 @@ const COMMIT_CHECKS = KV_LIMITS.commitChecks; // one per imported message
 const COMMIT_BYTES = KV_LIMITS.commitBytes;
 const GET_MANY = KV_LIMITS.getMany;
 
+/** What ["ban", user] holds. */
+interface BanValue {
+  until: number;
+  /** The name as banned, for lists. */
+  name: string;
+}
+
 /** What ["msg", seq] holds for a message stored in parts. */
 type Head = Omit<StoredMessage, "line"> & { from: string; parts: number };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+/** A ban as stored: older stores hold its end alone, without the name as banned. */
+function banOf(value: BanValue | number, key: string): { name: string; until: number } {
+  return typeof value === "number" ? { name: key, until: value } : value;
+}
 
 /** The key of a private conversation: both names, sorted, so either side finds it. */
 export function pairKey(a: string, b: string): string {
@@ -143,19 +161,22 @@ export class KvStore implements Store {
       if (!(await op.commit()).ok) continue;
       const rest = inbox.slice(COMMIT_MUTATIONS).map((k) => k[2] as number);
       await this.clearInbox(key, rest);
+      await this.forgetConversations(key);
       return true;
     }
   }
 
   async ban(name: string, until: number): Promise<void> {
     // expireIn lets KV drop the entry once the ban is over; bannedUntil() checks the time anyway.
-    await this.kv.set(["ban", nameKey(name)], until, {
+    const value: BanValue = { until, name: name.normalize("NFC") };
+    await this.kv.set(["ban", nameKey(name)], value, {
       expireIn: Math.max(1, until - this.#clock.now()),
     });
   }
 
   async bannedUntil(name: string): Promise<number | null> {
-    return (await this.kv.get<number>(["ban", nameKey(name)])).value;
+    const value = (await this.kv.get<BanValue | number>(["ban", nameKey(name)])).value;
+    return value === null ? null : banOf(value, "").until;
   }
 
   async unban(name: string): Promise<boolean> {
@@ -168,11 +189,24 @@ export class KvStore implements Store {
   async bans(): Promise<{ name: string; until: number }[]> {
     const now = this.#clock.now();
     const out: { name: string; until: number }[] = [];
-    for await (const e of this.kv.list<number>({ prefix: ["ban"] })) {
+    for await (const e of this.kv.list<BanValue | number>({ prefix: ["ban"] })) {
+      const ban = banOf(e.value, e.key[1] as string);
       // An ended ban whose entry KV has not swept yet is no ban.
-      if (e.value > now) out.push({ name: e.key[1] as string, until: e.value });
+      if (ban.until > now) out.push(ban);
     }
     return out;
+  }
+
+  async findUsers(prefix: string, limit: number): Promise<string[]> {
+    const start = nameKey(prefix);
+    const names: string[] = [];
+    // Every key starting with the prefix sorts between it and the prefix followed by U+FFFF.
+    const iter = this.kv.list<UserRecord>({
+      start: ["users", start],
+      end: ["users", `${start}\uffff`],
+    }, { limit });
+    for await (const e of iter) names.push(e.value.name);
+    return names;
   }
 
   async *listUsers(): AsyncIterable<UserRecord> {
@@ -342,8 +376,12 @@ export class KvStore implements Store {
         writes.push({ key: ["channel", ck], value: m.channel, bytes: 64 });
       }
     } else {
-      const pair = pairKey(nameKey(m.line.from), nameKey(m.to ?? ""));
-      writes.push({ key: ["dm", pair, m.ts, m.seq], value: null, bytes: 96 });
+      const [from, to] = [nameKey(m.line.from), nameKey(m.to ?? "")];
+      writes.push({ key: ["dm", pairKey(from, to), m.ts, m.seq], value: null, bytes: 96 });
+      // The conversation lists of both sides, and the recipient's unread count.
+      writes.push({ key: ["peer", from, to], value: m.seq, bytes: 96 });
+      if (to !== from) writes.push({ key: ["peer", to, from], value: m.seq, bytes: 96 });
+      writes.push({ key: ["pmin", to, from, m.seq], value: null, bytes: 96 });
     }
     if (item.inbox) {
       writes.push({ key: ["inbox", nameKey(item.inbox), m.seq], value: null, bytes: 64 });
@@ -408,6 +446,108 @@ export class KvStore implements Store {
     }
   }
 
+  /**
+   * The user's private conversations; `readMark` gives the read marks when they are kept
+   * elsewhere (a cluster shares them between nodes), else they are this store's.
+   */
+  async conversations(
+    user: string,
+    options: {
+      limit: number;
+      after?: number;
+      since?: number;
+      readMark?: (partner: string) => Promise<number>;
+    },
+  ): Promise<ConversationSummary[]> {
+    const key = nameKey(user);
+    const peers: { partner: string; seq: number }[] = [];
+    for await (const e of this.kv.list<number>({ prefix: ["peer", key] })) {
+      if (e.value > (options.after ?? 0)) peers.push({ partner: e.key[2] as string, seq: e.value });
+    }
+    peers.sort((a, b) => b.seq - a.seq);
+    const out: ConversationSummary[] = [];
+    // A conversation whose last message was pruned is over: all of it is gone.
+    const lasts = await this.#messages(peers.map((p) => p.seq));
+    const bySeq = new Map(lasts.map((m) => [m.seq, m]));
+    for (const { partner, seq } of peers) {
+      if (out.length === options.limit) break;
+      const last = bySeq.get(seq);
+      if (!last || last.ts < (options.since ?? 0)) continue;
+      const read = options.readMark
+        ? await options.readMark(partner)
+        : (await this.kv.get<number>(["read", key, partner])).value ?? 0;
+      let unread = 0;
+      const iter = this.kv.list({
+        start: ["pmin", key, partner, read + 1],
+        end: ["pmin", key, partner, Infinity],
+      }, { limit: UNREAD_MAX });
+      for await (const _ of iter) unread++;
+      const mine = nameKey(last.line.from) === key && nameKey(last.to ?? "") !== key;
+      out.push({ last, partner: mine ? last.to ?? partner : last.line.from, unread });
+    }
+    return out;
+  }
+
+  /**
+   * Builds the conversation lists of a store written before they were kept (its private messages
+   * are all taken as read); does nothing once a store has them, or has no private message.
+   */
+  async indexConversations(): Promise<void> {
+    for await (const _ of this.kv.list({ prefix: ["peer"] }, { limit: 1 })) return;
+    const last = new Map<string, number>();
+    for await (const e of this.kv.list({ prefix: ["dm"] })) {
+      const pair = e.key[1] as string;
+      last.set(pair, Math.max(last.get(pair) ?? 0, e.key[3] as number));
+    }
+    let op = this.kv.atomic();
+    let mutations = 0;
+    for (const [pair, seq] of last) {
+      const [a, b] = pair.split("\n");
+      for (const [user, partner] of [[a, b], [b, a]]) {
+        op.set(["peer", user, partner], seq).set(["read", user, partner], seq);
+        mutations += 2;
+      }
+      if (mutations >= COMMIT_MUTATIONS - 4) {
+        await op.commit();
+        op = this.kv.atomic();
+        mutations = 0;
+      }
+    }
+    if (mutations > 0) await op.commit();
+  }
+
+  /**
+   * Forgets a deleted account's conversation list, unread counts and read marks (the messages
+   * stay in the partners' histories), so a new account of that name starts with none.
+   */
+  async forgetConversations(user: string): Promise<void> {
+    const key = nameKey(user);
+    for (const prefix of [["peer", key], ["pmin", key], ["read", key]]) {
+      let keys: Deno.KvKey[] = [];
+      for await (const e of this.kv.list({ prefix })) {
+        keys.push(e.key);
+        if (keys.length === COMMIT_MUTATIONS) await this.#deleteAll(keys), keys = [];
+      }
+      await this.#deleteAll(keys);
+    }
+  }
+
+  async #deleteAll(keys: Deno.KvKey[]): Promise<void> {
+    if (keys.length === 0) return;
+    const op = this.kv.atomic();
+    for (const key of keys) op.delete(key);
+    await op.commit();
+  }
+
+  async markRead(user: string, partner: string, seq: number): Promise<void> {
+    const key = ["read", nameKey(user), nameKey(partner)];
+    for (;;) {
+      const entry = await this.kv.get<number>(key);
+      if ((entry.value ?? 0) >= seq) return;
+      if ((await this.kv.atomic().check(entry).set(key, seq).commit()).ok) return;
+    }
+  }
+
   async inbox(user: string): Promise<StoredMessage[]> {
     const seqs: number[] = [];
     for await (const e of this.kv.list({ prefix: ["inbox", nameKey(user)] })) {
@@ -440,7 +580,10 @@ export class KvStore implements Store {
         if (!head) continue;
         for (let i = 0; i < head.parts; i++) op.delete(["part", seq, i]);
         if (head.channel !== null) op.delete(["chan", channelKey(head.channel), t, seq]);
-        else op.delete(["dm", head.dmPair, t, seq]);
+        else {
+          op.delete(["dm", head.dmPair, t, seq]);
+          op.delete(["pmin", nameKey(head.to ?? ""), nameKey(head.from), seq]);
+        }
         if (head.to !== undefined) op.delete(["inbox", nameKey(head.to), seq]);
       }
       await op.commit();

@@ -19,3 +19,29 @@ Deno.test("KvStore leaves no part or index of a pruned message behind", async ()
     s.close();
   }
 });
+
+Deno.test("KvStore.indexConversations() lists the conversations of a store from before the lists", async () => {
+  const store = await KvStore.open(":memory:");
+  try {
+    await store.append([
+      { message: message(1, { channel: null, from: "bob", to: "Alice" }) },
+      { message: message(2, { channel: null, from: "alice", to: "bob" }) },
+    ]);
+    // As a store written by an earlier version: private messages, no lists.
+    for (const prefix of [["peer"], ["pmin"], ["read"]]) {
+      for await (const e of store.kv.list({ prefix })) await store.kv.delete(e.key);
+    }
+    assert.deepEqual(await store.conversations("alice", { limit: 10 }), []);
+    await store.indexConversations();
+    assert.deepEqual(
+      (await store.conversations("alice", { limit: 10 })).map((
+        c,
+      ) => [c.partner, c.last.seq, c.unread]),
+      [["bob", 2, 0]],
+    );
+    await store.indexConversations(); // once only
+    assert.equal((await store.conversations("bob", { limit: 10 })).length, 1);
+  } finally {
+    store.close();
+  }
+});

@@ -53,6 +53,19 @@ export interface HistoryPage {
   more: boolean;
 }
 
+/** A private conversation of a user, as their conversation list shows it. */
+export interface ConversationSummary {
+  /** The last message of the conversation (either way). */
+  last: StoredMessage;
+  /** The partner's name as the last message spells it. */
+  partner: string;
+  /** Messages from the partner after the user's read mark, counted up to {@link UNREAD_MAX}. */
+  unread: number;
+}
+
+/** Unread messages are counted up to this many per conversation ("99+" is all a list shows). */
+export const UNREAD_MAX = 100;
+
 /** Filters of an export. */
 export interface ExportFilter {
   /** Canonical channel name. */
@@ -87,14 +100,16 @@ export interface Store {
    * key of resume tokens, which then outlive a restart).
    */
   secret(name: string): Promise<Uint8Array>;
-  /** Bans a name until `until` (ms since the epoch). */
+  /** Bans a name until `until` (ms since the epoch); the name is kept as given, for lists. */
   ban(name: string, until: number): Promise<void>;
   /** When a name's ban ends (ms since the epoch), or null when it is not banned. */
   bannedUntil(name: string): Promise<number | null>;
   /** Lifts a name's ban; false when it was not banned. */
   unban(name: string): Promise<boolean>;
-  /** The bans still running, by name (case-folded), with their end. */
+  /** The bans still running, by case-folded name, each with the name as banned and its end. */
   bans(): Promise<{ name: string; until: number }[]>;
+  /** Registered names starting with `prefix` in any case, by case-folded name, `limit` at most. */
+  findUsers(prefix: string, limit: number): Promise<string[]>;
 
   /** Which of these import keys are already stored (see {@link Append.importKey}). */
   knownImports(importKeys: string[]): Promise<Set<string>>;
@@ -115,6 +130,17 @@ export interface Store {
     of: Conversation,
     options: { limit: number; before?: number; after?: number; since?: number },
   ): Promise<HistoryPage>;
+  /**
+   * A user's private conversations, the most recent first, `limit` at most: those with a message
+   * after `after` (a seq) when given, and none whose last message is older than `since` (ms since
+   * the epoch: an account does not inherit an earlier account's conversations).
+   */
+  conversations(
+    user: string,
+    options: { limit: number; after?: number; since?: number },
+  ): Promise<ConversationSummary[]>;
+  /** Marks a user's private conversation with `partner` read up to `seq` (never backwards). */
+  markRead(user: string, partner: string, seq: number): Promise<void>;
   /** The offline messages waiting for a user, oldest first. */
   inbox(user: string): Promise<StoredMessage[]>;
   /** Removes delivered messages from a user's inbox (they stay in history). */

@@ -74,9 +74,9 @@ export function storeContract(backend: string, open: OpenStore): void {
       await s.ban("zed", clock.now() + 120_000);
       assert.equal(await s.bannedUntil("BOB"), clock.now() + 60_000);
       assert.deepEqual(await s.bans(), [
-        { name: "bob", until: clock.now() + 60_000 },
+        { name: "Bob", until: clock.now() + 60_000 },
         { name: "zed", until: clock.now() + 120_000 },
-      ]);
+      ], "listed as banned, by case-folded name");
       clock.advance(90_000);
       assert.deepEqual((await s.bans()).map((b) => b.name), ["zed"], "an ended ban is not listed");
       assert.equal(await s.unban("ZED"), true);
@@ -84,6 +84,59 @@ export function storeContract(backend: string, open: OpenStore): void {
       assert.equal(await s.unban("zed"), false);
     },
   );
+
+  test("findUsers gives registered names by prefix in any case, by name, up to a limit", async (s) => {
+    for (const name of ["Alice", "alan", "Albert", "bob", "Élodie"]) {
+      await s.createUser({ name, passwordHash: "h", createdAt: 1 });
+    }
+    assert.deepEqual(await s.findUsers("AL", 10), ["alan", "Albert", "Alice"]);
+    assert.deepEqual(await s.findUsers("al", 2), ["alan", "Albert"]);
+    assert.deepEqual(await s.findUsers("élo", 10), ["Élodie"]);
+    assert.deepEqual(await s.findUsers("z", 10), []);
+  });
+
+  test("conversations: each partner once, the newest first, with unread counts from read marks", async (s) => {
+    const pm = (seq: number, from: string, to: string) => ({
+      message: message(seq, { channel: null, from, to, content: `${from}>${to} ${seq}` }),
+    });
+    await s.append([pm(1, "bob", "Alice"), pm(2, "alice", "Bob"), pm(3, "Carol", "alice")]);
+    await s.append([pm(4, "bob", "alice"), pm(5, "bob", "alice"), { message: message(6) }]);
+    const list = await s.conversations("ALICE", { limit: 10 });
+    assert.deepEqual(
+      list.map((c) => [c.partner, c.last.seq, c.unread]),
+      [["bob", 5, 3], ["Carol", 3, 1]],
+    );
+    await s.markRead("alice", "BOB", 4);
+    await s.markRead("alice", "bob", 2); // never backwards
+    assert.deepEqual(
+      (await s.conversations("alice", { limit: 10 })).map((c) => [c.partner, c.unread]),
+      [["bob", 1], ["Carol", 1]],
+    );
+    assert.deepEqual(
+      (await s.conversations("bob", { limit: 10 })).map((c) => [c.partner, c.unread]),
+      [["alice", 1]],
+      "bob's side: one message from alice",
+    );
+    assert.deepEqual(
+      (await s.conversations("alice", { limit: 10, after: 3 })).map((c) => c.partner),
+      ["bob"],
+    );
+    assert.deepEqual((await s.conversations("alice", { limit: 1 })).map((c) => c.partner), ["bob"]);
+    const since = message(4).ts;
+    assert.deepEqual(
+      (await s.conversations("alice", { limit: 10, since })).map((c) => c.partner),
+      ["bob"],
+      "a conversation older than the account is not its",
+    );
+    await s.createUser({ name: "Carol", passwordHash: "h", createdAt: 1 });
+    assert.equal((await s.conversations("carol", { limit: 10 })).length, 1);
+    await s.deleteUser("carol");
+    assert.deepEqual(
+      await s.conversations("carol", { limit: 10 }),
+      [],
+      "forgotten with the account",
+    );
+  });
 
   test("setAdmin makes an account an administrator and back", async (s) => {
     await s.createUser({ name: "Prof", passwordHash: "h", createdAt: 1 });
