@@ -1,68 +1,11 @@
 // The web app in a real browser (Debian's chromium through playwright-core): what a student and a
 // teacher see and do, with TCP clients in the same rooms. Screenshots: artifacts/web/.
 import assert from "node:assert/strict";
-import type { Page } from "playwright-core";
-import { launchBrowser, screenshot, type TestBrowser } from "./helpers/browser.ts";
+import { launchBrowser, screenshot } from "./helpers/browser.ts";
+import { post, shown, signIn } from "./helpers/web_page.ts";
 import { compileJavaClient, javaClient } from "./helpers/legacy_clients.ts";
-import {
-  FLOOD_LIMITS,
-  freePort,
-  startTestServer,
-  storeWithAdmin,
-  type TestServer,
-} from "./helpers/test_server.ts";
+import { FLOOD_LIMITS, freePort, startTestServer, storeWithAdmin } from "./helpers/test_server.ts";
 import { needs } from "./helpers/tools.ts";
-
-/** Everything a page did wrong: uncaught errors, alert() and the like, CSP refusals. */
-function watch(page: Page): string[] {
-  const problems: string[] = [];
-  page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
-  page.on("dialog", (dialog) => {
-    problems.push(`dialog: ${dialog.message()}`);
-    dialog.dismiss().catch(() => {});
-  });
-  page.on("console", (msg) => {
-    // A WebSocket failing while the server is down is expected; anything else is not.
-    if (msg.type() === "error" && !/WebSocket/.test(msg.text())) {
-      problems.push(`console: ${msg.text()}`);
-    }
-  });
-  return problems;
-}
-
-/** Opens the app as `name`, registering first unless `login` says the account exists. */
-async function signIn(
-  browser: TestBrowser,
-  srv: TestServer,
-  name: string,
-  options: { password?: string; register?: boolean; locale?: string; width?: number } = {},
-): Promise<{ page: Page; problems: string[] }> {
-  const page = await browser.user({ locale: options.locale, width: options.width });
-  const problems = watch(page);
-  await page.goto(`http://127.0.0.1:${srv.server.webPort}/`);
-  if (options.register ?? true) await page.locator("button.link").click();
-  await page.locator("#login-user").fill(name);
-  await page.locator("#login-pass").fill(options.password ?? "mot de passe");
-  await page.locator("#login-pass").press("Enter");
-  await page.locator('.app[data-state="ready"]').waitFor();
-  return { page, problems };
-}
-
-/** Types `text` into the composer of the open conversation and sends it. */
-async function post(page: Page, text: string): Promise<void> {
-  await page.locator("#composer").fill(text);
-  await page.locator("#composer").press("Enter");
-}
-
-/** The content of every message shown in the open conversation, in order, with its seq. */
-function shown(page: Page): Promise<{ seq: number; text: string }[]> {
-  return page.locator("li[data-seq]").evaluateAll((items) =>
-    items.map((li) => ({
-      seq: Number(li.getAttribute("data-seq")),
-      text: li.querySelector(".text")?.textContent ?? "",
-    }))
-  );
-}
 
 /** Whether a page at `pageOrigin` can open the server's /ws (from inside the browser). */
 function opensWs(wsUrl: string): Promise<string> {

@@ -1,0 +1,56 @@
+// What the web app's browser tests do on a page: watch it for errors, sign in as a user, post,
+// and read the messages shown.
+import type { Page } from "playwright-core";
+import type { TestBrowser } from "./browser.ts";
+import type { TestServer } from "./test_server.ts";
+
+/** Everything a page did wrong: uncaught errors, alert() and the like, CSP refusals. */
+export function watch(page: Page): string[] {
+  const problems: string[] = [];
+  page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
+  page.on("dialog", (dialog) => {
+    problems.push(`dialog: ${dialog.message()}`);
+    dialog.dismiss().catch(() => {});
+  });
+  page.on("console", (msg) => {
+    // A WebSocket failing while the server is down is expected; anything else is not.
+    if (msg.type() === "error" && !/WebSocket/.test(msg.text())) {
+      problems.push(`console: ${msg.text()}`);
+    }
+  });
+  return problems;
+}
+
+/** Opens the app as `name`, registering first unless `login` says the account exists. */
+export async function signIn(
+  browser: TestBrowser,
+  srv: TestServer,
+  name: string,
+  options: { password?: string; register?: boolean; locale?: string; width?: number } = {},
+): Promise<{ page: Page; problems: string[] }> {
+  const page = await browser.user({ locale: options.locale, width: options.width });
+  const problems = watch(page);
+  await page.goto(`http://127.0.0.1:${srv.server.webPort}/`);
+  if (options.register ?? true) await page.locator("button.link").click();
+  await page.locator("#login-user").fill(name);
+  await page.locator("#login-pass").fill(options.password ?? "mot de passe");
+  await page.locator("#login-pass").press("Enter");
+  await page.locator('.app[data-state="ready"]').waitFor();
+  return { page, problems };
+}
+
+/** Types `text` into the composer of the open conversation and sends it. */
+export async function post(page: Page, text: string): Promise<void> {
+  await page.locator("#composer").fill(text);
+  await page.locator("#composer").press("Enter");
+}
+
+/** The content of every message shown in the open conversation, in order, with its seq. */
+export function shown(page: Page): Promise<{ seq: number; text: string }[]> {
+  return page.locator("li[data-seq]").evaluateAll((items) =>
+    items.map((li) => ({
+      seq: Number(li.getAttribute("data-seq")),
+      text: li.querySelector(".text")?.textContent ?? "",
+    }))
+  );
+}
