@@ -1,7 +1,8 @@
 // deno task backup / restore: a consistent NDJSON dump of the whole store, and its reload.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type CommandResult, runClasscord } from "./helpers/process.ts";
+import { fileURLToPath } from "node:url";
+import { type CommandResult, runClasscord, runCommand } from "./helpers/process.ts";
 import { decodeValue, encodeValue, type Json } from "../src/commands/backup/codec.ts";
 import { KvStore } from "../src/store/kv_store.ts";
 import { FLOOD_LIMITS, startTestServer, type TestClient } from "./helpers/test_server.ts";
@@ -24,6 +25,39 @@ function script(
     cwd: options.cwd,
     env: options.initCwd ? { INIT_CWD: options.initCwd } : {},
   });
+}
+
+const CONFIG = fileURLToPath(new URL("../deno.json", import.meta.url));
+
+/**
+ * `deno task <args>` typed in `cwd`, as the README writes it, to its end: deno task sets INIT_CWD
+ * itself (so none is inherited). The line deno task prints first (`Task backup deno run ...`)
+ * is left out of `err`.
+ */
+async function task(args: string[], options: { cwd: string; stdin?: string }): Promise<Result> {
+  const env = Deno.env.toObject();
+  delete env.INIT_CWD;
+  delete env.CLASSCORD_DB;
+  const result = await runCommand(Deno.execPath(), ["task", "--config", CONFIG, ...args], {
+    cwd: options.cwd,
+    stdin: options.stdin,
+    env: { ...env, NO_COLOR: "1" },
+    clearEnv: true,
+    timeoutMs: SUBPROCESS_TIMEOUT_MS,
+  });
+  const [first, ...rest] = result.err.split("\n");
+  assert.match(first, /^Task \w+ /, result.err);
+  return { ...result, err: rest.join("\n") };
+}
+
+/** Each file of `dir`: its name, size and modification time, to see that nothing changed. */
+async function listing(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    const info = await Deno.stat(join(dir, e.name));
+    out.push(`${e.name} ${info.size} ${info.mtime?.getTime()}`);
+  }
+  return out.sort();
 }
 
 /** Asserts a failure with one line on stderr, matching `pattern`. */
@@ -382,6 +416,91 @@ Deno.test("restore refuses a truncated or damaged file and writes nothing", asyn
       assert.match(result.err, reason, what);
       await assert.rejects(Deno.stat(dst), Deno.errors.NotFound, `${what}: target created`);
     }
+  });
+});
+
+Deno.test("backup --check says a backup is sound, or what is wrong with a cut or altered one, and writes nothing", async () => {
+  await withTempDir(async (tmp) => {
+    const dir = await Deno.realPath(tmp);
+    const kv = await Deno.openKv(`${dir}/src.kv`);
+    for (let i = 0; i < 20; i++) await kv.set(["extra", i], { i, note: "é" });
+    kv.close();
+    const made = await script(["backup", "--db", `${dir}/src.kv`, "--out", `${dir}/cc.ndjson`]);
+    assert.equal(made.code, 0, made.err);
+    const text = await Deno.readTextFile(`${dir}/cc.ndjson`);
+    const created = JSON.parse(text.slice(0, text.indexOf("\n"))).created;
+    const sound = (name: string) =>
+      `Backup ${name} is sound: 20 entries, SHA-256 matches (backup of ${created})\n`;
+    const lines = text.split("\n");
+    const damaged: [string, string, RegExp][] = [
+      [
+        "cut.ndjson",
+        text.slice(0, text.length / 2),
+        /: line \d+ has no end: the file is truncated$/,
+      ],
+      [
+        "altered.ndjson",
+        text.replace('"i":7,', '"i":8,'),
+        /: the entries do not match the trailer's SHA-256$/,
+      ],
+      [
+        "garbled.ndjson",
+        [...lines.slice(0, 16), "{not json", ...lines.slice(17)].join("\n"),
+        /: line 17 is not valid JSON$/,
+      ],
+    ];
+    for (const [name, content] of damaged) await Deno.writeTextFile(`${dir}/${name}`, content);
+    await Deno.mkdir(`${dir}/elsewhere`);
+    const before = await listing(dir);
+
+    // As the README writes it, typed in the folder of the file: the task, and the binary's entry.
+    const good = await task(["backup", "--check", "cc.ndjson"], { cwd: dir });
+    assert.equal(good.code, 0, good.err);
+    assert.equal(good.out, sound(`"${dir}/cc.ndjson"`));
+    assert.equal(good.err, "");
+    const binary = await script(["backup", "--check", "cc.ndjson"], {
+      cwd: `${dir}/elsewhere`,
+      initCwd: dir,
+    });
+    assert.equal(binary.code, 0, binary.err);
+    assert.equal(binary.out, sound(`"${dir}/cc.ndjson"`));
+    for (const [name, , reason] of damaged) {
+      const result = await task(["backup", "--check", name], { cwd: dir });
+      assertFails(
+        result,
+        1,
+        new RegExp(`^backup: Backup "${literal(`${dir}/${name}`)}" is damaged: `),
+      );
+      assert.match(result.err.trimEnd(), reason, name);
+      assert.equal(result.out, "");
+    }
+
+    // `--check -` reads stdin: a pipe, as in the Docker recipe.
+    const piped = await task(["backup", "--check", "-"], { cwd: dir, stdin: text });
+    assert.equal(piped.code, 0, piped.err);
+    assert.equal(piped.out, sound("from stdin"));
+    assertFails(
+      await task(["backup", "--check", "-"], { cwd: dir, stdin: damaged[1][1] }),
+      1,
+      /^backup: Backup from stdin is damaged: the entries do not match the trailer's SHA-256$/,
+    );
+    assertFails(
+      await task(["backup", "--check", "-"], { cwd: dir, stdin: "" }),
+      1,
+      /^backup: Backup from stdin is damaged: the file is empty$/,
+    );
+    assertFails(
+      await task(["backup", "--check", "none.ndjson"], { cwd: dir }),
+      1,
+      new RegExp(`^backup: Cannot read backup "${literal(`${dir}/none.ndjson`)}": no such file$`),
+    );
+    assertFails(await script(["backup", "--check", ""]), 2, /--check needs a file name/);
+    assertFails(
+      await script(["backup", "--check", `${dir}/cc.ndjson`, "--out", `${dir}/x.ndjson`]),
+      2,
+      /^backup: --check takes neither --out nor --db/,
+    );
+    assert.deepEqual(await listing(dir), before, "nothing was written");
   });
 });
 
