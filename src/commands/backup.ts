@@ -20,7 +20,8 @@ backup (safe while the server runs: it reads one snapshot of the KV file)
                  trailer, its SHA-256 and every entry; writes nothing; exit 0 sound, 1 damaged
 
 restore (stop the server first)
-  --in <file>    backup to load; it is checked completely before anything is written
+  --in <file>    backup to load, "-" for stdin (a pipe, or docker compose run -T ... < file);
+                 it is checked completely before anything is written
   --db <file>    KV file to fill; default CLASSCORD_DB, else ./data/classcord.kv
   --force        delete every entry of a KV file that is not empty first
 
@@ -102,21 +103,20 @@ async function restore(args: string[]): Promise<number> {
   if (values.in === undefined || values.in === "") {
     throw new UsageError("Missing --in <file> (see --help)");
   }
-  if (values.in === "-") {
-    throw new UsageError(
-      '--in cannot be "-": restore reads the file twice (a check, then the writes)',
-    );
+  const stdin = values.in === "-";
+  if (stdin && Deno.stdin.isTerminal()) {
+    throw new UsageError("--in - reads the backup from stdin: redirect a file (< cc.ndjson)");
   }
-  const file = resolvePath(values.in);
+  const file = stdin ? "-" : resolvePath(values.in);
   const db = dbPath(values.db);
   if (db === ":memory:") throw new UsageError('Cannot restore into ":memory:"');
   const result = await restoreFrom(file, db, { force: values.force === true });
   const entries = (n: number) => plural(n, "entry", "entries");
   const replaced = result.replaced > 0 ? `, replacing ${entries(result.replaced)}` : "";
   console.log(
-    `restore: ${
-      entries(result.entries)
-    } from "${file}" (backup of ${result.created}) into "${db}"${replaced}`,
+    `restore: ${entries(result.entries)} from ${
+      stdin ? "stdin" : `"${file}"`
+    } (backup of ${result.created}) into "${db}"${replaced}`,
   );
   return 0;
 }
