@@ -6,6 +6,7 @@
 // makes it use that file instead, for every target of the run (cli/standalone/binary.rs,
 // get_base_binary). Machines that cannot reach dl.deno.land (this project's CI) therefore need
 // DENORT_BIN; without it the compile stops with one line saying so.
+import { basename, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { run, UsageError } from "../src/commands/cli.ts";
@@ -68,11 +69,70 @@ export function compileArgs(arch: Arch, options: CompileArgsOptions = {}): strin
 // ELF e_machine values (System V ABI, elf.h): EM_X86_64 and EM_AARCH64.
 const ELF_MACHINES: Record<number, Arch> = { 62: "x86_64", 183: "aarch64" };
 
+// What every denort holds as plain bytes, and the deno CLI lacks (checked on the npm package's
+// deno 2.9.6): the error denort prints when started without a program appended
+// (cli/rt/binary.rs, find_section). And what any Deno binary of this version holds: its user
+// agent, a literal built in (cli/lib/version.rs), so a denort of another version is told apart.
+const DENORT_MARK = "Could not find standalone binary section";
+const VERSION_MARK = `Deno/${Deno.version.deno}`;
+// A denort is about 100 MB: read in chunks of this size, so memory stays small.
+const SCAN_CHUNK = 1 << 20;
+
+/** A DENORT_BIN that is not a denort of this Deno: exit 1 with the one line. */
+class NotDenortError extends Error {
+  override name = "NotDenortError";
+
+  constructor(path: string, why: string) {
+    super(
+      `DENORT_BIN "${path}" is not a Deno runtime (denort) of Deno ${Deno.version.deno}: ${why}`,
+    );
+  }
+}
+
+/** Whether `needle` occurs in `haystack`: its first byte found natively, then compared. */
+function includesBytes(haystack: Uint8Array, needle: Uint8Array): boolean {
+  const last = haystack.length - needle.length;
+  for (let i = haystack.indexOf(needle[0]); i >= 0 && i <= last;) {
+    let j = 1;
+    while (j < needle.length && haystack[i + j] === needle[j]) j++;
+    if (j === needle.length) return true;
+    i = haystack.indexOf(needle[0], i + 1);
+  }
+  return false;
+}
+
+/** Which of `marks` the file holds, reading it once (and only until all are found). */
+async function findMarks(path: string, marks: string[]): Promise<boolean[]> {
+  const needles = marks.map((m) => new TextEncoder().encode(m));
+  const found = needles.map(() => false);
+  // The end of each chunk is read again with the next one: a mark may straddle the two.
+  const overlap = Math.max(...needles.map((n) => n.length)) - 1;
+  const buf = new Uint8Array(SCAN_CHUNK + overlap);
+  using file = await Deno.open(path);
+  let kept = 0;
+  for (;;) {
+    const read = await file.read(buf.subarray(kept, kept + SCAN_CHUNK));
+    if (read === null) break;
+    const view = buf.subarray(0, kept + read);
+    needles.forEach((needle, i) => {
+      if (!found[i]) found[i] = includesBytes(view, needle);
+    });
+    if (found.every(Boolean)) break;
+    kept = Math.min(overlap, view.length);
+    buf.copyWithin(0, view.length - kept, view.length);
+  }
+  return found;
+}
+
 /**
  * The architecture of the denort named by DENORT_BIN, read from its ELF header, so a runtime of
- * one architecture is never shipped under the name of another.
+ * one architecture is never shipped under the name of another; first, the file is checked to be
+ * a denort of this Deno. deno compile takes any file as DENORT_BIN: given the deno CLI or a text
+ * file, it overflows its stack and leaves a 0-byte temporary file in dist/ (seen with 2.9.6).
  *
- * @throws {UsageError} when the file is missing or is not a Linux x86_64/aarch64 executable
+ * @throws {UsageError} when the file is missing; {Error} `DENORT_BIN "path" is not a Deno runtime
+ * (denort) of Deno 2.9.6: why` when it is a zip, not a Linux x86_64/aarch64 executable, has no
+ * denort start-up code in it, or is of another Deno version
  */
 export async function denortArch(path: string): Promise<Arch> {
   let head: Uint8Array;
@@ -93,15 +153,27 @@ export async function denortArch(path: string): Promise<Arch> {
     throw new UsageError(`Cannot read DENORT_BIN "${path}": ${(err as Error).message}`);
   }
   if (head[0] === 0x50 && head[1] === 0x4b) {
-    throw new UsageError(
-      `DENORT_BIN "${path}" is a zip archive: unzip it and point DENORT_BIN at the denort inside`,
+    throw new NotDenortError(
+      path,
+      "it is a zip archive; unzip it and point DENORT_BIN at the denort inside",
     );
   }
   const isElf = head.length === 20 && head[0] === 0x7f && head[1] === 0x45 && head[2] === 0x4c &&
     head[3] === 0x46;
   const arch = isElf ? ELF_MACHINES[head[18] | (head[19] << 8)] : undefined;
   if (arch === undefined) {
-    throw new UsageError(`DENORT_BIN "${path}" is not a Linux x86_64 or aarch64 executable`);
+    throw new NotDenortError(path, "it is not a Linux x86_64 or aarch64 executable");
+  }
+  const [runtime, version] = await findMarks(path, [DENORT_MARK, VERSION_MARK]);
+  if (!runtime) {
+    throw new NotDenortError(
+      path,
+      "it has no denort start-up code (the deno command itself is not a denort); unzip " +
+        `denort-${TARGETS[arch]}.zip of the Deno ${Deno.version.deno} release`,
+    );
+  }
+  if (!version) {
+    throw new NotDenortError(path, "it is the denort of another Deno version");
   }
   return arch;
 }
@@ -167,14 +239,29 @@ Options:
 
 Environment:
   DENORT_BIN        a local denort ${Deno.version.deno} for the target (unzipped from
-                    denort-<arch>-unknown-linux-gnu.zip of the Deno release). Without it,
+                    denort-<arch>-unknown-linux-gnu.zip of the Deno release; checked to
+                    be one before anything is built). Without it,
                     deno compile downloads denort from dl.deno.land once per target and
                     caches it in DENO_DIR; a machine that cannot reach dl.deno.land fails.
 `;
 
+/**
+ * Removes what a failed deno compile left beside `output`: it writes `<output>.tmp-<random>`,
+ * then renames it, and a crash (a stack overflow, a kill) skips both the rename and its clean-up.
+ */
+async function removeLeftovers(output: string): Promise<void> {
+  const prefix = `${basename(output)}.tmp-`;
+  for await (const entry of Deno.readDir(dirname(output))) {
+    if (entry.isFile && entry.name.startsWith(prefix)) {
+      await Deno.remove(`${dirname(output)}/${entry.name}`);
+    }
+  }
+}
+
 /** Runs `deno compile` for one architecture; its output is shown, or one line on download failure. */
 async function compileOne(arch: Arch): Promise<void> {
-  const args = compileArgs(arch);
+  const output = `${ROOT}/dist/classcord-${arch}`;
+  const args = compileArgs(arch, { output });
   const { code, stderr } = await new Deno.Command(Deno.execPath(), {
     args,
     // Plain text, so the download failure can be recognised whatever the terminal.
@@ -184,6 +271,7 @@ async function compileOne(arch: Arch): Promise<void> {
     stderr: "piped",
   }).output();
   if (code !== 0) {
+    await removeLeftovers(output);
     const oneLine = downloadFailure(new TextDecoder().decode(stderr), arch);
     if (oneLine) throw new Error(oneLine);
     await writeAll(Deno.stderr, stderr);

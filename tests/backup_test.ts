@@ -1,7 +1,8 @@
 // deno task backup / restore: a consistent NDJSON dump of the whole store, and its reload.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type CommandResult, runClasscord } from "./helpers/process.ts";
+import { fileURLToPath } from "node:url";
+import { type CommandResult, runClasscord, runCommand } from "./helpers/process.ts";
 import { decodeValue, encodeValue, type Json } from "../src/commands/backup/codec.ts";
 import { KvStore } from "../src/store/kv_store.ts";
 import { FLOOD_LIMITS, startTestServer, type TestClient } from "./helpers/test_server.ts";
@@ -24,6 +25,39 @@ function script(
     cwd: options.cwd,
     env: options.initCwd ? { INIT_CWD: options.initCwd } : {},
   });
+}
+
+const CONFIG = fileURLToPath(new URL("../deno.json", import.meta.url));
+
+/**
+ * `deno task <args>` typed in `cwd`, as the README writes it, to its end: deno task sets INIT_CWD
+ * itself (so none is inherited). The line deno task prints first (`Task backup deno run ...`)
+ * is left out of `err`.
+ */
+async function task(args: string[], options: { cwd: string; stdin?: string }): Promise<Result> {
+  const env = Deno.env.toObject();
+  delete env.INIT_CWD;
+  delete env.CLASSCORD_DB;
+  const result = await runCommand(Deno.execPath(), ["task", "--config", CONFIG, ...args], {
+    cwd: options.cwd,
+    stdin: options.stdin,
+    env: { ...env, NO_COLOR: "1" },
+    clearEnv: true,
+    timeoutMs: SUBPROCESS_TIMEOUT_MS,
+  });
+  const [first, ...rest] = result.err.split("\n");
+  assert.match(first, /^Task \w+ /, result.err);
+  return { ...result, err: rest.join("\n") };
+}
+
+/** Each file of `dir`: its name, size and modification time, to see that nothing changed. */
+async function listing(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    const info = await Deno.stat(join(dir, e.name));
+    out.push(`${e.name} ${info.size} ${info.mtime?.getTime()}`);
+  }
+  return out.sort();
 }
 
 /** Asserts a failure with one line on stderr, matching `pattern`. */
@@ -385,6 +419,254 @@ Deno.test("restore refuses a truncated or damaged file and writes nothing", asyn
   });
 });
 
+Deno.test("backup --check says a backup is sound, or what is wrong with a cut or altered one, and writes nothing", async () => {
+  await withTempDir(async (tmp) => {
+    const dir = await Deno.realPath(tmp);
+    const kv = await Deno.openKv(`${dir}/src.kv`);
+    for (let i = 0; i < 20; i++) await kv.set(["extra", i], { i, note: "é" });
+    kv.close();
+    const made = await script(["backup", "--db", `${dir}/src.kv`, "--out", `${dir}/cc.ndjson`]);
+    assert.equal(made.code, 0, made.err);
+    const text = await Deno.readTextFile(`${dir}/cc.ndjson`);
+    const created = JSON.parse(text.slice(0, text.indexOf("\n"))).created;
+    const sound = (name: string) =>
+      `Backup ${name} is sound: 20 entries, SHA-256 matches (backup of ${created})\n`;
+    const lines = text.split("\n");
+    const damaged: [string, string, RegExp][] = [
+      [
+        "cut.ndjson",
+        text.slice(0, text.length / 2),
+        /: line \d+ has no end: the file is truncated$/,
+      ],
+      [
+        "altered.ndjson",
+        text.replace('"i":7,', '"i":8,'),
+        /: the entries do not match the trailer's SHA-256$/,
+      ],
+      [
+        "garbled.ndjson",
+        [...lines.slice(0, 16), "{not json", ...lines.slice(17)].join("\n"),
+        /: line 17 is not valid JSON$/,
+      ],
+    ];
+    for (const [name, content] of damaged) await Deno.writeTextFile(`${dir}/${name}`, content);
+    await Deno.mkdir(`${dir}/elsewhere`);
+    const before = await listing(dir);
+
+    // As the README writes it, typed in the folder of the file: the task, and the binary's entry.
+    const good = await task(["backup", "--check", "cc.ndjson"], { cwd: dir });
+    assert.equal(good.code, 0, good.err);
+    assert.equal(good.out, sound(`"${dir}/cc.ndjson"`));
+    assert.equal(good.err, "");
+    const binary = await script(["backup", "--check", "cc.ndjson"], {
+      cwd: `${dir}/elsewhere`,
+      initCwd: dir,
+    });
+    assert.equal(binary.code, 0, binary.err);
+    assert.equal(binary.out, sound(`"${dir}/cc.ndjson"`));
+    for (const [name, , reason] of damaged) {
+      const result = await task(["backup", "--check", name], { cwd: dir });
+      assertFails(
+        result,
+        1,
+        new RegExp(`^backup: Backup "${literal(`${dir}/${name}`)}" is damaged: `),
+      );
+      assert.match(result.err.trimEnd(), reason, name);
+      assert.equal(result.out, "");
+    }
+
+    // `--check -` reads stdin: a pipe, as in the Docker recipe.
+    const piped = await task(["backup", "--check", "-"], { cwd: dir, stdin: text });
+    assert.equal(piped.code, 0, piped.err);
+    assert.equal(piped.out, sound("from stdin"));
+    assertFails(
+      await task(["backup", "--check", "-"], { cwd: dir, stdin: damaged[1][1] }),
+      1,
+      /^backup: Backup from stdin is damaged: the entries do not match the trailer's SHA-256$/,
+    );
+    assertFails(
+      await task(["backup", "--check", "-"], { cwd: dir, stdin: "" }),
+      1,
+      /^backup: Backup from stdin is damaged: the file is empty$/,
+    );
+    assertFails(
+      await task(["backup", "--check", "none.ndjson"], { cwd: dir }),
+      1,
+      new RegExp(`^backup: Cannot read backup "${literal(`${dir}/none.ndjson`)}": no such file$`),
+    );
+    assertFails(await script(["backup", "--check", ""]), 2, /--check needs a file name/);
+    assertFails(
+      await script(["backup", "--check", `${dir}/cc.ndjson`, "--out", `${dir}/x.ndjson`]),
+      2,
+      /^backup: --check takes neither --out nor --db/,
+    );
+    assert.deepEqual(await listing(dir), before, "nothing was written");
+  });
+});
+
+/** A store of a few accounts and messages, written by a real server. */
+async function classStore(db: string): Promise<void> {
+  await using srv = await startTestServer({ db });
+  await using alice = await srv.connect();
+  await alice.loginAs("alice", "pw-alice");
+  await using bob = await srv.connect();
+  await bob.loginAs("bob", "pw-bob");
+  await sendStored(alice, { type: "message", content: "Bonjour à tous" });
+  await sendStored(bob, { type: "message", subtype: "private", to: "alice", content: "psst" });
+}
+
+Deno.test("the README's Docker recipe: backup --out - > file, then restore --in - --force < file", async () => {
+  await withTempDir(async (dir) => {
+    // Two volumes: the class's store, and the one to bring back (its leftovers replaced).
+    const live = `${dir}/live/classcord.kv`;
+    const data = `${dir}/data`;
+    const target = `${data}/classcord.kv`;
+    await Deno.mkdir(`${dir}/live`);
+    await Deno.mkdir(data);
+    await classStore(live);
+    const kv = await Deno.openKv(target);
+    await kv.set(["left", "over"], 1);
+    kv.close();
+    // What follows `docker compose exec -T classcord /classcord` and `docker compose run --rm -T
+    // classcord`, with the store the image names in CLASSCORD_DB and the file on stdin.
+    const backup = await runClasscord(["backup", "--out", "-"], {
+      env: { CLASSCORD_DB: live },
+      timeoutMs: SUBPROCESS_TIMEOUT_MS,
+    });
+    assert.equal(backup.code, 0, backup.err);
+    const file = backup.out;
+    const checked = await runClasscord(["backup", "--check", "-"], { stdin: file });
+    assert.equal(checked.code, 0, checked.err);
+    assert.match(checked.out, /^Backup from stdin is sound: \d+ entries, SHA-256 matches/);
+
+    const restore = (stdin: string, args = ["--force"]) =>
+      runClasscord(["restore", "--in", "-", ...args], {
+        stdin,
+        env: { CLASSCORD_DB: target },
+        timeoutMs: SUBPROCESS_TIMEOUT_MS,
+      });
+    assertFails(await restore(file, []), 1, /it already has entries \(--force deletes them/);
+    assertFails(
+      await restore(file.slice(0, -30)),
+      1,
+      /^restore: Cannot restore from stdin: line \d+ has no end: the file is truncated$/,
+    );
+    assert.deepEqual(await entries(target), [{ key: ["left", "over"], value: 1 }]);
+
+    const restored = await restore(file);
+    assert.equal(restored.code, 0, restored.err);
+    assert.match(
+      restored.out,
+      new RegExp(
+        `^restore: \\d+ entries from stdin \\(backup of [^)]+\\) into "${
+          literal(target)
+        }", replacing 1 entry\n$`,
+      ),
+    );
+    assert.deepStrictEqual(await entries(target), await entries(live));
+    // The README's line for a checkout, typed in the folder that holds data/classcord.kv.
+    const again = await task(["restore", "--in", "-", "--force"], { cwd: dir, stdin: file });
+    assert.equal(again.code, 0, again.err);
+    assert.match(
+      again.out,
+      /^restore: \d+ entries from stdin .* into ".*\/data\/classcord\.kv", replacing/,
+    );
+    assert.deepStrictEqual(await entries(target), await entries(live));
+    // Nothing but the store and its lock beside it: the copy of stdin had no name.
+    for (const name of await Array.fromAsync(Deno.readDir(data), (e) => e.name)) {
+      assert.match(name, /^classcord\.kv(\.lock|-shm|-wal)?$/);
+    }
+
+    await using srv = await startTestServer({ db: target });
+    await using alice = await srv.connect();
+    await alice.login("alice", "pw-alice");
+    const inbox = await alice.request({ type: "history", with: "bob" });
+    assert.equal((inbox.messages as { content: string }[])[0].content, "psst");
+  });
+});
+
+Deno.test(
+  "restore --in - keeps stdin in a nameless 0600 file beside the store while it reads it",
+  { ignore: Deno.build.os !== "linux" }, // /proc shows the open file
+  async () => {
+    await withTempDir(async (tmp) => {
+      const dir = await Deno.realPath(tmp);
+      await classStore(`${dir}/src.kv`);
+      const file = (await script(["backup", "--db", `${dir}/src.kv`, "--out", "-"])).out;
+      const target = `${dir}/data/classcord.kv`;
+      await Deno.mkdir(`${dir}/data`);
+      using watcher = Deno.watchFs(`${dir}/data`);
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--quiet",
+          "--config",
+          CONFIG,
+          // The restore task's permissions.
+          "--allow-net",
+          "--allow-read",
+          "--allow-write",
+          "--allow-env",
+          fileURLToPath(new URL("../src/main.ts", import.meta.url)),
+          "restore",
+          "--in",
+          "-",
+          "--db",
+          target,
+        ],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const deadline = setTimeout(() => {
+        child.kill("SIGKILL");
+        watcher.close();
+      }, SUBPROCESS_TIMEOUT_MS);
+      let exited = false;
+      try {
+        const stdin = child.stdin.getWriter();
+        const bytes = new TextEncoder().encode(file);
+        await stdin.write(bytes.subarray(0, bytes.length >> 1));
+        // The copy is made, then loses its name at once; the process then waits for more.
+        let copyName: string | undefined;
+        for await (const event of watcher) {
+          copyName = event.paths.find((p) => /\/classcord\.kv\.stdin-[^/]*\.ndjson$/.test(p));
+          if (copyName && event.kind === "remove") break;
+        }
+        assert.ok(copyName, "a copy of stdin was made beside the store");
+        await assert.rejects(Deno.stat(copyName), Deno.errors.NotFound);
+        const open = [];
+        for await (const fd of Deno.readDir(`/proc/${child.pid}/fd`)) {
+          const path = `/proc/${child.pid}/fd/${fd.name}`;
+          const link = await Deno.readLink(path).catch(() => "");
+          if (link === `${copyName} (deleted)`) open.push(path);
+        }
+        assert.equal(open.length, 1, "the restore reads the nameless copy");
+        // The descriptor reaches the file itself: its mode on disk.
+        assert.equal((await Deno.stat(open[0])).mode! & 0o777, 0o600);
+
+        await stdin.write(bytes.subarray(bytes.length >> 1));
+        await stdin.close();
+        const { code, stdout, stderr } = await child.output();
+        exited = true;
+        assert.equal(code, 0, new TextDecoder().decode(stderr));
+        assert.match(new TextDecoder().decode(stdout), /^restore: \d+ entries from stdin/);
+      } finally {
+        clearTimeout(deadline);
+        if (!exited) {
+          // A failed assertion: the child still waits on stdin.
+          child.kill("SIGKILL");
+          await child.stdin.abort().catch(() => {});
+          await child.output().catch(() => {});
+        }
+      }
+      assert.deepStrictEqual(await entries(target), await entries(`${dir}/src.kv`));
+      const left = await Array.fromAsync(Deno.readDir(`${dir}/data`), (e) => e.name);
+      assert.deepEqual(left.filter((n) => n.includes("stdin")), []);
+    });
+  },
+);
+
 Deno.test("a backup is one snapshot while another process commits", async () => {
   await withTempDir(async (dir) => {
     const db = `${dir}/busy.kv`;
@@ -520,7 +802,12 @@ Deno.test("backup and restore fail with one line on bad arguments or files", asy
     await assert.rejects(Deno.stat(`${dir}/x.ndjson.partial`), Deno.errors.NotFound);
     assertFails(await script(["backup", "--bogus"]), 2, /^backup: .*bogus/);
     assertFails(await script(["restore", "--db", `${dir}/t.kv`]), 2, /Missing --in/);
-    assertFails(await script(["restore", "--in", "-"]), 2, /--in cannot be "-"/);
+    assertFails(
+      await script(["restore", "--in", "-", "--db", `${dir}/t.kv`]),
+      1,
+      /^restore: Cannot restore from stdin: the file is empty$/,
+    );
+    await assert.rejects(Deno.stat(`${dir}/t.kv`), Deno.errors.NotFound);
     assertFails(
       await script(["restore", "--in", `${dir}/none.ndjson`, "--db", `${dir}/t.kv`]),
       1,

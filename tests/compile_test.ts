@@ -289,19 +289,33 @@ Deno.test("the server and every command run from a copy of only what compile emb
   }
 });
 
+/**
+ * A stand-in for a denort of this Deno on the ELF machine `machine`: what the compile task reads
+ * of one (the ELF header, the start-up code's error message, the user agent), and nothing else.
+ */
+function denortStandIn(machine: number, version = Deno.version.deno): Uint8Array {
+  // An ELF header: magic, then e_machine (little-endian) at byte 18.
+  const head = new Uint8Array(64);
+  head.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]);
+  head[18] = machine & 0xff;
+  head[19] = machine >> 8;
+  const file = new Uint8Array(3 << 20);
+  file.set(head);
+  // The first mark straddles the end of the first MiB, as the task reads the file in chunks.
+  const marks = `Could not find standalone binary section.\0Deno/${version}\0`;
+  file.set(new TextEncoder().encode(marks), (1 << 20) - 10);
+  return file;
+}
+
 Deno.test("DENORT_BIN picks the architecture, and a mismatch is refused before compiling", async () => {
   const tmp = await Deno.makeTempDir({ prefix: "classcord_denort_" });
   try {
-    // An ELF header: magic, then e_machine (little-endian) at byte 18.
-    const elf = (machine: number) => {
-      const head = new Uint8Array(64);
-      head.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]);
-      head[18] = machine & 0xff;
-      head[19] = machine >> 8;
-      return head;
-    };
+    const elf = (machine: number) => denortStandIn(machine);
     await Deno.writeFile(`${tmp}/arm`, elf(183));
     await Deno.writeFile(`${tmp}/x86`, elf(62));
+    // An executable without the start-up code (as the deno CLI), and a denort of 2.8.0.
+    await Deno.writeFile(`${tmp}/cli`, elf(62).subarray(0, 64));
+    await Deno.writeFile(`${tmp}/old`, denortStandIn(62, "2.8.0"));
     await Deno.writeFile(
       `${tmp}/zip`,
       new Uint8Array([0x50, 0x4b, 3, 4, ...new Array(30).fill(0)]),
@@ -314,6 +328,15 @@ Deno.test("DENORT_BIN picks the architecture, and a mismatch is refused before c
     await assert.rejects(chooseArches("x86_64", `${tmp}/arm`), UsageError);
     await assert.rejects(chooseArches("all", `${tmp}/x86`), /one x86_64 runtime/);
     await assert.rejects(chooseArches(undefined, `${tmp}/zip`), /zip archive/);
+    // Not a denort: an Error (exit 1), not a usage error.
+    const notDenort = (why: RegExp) => (err: Error) =>
+      !(err instanceof UsageError) &&
+      err.message.startsWith(`DENORT_BIN "${tmp}/`) &&
+      err.message.includes(`is not a Deno runtime (denort) of Deno ${Deno.version.deno}: `) &&
+      why.test(err.message);
+    await assert.rejects(chooseArches(undefined, `${tmp}/cli`), notDenort(/no denort start-up/));
+    await assert.rejects(chooseArches("x86_64", `${tmp}/old`), notDenort(/another Deno version/));
+    await assert.rejects(chooseArches(undefined, `${tmp}/zip`), notDenort(/unzip it/));
     await assert.rejects(chooseArches(undefined, `${tmp}/missing`), /no such file/);
     await assert.rejects(chooseArches("riscv64", undefined), /Invalid --target "riscv64"/);
   } finally {
@@ -347,51 +370,112 @@ Deno.test("downloadFailure() turns deno's multi-line download error into one lin
   assert.equal(downloadFailure(afterDownload, "x86_64"), undefined, "the download worked");
 });
 
+/**
+ * The compile task, ready to run offline on a copy (under `tmp`/app) of what it needs, so dist/
+ * is written there, not in the repository: `run(args, env)` runs it with the task's permissions.
+ */
+async function offlineCompileTask(tmp: string) {
+  const script = `${ROOT}/scripts/compile.ts`;
+  const config = `${ROOT}/deno.json`;
+  const files = new Set(await embeddedFiles(compileArgs("aarch64"), true));
+  for (const f of await embeddedFiles(["compile", "--config", config, script])) files.add(f);
+  // The task builds the web app first, from its sources.
+  for (const f of await filesUnder(`${ROOT}/web`)) files.add(f);
+  await copyFiles([...files], `${tmp}/app`);
+  // A DENO_DIR of its own, so no cached denort can make the download unnecessary; the npm
+  // packages come from the real cache. Offline: every request goes to a proxy on a closed port.
+  const denoDir = `${tmp}/deno_dir`;
+  await Deno.mkdir(denoDir);
+  const npmCache = JSON.parse(await deno(["info", "--json"])).npmCache as string;
+  await Deno.symlink(npmCache, `${denoDir}/npm`);
+  // deno bundle's esbuild binary is cached beside denort, in dl/: only esbuild is brought in.
+  const dl = `${npmCache.replace(/\/npm$/, "")}/dl`;
+  await Deno.mkdir(`${denoDir}/dl`);
+  for await (const entry of Deno.readDir(dl)) {
+    if (entry.name.startsWith("esbuild-")) {
+      await Deno.symlink(`${dl}/${entry.name}`, `${denoDir}/dl/${entry.name}`);
+    }
+  }
+  const proxy = `http://127.0.0.1:${freePort()}`;
+  const offline = { ...baseEnv(), DENO_DIR: denoDir, HTTPS_PROXY: proxy, HTTP_PROXY: proxy };
+  const task = JSON.parse(await Deno.readTextFile(config)).tasks.compile as string;
+  const taskFlags = task.split(/\s+/).filter((w) => w.startsWith("--allow-"));
+  return {
+    /** The copy's dist/, where the task writes. */
+    dist: `${tmp}/app/dist`,
+    async run(args: string[], env: Record<string, string> = {}) {
+      const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+        args: ["run", ...taskFlags, `${tmp}/app/scripts/compile.ts`, ...args],
+        cwd: tmp,
+        clearEnv: true,
+        env: { ...offline, ...env },
+        stdin: "null",
+        signal: AbortSignal.timeout(300_000),
+      }).output();
+      const decoder = new TextDecoder();
+      return { code, out: decoder.decode(stdout), err: decoder.decode(stderr) };
+    },
+  };
+}
+
 Deno.test("deno task compile offline and without DENORT_BIN fails with one line", async () => {
   const tmp = await Deno.makeTempDir({ prefix: "classcord_offline_" });
   try {
-    // The task runs on a copy of what it needs, so dist/ is written there, not in the repository.
-    const script = `${ROOT}/scripts/compile.ts`;
-    const config = `${ROOT}/deno.json`;
-    const files = new Set(await embeddedFiles(compileArgs("aarch64"), true));
-    for (const f of await embeddedFiles(["compile", "--config", config, script])) files.add(f);
-    // The task builds the web app first, from its sources.
-    for (const f of await filesUnder(`${ROOT}/web`)) files.add(f);
-    await copyFiles([...files], `${tmp}/app`);
-    // A DENO_DIR of its own, so no cached denort can make the download unnecessary; the npm
-    // packages come from the real cache. Offline: every request goes to a proxy on a closed port.
-    const denoDir = `${tmp}/deno_dir`;
-    await Deno.mkdir(denoDir);
-    const npmCache = JSON.parse(await deno(["info", "--json"])).npmCache as string;
-    await Deno.symlink(npmCache, `${denoDir}/npm`);
-    // deno bundle's esbuild binary is cached beside denort, in dl/: only esbuild is brought in.
-    const dl = `${npmCache.replace(/\/npm$/, "")}/dl`;
-    await Deno.mkdir(`${denoDir}/dl`);
-    for await (const entry of Deno.readDir(dl)) {
-      if (entry.name.startsWith("esbuild-")) {
-        await Deno.symlink(`${dl}/${entry.name}`, `${denoDir}/dl/${entry.name}`);
-      }
-    }
-    const proxy = `http://127.0.0.1:${freePort()}`;
-    const env = { ...baseEnv(), DENO_DIR: denoDir, HTTPS_PROXY: proxy, HTTP_PROXY: proxy };
-    const task = JSON.parse(await Deno.readTextFile(config)).tasks.compile as string;
-    const taskFlags = task.split(/\s+/).filter((w) => w.startsWith("--allow-"));
-    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: ["run", ...taskFlags, `${tmp}/app/scripts/compile.ts`, "--target", "aarch64"],
-      cwd: tmp,
-      clearEnv: true,
-      env,
-      stdin: "null",
-    }).output();
-    const lines = new TextDecoder().decode(stderr).trim().split("\n");
+    const task = await offlineCompileTask(tmp);
+    const { code, out, err } = await task.run(["--target", "aarch64"]);
+    const lines = err.trim().split("\n");
     assert.equal(code, 1);
     assert.equal(lines.length, 1, lines.join("\n"));
     assert.match(lines[0], /^compile: Cannot download the Deno runtime \(denort\) for aarch64/);
     assert.match(lines[0], /set DENORT_BIN/);
-    assert.equal(new TextDecoder().decode(stdout), "");
+    assert.equal(out, "");
     // Only the web app was built; no binary, not even a partial one.
-    const dist = await Array.fromAsync(Deno.readDir(`${tmp}/app/dist`), (e) => e.name);
+    const dist = await Array.fromAsync(Deno.readDir(task.dist), (e) => e.name);
     assert.deepEqual(dist, ["web"]);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("deno task compile with a DENORT_BIN that is not a denort says so in one line and leaves nothing", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "classcord_not_denort_" });
+  try {
+    const task = await offlineCompileTask(tmp);
+    const cases: [string, string, RegExp][] = [
+      [`${tmp}/notes.txt`, "not a denort\n", /: it is not a Linux x86_64 or aarch64 executable$/],
+      // The CLI of npm's deno package: an executable of the right version, but not a denort.
+      [Deno.execPath(), "", /: it has no denort start-up code \(the deno command itself is not/],
+    ];
+    await Deno.writeTextFile(cases[0][0], cases[0][1]);
+    for (const [denort, , why] of cases) {
+      const { code, out, err } = await task.run([], { DENORT_BIN: denort });
+      assert.equal(code, 1, err);
+      assert.equal(
+        err.split("\n").length,
+        2,
+        `one line, then the end of the output:\n${err}`,
+      );
+      const line = err.trimEnd();
+      assert.ok(
+        line.startsWith(
+          `compile: DENORT_BIN "${denort}" is not a Deno runtime (denort) of Deno ` +
+            `${Deno.version.deno}: `,
+        ),
+        line,
+      );
+      assert.match(line, why);
+      assert.equal(out, "");
+      // Refused before anything was built: dist/ holds what the copy brought, nothing more.
+      assert.deepEqual(await Array.fromAsync(Deno.readDir(task.dist), (e) => e.name), ["web"]);
+    }
+    // A file with a denort's marks that is none: deno compile itself fails (it overflows its
+    // stack on such a file), and what it left in dist/ is removed.
+    const standIn = `${tmp}/stand-in`;
+    await Deno.writeFile(standIn, denortStandIn(HOST_ARCH === "aarch64" ? 183 : 62));
+    const { code, err } = await task.run([], { DENORT_BIN: standIn });
+    assert.equal(code, 1, err);
+    assert.match(err.trimEnd().split("\n").at(-1)!, /^compile: deno compile for .* failed/);
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(task.dist), (e) => e.name), ["web"]);
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }

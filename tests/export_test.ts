@@ -237,6 +237,115 @@ Deno.test("--bom starts a CSV file or stdout with the UTF-8 byte-order mark EF B
   assert.equal(stdout.stdout, new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes));
 });
 
+/**
+ * `deno task export <args>` typed in `cwd`, as the README writes it (the store is then the
+ * default ./data/classcord.kv there), killed after {@link RUN_TIMEOUT_MS}. deno task prints its
+ * `Task export ...` line first on stderr.
+ */
+async function exportTask(args: string[], cwd: string): Promise<Run> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "--config", CONFIG, "export", ...args],
+    cwd,
+    env: childEnv(),
+    clearEnv: true,
+    stdin: "null",
+    signal: AbortSignal.timeout(RUN_TIMEOUT_MS),
+  }).output();
+  const text = new TextDecoder("utf-8", { ignoreBOM: true });
+  return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
+}
+
+// Messages whose fields need quoting with ";" and CRLF: the separator, a quote, a line break.
+const EXCEL_SAMPLE: Seed[] = [
+  { channel: "#sisr", from: "Zoé", content: 'Prix : 3,50 € ; "promo" à l\'école', at: day(5, 8) },
+  { channel: "#général", from: "bob", content: "pas dans l'export", at: day(5, 8, 1) },
+  { channel: "#sisr", from: "bob", content: "ligne 1\nligne 2", at: day(5, 8, 2) },
+  { channel: "#sisr", from: "Élodie", content: "d'accord", at: day(5, 8, 3) },
+];
+
+Deno.test("--excel writes what French Excel opens: BOM, ';' between fields, CRLF, fields quoted", async () => {
+  await using tmp = await tempDb();
+  await Deno.mkdir(`${tmp.dir}/data`);
+  await seed(`${tmp.dir}/data/classcord.kv`, EXCEL_SAMPLE);
+  const run = await exportTask(["--channel", "sisr", "--excel"], tmp.dir);
+  assert.equal(run.code, 0, run.stderr);
+  const made = (await Array.fromAsync(Deno.readDir(tmp.dir), (e) => e.name))
+    .filter((n) => n.startsWith("messages_"));
+  assert.equal(made.length, 1, made.join(" "));
+  assert.match(made[0], /^messages_sisr_\d{8}-\d{6}\.csv$/);
+  const ts = (m: Seed) => expected(m).timestamp;
+  const [zoe, , bob, elodie] = EXCEL_SAMPLE;
+  const bytes = await Deno.readFile(`${tmp.dir}/${made[0]}`);
+  assert.deepEqual([...bytes.subarray(0, 3)], [0xef, 0xbb, 0xbf]);
+  assert.deepEqual(
+    bytes,
+    new TextEncoder().encode(
+      "\ufeffUsername;Channel;Content;Timestamp\r\n" +
+        `Zoé;#sisr;"Prix : 3,50 € ; ""promo"" à l'école";${ts(zoe)}\r\n` +
+        `bob;#sisr;"ligne 1\nligne 2";${ts(bob)}\r\n` +
+        `Élodie;#sisr;d'accord;${ts(elodie)}\r\n`,
+    ),
+  );
+});
+
+Deno.test("--separator sets the CSV's separator alone; --excel --separator , keeps BOM and CRLF", async () => {
+  await using tmp = await tempDb();
+  await seed(tmp.db, EXCEL_SAMPLE);
+  const [zoe, , bob, elodie] = EXCEL_SAMPLE;
+  const ts = (m: Seed) => expected(m).timestamp;
+  // No --format: --separator means CSV.
+  const semicolon = await exportRun([
+    "--db",
+    tmp.db,
+    "--channel",
+    "sisr",
+    "--separator",
+    ";",
+    "--out",
+    "-",
+  ]);
+  assert.equal(semicolon.code, 0, semicolon.stderr);
+  assert.equal(
+    semicolon.stdout,
+    "Username;Channel;Content;Timestamp\n" +
+      `Zoé;#sisr;"Prix : 3,50 € ; ""promo"" à l'école";${ts(zoe)}\n` +
+      `bob;#sisr;"ligne 1\nligne 2";${ts(bob)}\n` +
+      `Élodie;#sisr;d'accord;${ts(elodie)}\n`,
+  );
+  const english = await exportRun([
+    "--db",
+    tmp.db,
+    "--channel",
+    "sisr",
+    "--excel",
+    "--separator",
+    ",",
+    "--out",
+    "-",
+  ]);
+  assert.equal(english.code, 0, english.stderr);
+  assert.equal(
+    english.stdout,
+    "\ufeffUsername,Channel,Content,Timestamp\r\n" +
+      `Zoé,#sisr,"Prix : 3,50 € ; ""promo"" à l'école",${ts(zoe)}\r\n` +
+      `bob,#sisr,"ligne 1\nligne 2",${ts(bob)}\r\n` +
+      `Élodie,#sisr,d'accord,${ts(elodie)}\r\n`,
+  );
+  // A tab, as a shell passes it ($'\t').
+  const tab = await exportRun([
+    "--db",
+    tmp.db,
+    "--channel",
+    "sisr",
+    "--separator",
+    "\t",
+    "--out",
+    "-",
+  ]);
+  assert.equal(tab.code, 0, tab.stderr);
+  assert.equal(tab.stdout.split("\n")[0], "Username\tChannel\tContent\tTimestamp");
+});
+
 Deno.test("--channel takes sisr, #sisr or SISR, and the default channel's spellings", async () => {
   await using tmp = await tempDb();
   await seed(tmp.db, SAMPLE);
@@ -458,6 +567,12 @@ Deno.test("a bad flag exits 2 with one line naming it, and writes nothing", asyn
     [["--bom"], /^export: --bom is for CSV only: add --format csv or an --out ending in \.csv$/],
     [["--bom", "--format", "json", "--out", "-"], /--bom is for CSV only/],
     [["--bom", "--out", "x.json"], /--bom is for CSV only/],
+    [["--separator", ";;"], /^export: Invalid --separator ";;": expected one character/],
+    [["--separator", ""], /Invalid --separator "": expected one character/],
+    [["--separator", '"'], /Invalid --separator "\\"": CSV quotes fields with it$/],
+    [["--separator", "\n"], /Invalid --separator "\\n": CSV ends records with it$/],
+    [["--separator", ";", "--format", "json"], /--separator is for CSV only: leave out --format/],
+    [["--excel", "--format", "json"], /^export: --excel is for CSV only: leave out --format json$/],
   ];
   for (const [args, pattern] of cases) {
     const run = await exportRun(["--db", tmp.db, ...args], { cwd });
@@ -492,6 +607,8 @@ Deno.test("--help documents every flag and exits 0", async () => {
       "--user",
       "--out",
       "--bom",
+      "--separator",
+      "--excel",
       "--list-channels",
     ]
   ) {

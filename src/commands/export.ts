@@ -24,6 +24,10 @@ export interface ExportArgs {
   out: string;
   /** Start the CSV with a UTF-8 byte-order mark (for Excel). */
   bom: boolean;
+  /** The CSV's field separator: one character. */
+  separator: string;
+  /** End CSV records with CRLF (for Excel). */
+  crlf: boolean;
   /** Canonical name of the `--channel` filter ("#sisr"). */
   channel?: string;
   filter: ExportFilter;
@@ -35,7 +39,8 @@ Writes the stored channel messages (never private ones) as JSON or CSV, by chann
 
 Flags:
   --db <file>          Deno KV file (default: CLASSCORD_DB, else ${DEFAULT_DB})
-  --format <json|csv>  output format (default: from the --out extension, else json)
+  --format <json|csv>  output format (default: csv with an --out ending in .csv,
+                       --separator or --excel, else json)
   --channel <name>     only this channel: "sisr", "#sisr", "général"...
   --since <date>       only messages at or after this local time
   --until <date>       only messages before this local time
@@ -44,11 +49,17 @@ Flags:
                        (default: messages[_<channel>]_<YYYYMMDD-HHMMSS>.<format> here)
   --bom                start the CSV with a UTF-8 byte-order mark, so that Excel reads
                        accents ("#général") right; CSV only
+  --separator <char>   the CSV's field separator, one character (default ",");
+                       implies --format csv
+  --excel              CSV as Excel opens it in French: --bom, --separator ";" and CRLF
+                       line ends (add --separator "," for an English Excel); implies
+                       --format csv
   --list-channels      print each channel with its message count, then exit
   -h, --help           print this help
 
 Dates: YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS], local time.
-Example: deno task export --channel sisr --since 2026-03-01 --format csv`;
+Examples: deno task export --channel sisr --since 2026-03-01 --format csv
+          deno task export --channel sisr --excel`;
 
 // The progress bar looks at the clock once per 256 messages: it costs nothing then.
 const PROGRESS_STRIDE = 256;
@@ -111,6 +122,8 @@ export function parseExportArgs(args: string[], now = Date.now()): ExportArgs {
     user: { type: "string" },
     out: { type: "string" },
     bom: { type: "boolean" },
+    separator: { type: "string" },
+    excel: { type: "boolean" },
   });
   let format: Format;
   if (values.format !== undefined) {
@@ -119,7 +132,8 @@ export function parseExportArgs(args: string[], now = Date.now()): ExportArgs {
     }
     format = values.format as Format;
   } else {
-    format = /\.csv$/i.test(values.out ?? "") ? "csv" : "json";
+    const csvFlag = values.excel || values.separator !== undefined;
+    format = csvFlag || /\.csv$/i.test(values.out ?? "") ? "csv" : "json";
   }
   let channel: string | undefined;
   if (values.channel !== undefined) {
@@ -142,8 +156,14 @@ export function parseExportArgs(args: string[], now = Date.now()): ExportArgs {
   }
   if (values.out === "") throw new UsageError("Invalid --out: empty value");
   if (values.db === "") throw new UsageError("Invalid --db: empty value");
+  if (values.separator !== undefined) parseSeparator(values.separator);
   if (values.bom && format !== "csv") {
     throw new UsageError("--bom is for CSV only: add --format csv or an --out ending in .csv");
+  }
+  for (const flag of ["separator", "excel"] as const) {
+    if (values[flag] !== undefined && format !== "csv") {
+      throw new UsageError(`--${flag} is for CSV only: leave out --format json`);
+    }
   }
   const out = values.out ?? defaultOutName(channel, format, now);
   return {
@@ -152,10 +172,32 @@ export function parseExportArgs(args: string[], now = Date.now()): ExportArgs {
     db: dbPath(values.db),
     format,
     out: out === "-" ? out : resolvePath(out),
-    bom: values.bom ?? false,
+    bom: values.bom || values.excel || false,
+    // Excel in French reads ";" (its list separator there); --separator wins.
+    separator: values.separator ?? (values.excel ? ";" : ","),
+    crlf: values.excel ?? false,
     channel,
     filter,
   };
+}
+
+/**
+ * Checks a `--separator`: one character, which cannot be the quote or a line end (CSV's own).
+ *
+ * @throws {UsageError} `Invalid --separator "ab": ...`
+ */
+function parseSeparator(value: string): string {
+  const shown = JSON.stringify(value);
+  if ([...value].length !== 1) {
+    throw new UsageError(`Invalid --separator ${shown}: expected one character, such as ";"`);
+  }
+  if (value === '"') {
+    throw new UsageError(`Invalid --separator ${shown}: CSV quotes fields with it`);
+  }
+  if (value === "\r" || value === "\n") {
+    throw new UsageError(`Invalid --separator ${shown}: CSV ends records with it`);
+  }
+  return value;
 }
 
 /** Same channel identity as the store's keys: NFC, lower case. */

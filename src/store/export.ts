@@ -23,8 +23,30 @@ export interface ExportRecord {
 const FLUSH_CHARS = 64 * 1024;
 // CSV rows are stringified in batches: one csv-stringify call per row costs more than the row.
 const CSV_BATCH = 256;
-// U+FEFF, written as EF BB BF: Excel reads a CSV without it in the system's code page.
-const BOM = "\ufeff";
+
+/** How a CSV export is written; the defaults are the old export script's (PROTOCOL C). */
+export interface CsvOptions {
+  /**
+   * Start with a UTF-8 byte-order mark (U+FEFF, written EF BB BF): Excel reads a CSV without
+   * it in the system's code page.
+   */
+  bom: boolean;
+  /** One character between fields (default ","; French Excel expects ";"). */
+  separator?: string;
+  /** End records with CRLF, as Excel writes them (default LF). */
+  crlf?: boolean;
+}
+
+/** csv-stringify's options for a CSV export (the BOM is written once, with the header). */
+function stringifyOptions(options: CsvOptions) {
+  return {
+    delimiter: options.separator ?? ",",
+    record_delimiter: options.crlf ? "\r\n" : "\n",
+    // csv-stringify quotes a field holding the record delimiter as a whole: with CRLF records, a
+    // lone LF or CR in a message would then go out bare and split the row in Excel.
+    quoted_match: /[\r\n]/,
+  };
+}
 
 const encoder = new TextEncoder();
 
@@ -59,11 +81,17 @@ function toRecord(m: StoredMessage): ExportRecord {
   };
 }
 
+/** What to export and how: the format, the CSV's options, the filter. */
+export interface ExportOptions extends CsvOptions {
+  format: Format;
+  filter: ExportFilter;
+}
+
 /** Writes the filtered channel messages to `sink` as they are read; returns how many. */
 export async function writeMessages(
   store: Store,
   sink: TextSink,
-  options: { format: Format; bom: boolean; filter: ExportFilter; progress?: { tick(): void } },
+  options: ExportOptions & { progress?: { tick(): void } },
 ): Promise<number> {
   const { format, filter, progress } = options;
   let count = 0;
@@ -79,7 +107,8 @@ export async function writeMessages(
     await sink.write(count === 0 ? "]\n" : "\n]\n");
     return count;
   }
-  await sink.write((options.bom ? BOM : "") + stringify([CSV_HEADER]));
+  const csv = stringifyOptions(options);
+  await sink.write(stringify([CSV_HEADER], { ...csv, bom: options.bom }));
   let rows: string[][] = [];
   for await (const m of store.exportMessages(filter)) {
     if (m.channel === null) continue;
@@ -88,11 +117,11 @@ export async function writeMessages(
     count++;
     progress?.tick();
     if (rows.length === CSV_BATCH) {
-      await sink.write(stringify(rows));
+      await sink.write(stringify(rows, csv));
       rows = [];
     }
   }
-  if (rows.length > 0) await sink.write(stringify(rows));
+  if (rows.length > 0) await sink.write(stringify(rows, csv));
   return count;
 }
 
@@ -100,10 +129,7 @@ export async function writeMessages(
  * An export as a byte stream (a download): written as it is read, so a year of history never
  * sits in memory.
  */
-export function exportStream(
-  store: Store,
-  options: { format: Format; bom: boolean; filter: ExportFilter },
-): ReadableStream<Uint8Array> {
+export function exportStream(store: Store, options: ExportOptions): ReadableStream<Uint8Array> {
   const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
   const writer = writable.getWriter();
   const sink = new TextSink({

@@ -90,11 +90,19 @@ export interface CommandResult {
 export async function runCommand(
   cmd: string,
   args: string[],
-  options: { stdin?: string; env?: Record<string, string>; timeoutMs?: number; cwd?: string } = {},
+  options: {
+    stdin?: string;
+    env?: Record<string, string>;
+    /** Only `env` reaches the command, nothing of this process's environment. */
+    clearEnv?: boolean;
+    timeoutMs?: number;
+    cwd?: string;
+  } = {},
 ): Promise<CommandResult> {
   const child = new Deno.Command(cmd, {
     args,
     env: options.env,
+    clearEnv: options.clearEnv,
     cwd: options.cwd,
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",

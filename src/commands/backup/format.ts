@@ -90,6 +90,12 @@ export class BackupWriter {
   }
 }
 
+/**
+ * Where a backup is read from: a file's path, or an open reader (stdin, an open file) read from
+ * where it stands to its end, and left open.
+ */
+export type BackupSource = string | { read(p: Uint8Array): Promise<number | null> };
+
 /** A line of a backup file: its 1-based number and bytes (without LF). */
 interface Line {
   n: number;
@@ -97,12 +103,14 @@ interface Line {
 }
 
 /**
- * The lines of a file, read in chunks.
+ * The lines of a backup, read in chunks.
  *
  * @throws {SyntaxError} when the last line has no LF (the file was cut) or a line is too long
  */
-async function* readLines(path: string): AsyncGenerator<Line> {
-  using file = await Deno.open(path);
+async function* readLines(source: BackupSource): AsyncGenerator<Line> {
+  // A path is opened (and closed) here; a reader belongs to the caller.
+  using opened = typeof source === "string" ? await Deno.open(source) : undefined;
+  const file = opened ?? (source as Exclude<BackupSource, string>);
   const buf = new Uint8Array(READ_CHUNK);
   let pending: Uint8Array[] = [];
   let pendingSize = 0;
@@ -187,16 +195,17 @@ function parseEntry(line: Line): { key: Deno.KvKey; value: unknown } | { trailer
 }
 
 /**
- * Reads a backup file through and calls `each` with every entry, decoded, and the length of its
+ * Reads a backup through and calls `each` with every entry, decoded, and the length of its
  * line. Checks the header, every entry, and that the trailer is last and matches.
  *
- * @throws {SyntaxError} `reason` when the file is not a complete, intact backup
+ * @throws {SyntaxError} `reason` when the file is not a complete, intact backup; the errors of
+ * reading it otherwise (Deno.errors.NotFound...)
  */
 export async function readBackup(
-  path: string,
+  source: BackupSource,
   each?: (key: Deno.KvKey, value: unknown, lineBytes: number) => Promise<void>,
 ): Promise<BackupSummary> {
-  const lines = readLines(path);
+  const lines = readLines(source);
   const hash = createHash("sha256");
   let created: string;
   let entries = 0;
@@ -239,7 +248,12 @@ export async function readBackup(
   return { created, entries };
 }
 
-/** Checks a backup file without writing anything. */
-export async function checkBackup(path: string): Promise<BackupSummary> {
-  return await readBackup(path);
+/**
+ * Checks a backup through without writing anything: the header, every entry, the trailer's count
+ * and SHA-256 (what restore checks before it writes, and `backup --check`).
+ *
+ * @throws as {@link readBackup}
+ */
+export async function checkBackup(source: BackupSource): Promise<BackupSummary> {
+  return await readBackup(source);
 }
