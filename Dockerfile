@@ -3,7 +3,7 @@
 # binary, on distroless cc (glibc and libgcc, which denort links against), as a non-root user.
 #
 #   docker build -t classcord .
-#   docker run -d -p 12345:12345 -p 8080:8080 -v classcord-data:/data classcord
+#   docker run -d -p 12345:12345 -p 8080:8080 -e TZ=Europe/Paris -v classcord-data:/data classcord
 #   (/metrics stays on the container's loopback; add -e CLASSCORD_METRICS_HOST=0.0.0.0
 #   -p 9091:9091 to scrape it from outside)
 #
@@ -48,6 +48,10 @@ COPY --from=builder --chown=65532:65532 /out/data /data
 
 # The KV file lives in the volume; everything else has working defaults (see --help).
 ENV CLASSCORD_DB=/data/classcord.kv
+# No TZ: the image runs in UTC like any container, and message timestamps are the server's local
+# time, so the class's zone comes with the container (compose.yaml passes TZ from .env; docker run
+# -e TZ=Europe/Paris). V8 reads the zone from the ICU data inside the binary, not from
+# /usr/share/zoneinfo (checked with that folder emptied); distroless carries tzdata anyway.
 VOLUME /data
 
 # 12345: chat (TCP, JSON lines); 8080: the web app and /ws; 9091: /metrics, /healthz, /readyz.

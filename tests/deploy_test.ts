@@ -1,11 +1,14 @@
 // Deployment files, checked without a Docker engine or a running systemd: compose.yaml through
 // docker-compose's own validation, the cluster profile's configs through haproxy (-c, and a run on
 // loopback), nats-server -t and promtool, the systemd unit through systemd-analyze, and the
-// Dockerfile, .dockerignore and .env.example by their structure.
+// Dockerfile, .dockerignore and .env.example by their structure; the time zone they set, and a
+// server started with it stamping messages in that zone.
 import assert from "node:assert/strict";
 import { AddressSet } from "../src/address_set.ts";
 import { parseConfig } from "../src/config.ts";
 import { ROOT } from "../scripts/compile.ts";
+import { launch } from "./helpers/process.ts";
+import { TestClient } from "./helpers/test_server.ts";
 import { needs, PACKAGES, type Tool, which } from "./helpers/tools.ts";
 
 const decoder = new TextDecoder();
@@ -97,14 +100,15 @@ async function yamlValue(text: string): Promise<unknown> {
 
 /**
  * `docker-compose config` of compose.yaml with only these variables (and an empty env file, so a
- * developer's .env plays no part), and its output as JSON when it succeeded. docker-compose (v1,
- * Debian's package) is Python and prints YAML; its own interpreter, which has PyYAML, converts.
- * v1 prints every service whatever the active profiles (with its `profiles`), so the profiles'
- * effect is checked from that field; `profiles` are passed as `--profile` flags.
+ * developer's .env plays no part, or `envFile`), and its output as JSON when it succeeded.
+ * docker-compose (v1, Debian's package) is Python and prints YAML; its own interpreter, which has
+ * PyYAML, converts. v1 prints every service whatever the active profiles (with its `profiles`), so
+ * the profiles' effect is checked from that field; `profiles` are passed as `--profile` flags.
  */
 async function composeConfig(
   env: Record<string, string>,
   profiles: string[] = [],
+  envFile?: string,
 ): Promise<Output & { config?: Compose }> {
   const compose = tool("docker-compose");
   const tmp = await Deno.makeTempDir({ prefix: "classcord_compose_" });
@@ -114,7 +118,7 @@ async function composeConfig(
       "--project-directory",
       ROOT,
       "--env-file",
-      `${tmp}/empty.env`,
+      envFile ?? `${tmp}/empty.env`,
       "-f",
       `${ROOT}/compose.yaml`,
       ...profiles.flatMap((p) => ["--profile", p]),
@@ -224,6 +228,106 @@ Deno.test(
     assert.match(example, /^GRAFANA_ADMIN_PASSWORD=$/m, ".env.example documents it, empty");
   },
 );
+
+// ---------------------------------------------------------------------------------------------
+// Time zone: message timestamps are the server's local time (docs/protocol.md, "What a forwarded
+// message looks like"), and a container or a VM left in UTC would stamp the class's messages
+// one or two hours off.
+
+/** The zone of the deployment examples, the zone of a French class. */
+const PARIS = "Europe/Paris";
+
+/** Whether ICU (inside V8, so inside the server) knows this zone: a misspelt TZ silently is UTC. */
+function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The services that run the ClassCord image: the single node and the cluster's nodes. */
+function classcordServices(services: Record<string, ComposeService>): string[] {
+  return Object.keys(services).filter((n) => services[n].image === services.classcord.image)
+    .sort();
+}
+
+Deno.test(
+  "compose.yaml gives every ClassCord service the TZ of .env, Europe/Paris as .env.example and by default",
+  needs("docker-compose"),
+  async () => {
+    const example = await Deno.readTextFile(`${ROOT}/.env.example`);
+    const line = example.match(/^TZ=(.*)$/m);
+    assert.ok(line, ".env.example has a TZ= line");
+    assert.equal(line[1], PARIS);
+    assert.ok(isTimeZone(line[1]), `${line[1]} is a zone the server knows`);
+
+    const password = { GRAFANA_ADMIN_PASSWORD: "test-only-not-a-password" };
+    const zones = async (env: Record<string, string>, envFile?: string) => {
+      const out = await composeConfig({ ...password, ...env }, ["cluster"], envFile);
+      assert.equal(out.code, 0, out.stderr);
+      const { services } = out.config!;
+      const names = classcordServices(services);
+      assert.ok(names.length >= 3, `the single node and the cluster's nodes: ${names}`);
+      return new Set(names.map((n) => services[n].environment?.TZ));
+    };
+    // `cp .env.example .env`: the file's zone (the password, empty in the file, from the shell).
+    assert.deepEqual(await zones({}, `${ROOT}/.env.example`), new Set([PARIS]));
+    // An .env written before TZ existed, or with TZ empty.
+    assert.deepEqual(await zones({}), new Set([PARIS]));
+    assert.deepEqual(await zones({ TZ: "" }), new Set([PARIS]));
+    // Another class's zone reaches every node.
+    assert.deepEqual(await zones({ TZ: "America/Cayenne" }), new Set(["America/Cayenne"]));
+  },
+);
+
+/** `ms` on the wall clock of `timeZone`, in the server's timestamp format, computed by ICU. */
+function wallClock(ms: number, timeZone: string): string {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat("en", {
+      timeZone,
+      hourCycle: "h23",
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      second: "2-digit",
+    }).formatToParts(ms).map((p) => [p.type, p.value]),
+  );
+  const { year, month, day, hour, minute, second } = parts;
+  return `${year}-${month}-${day}T${hour}:${minute}:${second}.${
+    String(ms % 1000).padStart(3, "0")
+  }`;
+}
+
+Deno.test("a server started with TZ=Europe/Paris stamps a message in Paris time", async () => {
+  // Paris is off UTC all year: a server stamping UTC cannot pass.
+  assert.notEqual(wallClock(Date.now(), PARIS), wallClock(Date.now(), "UTC"));
+  const server = await launch(
+    ["--host", "127.0.0.1", "--port", "0", "--metrics-port", "0", "--db", ":memory:"],
+    { TZ: PARIS },
+  );
+  try {
+    await using alice = await TestClient.connect(server.port);
+    await alice.loginAs("alice");
+    const before = Date.now();
+    await alice.send({ type: "message", content: "Bonjour", id: 1 });
+    const ack = await alice.json();
+    const after = Date.now();
+    assert.equal(ack.type, "ack", JSON.stringify(ack));
+    const stamp = String(ack.timestamp);
+    assert.match(stamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}$/);
+    // Same fixed-width format: text order is time order.
+    const [low, high] = [wallClock(before, PARIS), wallClock(after, PARIS)];
+    assert.ok(low <= stamp && stamp <= high, `${stamp} between ${low} and ${high} (Paris)`);
+  } finally {
+    server.child.kill("SIGTERM");
+    const { code } = await server.exit();
+    assert.equal(code, 0);
+  }
+});
 
 // ---------------------------------------------------------------------------------------------
 // compose.yaml's cluster profile and deploy/cluster/
@@ -944,6 +1048,12 @@ Deno.test(
       const verify = await exec(analyze, ["verify", "--man=no", unit]);
       assert.equal(verify.code, 0, verify.stderr);
       assert.equal(verify.stderr + verify.stdout, "");
+      // The class's zone in message timestamps, whatever the host's (a VM is often in UTC).
+      const environment = unitSettings(await Deno.readTextFile(unit)).get("Service")!
+        .get("Environment") ?? [];
+      const zone = environment.filter((e) => e.startsWith("TZ=")).map((e) => e.slice(3));
+      assert.deepEqual(zone, [PARIS], "Environment=TZ=Europe/Paris, once");
+      assert.ok(isTimeZone(zone[0]), `${zone[0]} is a zone the server knows`);
       const security = await exec(analyze, ["security", "--offline=yes", "--no-pager", unit]);
       const level = security.stdout.match(/Overall exposure level for [^:]+: (\d+(?:\.\d+)?)/);
       assert.ok(level, security.stdout + security.stderr);
