@@ -36,10 +36,14 @@ export async function setupLogging(
   options: Pick<Config, "logLevel" | "logFormat" | "logFile">,
 ): Promise<void> {
   const { logLevel, logFormat, logFile } = options;
-  const formatter = logFormat === "json" ? jsonLinesFormatter : getTextFormatter();
+  // Text for people: in the local time zone (`TZ`, as message timestamps), offset shown, so a
+  // teacher reads the same hour in the log and in the chat. JSON keeps UTC (`Z`) for collectors.
+  const formatter = logFormat === "json"
+    ? jsonLinesFormatter
+    : getTextFormatter({ timestamp: "date-time-timezone", timeZone: null, category: "·" });
   let sink: Sink;
   if (logFile === "") {
-    sink = getConsoleSink(logFormat === "json" ? { formatter: jsonLinesFormatter } : {});
+    sink = getConsoleSink({ formatter });
   } else {
     try {
       sink = fileSink(logFile, formatter);

@@ -66,13 +66,22 @@ Deno.test("the start-up lines give addresses and URLs ready to copy", async () =
       `--web-port=${web}`,
       `--metrics-port=${metrics}`,
       `--db=${dir}/classcord.kv`,
-    ]);
+    ], { TZ: "Europe/Paris" });
     await server.output(/Metrics on/);
     server.child.kill("SIGTERM");
     const { out } = await server.exit();
     assert.match(out, new RegExp(`Listening on 127\\.0\\.0\\.1:${server.port}, store "`));
     assert.match(out, new RegExp(`Web app on http://127\\.0\\.0\\.1:${web}/\n`));
     assert.match(out, new RegExp(`Metrics on http://127\\.0\\.0\\.1:${metrics}/metrics\n`));
+    // The text log is in the class's time zone, the offset shown, as message timestamps are.
+    const offset = new Intl.DateTimeFormat("en", {
+      timeZone: "Europe/Paris",
+      timeZoneName: "longOffset",
+    }).formatToParts(new Date()).find((p) => p.type === "timeZoneName")!.value.slice(3);
+    assert.match(
+      out.split("\n")[0],
+      new RegExp(`^\\d{4}-\\d\\d-\\d\\d [\\d:.]+ \\${offset} \\[INF\\]`),
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
