@@ -56,7 +56,7 @@ Deno.test("ConnectionGate closes the oldest idle anonymous connection of an addr
 });
 
 Deno.test("ConnectionGate closes a connection that sent nothing before one that spoke, oldest first", () => {
-  const { g, mono, connect } = gate({ maxAnonymousPerAddress: 4 });
+  const { mono, connect } = gate({ maxAnonymousPerAddress: 4 });
   const [valid, bytes, silent1, silent2] = [connect()!, connect()!, connect()!, connect()!];
   valid.activity = 2; // a login window that registered
   bytes.activity = 1; // sent a line that was not a request

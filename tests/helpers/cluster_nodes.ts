@@ -61,7 +61,7 @@ export async function startNode(o: NodeOptions): Promise<NodeProcess> {
   const deadline = Date.now() + 30_000;
   let port: number | undefined;
   while (port === undefined) {
-    const m = out.match(/Listening on "127\.0\.0\.1":(\d+)/);
+    const m = out.match(/Listening on 127\.0\.0\.1:(\d+)/);
     if (m) port = Number(m[1]);
     else if (exited) throw new Error(`Node ${o.name} exited before listening:\n${out}`);
     else if (Date.now() > deadline) {
