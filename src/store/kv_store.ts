@@ -13,10 +13,10 @@
 //   ["import", importKey]           -> number       seq of an imported message (idempotent import)
 //   ["ban", user]                   -> number       end of a ban, ms since epoch (expires itself)
 //   ["secret", name]                -> Uint8Array   32 random bytes made at first use
-import { dirname } from "node:path";
 import { concatBytes } from "../bytes.ts";
 import { nameKey } from "../auth/names.ts";
 import { type Clock, systemClock } from "../clock.ts";
+import { createPrivateFile, makeStoreFolder } from "./files.ts";
 import type {
   Append,
   Conversation,
@@ -84,13 +84,18 @@ export class KvStore implements Store {
 
   /**
    * Opens (and creates) the database at `path`, creating its folder; `":memory:"` keeps nothing.
+   * A new folder is 0700 and a new file 0600, as its `-wal` and `-shm` then are (see files.ts).
    * `clock` dates the end of bans (tests move it).
    *
    * @throws {Error} `Cannot open store "path": reason`
    */
   static async open(path: string, options: { clock?: Clock } = {}): Promise<KvStore> {
     try {
-      if (path !== ":memory:") await Deno.mkdir(dirname(path), { recursive: true });
+      if (path !== ":memory:") {
+        await makeStoreFolder(path);
+        // Deno.openKv would create it 0644, readable by every account of the machine.
+        await createPrivateFile(path);
+      }
       return new KvStore(await Deno.openKv(path), options.clock ?? systemClock);
     } catch (err) {
       throw new Error(`Cannot open store "${path}": ${(err as Error).message}`, { cause: err });

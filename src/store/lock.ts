@@ -1,6 +1,6 @@
 // Who holds a store: an exclusive advisory lock on "<store>.lock", held for the life of the
 // process that writes the store, with the holder's PID and command in the file for the others.
-import { dirname } from "node:path";
+import { createPrivateFile, makeStoreFolder } from "./files.ts";
 
 /** What a lock file says of its holder. */
 export interface Holder {
@@ -45,8 +45,8 @@ export class StoreLock implements Disposable {
   }
 
   /**
-   * Takes the lock of the store at `path` (creating its folder) for `command`, and writes who
-   * holds it.
+   * Takes the lock of the store at `path` (creating its folder, 0700, and the lock file, 0600)
+   * for `command`, and writes who holds it.
    *
    * @throws {StoreInUseError} when another process holds it
    */
@@ -55,7 +55,8 @@ export class StoreLock implements Disposable {
     command: string,
     options: { socket?: string } = {},
   ): Promise<StoreLock> {
-    await Deno.mkdir(dirname(path), { recursive: true });
+    await makeStoreFolder(path);
+    await createPrivateFile(lockPath(path));
     const file = await Deno.open(lockPath(path), { read: true, write: true, create: true });
     if (!await file.tryLock(true)) {
       file.close();
