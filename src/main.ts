@@ -6,6 +6,7 @@ import { exportCommand } from "./commands/export.ts";
 import { healthcheck } from "./commands/healthcheck.ts";
 import { importCommand } from "./commands/import.ts";
 import { serve } from "./commands/serve.ts";
+import { stopCommand } from "./commands/stop.ts";
 import { userCommand } from "./commands/user.ts";
 import { helpText } from "./config.ts";
 import { VERSION } from "./server.ts";
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, { summary: string; run: (args: string[]) => Promi
   import: { summary: "copy accounts and messages from the old Python server", run: importCommand },
   backup: { summary: "write a consistent backup of the whole store", run: backupCommand },
   restore: { summary: "fill an empty (or --force) store from a backup", run: restoreCommand },
+  stop: { summary: "stop the server that holds the store (SIGTERM, then wait)", run: stopCommand },
   healthcheck: { summary: "exit 0 when the running server answers /healthz", run: healthcheck },
   version: { summary: "print the version", run: version },
 };

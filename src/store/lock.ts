@@ -98,6 +98,41 @@ export class StoreLock implements Disposable {
     }
   }
 
+  /**
+   * The PIDs, as this process sees them, of the processes holding the store's lock, from the
+   * kernel's table of locks (/proc/locks, Linux): the holder's own PID in its lock file is the
+   * one of its PID namespace, which differs when it runs in a container. An empty list when
+   * nobody holds it (or the holder is in a namespace this process cannot see); undefined where
+   * the table cannot be read (not Linux).
+   */
+  static async holderPids(path: string): Promise<number[] | undefined> {
+    let table: string;
+    let stat: Deno.FileInfo;
+    try {
+      table = await Deno.readTextFile("/proc/locks");
+      stat = await Deno.stat(lockPath(path));
+    } catch {
+      return undefined;
+    }
+    // Lines as `1: FLOCK  ADVISORY  WRITE 812 fe:00:2155522 0 EOF`: the device as major:minor in
+    // hex, then the inode (fs/locks.c). Linux splits st_dev as its MAJOR() and MINOR() do.
+    const dev = stat.dev;
+    const major = Math.floor(dev / 2 ** 8) % 2 ** 12 + Math.floor(dev / 2 ** 44) * 2 ** 12;
+    const minor = dev % 2 ** 8 + (Math.floor(dev / 2 ** 20) % 2 ** 24) * 2 ** 8;
+    const file = `${major.toString(16).padStart(2, "0")}:${
+      minor.toString(16).padStart(2, "0")
+    }:${stat.ino}`;
+    const pids: number[] = [];
+    for (const line of table.split("\n")) {
+      const fields = line.trim().split(/\s+/);
+      // A lock waited for, not held, has "->" before FLOCK: fields[1] differs.
+      if (fields[1] !== "FLOCK" || fields[5] !== file) continue;
+      const pid = Number(fields[4]);
+      if (pid > 0) pids.push(pid);
+    }
+    return pids;
+  }
+
   /** Releases the lock; the file stays, unlocked. */
   release(): void {
     try {
