@@ -44,6 +44,12 @@ function help(): string {
   ].join("\n");
 }
 
+/** Whether the server's options ask for the version: `--version` or `-V`, before any `--`. */
+function asksVersion(args: string[]): boolean {
+  const end = args.indexOf("--");
+  return (end < 0 ? args : args.slice(0, end)).some((a) => a === "--version" || a === "-V");
+}
+
 /** Runs the command `args` name (serve when they start with an option) and exits with its code. */
 async function main(args: string[]): Promise<never> {
   const [first, ...rest] = args;
@@ -55,6 +61,8 @@ async function main(args: string[]): Promise<never> {
   // The options alone mean serve, as before commands existed; --healthcheck is the old
   // container check, still written so in compose files.
   if (first === undefined || first.startsWith("-")) {
+    // Anywhere among the server's options, as --help: `deno task start --db x --version`.
+    if (asksVersion(args)) return await run("classcord", version);
     if (args.includes("--healthcheck")) {
       return await run("classcord", () => healthcheck(args.filter((a) => a !== "--healthcheck")));
     }
@@ -69,6 +77,7 @@ async function main(args: string[]): Promise<never> {
     console.log(help());
     Deno.exit(0);
   }
+  if (first === "serve" && asksVersion(rest)) return await run("classcord", version);
   return await run(first === "serve" ? "classcord" : first, () => command.run(rest));
 }
 

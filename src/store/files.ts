@@ -53,6 +53,45 @@ export async function createPrivateFile(path: string): Promise<void> {
   if (POSIX) await Deno.chmod(path, STORE_FILE_MODE);
 }
 
+/**
+ * A store file or folder that cannot be made or opened: one line naming the option and the
+ * path, `Cannot open store "path" (--db): reason`, where a refused permission says what the
+ * operator can do (Deno's own text would suggest other flags of its own).
+ */
+export class StoreOpenError extends Error {
+  override name = "StoreOpenError";
+
+  constructor(readonly path: string, readonly reason: string, options?: ErrorOptions) {
+    super(`Cannot open store "${path}" (--db): ${reason}`, options);
+  }
+
+  /** The error `err`, met while making or opening the store at `path`, explained. */
+  static from(path: string, err: unknown): StoreOpenError {
+    if (err instanceof StoreOpenError) return err;
+    const message = err instanceof Error ? err.message : String(err);
+    let reason: string;
+    if (err instanceof Deno.errors.NotCapable) {
+      // `Requires write access to "/srv/data", run again with the --allow-write flag`
+      const [, access, target] = message.match(/Requires (\w+) access to "(.*)"/) ?? [];
+      const doing = access === "read" ? "reading" : access === "write" ? "writing" : access;
+      reason = target === undefined
+        ? `Deno's permissions forbid it (${message})`
+        : `Deno's permissions forbid ${doing} "${target}": run it with deno task (or the ` +
+          `compiled binary), or choose a --db that its --allow-${access} covers`;
+    } else if (err instanceof Deno.errors.PermissionDenied) {
+      // `Permission denied (os error 13): mkdir '/srv/data'`: the file the system refused.
+      const target = message.match(/: \w+ '(.*)'$/s)?.[1] ?? path;
+      reason = `this user may not write "${target}"; run it as a user who may, ` +
+        "or choose another --db";
+    } else if (err instanceof Deno.errors.NotFound) {
+      reason = "no such file";
+    } else {
+      reason = message.replace(/(\(os error \d+\)): \w+ '.*'$/s, "$1");
+    }
+    return new StoreOpenError(path, reason, { cause: err });
+  }
+}
+
 /** A store that other accounts of the machine can get at, and the command that closes it. */
 export interface ExposedStore {
   /** The store's files (and folder) with group or other permission bits, each with its mode. */

@@ -16,7 +16,7 @@
 import { concatBytes } from "../bytes.ts";
 import { nameKey } from "../auth/names.ts";
 import { type Clock, systemClock } from "../clock.ts";
-import { createPrivateFile, makeStoreFolder } from "./files.ts";
+import { createPrivateFile, makeStoreFolder, StoreOpenError } from "./files.ts";
 import type {
   Append,
   Conversation,
@@ -87,7 +87,7 @@ export class KvStore implements Store {
    * A new folder is 0700 and a new file 0600, as its `-wal` and `-shm` then are (see files.ts).
    * `clock` dates the end of bans (tests move it).
    *
-   * @throws {Error} `Cannot open store "path": reason`
+   * @throws {StoreOpenError} `Cannot open store "path" (--db): reason`
    */
   static async open(path: string, options: { clock?: Clock } = {}): Promise<KvStore> {
     try {
@@ -98,7 +98,7 @@ export class KvStore implements Store {
       }
       return new KvStore(await Deno.openKv(path), options.clock ?? systemClock);
     } catch (err) {
-      throw new Error(`Cannot open store "${path}": ${(err as Error).message}`, { cause: err });
+      throw StoreOpenError.from(path, err);
     }
   }
 

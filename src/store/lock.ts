@@ -1,6 +1,6 @@
 // Who holds a store: an exclusive advisory lock on "<store>.lock", held for the life of the
 // process that writes the store, with the holder's PID and command in the file for the others.
-import { createPrivateFile, makeStoreFolder } from "./files.ts";
+import { createPrivateFile, makeStoreFolder, StoreOpenError } from "./files.ts";
 
 /** What a lock file says of its holder. */
 export interface Holder {
@@ -48,16 +48,22 @@ export class StoreLock implements Disposable {
    * Takes the lock of the store at `path` (creating its folder, 0700, and the lock file, 0600)
    * for `command`, and writes who holds it.
    *
-   * @throws {StoreInUseError} when another process holds it
+   * @throws {StoreInUseError} when another process holds it; {StoreOpenError} when the folder
+   * or the lock file cannot be made or opened
    */
   static async acquire(
     path: string,
     command: string,
     options: { socket?: string } = {},
   ): Promise<StoreLock> {
-    await makeStoreFolder(path);
-    await createPrivateFile(lockPath(path));
-    const file = await Deno.open(lockPath(path), { read: true, write: true, create: true });
+    let file: Deno.FsFile;
+    try {
+      await makeStoreFolder(path);
+      await createPrivateFile(lockPath(path));
+      file = await Deno.open(lockPath(path), { read: true, write: true, create: true });
+    } catch (err) {
+      throw StoreOpenError.from(path, err);
+    }
     if (!await file.tryLock(true)) {
       file.close();
       throw new StoreInUseError(path, await StoreLock.holder(path));
@@ -73,14 +79,18 @@ export class StoreLock implements Disposable {
     return new StoreLock(file, holder);
   }
 
-  /** Who holds the store at `path` now, if anyone (what its lock file says). */
+  /**
+   * Who holds the store at `path` now, if anyone (what its lock file says).
+   *
+   * @throws {StoreOpenError} when the lock file cannot be opened
+   */
   static async holder(path: string): Promise<Holder | undefined> {
     let file: Deno.FsFile;
     try {
       file = await Deno.open(lockPath(path), { read: true, write: true });
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) return undefined;
-      throw err;
+      throw StoreOpenError.from(path, err);
     }
     try {
       if (await file.tryLock(true)) return undefined; // nobody: a lock left by a past holder
