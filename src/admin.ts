@@ -1,5 +1,6 @@
 // The server's side of the admin socket: account changes asked by the `user` command while the
-// server runs, made in its store and felt at once by the sessions concerned.
+// server runs, made in its store and felt at once by the sessions concerned; the accounts listed
+// for the same command.
 import { getLogger } from "@logtape/logtape";
 import { nameKey } from "./auth/names.ts";
 import type { Clock } from "./clock.ts";
@@ -20,11 +21,18 @@ export async function answerAdmin(
   deps: { store: Store; bus: Bus; clock: Clock },
 ): Promise<AdminReply> {
   const { store, bus, clock } = deps;
-  if (req.op === "get") {
-    const user = await store.getUser(req.name);
-    return user ? { ok: true, name: user.name } : { ok: true };
-  }
   try {
+    if (req.op === "get") {
+      const user = await store.getUser(req.name);
+      return user ? { ok: true, name: user.name } : { ok: true };
+    }
+    if (req.op === "list") {
+      const users = [];
+      for await (const { name, createdAt, admin } of store.listUsers()) {
+        users.push(admin ? { name, createdAt, admin } : { name, createdAt });
+      }
+      return { ok: true, users };
+    }
     const name = await changeAccount(store, req, { now: clock.now() });
     const ends = req.op === "passwd" || req.op === "del" || req.op === "demote";
     const sessions = ends ? bus.disconnect(nameKey(name), "forbidden", T.accountChanged()) : 0;
@@ -36,11 +44,8 @@ export async function answerAdmin(
     return { ok: true, name, sessions };
   } catch (err) {
     if (err instanceof AccountError) return { ok: false, code: err.code, error: err.message };
-    log.error("Account change failed: {error}", { error: err });
-    return {
-      ok: false,
-      code: "failed",
-      error: `Cannot change "${req.name}": ${(err as Error).message}`,
-    };
+    log.error("Admin request {op} failed: {error}", { op: req.op, error: err });
+    const what = "name" in req ? `change "${req.name}"` : `answer ${req.op}`;
+    return { ok: false, code: "failed", error: `Cannot ${what}: ${(err as Error).message}` };
   }
 }

@@ -5,6 +5,7 @@ import { run } from "./commands/cli.ts";
 import { exportCommand } from "./commands/export.ts";
 import { healthcheck } from "./commands/healthcheck.ts";
 import { importCommand } from "./commands/import.ts";
+import { beforeBackup, beforeRestore } from "./commands/node_store.ts";
 import { serve } from "./commands/serve.ts";
 import { stopCommand } from "./commands/stop.ts";
 import { userCommand } from "./commands/user.ts";
@@ -17,8 +18,16 @@ const COMMANDS: Record<string, { summary: string; run: (args: string[]) => Promi
   user: { summary: "add, delete, promote accounts, set passwords, list them", run: userCommand },
   export: { summary: "write channel messages as JSON or CSV", run: exportCommand },
   import: { summary: "copy accounts and messages from the old Python server", run: importCommand },
-  backup: { summary: "write a consistent backup of the whole store", run: backupCommand },
-  restore: { summary: "fill an empty (or --force) store from a backup", run: restoreCommand },
+  backup: {
+    summary: "write a consistent backup of the whole store",
+    // A cluster node's store: said to hold the history only.
+    run: async (args) => (await beforeBackup(args), await backupCommand(args)),
+  },
+  restore: {
+    summary: "fill an empty (or --force) store from a backup",
+    // Never into a cluster node's store.
+    run: async (args) => (await beforeRestore(args), await restoreCommand(args)),
+  },
   stop: { summary: "stop the server that holds the store (SIGTERM, then wait)", run: stopCommand },
   healthcheck: { summary: "exit 0 when the running server answers /healthz", run: healthcheck },
   version: { summary: "print the version", run: version },

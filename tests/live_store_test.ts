@@ -75,7 +75,7 @@ Deno.test("a second server, an import and a restore refuse a live store and chan
   });
 });
 
-Deno.test("export, backup and user list read a consistent snapshot of a live store", async () => {
+Deno.test("export and backup read a consistent snapshot of a live store; user list asks the server", async () => {
   await withLiveServer(async (_srv, db) => {
     const exported = await classcord(["export", "--out", "-", "--db", db]);
     assert.equal(exported.code, 0, exported.err);

@@ -1,17 +1,19 @@
 // Account administration from the shell: add, delete, set a password, promote, demote, list.
 //
-// With the server stopped, the command writes the store itself, holding its lock. While the
-// server runs, it asks the server through its admin socket, so the store has one writer and the
-// sessions concerned feel the change at once. Passwords are typed without echo when stdin is a
+// With the server stopped, the command reads or writes the store itself, holding its lock for a
+// change. While the server runs, it asks the server through its admin socket, so the store has
+// one writer, the sessions concerned feel a change at once, and a cluster node answers from the
+// cluster (a node's own store holds no account: README, Cluster mode). Passwords are typed without echo when stdin is a
 // terminal, else read from the first line of stdin (for scripts); they are hashed here and never
 // printed, logged, sent or put in an error message.
 import { checkName } from "../auth/names.ts";
 import { DEFAULT_ARGON2, WorkerHasher } from "../auth/password.ts";
-import type { AdminReply } from "../protocol/admin.ts";
+import type { AdminAccount, AdminReply } from "../protocol/admin.ts";
 import { type AccountChange, AccountError, changeAccount } from "../store/accounts.ts";
 import { StoreInUseError, StoreLock } from "../store/lock.ts";
 import { askServer } from "./admin_client.ts";
 import { dbPath, parseFlags, readStore, UsageError, writeStore } from "./cli.ts";
+import { refuseNodeStore, USER_ON_NODE } from "./node_store.ts";
 
 /** 1..1024 bytes (PROTOCOL B.7), as the server's register request. */
 export const MAX_PASSWORD_BYTES = 1024;
@@ -35,8 +37,10 @@ Commands:
   demote <name>    take the administrator right away (its sessions are ended)
   list             every account with its creation date (UTC) and "admin", by name
 
-While the server runs, changes go through it (its admin socket beside the store), so they
-are safe and felt at once; list reads a snapshot of the store.
+While the server runs, every command goes through it (its admin socket beside the store), so
+changes are safe and felt at once, and a cluster node answers for the whole cluster. With the
+server stopped, the command works on the store itself; a cluster node's store is refused (its
+accounts, bans and mutes live in NATS).
 
 Passwords are typed without echo on a terminal; otherwise the first line of stdin is the
 password (for scripts: printf '%s\\n' "$pw" | classcord user add alice).
@@ -188,14 +192,33 @@ interface Accounts {
   change(change: AccountChange): Promise<{ name: string; sessions: number }>;
 }
 
+/** What `list` reads: the store itself, or the running server. */
+interface Listings {
+  /** Every account, by name (case-folded). */
+  users(): AsyncIterable<AdminAccount>;
+}
+
+type AccountStore = Parameters<typeof changeAccount>[0];
+
 /** The store written directly, its lock held: the server is not running. */
-function directly(store: Parameters<typeof changeAccount>[0]): Accounts {
+function directly(store: AccountStore): Accounts {
   return {
     async get(name) {
       return (await store.getUser(name))?.name;
     },
     async change(change) {
       return { name: await changeAccount(store, change, { now: Date.now() }), sessions: 0 };
+    },
+  };
+}
+
+/** The store read directly (or a snapshot of it). */
+function readDirectly(store: AccountStore): Listings {
+  return {
+    async *users() {
+      for await (const { name, createdAt, admin } of store.listUsers()) {
+        yield { name, createdAt, admin };
+      }
     },
   };
 }
@@ -216,6 +239,17 @@ function throughServer(socket: string): Accounts {
     async change(change) {
       const reply = answer(await askServer(socket, change));
       return { name: reply.name ?? change.name, sessions: reply.sessions ?? 0 };
+    },
+  };
+}
+
+/** What the running server lists, through its admin socket. */
+function listedByServer(socket: string): Listings {
+  return {
+    async *users() {
+      const reply = await askServer(socket, { op: "list" });
+      if (!reply.ok) throw new Error(reply.error);
+      yield* reply.users ?? [];
     },
   };
 }
@@ -256,13 +290,29 @@ function ended(sessions: number): string {
   return sessions === 0 ? "" : `, ${sessions === 1 ? "1 session" : `${sessions} sessions`} ended`;
 }
 
+/**
+ * `list`: through the running server when there is one, else from the store (a snapshot while
+ * another tool holds it), which must not be a cluster node's.
+ */
 async function list(db: string | undefined): Promise<void> {
+  const path = dbPath(db);
+  const holder = path === ":memory:" ? undefined : await StoreLock.holder(path);
+  if (holder?.socket) {
+    await print(listedByServer(holder.socket));
+    return;
+  }
   await using store = await readStore(db);
+  await refuseNodeStore(store, path, USER_ON_NODE);
+  await print(readDirectly(store));
+}
+
+/** Prints one line per account: name, creation date, "admin". */
+async function print(listings: Listings): Promise<void> {
+  const iso = (ms: number) => new Date(ms).toISOString();
   // Keys are case-folded names, so the store lists them sorted by name.
   const lines: string[] = [];
-  for await (const user of store.listUsers()) {
-    const role = user.admin ? "\tadmin" : "";
-    lines.push(`${user.name}\t${new Date(user.createdAt).toISOString()}${role}`);
+  for await (const user of listings.users()) {
+    lines.push(`${user.name}\t${iso(user.createdAt)}${user.admin ? "\tadmin" : ""}`);
     if (lines.length === 100) console.log(lines.splice(0).join("\n"));
   }
   if (lines.length > 0) console.log(lines.join("\n"));
@@ -289,6 +339,9 @@ export async function userCommand(args: string[]): Promise<number> {
   if (extra !== undefined) throw new UsageError(`Unexpected argument "${extra}"`);
   if (command === "list") {
     if (rawName !== undefined) throw new UsageError(`Unexpected argument "${rawName}"`);
+    if (values.admin || values.create) {
+      throw new UsageError(`--${values.admin ? "admin" : "create"} goes with add only`);
+    }
     await list(values.db);
     return 0;
   }
@@ -302,6 +355,7 @@ export async function userCommand(args: string[]): Promise<number> {
   await using store = holder
     ? undefined
     : await writeStore(values.db, "user", { create: command === "add" && values.create });
+  if (store) await refuseNodeStore(store, db, USER_ON_NODE);
   const accounts = holder ? throughServer(holder.socket!) : directly(store!);
   try {
     if (command === "add") await add(accounts, name, values.admin === true);

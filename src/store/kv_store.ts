@@ -13,6 +13,10 @@
 //   ["import", importKey]           -> number       seq of an imported message (idempotent import)
 //   ["ban", user]                   -> number       end of a ban, ms since epoch (expires itself)
 //   ["secret", name]                -> Uint8Array   32 random bytes made at first use
+// Only in a cluster node's store (its read model of the cluster's stream; accounts, bans and
+// mutes are in NATS, not here):
+//   ["stream"]                      -> StreamPosition  where the read model stands in the stream
+//   ["cluster"]                     -> ClusterMark     written at each start of a node
 import { concatBytes } from "../bytes.ts";
 import { nameKey } from "../auth/names.ts";
 import { type Clock, systemClock } from "../clock.ts";
@@ -72,6 +76,12 @@ export interface StreamPosition {
   ts: number;
   /** The stream's creation time: another value means the stream was recreated. */
   epoch: string;
+}
+
+/** What a cluster node writes in its store: the mark of a node's copy. */
+export interface ClusterMark {
+  /** The node's name (`--node-name`) when it last started on this store. */
+  node: string;
 }
 
 /** A {@link Store} over one Deno KV database. Names are folded here ({@link nameKey}). */
@@ -209,6 +219,27 @@ export class KvStore implements Store {
     await this.#append(batch, (op, last) => {
       op.set(["stream"], { seq: last.seq, ts: last.ts, epoch } satisfies StreamPosition);
     });
+  }
+
+  /**
+   * Marks the store as a cluster node's copy (its read model), so that tools refuse to look
+   * for accounts in it: they live in NATS.
+   */
+  async markClusterNode(node: string): Promise<void> {
+    await this.kv.set(["cluster"], { node } satisfies ClusterMark);
+  }
+
+  /**
+   * Whether a cluster node uses this store: its mark (the node's name), or a stream position
+   * alone (a node of a version before the mark: no name known); null for a single server's.
+   */
+  async clusterNode(): Promise<Partial<ClusterMark> | null> {
+    const [mark, position] = await this.kv.getMany<[ClusterMark, StreamPosition]>([
+      ["cluster"],
+      ["stream"],
+    ]);
+    if (mark.value) return mark.value;
+    return position.value ? {} : null;
   }
 
   /** Deletes every entry: a read model whose stream was recreated starts over. */
