@@ -15,7 +15,10 @@ import { VERSION } from "./server.ts";
 /** Every command, with the line `--help` shows for it. */
 const COMMANDS: Record<string, { summary: string; run: (args: string[]) => Promise<number> }> = {
   serve: { summary: "run the chat server (the default)", run: serve },
-  user: { summary: "add, delete, promote accounts, set passwords, list them", run: userCommand },
+  user: {
+    summary: "add, delete, promote accounts, set passwords, list them; list and lift bans",
+    run: userCommand,
+  },
   export: { summary: "write channel messages as JSON or CSV", run: exportCommand },
   import: { summary: "copy accounts and messages from the old Python server", run: importCommand },
   backup: {

@@ -31,6 +31,7 @@ const USER_THEN = "run user commands while the node runs: they go through it";
 async function assertStoppedNodeRefused(dir: string, db: string): Promise<void> {
   const before = await entries(db);
   assertNodeRefusal(await classcord(["user", "list", "--db", db]), "user", db, USER_THEN);
+  assertNodeRefusal(await classcord(["user", "bans", "--db", db]), "user", db, USER_THEN);
   assertNodeRefusal(
     await classcord(["user", "passwd", "alice", "--db", db], "new-pw\n"),
     "user",
@@ -43,6 +44,7 @@ async function assertStoppedNodeRefused(dir: string, db: string): Promise<void> 
     db,
     USER_THEN,
   );
+  assertNodeRefusal(await classcord(["user", "unban", "bob", "--db", db]), "user", db, USER_THEN);
   // The old server's messages file, one row: refused before anything is written.
   const old = `${dir}/old.db`;
   const { DatabaseSync } = await import("node:sqlite");
@@ -95,7 +97,7 @@ async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
 }
 
 Deno.test(
-  "user lists the accounts through a running cluster node; its store alone is refused",
+  "user lists accounts and bans and lifts a ban through a running cluster node; its store alone is refused",
   needs("nats-server"),
   async () => {
     await withTempDir(async (dir) => {
@@ -103,18 +105,33 @@ Deno.test(
       await using nats = await startNatsCluster();
       {
         await using node = await startTestServer({ db, nats: nats.urls, nodeName: "node-1" });
-        // Accounts made through the node live in NATS.
+        // Accounts made through the node live in NATS; an administrator bans bob.
         const added = await classcord(["user", "add", "--admin", "prof", "--db", db], "pw\n");
         assert.equal(added.code, 0, added.err);
         await using alice = await node.connect();
         await alice.loginAs("alice");
         assert.equal((await alice.request({ type: "message", content: "hi", id: 1 })).type, "ack");
+        await using prof = await node.connect();
+        await prof.login("prof", "pw");
+        for (const user of ["bob", "zed"]) {
+          assert.equal((await prof.call({ type: "ban", user, duration: 600 })).status, "ok");
+        }
         const listed = await classcord(["user", "list", "--db", db]);
         assert.equal(listed.code, 0, listed.err);
         assert.deepEqual(
           listed.out.trimEnd().split("\n").map((l) => [l.split("\t")[0], l.split("\t")[2]]),
           [["alice", undefined], ["prof", "admin"]],
         );
+        const banned = await classcord(["user", "bans", "--db", db]);
+        assert.equal(banned.code, 0, banned.err);
+        assert.deepEqual(banned.out.trimEnd().split("\n").map((l) => l.split("\t")[0]), [
+          "bob",
+          "zed",
+        ]);
+        const lifted = await classcord(["user", "unban", "zed", "--db", db]);
+        assert.equal(lifted.out, 'Lifted the ban on "zed"\n', lifted.err);
+        await using zed = await node.connect();
+        await zed.loginAs("zed");
       }
       // The node stopped: its store is its copy of the history, and says so.
       await assertStoppedNodeRefused(dir, db);

@@ -1,4 +1,5 @@
-// Account administration from the shell: add, delete, set a password, promote, demote, list.
+// Account administration from the shell: add, delete, set a password, promote, demote, list;
+// the running bans, listed and lifted.
 //
 // With the server stopped, the command reads or writes the store itself, holding its lock for a
 // change. While the server runs, it asks the server through its admin socket, so the store has
@@ -9,7 +10,13 @@
 import { checkName } from "../auth/names.ts";
 import { DEFAULT_ARGON2, WorkerHasher } from "../auth/password.ts";
 import type { AdminAccount, AdminReply } from "../protocol/admin.ts";
-import { type AccountChange, AccountError, changeAccount } from "../store/accounts.ts";
+import {
+  type AccountChange,
+  AccountError,
+  changeAccount,
+  liftBan,
+  runningBans,
+} from "../store/accounts.ts";
 import { StoreInUseError, StoreLock } from "../store/lock.ts";
 import { askServer } from "./admin_client.ts";
 import { dbPath, parseFlags, readStore, UsageError, writeStore } from "./cli.ts";
@@ -36,6 +43,8 @@ Commands:
   promote <name>   make an account an administrator
   demote <name>    take the administrator right away (its sessions are ended)
   list             every account with its creation date (UTC) and "admin", by name
+  bans             every running ban: the name and the end of its ban (UTC), by name
+  unban <name>     lift the ban on a name (a running mute of it stays until its end)
 
 While the server runs, every command goes through it (its admin socket beside the store), so
 changes are safe and felt at once, and a cluster node answers for the whole cluster. With the
@@ -190,12 +199,16 @@ interface Accounts {
   get(name: string): Promise<string | undefined>;
   /** Makes the change; the account's name and the sessions it ended. */
   change(change: AccountChange): Promise<{ name: string; sessions: number }>;
+  /** Lifts the running ban on a name; its name as given. */
+  unban(name: string): Promise<string>;
 }
 
-/** What `list` reads: the store itself, or the running server. */
+/** What `list` and `bans` read: the store itself, or the running server. */
 interface Listings {
   /** Every account, by name (case-folded). */
   users(): AsyncIterable<AdminAccount>;
+  /** The running bans, by name, with their end (ms since the epoch). */
+  bans(): Promise<{ name: string; until: number }[]>;
 }
 
 type AccountStore = Parameters<typeof changeAccount>[0];
@@ -209,6 +222,7 @@ function directly(store: AccountStore): Accounts {
     async change(change) {
       return { name: await changeAccount(store, change, { now: Date.now() }), sessions: 0 };
     },
+    unban: (name) => liftBan(store, name, { now: Date.now() }),
   };
 }
 
@@ -220,6 +234,7 @@ function readDirectly(store: AccountStore): Listings {
         yield { name, createdAt, admin };
       }
     },
+    bans: () => runningBans(store, { now: Date.now() }),
   };
 }
 
@@ -240,16 +255,25 @@ function throughServer(socket: string): Accounts {
       const reply = answer(await askServer(socket, change));
       return { name: reply.name ?? change.name, sessions: reply.sessions ?? 0 };
     },
+    async unban(name) {
+      return answer(await askServer(socket, { op: "unban", name })).name ?? name;
+    },
   };
 }
 
 /** What the running server lists, through its admin socket. */
 function listedByServer(socket: string): Listings {
+  const answer = async (op: "list" | "bans") => {
+    const reply = await askServer(socket, { op });
+    if (!reply.ok) throw new Error(reply.error);
+    return reply;
+  };
   return {
     async *users() {
-      const reply = await askServer(socket, { op: "list" });
-      if (!reply.ok) throw new Error(reply.error);
-      yield* reply.users ?? [];
+      yield* (await answer("list")).users ?? [];
+    },
+    async bans() {
+      return (await answer("bans")).bans ?? [];
     },
   };
 }
@@ -290,25 +314,35 @@ function ended(sessions: number): string {
   return sessions === 0 ? "" : `, ${sessions === 1 ? "1 session" : `${sessions} sessions`} ended`;
 }
 
+async function unban(accounts: Accounts, name: string): Promise<void> {
+  const lifted = await accounts.unban(name);
+  console.log(`Lifted the ban on "${lifted}"`);
+}
+
 /**
- * `list`: through the running server when there is one, else from the store (a snapshot while
- * another tool holds it), which must not be a cluster node's.
+ * `list` or `bans`: through the running server when there is one, else from the store (a
+ * snapshot while another tool holds it), which must not be a cluster node's.
  */
-async function list(db: string | undefined): Promise<void> {
+async function show(db: string | undefined, what: "list" | "bans"): Promise<void> {
   const path = dbPath(db);
   const holder = path === ":memory:" ? undefined : await StoreLock.holder(path);
   if (holder?.socket) {
-    await print(listedByServer(holder.socket));
+    await print(listedByServer(holder.socket), what);
     return;
   }
   await using store = await readStore(db);
   await refuseNodeStore(store, path, USER_ON_NODE);
-  await print(readDirectly(store));
+  await print(readDirectly(store), what);
 }
 
-/** Prints one line per account: name, creation date, "admin". */
-async function print(listings: Listings): Promise<void> {
+/** Prints one line per account (name, creation date, "admin") or per ban (name, end). */
+async function print(listings: Listings, what: "list" | "bans"): Promise<void> {
   const iso = (ms: number) => new Date(ms).toISOString();
+  if (what === "bans") {
+    const bans = await listings.bans();
+    if (bans.length > 0) console.log(bans.map((b) => `${b.name}\t${iso(b.until)}`).join("\n"));
+    return;
+  }
   // Keys are case-folded names, so the store lists them sorted by name.
   const lines: string[] = [];
   for await (const user of listings.users()) {
@@ -318,7 +352,7 @@ async function print(listings: Listings): Promise<void> {
   if (lines.length > 0) console.log(lines.join("\n"));
 }
 
-const COMMANDS = ["add", "passwd", "del", "promote", "demote", "list"];
+const COMMANDS = ["add", "passwd", "del", "promote", "demote", "list", "bans", "unban"];
 
 /** `classcord user <command>`: resolves with the exit code. */
 export async function userCommand(args: string[]): Promise<number> {
@@ -337,12 +371,12 @@ export async function userCommand(args: string[]): Promise<number> {
     throw new UsageError(`Unknown command "${command}": expected ${COMMANDS.join(", ")}`);
   }
   if (extra !== undefined) throw new UsageError(`Unexpected argument "${extra}"`);
-  if (command === "list") {
+  if (command === "list" || command === "bans") {
     if (rawName !== undefined) throw new UsageError(`Unexpected argument "${rawName}"`);
     if (values.admin || values.create) {
       throw new UsageError(`--${values.admin ? "admin" : "create"} goes with add only`);
     }
-    await list(values.db);
+    await show(values.db, command);
     return 0;
   }
   if ((values.admin || values.create) && command !== "add") {
@@ -361,6 +395,7 @@ export async function userCommand(args: string[]): Promise<number> {
     if (command === "add") await add(accounts, name, values.admin === true);
     else if (command === "passwd") await passwd(accounts, name);
     else if (command === "del") await del(accounts, name);
+    else if (command === "unban") await unban(accounts, name);
     else await promote(accounts, name, command === "promote");
     return 0;
   } catch (err) {
