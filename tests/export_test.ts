@@ -590,7 +590,7 @@ Deno.test("a missing --db file is an error, not a new empty store", async () => 
   await using tmp = await tempDb();
   const run = await exportRun(["--db", `${tmp.dir}/typo.kv`, "--out", "-"]);
   assert.equal(run.code, 1);
-  assert.equal(run.stderr, `export: Cannot open store "${tmp.dir}/typo.kv": no such file\n`);
+  assert.equal(run.stderr, `export: Cannot open store "${tmp.dir}/typo.kv" (--db): no such file\n`);
   for await (const e of Deno.readDir(tmp.dir)) assert.fail(`unexpected file ${e.name}`);
 });
 

@@ -4,7 +4,12 @@
 import assert from "node:assert/strict";
 import { StoreLock } from "../src/store/lock.ts";
 import { type CommandResult, launch, runClasscord } from "./helpers/process.ts";
-import { startTestServer, TestClient, type TestServer } from "./helpers/test_server.ts";
+import {
+  startTestServer,
+  storeWithAdmin,
+  TestClient,
+  type TestServer,
+} from "./helpers/test_server.ts";
 
 const TIMEOUT_MS = 60_000;
 const classcord = (args: string[], stdin?: string) =>
@@ -75,7 +80,7 @@ Deno.test("a second server, an import and a restore refuse a live store and chan
   });
 });
 
-Deno.test("export, backup and user list read a consistent snapshot of a live store", async () => {
+Deno.test("export and backup read a consistent snapshot of a live store; user list asks the server", async () => {
   await withLiveServer(async (_srv, db) => {
     const exported = await classcord(["export", "--out", "-", "--db", db]);
     assert.equal(exported.code, 0, exported.err);
@@ -170,4 +175,62 @@ Deno.test("a server killed with SIGKILL leaves no lock behind: the next one star
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** `user bans` as lines of [name, end of the ban in ms]. */
+async function bans(db: string): Promise<[string, number][]> {
+  const listed = await classcord(["user", "bans", "--db", db]);
+  assert.equal(listed.code, 0, listed.err);
+  return listed.out.split("\n").filter((l) => l).map((l) => {
+    const [name, iso] = l.split("\t");
+    assert.match(iso, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    return [name, Date.parse(iso)];
+  });
+}
+
+Deno.test("user bans and unban go through the running server, and write the stopped server's store", async () => {
+  await using admin = await storeWithAdmin("prof", "pw");
+  const { db } = admin;
+  let until: Map<string, number>;
+  {
+    await using srv = await startTestServer({ db });
+    await using prof = await srv.connect();
+    await prof.login("prof", "pw");
+    await using bob = await srv.connect();
+    await bob.loginAs("bob");
+    const before = Date.now();
+    assert.equal((await prof.call({ type: "ban", user: "Bob", duration: 3600 })).status, "ok");
+    assert.equal((await prof.call({ type: "ban", user: "zed", duration: 60 })).status, "ok");
+    assert.equal((await prof.call({ type: "ban", user: "amy", duration: 600 })).status, "ok");
+    const listed = await bans(db);
+    assert.deepEqual(listed.map(([name]) => name), ["amy", "bob", "zed"]);
+    until = new Map(listed);
+    const bobUntil = until.get("bob")!;
+    assert.ok(bobUntil >= before + 3600_000 && bobUntil <= Date.now() + 3600_000, "bob's end");
+    // Lifted through the server: the name logs in again at once.
+    const lifted = await classcord(["user", "unban", "zed", "--db", db]);
+    assert.equal(lifted.code, 0, lifted.err);
+    assert.equal(lifted.out, 'Lifted the ban on "zed"\n');
+    assert.deepEqual((await bans(db)).map(([name]) => name), ["amy", "bob"]);
+    await using zed = await srv.connect();
+    await zed.loginAs("zed");
+    const again = await classcord(["user", "unban", "zed", "--db", db]);
+    assert.equal(again.code, 1);
+    assert.equal(again.err, 'user: No running ban on "zed"\n');
+  }
+  // The server stopped: the store itself is read and written, its lock held.
+  assert.deepEqual(await bans(db), [["amy", until.get("amy")], ["bob", until.get("bob")]]);
+  const lifted = await classcord(["user", "unban", "BOB", "--db", db]);
+  assert.equal(lifted.code, 0, lifted.err);
+  assert.equal(lifted.out, 'Lifted the ban on "BOB"\n');
+  assert.deepEqual((await bans(db)).map(([name]) => name), ["amy"]);
+  const none = await classcord(["user", "unban", "bob", "--db", db]);
+  assert.equal(none.code, 1);
+  assert.equal(none.err, 'user: No running ban on "bob"\n');
+  await using srv = await startTestServer({ db });
+  await using bob = await srv.connect();
+  assert.equal((await bob.login("bob")).status, "ok", "bob logs in after the unban");
+  await using amy = await srv.connect();
+  const refused = await amy.request({ type: "message", content: "x", from: "amy" });
+  assert.equal(refused.code, "forbidden", "amy is still banned");
 });

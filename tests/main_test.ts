@@ -1,6 +1,6 @@
 // The program as an operator runs it: flags, exit codes, the listening log line, signals.
 import assert from "node:assert/strict";
-import { command, launch } from "./helpers/process.ts";
+import { command, launch, runCommand } from "./helpers/process.ts";
 import { freePort, TestClient } from "./helpers/test_server.ts";
 
 Deno.test("--help documents every flag and exits 0", async () => {
@@ -153,4 +153,101 @@ Deno.test("--healthcheck exits 0 when the server's /healthz answers, 1 when noth
   }
   const down = await command(["--healthcheck", `--metrics-port=${metricsPort}`]).output();
   assert.equal(down.code, 1);
+});
+
+Deno.test("--version or -V anywhere among the server's options prints the version and exits 0", async () => {
+  const { version } = JSON.parse(
+    await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
+  );
+  for (
+    const args of [
+      ["--db", ":memory:", "--version"],
+      ["--port", "0", "-V"],
+      ["serve", "--db", ":memory:", "--version"],
+    ]
+  ) {
+    const { code, stdout, stderr } = await command(args).output();
+    assert.equal(code, 0, new TextDecoder().decode(stderr));
+    assert.equal(new TextDecoder().decode(stdout), `classcord ${version}\n`, args.join(" "));
+  }
+});
+
+/** `deno run <permissions> src/main.ts <args>` to its end, as root without root's file rights. */
+function runUnprivileged(permissions: string[], args: string[], stdin?: string) {
+  const main = new URL("../src/main.ts", import.meta.url).pathname;
+  const config = new URL("../deno.json", import.meta.url).pathname;
+  const deno = [Deno.execPath(), "run", "--quiet", "--config", config, ...permissions, main];
+  // Root writes any folder: without these capabilities, the folder's mode applies to it too.
+  const root = Deno.uid() === 0
+    ? ["--bounding-set=-dac_override,-dac_read_search,-fowner", "--"]
+    : undefined;
+  return root
+    ? runCommand("setpriv", [...root, ...deno, ...args], { stdin, env: { NO_COLOR: "1" } })
+    : runCommand(deno[0], [...deno.slice(1), ...args], { stdin, env: { NO_COLOR: "1" } });
+}
+
+const TASK_PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
+
+Deno.test("a store in a folder this user may not write is refused in one line naming --db and the path", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "classcord_test_" });
+  try {
+    const locked = `${dir}/locked`;
+    await Deno.mkdir(locked, { mode: 0o555 });
+    await Deno.chmod(locked, 0o555);
+    const db = `${locked}/data/classcord.kv`;
+    const refusal = `Cannot open store "${db}" (--db): this user may not write ` +
+      `"${locked}/data"; run it as a user who may, or choose another --db`;
+    const served = await runUnprivileged(TASK_PERMISSIONS, [
+      "--host=127.0.0.1",
+      "--port=0",
+      "--metrics-port=0",
+      "--web-port=0",
+      `--db=${db}`,
+    ]);
+    assert.equal(served.code, 1, served.err);
+    const lines = (served.out + served.err).trimEnd().split("\n");
+    assert.equal(lines.length, 1, served.out + served.err);
+    assert.match(lines[0], / FTL classcord Cannot start: /);
+    assert.ok(lines[0].includes(refusal), lines[0]);
+    const added = await runUnprivileged(
+      TASK_PERMISSIONS,
+      ["user", "add", "--create", "prof", "--db", db],
+      "pw\n",
+    );
+    assert.equal(added.code, 1, added.err);
+    assert.equal(added.err, `user: ${refusal}\n`);
+    await assert.rejects(Deno.stat(`${locked}/data`), Deno.errors.NotFound);
+  } finally {
+    await Deno.chmod(`${dir}/locked`, 0o755);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a store outside Deno's --allow-write is refused in our words, not Deno's", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "classcord_test_" });
+  try {
+    const db = `${dir}/data/classcord.kv`;
+    const permissions = [
+      "--allow-net",
+      "--allow-read",
+      "--allow-env",
+      `--allow-write=${dir}/elsewhere`,
+    ];
+    const added = await runUnprivileged(
+      permissions,
+      ["user", "add", "--create", "prof", "--db", db],
+      "pw\n",
+    );
+    assert.equal(added.code, 1, added.err);
+    // The first file it needs to write: the store's lock.
+    assert.equal(
+      added.err,
+      `user: Cannot open store "${db}" (--db): Deno's permissions forbid writing ` +
+        `"${db}.lock": run it with deno task (or the compiled binary), or choose a --db that ` +
+        "its --allow-write covers\n",
+    );
+    assert.doesNotMatch(added.err, /run again with/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -84,6 +84,8 @@ export class ClusterNode {
       const feed = new Feed(link, o.local, (applied) => bus.apply(applied));
       started.push(feed);
       await feed.start();
+      // After the catch-up, which may have emptied the store: the tools must see a node's copy.
+      await o.local.markClusterNode(o.node);
       // A refused name leaves nothing to stop (and the other node's key alone).
       await presence.start();
       started.push(presence);

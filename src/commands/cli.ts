@@ -6,6 +6,7 @@ import type { Clock } from "../clock.ts";
 import { DEFAULT_DB } from "../config.ts";
 import { ConfigError } from "../errors.ts";
 import { KvSnapshot } from "../store/kv_entries.ts";
+import { StoreOpenError } from "../store/files.ts";
 import { KvStore } from "../store/kv_store.ts";
 import { StoreLock } from "../store/lock.ts";
 
@@ -116,7 +117,7 @@ export function dbPath(flag: string | undefined): string {
  * SQLite's online backup, and never touches the live file. A missing file is an error, not a
  * new empty store: a mistyped --db must not look like an empty class.
  *
- * @throws {Error} `Cannot open store "path": no such file`
+ * @throws {StoreOpenError} `Cannot open store "path" (--db): no such file`
  */
 export async function readStore(flag: string | undefined): Promise<KvStore & AsyncDisposable> {
   const path = await existingStore(dbPath(flag));
@@ -138,8 +139,8 @@ export async function readStore(flag: string | undefined): Promise<KvStore & Asy
  * disposed: never while the server or another writer holds it. Only with `create` may the file
  * be new.
  *
- * @throws {StoreInUseError} naming what holds the store; {Error} `Cannot open store "path": no
- * such file` without `create`
+ * @throws {StoreInUseError} naming what holds the store; {StoreOpenError} `Cannot open store
+ * "path" (--db): no such file` without `create`
  */
 export async function writeStore(
   flag: string | undefined,
@@ -171,10 +172,7 @@ async function existingStore(path: string): Promise<string> {
     await Deno.stat(path);
     return path;
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound) {
-      throw new Error(`Cannot open store "${path}": no such file`);
-    }
-    throw err;
+    throw StoreOpenError.from(path, err);
   }
 }
 

@@ -28,6 +28,7 @@ import {
   parseOldTimestamp,
 } from "./import/old_messages.ts";
 import { readUsers } from "./import/pickle.ts";
+import { refuseNodeStore } from "./node_store.ts";
 
 const USAGE =
   `Imports an old ClassCord (Python) deployment into the server's store. Stop the server first.
@@ -334,7 +335,14 @@ export async function importCommand(args: string[]): Promise<number> {
   let store: Store & AsyncDisposable;
   try {
     // Held until the end: a running server numbers messages on its own, and would collide.
-    store = await writeStore(values.db, "import", { create: true });
+    const opened = await writeStore(values.db, "import", { create: true });
+    // Accounts written into a cluster node's copy would be read by nobody.
+    await refuseNodeStore(opened, dbPath(values.db), "import into a single server's store")
+      .catch(async (err) => {
+        await opened[Symbol.asyncDispose]();
+        throw err;
+      });
+    store = opened;
   } catch (err) {
     db?.close();
     throw err;

@@ -4,6 +4,7 @@ import { getLogger } from "@logtape/logtape";
 import { type Config, parseConfig } from "../config.ts";
 import { setupLogging } from "../log.ts";
 import { startServer } from "../server.ts";
+import { exposedStore } from "../store/files.ts";
 import { resolvePath } from "./cli.ts";
 
 /** Exit codes: 0 after a clean shutdown, 1 when startup fails (2, bad options, is thrown). */
@@ -19,6 +20,24 @@ export function absolutePaths(config: Config): Config {
     tlsKey: path(config.tlsKey),
     logFile: path(config.logFile),
   };
+}
+
+/**
+ * Warns, in one line, when other accounts of the machine can read the store (made before its
+ * files were created private, or copied without their modes), with the command that fixes it.
+ */
+async function reportExposedStore(db: string): Promise<void> {
+  const log = getLogger(["classcord", "store"]);
+  try {
+    const exposed = await exposedStore(db);
+    if (!exposed) return;
+    log.warning("Other users of this machine can read the store: {files}; fix it with: {command}", {
+      files: exposed.paths.map((p) => `${p.path} (${p.mode})`).join(", "),
+      command: exposed.command,
+    });
+  } catch (error) {
+    log.debug("Cannot check the modes of the store's files: {error}", { error });
+  }
 }
 
 /**
@@ -49,6 +68,8 @@ export async function serve(args: string[]): Promise<number> {
     );
   };
   Deno.addSignalListener("SIGHUP", reload);
+  // After the signal listeners: a stop asked meanwhile is not lost.
+  await reportExposedStore(config.db);
   const signal = await stopSignal;
   Deno.removeSignalListener("SIGHUP", reload);
   log.info("Received {signal}, shutting down", { signal });

@@ -1,17 +1,26 @@
-// Account administration from the shell: add, delete, set a password, promote, demote, list.
+// Account administration from the shell: add, delete, set a password, promote, demote, list;
+// the running bans, listed and lifted.
 //
-// With the server stopped, the command writes the store itself, holding its lock. While the
-// server runs, it asks the server through its admin socket, so the store has one writer and the
-// sessions concerned feel the change at once. Passwords are typed without echo when stdin is a
+// With the server stopped, the command reads or writes the store itself, holding its lock for a
+// change. While the server runs, it asks the server through its admin socket, so the store has
+// one writer, the sessions concerned feel a change at once, and a cluster node answers from the
+// cluster (a node's own store holds no account: README, Cluster mode). Passwords are typed without echo when stdin is a
 // terminal, else read from the first line of stdin (for scripts); they are hashed here and never
 // printed, logged, sent or put in an error message.
 import { checkName } from "../auth/names.ts";
 import { DEFAULT_ARGON2, WorkerHasher } from "../auth/password.ts";
-import type { AdminReply } from "../protocol/admin.ts";
-import { type AccountChange, AccountError, changeAccount } from "../store/accounts.ts";
+import type { AdminAccount, AdminReply } from "../protocol/admin.ts";
+import {
+  type AccountChange,
+  AccountError,
+  changeAccount,
+  liftBan,
+  runningBans,
+} from "../store/accounts.ts";
 import { StoreInUseError, StoreLock } from "../store/lock.ts";
 import { askServer } from "./admin_client.ts";
 import { dbPath, parseFlags, readStore, UsageError, writeStore } from "./cli.ts";
+import { refuseNodeStore, USER_ON_NODE } from "./node_store.ts";
 
 /** 1..1024 bytes (PROTOCOL B.7), as the server's register request. */
 export const MAX_PASSWORD_BYTES = 1024;
@@ -34,9 +43,13 @@ Commands:
   promote <name>   make an account an administrator
   demote <name>    take the administrator right away (its sessions are ended)
   list             every account with its creation date (UTC) and "admin", by name
+  bans             every running ban: the name and the end of its ban (UTC), by name
+  unban <name>     lift the ban on a name (a running mute of it stays until its end)
 
-While the server runs, changes go through it (its admin socket beside the store), so they
-are safe and felt at once; list reads a snapshot of the store.
+While the server runs, every command goes through it (its admin socket beside the store), so
+changes are safe and felt at once, and a cluster node answers for the whole cluster. With the
+server stopped, the command works on the store itself; a cluster node's store is refused (its
+accounts, bans and mutes live in NATS).
 
 Passwords are typed without echo on a terminal; otherwise the first line of stdin is the
 password (for scripts: printf '%s\\n' "$pw" | classcord user add alice).
@@ -186,10 +199,22 @@ interface Accounts {
   get(name: string): Promise<string | undefined>;
   /** Makes the change; the account's name and the sessions it ended. */
   change(change: AccountChange): Promise<{ name: string; sessions: number }>;
+  /** Lifts the running ban on a name; its name as given. */
+  unban(name: string): Promise<string>;
 }
 
+/** What `list` and `bans` read: the store itself, or the running server. */
+interface Listings {
+  /** Every account, by name (case-folded). */
+  users(): AsyncIterable<AdminAccount>;
+  /** The running bans, by name, with their end (ms since the epoch). */
+  bans(): Promise<{ name: string; until: number }[]>;
+}
+
+type AccountStore = Parameters<typeof changeAccount>[0];
+
 /** The store written directly, its lock held: the server is not running. */
-function directly(store: Parameters<typeof changeAccount>[0]): Accounts {
+function directly(store: AccountStore): Accounts {
   return {
     async get(name) {
       return (await store.getUser(name))?.name;
@@ -197,6 +222,19 @@ function directly(store: Parameters<typeof changeAccount>[0]): Accounts {
     async change(change) {
       return { name: await changeAccount(store, change, { now: Date.now() }), sessions: 0 };
     },
+    unban: (name) => liftBan(store, name, { now: Date.now() }),
+  };
+}
+
+/** The store read directly (or a snapshot of it). */
+function readDirectly(store: AccountStore): Listings {
+  return {
+    async *users() {
+      for await (const { name, createdAt, admin } of store.listUsers()) {
+        yield { name, createdAt, admin };
+      }
+    },
+    bans: () => runningBans(store, { now: Date.now() }),
   };
 }
 
@@ -216,6 +254,26 @@ function throughServer(socket: string): Accounts {
     async change(change) {
       const reply = answer(await askServer(socket, change));
       return { name: reply.name ?? change.name, sessions: reply.sessions ?? 0 };
+    },
+    async unban(name) {
+      return answer(await askServer(socket, { op: "unban", name })).name ?? name;
+    },
+  };
+}
+
+/** What the running server lists, through its admin socket. */
+function listedByServer(socket: string): Listings {
+  const answer = async (op: "list" | "bans") => {
+    const reply = await askServer(socket, { op });
+    if (!reply.ok) throw new Error(reply.error);
+    return reply;
+  };
+  return {
+    async *users() {
+      yield* (await answer("list")).users ?? [];
+    },
+    async bans() {
+      return (await answer("bans")).bans ?? [];
     },
   };
 }
@@ -256,19 +314,45 @@ function ended(sessions: number): string {
   return sessions === 0 ? "" : `, ${sessions === 1 ? "1 session" : `${sessions} sessions`} ended`;
 }
 
-async function list(db: string | undefined): Promise<void> {
+async function unban(accounts: Accounts, name: string): Promise<void> {
+  const lifted = await accounts.unban(name);
+  console.log(`Lifted the ban on "${lifted}"`);
+}
+
+/**
+ * `list` or `bans`: through the running server when there is one, else from the store (a
+ * snapshot while another tool holds it), which must not be a cluster node's.
+ */
+async function show(db: string | undefined, what: "list" | "bans"): Promise<void> {
+  const path = dbPath(db);
+  const holder = path === ":memory:" ? undefined : await StoreLock.holder(path);
+  if (holder?.socket) {
+    await print(listedByServer(holder.socket), what);
+    return;
+  }
   await using store = await readStore(db);
+  await refuseNodeStore(store, path, USER_ON_NODE);
+  await print(readDirectly(store), what);
+}
+
+/** Prints one line per account (name, creation date, "admin") or per ban (name, end). */
+async function print(listings: Listings, what: "list" | "bans"): Promise<void> {
+  const iso = (ms: number) => new Date(ms).toISOString();
+  if (what === "bans") {
+    const bans = await listings.bans();
+    if (bans.length > 0) console.log(bans.map((b) => `${b.name}\t${iso(b.until)}`).join("\n"));
+    return;
+  }
   // Keys are case-folded names, so the store lists them sorted by name.
   const lines: string[] = [];
-  for await (const user of store.listUsers()) {
-    const role = user.admin ? "\tadmin" : "";
-    lines.push(`${user.name}\t${new Date(user.createdAt).toISOString()}${role}`);
+  for await (const user of listings.users()) {
+    lines.push(`${user.name}\t${iso(user.createdAt)}${user.admin ? "\tadmin" : ""}`);
     if (lines.length === 100) console.log(lines.splice(0).join("\n"));
   }
   if (lines.length > 0) console.log(lines.join("\n"));
 }
 
-const COMMANDS = ["add", "passwd", "del", "promote", "demote", "list"];
+const COMMANDS = ["add", "passwd", "del", "promote", "demote", "list", "bans", "unban"];
 
 /** `classcord user <command>`: resolves with the exit code. */
 export async function userCommand(args: string[]): Promise<number> {
@@ -287,9 +371,12 @@ export async function userCommand(args: string[]): Promise<number> {
     throw new UsageError(`Unknown command "${command}": expected ${COMMANDS.join(", ")}`);
   }
   if (extra !== undefined) throw new UsageError(`Unexpected argument "${extra}"`);
-  if (command === "list") {
+  if (command === "list" || command === "bans") {
     if (rawName !== undefined) throw new UsageError(`Unexpected argument "${rawName}"`);
-    await list(values.db);
+    if (values.admin || values.create) {
+      throw new UsageError(`--${values.admin ? "admin" : "create"} goes with add only`);
+    }
+    await show(values.db, command);
     return 0;
   }
   if ((values.admin || values.create) && command !== "add") {
@@ -302,11 +389,13 @@ export async function userCommand(args: string[]): Promise<number> {
   await using store = holder
     ? undefined
     : await writeStore(values.db, "user", { create: command === "add" && values.create });
+  if (store) await refuseNodeStore(store, db, USER_ON_NODE);
   const accounts = holder ? throughServer(holder.socket!) : directly(store!);
   try {
     if (command === "add") await add(accounts, name, values.admin === true);
     else if (command === "passwd") await passwd(accounts, name);
     else if (command === "del") await del(accounts, name);
+    else if (command === "unban") await unban(accounts, name);
     else await promote(accounts, name, command === "promote");
     return 0;
   } catch (err) {

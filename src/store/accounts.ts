@@ -9,7 +9,10 @@ export type AccountChange =
   | { op: "del"; name: string }
   | { op: "promote" | "demote"; name: string };
 
-/** Why a change could not be made: the name is taken, or there is no such account. */
+/**
+ * Why a change could not be made: the name is taken, or there is no such account (or no running
+ * ban on the name, for an unban).
+ */
 export class AccountError extends Error {
   override name = "AccountError";
 
@@ -50,4 +53,32 @@ export async function changeAccount(
     : await store.setAdmin(name, change.op === "promote");
   if (!done) throw missing(); // deleted meanwhile
   return user.name;
+}
+
+/**
+ * Lifts the running ban on `name` (an account's or a guest's); resolves with the name as given.
+ *
+ * @throws {AccountError} `missing` when no ban runs on the name
+ */
+export async function liftBan(
+  store: Store,
+  name: string,
+  options: { now: number },
+): Promise<string> {
+  const until = await store.bannedUntil(name);
+  // An ended ban whose entry is not swept yet is no ban, as for the unban request of a client.
+  if (until === null || until <= options.now || !await store.unban(name)) {
+    throw new AccountError("missing", `No running ban on "${name}"`);
+  }
+  return name;
+}
+
+/** The running bans, by name (case-folded), with their end in ms since the epoch. */
+export async function runningBans(
+  store: Store,
+  options: { now: number },
+): Promise<{ name: string; until: number }[]> {
+  return (await store.bans())
+    .filter((b) => b.until > options.now)
+    .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 }

@@ -17,10 +17,14 @@
 //   ["ban", user]                   -> BanValue     end of a ban and the name as banned (expires
 //                                                   itself); a bare number in older stores
 //   ["secret", name]                -> Uint8Array   32 random bytes made at first use
-import { dirname } from "node:path";
+// Only in a cluster node's store (its read model of the cluster's stream; accounts, bans and
+// mutes are in NATS, not here):
+//   ["stream"]                      -> StreamPosition  where the read model stands in the stream
+//   ["cluster"]                     -> ClusterMark     written at each start of a node
 import { concatBytes } from "../bytes.ts";
 import { nameKey } from "../auth/names.ts";
 import { type Clock, systemClock } from "../clock.ts";
+<<<<<<< HEAD
 import {
   type Append,
   type Conversation,
@@ -31,6 +35,17 @@ import {
   type StoredMessage,
   UNREAD_MAX,
   type UserRecord,
+=======
+import { createPrivateFile, makeStoreFolder, StoreOpenError } from "./files.ts";
+import type {
+  Append,
+  Conversation,
+  ExportFilter,
+  HistoryPage,
+  Store,
+  StoredMessage,
+  UserRecord,
+>>>>>>> i17-ops
 } from "./store.ts";
 
 /**
@@ -92,6 +107,12 @@ export interface StreamPosition {
   epoch: string;
 }
 
+/** What a cluster node writes in its store: the mark of a node's copy. */
+export interface ClusterMark {
+  /** The node's name (`--node-name`) when it last started on this store. */
+  node: string;
+}
+
 /** A {@link Store} over one Deno KV database. Names are folded here ({@link nameKey}). */
 export class KvStore implements Store {
   readonly #clock: Clock;
@@ -102,16 +123,21 @@ export class KvStore implements Store {
 
   /**
    * Opens (and creates) the database at `path`, creating its folder; `":memory:"` keeps nothing.
+   * A new folder is 0700 and a new file 0600, as its `-wal` and `-shm` then are (see files.ts).
    * `clock` dates the end of bans (tests move it).
    *
-   * @throws {Error} `Cannot open store "path": reason`
+   * @throws {StoreOpenError} `Cannot open store "path" (--db): reason`
    */
   static async open(path: string, options: { clock?: Clock } = {}): Promise<KvStore> {
     try {
-      if (path !== ":memory:") await Deno.mkdir(dirname(path), { recursive: true });
+      if (path !== ":memory:") {
+        await makeStoreFolder(path);
+        // Deno.openKv would create it 0644, readable by every account of the machine.
+        await createPrivateFile(path);
+      }
       return new KvStore(await Deno.openKv(path), options.clock ?? systemClock);
     } catch (err) {
-      throw new Error(`Cannot open store "${path}": ${(err as Error).message}`, { cause: err });
+      throw StoreOpenError.from(path, err);
     }
   }
 
@@ -238,6 +264,27 @@ export class KvStore implements Store {
     await this.#append(batch, (op, last) => {
       op.set(["stream"], { seq: last.seq, ts: last.ts, epoch } satisfies StreamPosition);
     });
+  }
+
+  /**
+   * Marks the store as a cluster node's copy (its read model), so that tools refuse to look
+   * for accounts in it: they live in NATS.
+   */
+  async markClusterNode(node: string): Promise<void> {
+    await this.kv.set(["cluster"], { node } satisfies ClusterMark);
+  }
+
+  /**
+   * Whether a cluster node uses this store: its mark (the node's name), or a stream position
+   * alone (a node of a version before the mark: no name known); null for a single server's.
+   */
+  async clusterNode(): Promise<Partial<ClusterMark> | null> {
+    const [mark, position] = await this.kv.getMany<[ClusterMark, StreamPosition]>([
+      ["cluster"],
+      ["stream"],
+    ]);
+    if (mark.value) return mark.value;
+    return position.value ? {} : null;
   }
 
   /** Deletes every entry: a read model whose stream was recreated starts over. */

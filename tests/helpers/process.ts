@@ -6,16 +6,40 @@ const CONFIG = fileURLToPath(new URL("../../deno.json", import.meta.url));
 // The permissions of `deno task start`.
 const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
 
+/** How the program is run: `umask` (octal, "022") is set by a shell before it starts. */
+export interface RunOptions {
+  umask?: string;
+}
+
+/** `program args`, or the same through `sh` after `umask`. */
+function withUmask(
+  program: string,
+  args: string[],
+  umask: string | undefined,
+): [string, string[]] {
+  if (umask === undefined) return [program, args];
+  return ["sh", ["-c", `umask ${umask} && exec "$0" "$@"`, program, ...args]];
+}
+
 /**
  * `deno run src/main.ts <args>` (the server) with the start task's permissions and piped
  * output; without the web listener unless `args` ask for it (it needs the built app, and its
  * default port 8080 would be shared by the tests).
  */
-export function command(args: string[], env: Record<string, string> = {}): Deno.Command {
+export function command(
+  args: string[],
+  env: Record<string, string> = {},
+  options: RunOptions = {},
+): Deno.Command {
   const web = args.some((a) => a.startsWith("--web-port")) ? [] : ["--web-port=0"];
-  return new Deno.Command(Deno.execPath(), {
-    // --quiet: no "Download ..." line from Deno on a first run, whatever the test reads.
-    args: ["run", "--quiet", "--config", CONFIG, ...PERMISSIONS, MAIN, ...args, ...web],
+  // --quiet: no "Download ..." line from Deno on a first run, whatever the test reads.
+  const [program, programArgs] = withUmask(
+    Deno.execPath(),
+    ["run", "--quiet", "--config", CONFIG, ...PERMISSIONS, MAIN, ...args, ...web],
+    options.umask,
+  );
+  return new Deno.Command(program, {
+    args: programArgs,
     env,
     stdin: "null",
     stdout: "piped",
@@ -24,8 +48,12 @@ export function command(args: string[], env: Record<string, string> = {}): Deno.
 }
 
 /** Starts the real program and waits for its listening log line; returns the bound port. */
-export async function launch(args: string[], env: Record<string, string> = {}) {
-  const child = command(args, env).spawn();
+export async function launch(
+  args: string[],
+  env: Record<string, string> = {},
+  options: RunOptions = {},
+) {
+  const child = command(args, env, options).spawn();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let out = "";
   let port: number | undefined;
@@ -76,6 +104,16 @@ export async function launch(args: string[], env: Record<string, string> = {}) {
   };
 }
 
+/** Options of {@link runCommand}: its stdin, environment, deadline, directory and umask. */
+export interface RunCommandOptions extends RunOptions {
+  stdin?: string;
+  env?: Record<string, string>;
+  /** Only `env` reaches the command, nothing of this process's environment. */
+  clearEnv?: boolean;
+  timeoutMs?: number;
+  cwd?: string;
+}
+
 /** What a finished command printed, and its exit code. */
 export interface CommandResult {
   code: number;
@@ -90,17 +128,11 @@ export interface CommandResult {
 export async function runCommand(
   cmd: string,
   args: string[],
-  options: {
-    stdin?: string;
-    env?: Record<string, string>;
-    /** Only `env` reaches the command, nothing of this process's environment. */
-    clearEnv?: boolean;
-    timeoutMs?: number;
-    cwd?: string;
-  } = {},
+  options: RunCommandOptions = {},
 ): Promise<CommandResult> {
-  const child = new Deno.Command(cmd, {
-    args,
+  const [program, programArgs] = withUmask(cmd, args, options.umask);
+  const child = new Deno.Command(program, {
+    args: programArgs,
     env: options.env,
     clearEnv: options.clearEnv,
     cwd: options.cwd,
@@ -133,7 +165,7 @@ export async function runCommand(
 /** Runs `classcord <args>` (a command and its options) as its task does, to its end. */
 export function runClasscord(
   args: string[],
-  options: { stdin?: string; env?: Record<string, string>; timeoutMs?: number; cwd?: string } = {},
+  options: RunCommandOptions = {},
 ): Promise<CommandResult> {
   return runCommand(
     Deno.execPath(),
