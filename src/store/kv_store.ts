@@ -24,7 +24,7 @@
 import { concatBytes } from "../bytes.ts";
 import { nameKey } from "../auth/names.ts";
 import { type Clock, systemClock } from "../clock.ts";
-<<<<<<< HEAD
+import { createPrivateFile, makeStoreFolder, StoreOpenError } from "./files.ts";
 import {
   type Append,
   type Conversation,
@@ -35,17 +35,6 @@ import {
   type StoredMessage,
   UNREAD_MAX,
   type UserRecord,
-=======
-import { createPrivateFile, makeStoreFolder, StoreOpenError } from "./files.ts";
-import type {
-  Append,
-  Conversation,
-  ExportFilter,
-  HistoryPage,
-  Store,
-  StoredMessage,
-  UserRecord,
->>>>>>> i17-ops
 } from "./store.ts";
 
 /**
