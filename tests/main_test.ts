@@ -207,7 +207,7 @@ Deno.test("a store in a folder this user may not write is refused in one line na
     assert.equal(served.code, 1, served.err);
     const lines = (served.out + served.err).trimEnd().split("\n");
     assert.equal(lines.length, 1, served.out + served.err);
-    assert.match(lines[0], / FTL classcord Cannot start: /);
+    assert.match(lines[0], / \[FTL\] classcord: Cannot start: /);
     assert.ok(lines[0].includes(refusal), lines[0]);
     const added = await runUnprivileged(
       TASK_PERMISSIONS,

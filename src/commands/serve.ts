@@ -31,10 +31,16 @@ async function reportExposedStore(db: string): Promise<void> {
   try {
     const exposed = await exposedStore(db);
     if (!exposed) return;
-    log.warning("Other users of this machine can read the store: {files}; fix it with: {command}", {
-      files: exposed.paths.map((p) => `${p.path} (${p.mode})`).join(", "),
-      command: exposed.command,
-    });
+    const files = exposed.paths.map((p) => `${p.path} (${p.mode})`).join(", ");
+    // The paths and the command in the text, unquoted, so the command can be pasted as it is;
+    // the JSON log keeps them as properties too.
+    log.warning(
+      `Other users of this machine can read the store: ${files}; fix it with: ${exposed.command}`,
+      {
+        files,
+        command: exposed.command,
+      },
+    );
   } catch (error) {
     log.debug("Cannot check the modes of the store's files: {error}", { error });
   }
@@ -53,7 +59,8 @@ export async function serve(args: string[]): Promise<number> {
   try {
     server = await startServer(config);
   } catch (err) {
-    log.fatal("Cannot start: {error}", { error: (err as Error).message });
+    const error = (err as Error).message;
+    log.fatal(`Cannot start: ${error}`, { error });
     return EXIT_STARTUP;
   }
   const { promise: stopSignal, resolve } = Promise.withResolvers<Deno.Signal>();
