@@ -9,6 +9,7 @@ import { AddressSet } from "../address_set.ts";
 import { Buffer } from "node:buffer";
 import http from "node:http";
 import https from "node:https";
+import { brotliCompressSync, constants as zlib, gzipSync } from "node:zlib";
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 // @ts-types="@types/ws"
@@ -29,6 +30,52 @@ interface Asset {
   etag: string;
   /** Content-hashed names never change: cached for a year; index.html is checked every time. */
   immutable: boolean;
+  /**
+   * The same bytes compressed once at start (brotli at its best level, gzip at 9), kept only
+   * where they are smaller: each request then costs a lookup, never a compression.
+   */
+  encoded: { br?: Uint8Array; gzip?: Uint8Array };
+}
+
+/** Types worth compressing: text. Images of the app are already compressed formats. */
+const COMPRESSIBLE = /^(text\/|application\/(json|manifest\+json)|image\/svg\+xml)/;
+
+/** The encodings of a file smaller than its bytes, best first. */
+function encodings(body: Uint8Array, type: string): Asset["encoded"] {
+  if (!COMPRESSIBLE.test(type) || body.length < 256) return {};
+  const encoded: Asset["encoded"] = {};
+  const br = brotliCompressSync(body, {
+    params: {
+      [zlib.BROTLI_PARAM_QUALITY]: zlib.BROTLI_MAX_QUALITY,
+      [zlib.BROTLI_PARAM_SIZE_HINT]: body.length,
+    },
+  });
+  if (br.length < body.length) encoded.br = new Uint8Array(br);
+  const gzip = gzipSync(body, { level: 9 });
+  if (gzip.length < body.length) encoded.gzip = new Uint8Array(gzip);
+  return encoded;
+}
+
+/**
+ * The encoding to send for an `Accept-Encoding` header (RFC 9110 §12.5.3): brotli, then gzip,
+ * then none, skipping those the client refuses with `q=0` or does not name.
+ */
+export function chooseEncoding(
+  accept: string | undefined,
+  available: Asset["encoded"],
+): "br" | "gzip" | undefined {
+  if (!accept) return undefined;
+  const weights = new Map<string, number>();
+  for (const part of accept.split(",")) {
+    const [name, ...params] = part.trim().toLowerCase().split(";");
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith("q="));
+    const weight = q === undefined ? 1 : Number(q.slice(2));
+    weights.set(name.trim(), Number.isFinite(weight) ? weight : 0);
+  }
+  const accepted = (name: string) => (weights.get(name) ?? weights.get("*") ?? 0) > 0;
+  if (available.br && accepted("br")) return "br";
+  if (available.gzip && accepted("gzip")) return "gzip";
+  return undefined;
 }
 
 /** An HTTP answer before it is written: status, headers, body. */
@@ -70,11 +117,13 @@ export async function loadAssets(root: URL): Promise<Map<string, Asset>> {
             .join("")
         }"`;
         const ext = entry.name.slice(entry.name.lastIndexOf(".") + 1).toLowerCase();
+        const type = TYPES[ext] ?? "application/octet-stream";
         assets.set(`${prefix}${entry.name}`, {
           body,
-          type: TYPES[ext] ?? "application/octet-stream",
+          type,
           etag,
           immutable: entry.name !== "index.html",
+          encoded: encodings(body, type),
         });
       }
     }
@@ -259,13 +308,18 @@ export class WebListener {
       if (url.pathname === "/favicon.ico") return { status: 204, headers: this.#headers(host, {}) };
       return this.#text(404, "Not found\n", host);
     }
+    const encoding = chooseEncoding(req.headers["accept-encoding"], asset.encoded);
+    // Each encoding is its own representation with its own tag (RFC 9110 §8.8.3).
+    const etag = encoding ? `${asset.etag.slice(0, -1)}-${encoding}"` : asset.etag;
     const headers = this.#headers(host, {
       "content-type": asset.type,
-      etag: asset.etag,
+      etag,
       "cache-control": asset.immutable ? "public, max-age=31536000, immutable" : "no-cache",
+      ...(Object.keys(asset.encoded).length ? { vary: "accept-encoding" } : {}),
+      ...(encoding ? { "content-encoding": encoding } : {}),
     });
-    if (req.headers["if-none-match"] === asset.etag) return { status: 304, headers };
-    return { status: 200, headers, body: asset.body };
+    if (req.headers["if-none-match"] === etag) return { status: 304, headers };
+    return { status: 200, headers, body: encoding ? asset.encoded[encoding] : asset.body };
   }
 
   /** `Upgrade: websocket` at /ws, from our own origin or an allowed one (or no browser). */
