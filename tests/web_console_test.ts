@@ -124,6 +124,14 @@ Deno.test(
     await page.locator("#by-name-for").scrollIntoViewIfNeeded();
     await screenshot(page, "console-by-name-fr");
 
+    // One's own name, typed in full: refused here, nothing sent.
+    await input.fill("PROF");
+    await input.press("Enter");
+    await page.getByRole("alert").getByText("Vous ne pouvez ni vous rendre muet ni vous bannir")
+      .waitFor();
+    await page.getByRole("button", { name: "Bannir…" }).click();
+    assert.equal(await page.getByRole("dialog").count(), 0, "no ban dialog for oneself");
+
     // Keyboard only: the name, the duration, Enter mutes.
     await input.fill("");
     await page.keyboard.type("Zoé");

@@ -208,4 +208,5 @@ export const en: Catalog = {
   muteDoneWhen: "{name} muted, ends {when}",
   banDoneWhen: "{name} banned, ends {when}",
   skipToConsole: "Skip to the console",
+  notOnYourself: "You cannot mute or ban yourself",
 };

@@ -218,4 +218,5 @@ export const fr = {
   muteDoneWhen: "{name} rendu muet, fin {when}",
   banDoneWhen: "{name} banni, fin {when}",
   skipToConsole: "Aller à la console",
+  notOnYourself: "Vous ne pouvez ni vous rendre muet ni vous bannir",
 } as const;

@@ -99,7 +99,16 @@ export function ConsoleView(props: { client: Client }) {
           <Connected model={model} me={client.me} act={act} askBan={askBan} />
           <Mutes model={model} act={act} />
           <Sanctions model={model} act={act} />
-          <ByName model={model} me={client.me} act={act} askBan={askBan} />
+          <ByName
+            model={model}
+            me={client.me}
+            act={act}
+            askBan={askBan}
+            refuse={(text) => {
+              setDone("");
+              setFailed(text);
+            }}
+          />
           <Announce model={model} act={act} />
           <Channels client={client} />
           <Export model={model} client={client} act={act} />
@@ -432,7 +441,16 @@ function Sanctions(props: { model: ConsoleModel; act: Act }) {
 }
 
 /** Mute or ban a name typed in, online or not; registered names are completed as it is typed. */
-function ByName(props: { model: ConsoleModel; me?: string; act: Act; askBan: AskBan }) {
+function ByName(
+  props: {
+    model: ConsoleModel;
+    me?: string;
+    act: Act;
+    askBan: AskBan;
+    /** Shows why nothing was sent. */
+    refuse: (text: string) => void;
+  },
+) {
   const t = useI18n();
   const { model } = props;
   const [name, setName] = useState("");
@@ -440,6 +458,8 @@ function ByName(props: { model: ConsoleModel; me?: string; act: Act; askBan: Ask
   const user = name.trim();
   // One's own name is not offered: the server refuses it (docs/protocol.md §11).
   const names = model.names.filter((n) => !isSelf(n, props.me));
+  // Typed in full anyway: said here, as the server's refusal would read "teachers only".
+  const self = isSelf(user, props.me);
   return (
     <Card id="by-name-h" title={t.t("sanctionHeading")}>
       <form
@@ -447,6 +467,7 @@ function ByName(props: { model: ConsoleModel; me?: string; act: Act; askBan: Ask
         onSubmit={(e) => {
           e.preventDefault();
           if (!user) return;
+          if (self) return props.refuse(t.t("notOnYourself"));
           props.act(() =>
             model.mute(user, seconds).then((reply) => {
               setName("");
@@ -487,7 +508,7 @@ function ByName(props: { model: ConsoleModel; me?: string; act: Act; askBan: Ask
             type="button"
             class="danger"
             disabled={!user}
-            onClick={() => props.askBan(user, seconds)}
+            onClick={() => self ? props.refuse(t.t("notOnYourself")) : props.askBan(user, seconds)}
           >
             {t.t("banAsk")}
           </button>
