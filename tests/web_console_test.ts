@@ -284,6 +284,7 @@ Deno.test(
       const href = await p.locator("a.skip").getAttribute("href");
       assert.equal(await p.locator(href ?? "#").count(), 1, `skip link to ${href}`);
       await p.locator("a.skip").focus();
+      await screenshot(p, `console-skip-${locale.slice(0, 2)}`);
       await p.keyboard.press("Enter");
       assert.equal(await p.evaluate("document.activeElement?.id"), "console-h");
 
