@@ -1,8 +1,9 @@
-// The teacher console's data (WEB.md §6): sessions every 10 s and on status events, stats every
-// 5 s with messages per second from the delta of `messages`, bans, mutes given from this page,
-// and the moderation requests. No DOM here.
+// The teacher console's data (WEB.md §6): sessions and running mutes every 10 s and on status
+// events, stats every 5 s with messages per second from the delta of `messages`, bans, name
+// completion from `directory`, the moderation requests, and how its times read. No DOM here.
 import type { Timers } from "./connection.ts";
-import { type Line, num, str, typeOf } from "./wire.ts";
+import { type I18n, localDate, parseTimestamp } from "./i18n.ts";
+import { type Line, nameKey, num, str, typeOf } from "./wire.ts";
 
 /** One connection of an identified session (`sessions` reply). */
 export interface SessionRow {
@@ -23,17 +24,24 @@ export interface Stats {
   startedAt?: string;
 }
 
-/** A ban in force (`bans` reply). */
+/** A ban in force (`bans` reply), or a running mute (`mutes` reply): the name as shown. */
 export interface Ban {
   user: string;
   until: string;
 }
+
+/** A running mute (`mutes` reply, docs/protocol.md §11). */
+export type Mute = Ban;
 
 /** How often the figures are asked (WEB.md §6). */
 export const STATS_EVERY_MS = 5_000;
 export const SESSIONS_EVERY_MS = 10_000;
 /** 5 minutes of samples for the sparkline. */
 export const SPARK_POINTS = 60;
+/** Typing pauses this long before a name is completed: one `directory` request per pause. */
+export const COMPLETE_AFTER_MS = 200;
+/** Names offered at once (the server gives 10 by default, 50 at most: docs/protocol.md §11). */
+export const COMPLETE_LIMIT = 10;
 
 /** Options of {@link ConsoleModel}. */
 export interface ConsoleOptions {
@@ -48,6 +56,9 @@ export interface ConsoleOptions {
 export class ConsoleModel {
   sessions: SessionRow[] = [];
   bans: Ban[] = [];
+  mutes: Mute[] = [];
+  /** Registered names completing the last prefix asked (`directory`). */
+  names: string[] = [];
   stats: Stats | undefined;
   /** Messages per second over the last interval, or undefined before two samples. */
   rate: number | undefined;
@@ -59,6 +70,8 @@ export class ConsoleModel {
   #timers: number[] = [];
   #unsubscribe: (() => void) | undefined;
   #sessionsSoon: number | undefined;
+  #completeSoon: number | undefined;
+  #prefix = "";
   #running = false;
 
   constructor(options: ConsoleOptions) {
@@ -73,10 +86,15 @@ export class ConsoleModel {
       if (typeOf(line) === "status") this.#refreshSessionsSoon();
     });
     this.#every(STATS_EVERY_MS, () => this.refreshStats());
-    this.#every(SESSIONS_EVERY_MS, () => this.refreshSessions());
+    this.#every(SESSIONS_EVERY_MS, () => {
+      void this.refreshSessions();
+      // A mute runs out on the server without a line to the console: asked with the sessions.
+      void this.refreshMutes();
+    });
     void this.refreshStats();
     void this.refreshSessions();
     void this.refreshBans();
+    void this.refreshMutes();
   }
 
   /** Stops polling (the console is left). */
@@ -86,6 +104,8 @@ export class ConsoleModel {
     this.#timers = [];
     if (this.#sessionsSoon !== undefined) this.#o.timers.clearTimeout(this.#sessionsSoon);
     this.#sessionsSoon = undefined;
+    if (this.#completeSoon !== undefined) this.#o.timers.clearTimeout(this.#completeSoon);
+    this.#completeSoon = undefined;
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
   }
@@ -113,16 +133,52 @@ export class ConsoleModel {
   async refreshBans(): Promise<void> {
     try {
       const reply = await this.#o.request({ type: "bans" });
-      const list = Array.isArray(reply.bans) ? reply.bans as Line[] : [];
-      this.bans = list.flatMap((b) => {
-        const user = b && typeof b === "object" ? str(b, "user") : undefined;
-        const until = user !== undefined ? str(b, "until") : undefined;
-        return user !== undefined && until !== undefined ? [{ user, until }] : [];
-      });
+      this.bans = readSanctions(reply.bans);
       this.#o.onChange();
     } catch {
       // idem
     }
+  }
+
+  async refreshMutes(): Promise<void> {
+    try {
+      this.mutes = readSanctions((await this.#o.request({ type: "mutes" })).mutes);
+      this.#o.onChange();
+    } catch {
+      // idem
+    }
+  }
+
+  /**
+   * Completes a name being typed: after {@link COMPLETE_AFTER_MS} of quiet, asks `directory`
+   * for the registered names starting with `prefix` (online or not) into {@link names}.
+   */
+  complete(prefix: string): void {
+    this.#prefix = prefix.trim();
+    if (this.#completeSoon !== undefined) this.#o.timers.clearTimeout(this.#completeSoon);
+    this.#completeSoon = undefined;
+    if (this.#prefix === "") {
+      this.names = [];
+      this.#o.onChange();
+      return;
+    }
+    this.#completeSoon = this.#o.timers.setTimeout(async () => {
+      this.#completeSoon = undefined;
+      const asked = this.#prefix;
+      try {
+        const reply = await this.#o.request({
+          type: "directory",
+          prefix: asked,
+          limit: COMPLETE_LIMIT,
+        });
+        if (asked !== this.#prefix) return; // typed on meanwhile: a newer answer comes
+        const users = Array.isArray(reply.users) ? reply.users : [];
+        this.names = users.filter((u): u is string => typeof u === "string");
+        this.#o.onChange();
+      } catch {
+        // no completion: the name can still be typed in full
+      }
+    }, COMPLETE_AFTER_MS);
   }
 
   /** Takes one `stats` reply: the rate is Δmessages/Δt; a smaller count (a restart) is dropped. */
@@ -148,9 +204,20 @@ export class ConsoleModel {
     return reply;
   }
 
-  /** Mutes for `seconds`; 1 s lifts a mute (docs/protocol.md §6). */
-  mute(user: string, seconds: number): Promise<Line> {
-    return this.#o.request({ type: "mute", user, duration: seconds });
+  /** Mutes a name, online or not, for `seconds` (docs/protocol.md §6); the list follows. */
+  async mute(user: string, seconds: number): Promise<Line> {
+    const reply = await this.#o.request({ type: "mute", user, duration: seconds });
+    await this.refreshMutes();
+    return reply;
+  }
+
+  /** Lifts a running mute at once (docs/protocol.md §11); the list follows. */
+  async unmute(user: string): Promise<Line> {
+    try {
+      return await this.#o.request({ type: "unmute", user });
+    } finally {
+      await this.refreshMutes(); // refused as not muted: it had run out, the list says so
+    }
   }
 
   /** Bans for `seconds`, closing every session of the name. */
@@ -161,10 +228,17 @@ export class ConsoleModel {
     return reply;
   }
 
+  /** Lifts a ban, and with it a mute on the name (docs/protocol.md §6). */
   async unban(user: string): Promise<Line> {
     const reply = await this.#o.request({ type: "unban", user });
-    await this.refreshBans();
+    await Promise.all([this.refreshBans(), this.refreshMutes()]);
     return reply;
+  }
+
+  /** The mute running on a name, if the last `mutes` reply had one. */
+  muteOf(user: string): Mute | undefined {
+    const key = nameKey(user);
+    return this.mutes.find((m) => nameKey(m.user) === key);
   }
 
   async announce(content: string): Promise<Line> {
@@ -219,6 +293,59 @@ export function readStats(reply: Line): Stats {
     limitHits: numbers(reply.limit_hits),
     startedAt: str(reply, "started_at"),
   };
+}
+
+/** Reads the list of a `bans` or `mutes` reply: names as the server spells them, with their end. */
+export function readSanctions(value: unknown): Ban[] {
+  const list = Array.isArray(value) ? value as Line[] : [];
+  return list.flatMap((b) => {
+    const user = b && typeof b === "object" ? str(b, "user") : undefined;
+    const until = user !== undefined ? str(b, "until") : undefined;
+    return user !== undefined && until !== undefined ? [{ user, until }] : [];
+  });
+}
+
+/** Whether a session row is the teacher's own name: the server refuses moderating oneself. */
+export function isSelf(user: string, me: string | undefined): boolean {
+  return me !== undefined && nameKey(user) === nameKey(me);
+}
+
+/**
+ * When a server time falls, as a French or English phrase through Intl: "aujourd’hui à 04:40",
+ * "hier à 23:10", "le 3 décembre à 04:40", "le 1er janvier 2025 à 08:00"; "today at 04:40",
+ * "on December 3 at 04:40". Server times are its local wall-clock (docs/protocol.md §3, what a
+ * forwarded message looks like), read as such.
+ */
+export function whenText(i18n: I18n, timestamp: string, now: Date = new Date()): string {
+  const at = parseTimestamp(timestamp);
+  if (Number.isNaN(at)) return timestamp;
+  const date = new Date(at);
+  const time = new Intl.DateTimeFormat(i18n.lang, {
+    hour: "2-digit",
+    minute: "2-digit",
+    hourCycle: "h23", // 24-hour clock, as every time of the app (i18n.ts)
+  }).format(date);
+  const midnight = (d: Date) => new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
+  const days = Math.round((midnight(date) - midnight(now)) / 86_400_000);
+  if (Math.abs(days) <= 1) {
+    const day = new Intl.RelativeTimeFormat(i18n.lang, { numeric: "auto" }).format(days, "day");
+    return i18n.t("whenDay", { day, time });
+  }
+  const parts = new Intl.DateTimeFormat(i18n.lang, {
+    day: "numeric",
+    month: "long",
+    year: localDate(date).slice(0, 4) === localDate(now).slice(0, 4) ? undefined : "numeric",
+  }).formatToParts(date);
+  // French writes the first of the month as an ordinal: "le 1er décembre".
+  const text = parts.map((p) =>
+    p.type === "day" && i18n.lang === "fr" && p.value === "1" ? "1er" : p.value
+  ).join("");
+  return i18n.t("whenDate", { date: text, time });
+}
+
+/** How long since a server time, "4 h 50 min" or "2 j 3 h" (i18n.ts `duration`). */
+export function sinceText(i18n: I18n, timestamp: string, now: number = Date.now()): string {
+  return i18n.duration(now - parseTimestamp(timestamp));
 }
 
 /** Reads a `sessions` reply. */

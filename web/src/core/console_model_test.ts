@@ -1,5 +1,14 @@
 import assert from "node:assert/strict";
-import { ConsoleModel, SESSIONS_EVERY_MS, STATS_EVERY_MS } from "./console_model.ts";
+import {
+  COMPLETE_AFTER_MS,
+  ConsoleModel,
+  isSelf,
+  SESSIONS_EVERY_MS,
+  sinceText,
+  STATS_EVERY_MS,
+  whenText,
+} from "./console_model.ts";
+import { I18n } from "./i18n.ts";
 import { FakeTimers, flush } from "./testing.ts";
 import type { Line } from "./wire.ts";
 
@@ -41,6 +50,17 @@ function model() {
           });
         case "mute":
           return Promise.resolve({ type: "mute", status: "ok", until: "2026-03-02T15:00:00.000" });
+        case "mutes":
+          return Promise.resolve({
+            type: "mutes",
+            mutes: [{ user: "Bob", until: "2026-03-02T15:00:00.000" }, { until: "no user" }],
+          });
+        case "directory":
+          return Promise.resolve({
+            type: "directory",
+            prefix: body.prefix,
+            users: [`${body.prefix}an`, `${body.prefix}ice`, 3],
+          });
         case "export_ticket":
           return Promise.resolve({ type: "export_ticket", url: "/export?ticket=abc" });
         default:
@@ -67,11 +87,21 @@ Deno.test("ConsoleModel polls stats every 5 s and sessions every 10 s while show
   t.m.start();
   await flush();
   const count = (type: string) => t.requests.filter((r) => r.type === type).length;
-  assert.deepEqual([count("stats"), count("sessions"), count("bans")], [1, 1, 1]);
+  assert.deepEqual([count("stats"), count("sessions"), count("bans"), count("mutes")], [
+    1,
+    1,
+    1,
+    1,
+  ]);
   await t.timers.advance(SESSIONS_EVERY_MS);
-  assert.deepEqual([count("stats"), count("sessions")], [1 + 10_000 / STATS_EVERY_MS, 2]);
+  assert.deepEqual([count("stats"), count("sessions"), count("mutes")], [
+    1 + 10_000 / STATS_EVERY_MS,
+    2,
+    2, // a mute runs out without a line: asked again with the sessions
+  ]);
   assert.equal(t.m.sessions[0].transport, "ws");
   assert.equal(t.m.bans[0].user, "eve");
+  assert.deepEqual(t.m.mutes, [{ user: "Bob", until: "2026-03-02T15:00:00.000" }]);
   t.m.stop();
   await t.timers.advance(60_000);
   assert.equal(count("stats"), 3);
@@ -106,12 +136,76 @@ Deno.test("ConsoleModel refreshes sessions once for a burst of status lines", as
   t.m.stop();
 });
 
-Deno.test("ConsoleModel.mute() sends the duration; 1 s lifts a mute", async () => {
+Deno.test("ConsoleModel: mute and unmute are followed by the running mutes", async () => {
   const t = model();
   await t.m.mute("Bob", 300);
-  assert.deepEqual(t.requests.at(-1), { type: "mute", user: "Bob", duration: 300 });
-  await t.m.mute("bob", 1);
-  assert.deepEqual(t.requests.at(-1), { type: "mute", user: "bob", duration: 1 });
+  assert.deepEqual(t.requests.slice(-2), [
+    { type: "mute", user: "Bob", duration: 300 },
+    { type: "mutes" },
+  ]);
+  assert.equal(t.m.muteOf("BOB")?.until, "2026-03-02T15:00:00.000");
+  assert.equal(t.m.muteOf("eve"), undefined);
+  await t.m.unmute("bob");
+  assert.deepEqual(t.requests.slice(-2), [{ type: "unmute", user: "bob" }, { type: "mutes" }]);
+  await t.m.unban("Eve"); // an unban lifts a mute too (docs/protocol.md §6)
+  assert.deepEqual(t.requests.slice(-3).map((r) => r.type).sort(), ["bans", "mutes", "unban"]);
+});
+
+Deno.test("ConsoleModel.complete() asks the directory once typing pauses", async () => {
+  const t = model();
+  let changes = 0;
+  const m = new ConsoleModel({
+    timers: t.timers,
+    request: (body) => {
+      t.requests.push(body);
+      return Promise.resolve({ type: "directory", users: [`${body.prefix}é`, 3] });
+    },
+    onLine: () => () => {},
+    onChange: () => changes++,
+  });
+  for (const prefix of ["z", "zo", " zo "]) m.complete(prefix);
+  await t.timers.advance(COMPLETE_AFTER_MS - 1);
+  assert.equal(t.requests.length, 0, "nothing while typing");
+  await t.timers.advance(1);
+  assert.deepEqual(t.requests, [{ type: "directory", prefix: "zo", limit: 10 }]);
+  assert.deepEqual(m.names, ["zoé"]);
+  m.complete("");
+  assert.deepEqual(m.names, []);
+  assert.equal(changes, 2);
+  m.complete("a");
+  m.stop();
+  await t.timers.advance(COMPLETE_AFTER_MS);
+  assert.equal(t.requests.length, 1, "stopped: no request");
+});
+
+Deno.test("isSelf: the teacher's own name in any letter case", () => {
+  assert.equal(isSelf("PROF", "prof"), true);
+  assert.equal(isSelf("Léa", "prof"), false);
+  assert.equal(isSelf("prof", undefined), false);
+});
+
+Deno.test("whenText and sinceText phrase server times as sentences in French and English", () => {
+  const fr = new I18n("fr");
+  const en = new I18n("en");
+  const now = new Date(2026, 11, 7, 10, 30); // 7 December 2026, 10:30 local
+  const cases: [string, string, string][] = [
+    ["2026-12-07T04:40:09.123", "aujourd’hui à 04:40", "today at 04:40"],
+    ["2026-12-06T23:10:00.000", "hier à 23:10", "yesterday at 23:10"],
+    ["2026-12-08T09:05:00.000", "demain à 09:05", "tomorrow at 09:05"],
+    ["2026-12-03T04:40:00.000", "le 3 décembre à 04:40", "on December 3 at 04:40"],
+    ["2026-12-01T16:00:00.000", "le 1er décembre à 16:00", "on December 1 at 16:00"],
+    ["2025-01-01T08:00:00.000", "le 1er janvier 2025 à 08:00", "on January 1, 2025 at 08:00"],
+  ];
+  for (const [timestamp, inFrench, inEnglish] of cases) {
+    assert.equal(whenText(fr, timestamp, now), inFrench);
+    assert.equal(whenText(en, timestamp, now), inEnglish);
+  }
+  assert.equal(whenText(fr, "not a time", now), "not a time");
+  const at = now.getTime();
+  assert.equal(sinceText(fr, "2026-12-07T05:40:00.000", at), "4 h 50 min");
+  assert.equal(sinceText(fr, "2026-12-05T07:30:00.000", at), "2 j 3 h");
+  assert.equal(sinceText(en, "2026-12-05T07:30:00.000", at), "2 d 3 h");
+  assert.equal(sinceText(en, "2026-12-07T10:29:15.000", at), "45 s");
 });
 
 Deno.test("ConsoleModel.exportTicket() asks the ticket with only the fields given", async () => {

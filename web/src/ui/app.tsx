@@ -113,6 +113,8 @@ function Chat(props: { client: Client; lang: Lang; onLang: (lang: Lang) => void 
   const { client } = props;
   const hash = useHash();
   const consoleView = hash === "#/console";
+  // The console has no composer: its skip link goes to its heading (console_view.tsx).
+  const skipTo = consoleView ? "console-h" : "composer";
   const visible = useVisible();
   const [drawer, setDrawer] = useState<"nav" | "people" | undefined>(undefined);
   const [help, setHelp] = useState(false);
@@ -193,13 +195,13 @@ function Chat(props: { client: Client; lang: Lang; onLang: (lang: Lang) => void 
     <>
       <a
         class="skip"
-        href="#composer"
+        href={`#${skipTo}`}
         onClick={(e) => {
           e.preventDefault();
-          document.getElementById("composer")?.focus();
+          document.getElementById(skipTo)?.focus();
         }}
       >
-        {t.t("skipToComposer")}
+        {consoleView ? t.t("skipToConsole") : t.t("skipToComposer")}
       </a>
       <header class="top">
         <button

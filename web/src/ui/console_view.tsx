@@ -1,10 +1,18 @@
 // The teacher console at #/console (WEB.md §6): live figures, who is connected, kick, mute, ban
-// and unban, announce, channels (their history opens read-only in the chat), export. Hiding it
-// is cosmetic: the server answers `forbidden` to anyone else.
+// and unban, running mutes and bans, sanctions on names that are not connected (completed from
+// `directory`), announce, channels (their history opens read-only in the chat), export. Hiding it
+// is cosmetic: the server answers `forbidden` to anyone else, and to a teacher acting on their own
+// name (docs/protocol.md §11), whose row offers no action.
 import type { ComponentChildren } from "preact";
 import { useEffect, useMemo, useState } from "preact/hooks";
 import type { Client } from "../core/client.ts";
-import { ConsoleModel, type SessionRow } from "../core/console_model.ts";
+import {
+  ConsoleModel,
+  isSelf,
+  type SessionRow,
+  sinceText,
+  whenText,
+} from "../core/console_model.ts";
 import { errorInfo } from "../core/connection.ts";
 import { describeError } from "../core/describe_error.ts";
 import { parseTimestamp } from "../core/i18n.ts";
@@ -15,13 +23,17 @@ import { Sparkline } from "./sparkline.tsx";
 
 const MUTE_MINUTES = [5, 15, 60];
 const BAN_DAYS = [1 / 24, 1, 7, 30];
+/** Durations offered for a name typed in: the mutes', then the bans' (seconds). */
+const SANCTION_SECONDS = [
+  ...new Set([...MUTE_MINUTES.map((m) => m * 60), ...BAN_DAYS.map((d) => d * 86400)]),
+];
 const COLUMNS: [keyof SessionRow, Parameters<ReturnType<typeof useI18n>["t"]>[0]][] = [
   ["user", "colName"],
   ["guest", "colGuest"],
   ["state", "colStatus"],
   ["transport", "colTransport"],
   ["address", "colAddress"],
-  ["since", "colSince"],
+  ["since", "colConnectedFor"],
 ];
 
 /** Runs an action; its outcome text goes to the console's status (or alert) line. */
@@ -35,6 +47,9 @@ function Card(props: { id: string; title: string; children: ComponentChildren })
     </section>
   );
 }
+
+/** Asks for a ban's confirmation: the name, and the duration offered first (seconds). */
+type AskBan = (name: string, seconds?: number) => void;
 
 /** The console; `client.admin` decides whether it is offered. */
 export function ConsoleView(props: { client: Client }) {
@@ -69,20 +84,40 @@ export function ConsoleView(props: { client: Client }) {
       setFailed(d.detail ? `${d.text} (${d.detail})` : d.text);
     });
   };
+  const [banned, setBanned] = useState<{ name: string; seconds: number }>();
+  const askBan: AskBan = (name, seconds = 3600) => setBanned({ name, seconds });
 
   return (
     <section class="console" aria-labelledby="console-h">
-      <h1 id="console-h">{t.t("consoleHeading")}</h1>
+      {/* The skip link's target on this page (app.tsx): the heading takes the focus. */}
+      <h1 id="console-h" tabIndex={-1}>{t.t("consoleHeading")}</h1>
       {!client.admin ? <p>{t.t("notAdmin")}</p> : (
         <>
           <p class="console-feedback" role="status">{done}</p>
           <p class="console-feedback error" role="alert">{failed}</p>
           <Live model={model} />
-          <Connected model={model} act={act} />
+          <Connected model={model} me={client.me} act={act} askBan={askBan} />
+          <Mutes model={model} act={act} />
           <Sanctions model={model} act={act} />
+          <ByName
+            model={model}
+            me={client.me}
+            act={act}
+            askBan={askBan}
+            refuse={(text) => {
+              setDone("");
+              setFailed(text);
+            }}
+          />
           <Announce model={model} act={act} />
           <Channels client={client} />
           <Export model={model} client={client} act={act} />
+          <BanDialog
+            model={model}
+            act={act}
+            banned={banned}
+            onClose={() => setBanned(undefined)}
+          />
         </>
       )}
     </section>
@@ -123,154 +158,257 @@ function Live(props: { model: ConsoleModel }) {
         ))}
       </dl>
       {stats?.startedAt && (
-        <p class="hint">{t.t("startedAt", { time: t.until(stats.startedAt) })}</p>
+        <p class="hint started">
+          {t.t("startedWhen", {
+            when: whenText(t, stats.startedAt),
+            time: sinceText(t, stats.startedAt),
+          })}
+        </p>
       )}
     </Card>
   );
 }
 
-function Connected(props: { model: ConsoleModel; act: Act }) {
+function Connected(props: { model: ConsoleModel; me?: string; act: Act; askBan: AskBan }) {
   const t = useI18n();
   const { model, act } = props;
   const [sort, setSort] = useState<[keyof SessionRow, number]>(["user", 1]);
-  const [banned, setBanned] = useState<string>();
-  const [banFor, setBanFor] = useState(3600);
-  const [muteFor, setMuteFor] = useState<Record<string, number>>({});
+  const [minutes, setMinutes] = useState(MUTE_MINUTES[0]);
+  useNow(true, 30_000); // "connected for" moves on
   const rows = [...model.sessions].sort((a, b) =>
     sort[1] * t.collator.compare(String(a[sort[0]]), String(b[sort[0]]))
   );
-  const cells = (r: SessionRow) => [
-    r.guest ? t.t("yes") : t.t("no"),
-    statusLabel(t, r.state),
-    r.transport,
-    r.address,
-    t.until(r.since),
-  ];
+  const labels = Object.fromEntries(COLUMNS.map(([key, label]) => [key, t.t(label)]));
   return (
     <Card id="connected-h" title={`${t.t("connectedHeading")} (${rows.length})`}>
       {rows.length === 0 ? <p class="hint">{t.t("nobody")}</p> : (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                {COLUMNS.map(([key, label]) => (
-                  <th
-                    key={key}
-                    scope="col"
-                    aria-sort={sort[0] !== key
-                      ? undefined
-                      : sort[1] > 0
-                      ? "ascending"
-                      : "descending"}
-                  >
-                    <button
-                      type="button"
-                      class="link"
-                      onClick={() => setSort([key, sort[0] === key ? -sort[1] : 1])}
+        <>
+          <p class="mute-duration">
+            <label for="mute-minutes">{t.t("muteDuration")}</label>{" "}
+            <select
+              id="mute-minutes"
+              value={minutes}
+              onChange={(e) => setMinutes(Number(e.currentTarget.value))}
+            >
+              {MUTE_MINUTES.map((m) => <option key={m} value={m}>{t.duration(m * 60_000)}</option>)}
+            </select>
+          </p>
+          <div class="table-wrap">
+            <table class="people-table">
+              <thead>
+                <tr>
+                  {COLUMNS.map(([key, label]) => (
+                    <th
+                      key={key}
+                      scope="col"
+                      aria-sort={sort[0] !== key
+                        ? undefined
+                        : sort[1] > 0
+                        ? "ascending"
+                        : "descending"}
                     >
-                      {t.t(label)}
-                    </button>
-                  </th>
-                ))}
-                <th scope="col">{t.t("colActions")}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((r, i) => {
-                const minutes = muteFor[r.user] ?? MUTE_MINUTES[0];
-                return (
-                  <tr key={i}>
-                    <th scope="row">
-                      <bdi>{r.user}</bdi>
+                      <button
+                        type="button"
+                        class="link"
+                        onClick={() => setSort([key, sort[0] === key ? -sort[1] : 1])}
+                      >
+                        {t.t(label)}
+                      </button>
                     </th>
-                    {cells(r).map((v, j) => (
-                      <td key={j}>
-                        <bdi>{v}</bdi>
+                  ))}
+                  <th scope="col">{t.t("colActions")}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {rows.map((r, i) => {
+                  const muted = model.muteOf(r.user);
+                  const self = isSelf(r.user, props.me);
+                  const cells: [keyof SessionRow, string][] = [
+                    ["guest", r.guest ? t.t("yes") : t.t("no")],
+                    ["state", statusLabel(t, r.state)],
+                    ["transport", r.transport],
+                    ["address", r.address],
+                    ["since", sinceText(t, r.since)],
+                  ];
+                  return (
+                    <tr key={i} data-self={self ? "" : undefined}>
+                      <th scope="row">
+                        <bdi>{r.user}</bdi>
+                        {muted && <span class="tag muted-tag">{t.t("mutedTag")}</span>}
+                      </th>
+                      {cells.map(([key, v]) => (
+                        <td key={key} class={`col-${key}`} data-label={labels[key]}>
+                          {key === "since"
+                            ? <time dateTime={r.since} title={whenText(t, r.since)}>{v}</time>
+                            : <bdi>{v}</bdi>}
+                        </td>
+                      ))}
+                      <td class="actions">
+                        {self ? <span class="hint">{t.t("selfRow")}</span> : (
+                          <>
+                            <button
+                              type="button"
+                              onClick={() =>
+                                act(() =>
+                                  model.kick(r.user).then(() => t.t("kickDone", { name: r.user }))
+                                )}
+                            >
+                              {t.t("kick")}
+                            </button>
+                            {muted
+                              ? (
+                                <button
+                                  type="button"
+                                  onClick={() =>
+                                    act(() =>
+                                      model.unmute(r.user).then(() =>
+                                        t.t("unmuteDone", { name: r.user })
+                                      )
+                                    )}
+                                >
+                                  {t.t("unmute")}
+                                </button>
+                              )
+                              : (
+                                <button
+                                  type="button"
+                                  onClick={() =>
+                                    act(() =>
+                                      model.mute(r.user, minutes * 60).then((reply) =>
+                                        t.t("muteDoneWhen", {
+                                          name: r.user,
+                                          when: whenText(t, String(reply.until)),
+                                        })
+                                      )
+                                    )}
+                                >
+                                  {t.t("mute")}
+                                </button>
+                              )}
+                            <button
+                              type="button"
+                              class="danger"
+                              onClick={() => props.askBan(r.user)}
+                            >
+                              {t.t("ban")}
+                            </button>
+                          </>
+                        )}
                       </td>
-                    ))}
-                    <td class="actions">
-                      <button
-                        type="button"
-                        onClick={() =>
-                          act(() =>
-                            model.kick(r.user).then(() => t.t("kickDone", { name: r.user }))
-                          )}
-                      >
-                        {t.t("kick")}
-                      </button>
-                      <select
-                        aria-label={t.t("muteFor", { name: r.user })}
-                        value={minutes}
-                        onChange={(e) =>
-                          setMuteFor({ ...muteFor, [r.user]: Number(e.currentTarget.value) })}
-                      >
-                        {MUTE_MINUTES.map((m) => (
-                          <option key={m} value={m}>{t.duration(m * 60_000)}</option>
-                        ))}
-                      </select>
-                      <button
-                        type="button"
-                        onClick={() =>
-                          act(() =>
-                            model.mute(r.user, minutes * 60).then((reply) =>
-                              t.t("muteDone", { name: r.user, time: t.until(String(reply.until)) })
-                            )
-                          )}
-                      >
-                        {t.t("mute")}
-                      </button>
-                      <button
-                        type="button"
-                        onClick={() =>
-                          act(() =>
-                            model.mute(r.user, 1).then(() => t.t("unmuteDone", { name: r.user }))
-                          )}
-                      >
-                        {t.t("unmute")}
-                      </button>
-                      <button type="button" class="danger" onClick={() => setBanned(r.user)}>
-                        {t.t("ban")}
-                      </button>
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          </div>
+        </>
       )}
-      <Dialog open={banned !== undefined} onClose={() => setBanned(undefined)} labelledBy="ban-h">
-        <h2 id="ban-h">{t.t("banConfirmTitle", { name: banned ?? "" })}</h2>
-        <p>{t.t("banConfirmText")}</p>
-        <label for="ban-for">{t.t("banFor")}</label>{" "}
-        <select
-          id="ban-for"
-          value={banFor}
-          onChange={(e) => setBanFor(Number(e.currentTarget.value))}
+    </Card>
+  );
+}
+
+function BanDialog(
+  props: {
+    model: ConsoleModel;
+    act: Act;
+    banned: { name: string; seconds: number } | undefined;
+    onClose: () => void;
+  },
+) {
+  const t = useI18n();
+  const { banned } = props;
+  const [banFor, setBanFor] = useState(3600);
+  useEffect(() => {
+    if (banned) setBanFor(banned.seconds);
+  }, [banned]);
+  const offered = [...new Set([...BAN_DAYS.map((d) => d * 86400), banFor])].sort((a, b) => a - b);
+  return (
+    <Dialog open={banned !== undefined} onClose={props.onClose} labelledBy="ban-h">
+      <h2 id="ban-h">{t.t("banConfirmTitle", { name: banned?.name ?? "" })}</h2>
+      <p>{t.t("banConfirmText")}</p>
+      <label for="ban-for">{t.t("banFor")}</label>{" "}
+      <select
+        id="ban-for"
+        value={banFor}
+        onChange={(e) => setBanFor(Number(e.currentTarget.value))}
+      >
+        {offered.map((s) => <option key={s} value={s}>{t.duration(s * 1000)}</option>)}
+      </select>
+      <div class="actions">
+        <button type="button" onClick={props.onClose}>{t.t("cancel")}</button>
+        <button
+          type="button"
+          class="danger"
+          onClick={() => {
+            const name = banned?.name ?? "";
+            props.onClose();
+            props.act(() =>
+              props.model.ban(name, banFor).then((reply) =>
+                t.t("banDoneWhen", { name, when: whenText(t, String(reply.until)) })
+              )
+            );
+          }}
         >
-          {BAN_DAYS.map((d) => (
-            <option key={d} value={d * 86400}>{t.duration(d * 86_400_000)}</option>
+          {t.t("banConfirm")}
+        </button>
+      </div>
+    </Dialog>
+  );
+}
+
+/** One running sanction: the name as the server spells it, its end, and the button lifting it. */
+function SanctionItem(
+  props: {
+    user: string;
+    until: string;
+    now: number;
+    lift: string;
+    liftLabel: string;
+    onLift: () => void;
+  },
+) {
+  const t = useI18n();
+  return (
+    <li>
+      <bdi class="who">{props.user}</bdi>{" "}
+      <span class="hint">
+        {t.t("endsWhen", {
+          when: whenText(t, props.until),
+          time: t.duration(parseTimestamp(props.until) - props.now),
+        })}
+      </span>{" "}
+      <button type="button" aria-label={props.liftLabel} onClick={props.onLift}>
+        {props.lift}
+      </button>
+    </li>
+  );
+}
+
+function Mutes(props: { model: ConsoleModel; act: Act }) {
+  const t = useI18n();
+  const { model, act } = props;
+  useNow(true, 15_000); // re-rendered so that times left go down
+  const now = Date.now(); // now, not when the last tick was: a new mute reads its full length
+  // A mute that ran out since the last `mutes` reply is not shown while the next one comes.
+  const mutes = model.mutes.filter((m) => parseTimestamp(m.until) > now);
+  return (
+    <Card id="mutes-h" title={t.t("mutesHeading")}>
+      {mutes.length === 0 ? <p class="hint">{t.t("noMutes")}</p> : (
+        <ul class="sanctions mutes">
+          {mutes.map(({ user, until }) => (
+            <SanctionItem
+              key={user}
+              user={user}
+              until={until}
+              now={now}
+              lift={t.t("liftMute")}
+              liftLabel={t.t("liftMuteOf", { name: user })}
+              onLift={() =>
+                act(() => model.unmute(user).then(() => t.t("unmuteDone", { name: user })))}
+            />
           ))}
-        </select>
-        <div class="actions">
-          <button type="button" onClick={() => setBanned(undefined)}>{t.t("cancel")}</button>
-          <button
-            type="button"
-            class="danger"
-            onClick={() => {
-              const name = banned ?? "";
-              setBanned(undefined);
-              act(() =>
-                model.ban(name, banFor).then((reply) =>
-                  t.t("banDone", { name, time: t.until(String(reply.until)) })
-                )
-              );
-            }}
-          >
-            {t.t("banConfirm")}
-          </button>
-        </div>
-      </Dialog>
+        </ul>
+      )}
     </Card>
   );
 }
@@ -278,29 +416,104 @@ function Connected(props: { model: ConsoleModel; act: Act }) {
 function Sanctions(props: { model: ConsoleModel; act: Act }) {
   const t = useI18n();
   const { model, act } = props;
-  const now = useNow(true, 15_000);
+  useNow(true, 15_000);
+  const now = Date.now();
   return (
     <Card id="bans-h" title={t.t("bansHeading")}>
       {model.bans.length === 0 ? <p class="hint">{t.t("noBans")}</p> : (
-        <ul class="sanctions">
+        <ul class="sanctions bans">
           {model.bans.map(({ user, until }) => (
-            <li key={user}>
-              <bdi>{user}</bdi>{" "}
-              <span class="hint">
-                {t.until(until)},{" "}
-                {t.t("timeLeft", { time: t.duration(parseTimestamp(until) - now) })}
-              </span>{" "}
-              <button
-                type="button"
-                onClick={() =>
-                  act(() => model.unban(user).then(() => t.t("unbanDone", { name: user })))}
-              >
-                {t.t("unban")}
-              </button>
-            </li>
+            <SanctionItem
+              key={user}
+              user={user}
+              until={until}
+              now={now}
+              lift={t.t("unban")}
+              liftLabel={t.t("unbanOf", { name: user })}
+              onLift={() =>
+                act(() => model.unban(user).then(() => t.t("unbanDone", { name: user })))}
+            />
           ))}
         </ul>
       )}
+    </Card>
+  );
+}
+
+/** Mute or ban a name typed in, online or not; registered names are completed as it is typed. */
+function ByName(
+  props: {
+    model: ConsoleModel;
+    me?: string;
+    act: Act;
+    askBan: AskBan;
+    /** Shows why nothing was sent. */
+    refuse: (text: string) => void;
+  },
+) {
+  const t = useI18n();
+  const { model } = props;
+  const [name, setName] = useState("");
+  const [seconds, setSeconds] = useState(SANCTION_SECONDS[0]);
+  const user = name.trim();
+  // One's own name is not offered: the server refuses it (docs/protocol.md §11).
+  const names = model.names.filter((n) => !isSelf(n, props.me));
+  // Typed in full anyway: said here, as the server's refusal would read "teachers only".
+  const self = isSelf(user, props.me);
+  return (
+    <Card id="by-name-h" title={t.t("sanctionHeading")}>
+      <form
+        class="by-name"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (!user) return;
+          if (self) return props.refuse(t.t("notOnYourself"));
+          props.act(() =>
+            model.mute(user, seconds).then((reply) => {
+              setName("");
+              model.complete("");
+              return t.t("muteDoneWhen", { name: user, when: whenText(t, String(reply.until)) });
+            })
+          );
+        }}
+      >
+        <label for="by-name-user">{t.t("sanctionName")}</label>
+        <input
+          id="by-name-user"
+          list="by-name-list"
+          autocomplete="off"
+          spellcheck={false}
+          aria-describedby="by-name-hint"
+          value={name}
+          onInput={(e) => {
+            setName(e.currentTarget.value);
+            model.complete(e.currentTarget.value);
+          }}
+        />
+        <datalist id="by-name-list">
+          {names.map((n) => <option key={n} value={n} />)}
+        </datalist>
+        <p id="by-name-hint" class="hint">{t.t("sanctionHint")}</p>
+        <label for="by-name-for">{t.t("sanctionDuration")}</label>
+        <select
+          id="by-name-for"
+          value={seconds}
+          onChange={(e) => setSeconds(Number(e.currentTarget.value))}
+        >
+          {SANCTION_SECONDS.map((s) => <option key={s} value={s}>{t.duration(s * 1000)}</option>)}
+        </select>
+        <div class="actions">
+          <button type="submit" disabled={!user}>{t.t("mute")}</button>
+          <button
+            type="button"
+            class="danger"
+            disabled={!user}
+            onClick={() => self ? props.refuse(t.t("notOnYourself")) : props.askBan(user, seconds)}
+          >
+            {t.t("banAsk")}
+          </button>
+        </div>
+      </form>
     </Card>
   );
 }
