@@ -2,9 +2,15 @@
 // playwright-core) beside real TCP clients: bursts of typing, mutes lifted, private conversations
 // across reloads, one's own status, the network going away. Screenshots: artifacts/web/.
 import assert from "node:assert/strict";
+import type { Page } from "playwright-core";
 import { launchBrowser, screenshot } from "./helpers/browser.ts";
 import { post, shown, signIn } from "./helpers/web_page.ts";
-import { startTestServer, type TestClient } from "./helpers/test_server.ts";
+import {
+  freePort,
+  startTestServer,
+  storeWithAdmin,
+  type TestClient,
+} from "./helpers/test_server.ts";
 import { needs } from "./helpers/tools.ts";
 
 /** Reads lines until one matches, each read with the client's deadline. */
@@ -16,6 +22,41 @@ async function until(
     const line = await c.json();
     if (match(line)) return line;
   }
+}
+
+/** The lines the page's WebSockets receive from now on, and a wait for one (with a deadline). */
+function serverLines(page: Page) {
+  const lines: Record<string, unknown>[] = [];
+  const waiters: { match: (l: Record<string, unknown>) => boolean; done: () => void }[] = [];
+  page.on("websocket", (ws) =>
+    ws.on("framereceived", ({ payload }) => {
+      if (typeof payload !== "string") return;
+      const line = JSON.parse(payload) as Record<string, unknown>;
+      lines.push(line);
+      for (const w of waiters.filter((w) => w.match(line))) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.done();
+      }
+    }));
+  return {
+    lines,
+    wait(match: (l: Record<string, unknown>) => boolean, timeoutMs = 5000): Promise<void> {
+      if (lines.some(match)) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error("No such line from the server")),
+          timeoutMs,
+        );
+        waiters.push({
+          match,
+          done: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
+      });
+    },
+  };
 }
 
 Deno.test(
@@ -98,6 +139,145 @@ Deno.test(
     await bob.expectNothingPending();
     const mine = (await shown(alice.page)).filter((m) => m.text.startsWith("hors ligne"));
     assert.deepEqual(mine.map((m) => m.text), ["hors ligne 1", "hors ligne 2", "hors ligne 3"]);
+    assert.deepEqual(alice.problems, []);
+  },
+);
+
+Deno.test(
+  "a mute locks the composer at once with the time left; the teacher's unmute unlocks it at once",
+  needs("chromium"),
+  async () => {
+    await using seeded = await storeWithAdmin("prof", "mot de passe");
+    await using srv = await startTestServer({ db: seeded.db, web: true });
+    await using browser = await launchBrowser();
+    const lea = await signIn(browser, srv, "Léa");
+    await using prof = await srv.connect();
+    await prof.send({ type: "hello", version: 2, id: "h" });
+    await until(prof, (l) => l.type === "hello");
+    await prof.login("prof", "mot de passe");
+
+    // Léa has not posted anything: she learns of the mute from the server's `muted` event.
+    const muted = await prof.call({ type: "mute", user: "Léa", duration: 900, id: "m" });
+    assert.equal(muted.status, "ok", JSON.stringify(muted));
+    const banner = lea.page.locator("#composer-muted");
+    await banner.waitFor({ timeout: 3000 });
+    assert.match(await banner.innerText(), /vous pourrez écrire dans 1[45] min/);
+    assert.equal(await lea.page.locator("#composer").getAttribute("readonly"), "");
+    assert.equal(await lea.page.locator("button.send").isDisabled(), true);
+    await screenshot(lea.page, "chat-muted-event-fr");
+
+    const lifted = await prof.call({ type: "unmute", user: "léa", id: "u" });
+    assert.equal(lifted.status, "ok", JSON.stringify(lifted));
+    await banner.waitFor({ state: "detached", timeout: 3000 });
+    assert.equal(await lea.page.locator("#composer").getAttribute("readonly"), null);
+    await post(lea.page, "merci monsieur");
+    await lea.page.locator("li[data-seq]", { hasText: "merci monsieur" }).waitFor();
+    await screenshot(lea.page, "chat-unmuted-fr");
+    assert.deepEqual(lea.problems, []);
+  },
+);
+
+Deno.test(
+  "private conversations come from the server: partners, last message and unread counts survive F5",
+  needs("chromium"),
+  async () => {
+    await using srv = await startTestServer({ web: true });
+    await using browser = await launchBrowser();
+    // Registered, then gone: nobody online can reopen these conversations but the server.
+    for (const name of ["bob", "carole", "david"]) {
+      await using c = await srv.connect();
+      await c.request({ type: "register", username: name, password: "secret" });
+    }
+    const alice = await signIn(browser, srv, "alice");
+    {
+      await using bob = await srv.connect();
+      await bob.login("bob");
+      await bob.request({ type: "message", subtype: "private", to: "alice", content: "un", id: 1 });
+      await bob.request({
+        type: "message",
+        subtype: "private",
+        to: "alice",
+        content: "deux",
+        id: 2,
+      });
+      await using carole = await srv.connect();
+      await carole.login("carole");
+      await carole.request({
+        type: "message",
+        subtype: "private",
+        to: "alice",
+        content: "Tu as le sujet ?",
+        id: 3,
+      });
+    }
+    const nav = alice.page.locator("#nav");
+    const bobRow = nav.locator(".conv", { hasText: "bob" });
+    const caroleRow = nav.locator(".conv", { hasText: "carole" });
+    await bobRow.locator(".badge", { hasText: "2" }).waitFor();
+
+    // F5: the page starts empty and asks the server.
+    const lines = serverLines(alice.page);
+    await alice.page.reload();
+    await alice.page.locator('.app[data-state="ready"]').waitFor();
+    await bobRow.locator(".badge", { hasText: "2" }).waitFor();
+    await caroleRow.locator(".badge", { hasText: "1" }).waitFor();
+    assert.match(await caroleRow.innerText(), /carole\s:\sTu as le sujet/);
+    // Most recent first.
+    const order = await nav.locator("ul[aria-labelledby=privates-h] .conv-name").allInnerTexts();
+    assert.deepEqual(order, ["carole", "bob"]);
+    await screenshot(alice.page, "chat-privates-after-f5-fr");
+
+    // Opening one tells the server it is read: the count stays at zero after another F5.
+    await bobRow.click();
+    await alice.page.getByText("deux", { exact: true }).waitFor();
+    await bobRow.locator(".badge").waitFor({ state: "detached" });
+    await lines.wait((l) => l.type === "read" && l.status === "ok");
+    await alice.page.reload();
+    await alice.page.locator('.app[data-state="ready"]').waitFor();
+    await caroleRow.locator(".badge", { hasText: "1" }).waitFor();
+    assert.equal(await bobRow.locator(".badge").count(), 0, "bob's conversation was read");
+    assert.deepEqual(alice.problems, []);
+  },
+);
+
+Deno.test(
+  "Nouvelle conversation: any registered name, offline too, completed from the directory",
+  needs("chromium"),
+  async () => {
+    await using srv = await startTestServer({ web: true });
+    for (const name of ["david", "Daniela"]) {
+      await using c = await srv.connect();
+      await c.request({ type: "register", username: name, password: "secret" });
+    }
+    await using browser = await launchBrowser();
+    const alice = await signIn(browser, srv, "alice");
+    const input = alice.page.getByLabel("Nouvelle conversation");
+    await input.pressSequentially("da");
+    await alice.page.locator("#directory-list option").nth(1).waitFor({ state: "attached" });
+    const options = await alice.page.locator("#directory-list option").evaluateAll((items) =>
+      items.map((o) => o.getAttribute("value"))
+    );
+    assert.deepEqual(options, ["Daniela", "david"]);
+    await screenshot(alice.page, "chat-new-private-fr");
+    // An unknown name is refused next to the field.
+    await input.fill("zoé");
+    await input.press("Enter");
+    await alice.page.locator("#private-error").waitFor();
+    // Keyboard only: type, Enter; david is offline.
+    await input.fill("DAVID");
+    await input.press("Enter");
+    await alice.page.locator("#conv-title", { hasText: "david" }).waitFor();
+    await post(alice.page, "Tu viens demain ?");
+    await alice.page.locator("li[data-seq]", { hasText: "Tu viens demain ?" }).waitFor();
+    await screenshot(alice.page, "chat-new-private-sent-fr");
+
+    await using david = await srv.connect();
+    await david.send({ type: "hello", version: 2 });
+    await until(david, (l) => l.type === "hello");
+    await david.login("david");
+    const delivered = await until(david, (l) => l.type === "message");
+    assert.equal(delivered.content, "Tu viens demain ?");
+    assert.equal(delivered.from, "alice");
     assert.deepEqual(alice.problems, []);
   },
 );
