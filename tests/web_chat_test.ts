@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { launchBrowser, screenshot } from "./helpers/browser.ts";
-import { post, shown, signIn } from "./helpers/web_page.ts";
+import { axeViolations, describeViolations } from "./helpers/axe.ts";
+import { post, shown, signIn, watch } from "./helpers/web_page.ts";
 import {
   freePort,
   startTestServer,
@@ -279,5 +280,287 @@ Deno.test(
     assert.equal(delivered.content, "Tu viens demain ?");
     assert.equal(delivered.from, "alice");
     assert.deepEqual(alice.problems, []);
+  },
+);
+
+Deno.test(
+  "Mon statut holds: the select and the people list keep it, and it is sent again after a restart",
+  needs("chromium"),
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "classcord_web_chat_" });
+    try {
+      const db = `${dir}/classcord.kv`;
+      const webPort = freePort();
+      let srv = await startTestServer({ db, webPort });
+      try {
+        await using browser = await launchBrowser();
+        const alice = await signIn(browser, srv, "alice");
+        await alice.page.setViewportSize({ width: 1280, height: 800 });
+        // Watch the page's socket from its start: an F5 resumes the session on a new one.
+        const lines = serverLines(alice.page);
+        await alice.page.reload();
+        await alice.page.locator('.app[data-state="ready"]').waitFor();
+        {
+          await using bob = await srv.connect();
+          await bob.loginAs("bob");
+          const select = alice.page.getByLabel("Mon statut");
+          await select.selectOption("away");
+          const relayed = await until(bob, (l) => l.type === "status" && l.user === "alice");
+          assert.equal(relayed.state, "away");
+          // The server's direct reply came; the select stays, the list says so.
+          await lines.wait((l) => l.type === "status" && l.status === "ok");
+          assert.equal(await select.inputValue(), "away");
+          await alice.page.locator("#people .person", { hasText: "Absent (vous)" }).waitFor();
+          await screenshot(alice.page, "chat-status-away-fr");
+        }
+
+        await srv.server.shutdown();
+        await alice.page.locator('.app[data-state="reconnecting"]').waitFor();
+        srv = await startTestServer({ db, webPort });
+        await alice.page.locator('.app[data-state="ready"]').waitFor({ timeout: 15_000 });
+        assert.equal(await alice.page.getByLabel("Mon statut").inputValue(), "away");
+        await alice.page.locator("#people .person", { hasText: "Absent (vous)" }).waitFor();
+        // The others see it again: the page sent it on its new session.
+        await using carole = await srv.connect();
+        await carole.send({ type: "hello", version: 2 });
+        await until(carole, (l) => l.type === "hello");
+        await carole.loginAs("carole");
+        const users = await carole.call({ type: "users" });
+        const details = users.details as { user: string; state: string }[];
+        assert.equal(details.find((d) => d.user === "alice")?.state, "away");
+        assert.deepEqual(alice.problems, []);
+      } finally {
+        await srv.server.shutdown();
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+Deno.test(
+  "the browser going offline shows the disconnected state at once, and the page comes back online",
+  needs("chromium"),
+  async () => {
+    await using srv = await startTestServer({ web: true });
+    await using browser = await launchBrowser();
+    const alice = await signIn(browser, srv, "alice");
+    await alice.page.setViewportSize({ width: 1280, height: 800 });
+    const started = Date.now();
+    await alice.page.context().setOffline(true);
+    await alice.page.locator('.conn[data-conn="reconnecting"]').waitFor({ timeout: 2000 });
+    await alice.page.getByText("Pas de réseau", { exact: false }).waitFor({ timeout: 2000 });
+    const noticedMs = Date.now() - started;
+    assert.ok(noticedMs < 2000, `noticed after ${noticedMs} ms`);
+    // The banner is inside a labelled region (axe: every content in a landmark).
+    const region = alice.page.getByRole("region", { name: "État de la connexion" });
+    await region.getByText("Pas de réseau", { exact: false }).waitFor();
+    const violations = await axeViolations(alice.page);
+    assert.deepEqual(violations, [], describeViolations(violations));
+    await screenshot(alice.page, "chat-offline-banner-fr");
+    await alice.page.context().setOffline(false);
+    await alice.page.locator('.app[data-state="ready"]').waitFor({ timeout: 15_000 });
+    assert.deepEqual(alice.problems, []);
+  },
+);
+
+Deno.test(
+  "the login form: an empty password is said; register mode asks the password twice, with its own heading",
+  needs("chromium"),
+  async () => {
+    await using srv = await startTestServer({ web: true });
+    {
+      await using c = await srv.connect();
+      await c.request({ type: "register", username: "alice", password: "mot de passe" });
+    }
+    await using browser = await launchBrowser();
+    const page = await browser.user();
+    const problems = watch(page);
+    let sockets = 0;
+    page.on("websocket", () => sockets++);
+    await page.goto(`http://127.0.0.1:${srv.server.webPort}/`);
+    await page.locator("#login-user").fill("alice");
+    await page.locator("#login-pass").press("Enter");
+    await page.locator("#login-error", { hasText: "Saisissez votre mot de passe" }).waitFor();
+    assert.equal(await page.locator("#login-pass").getAttribute("aria-invalid"), "true");
+    assert.equal(await page.locator("#login-pass:focus").count(), 1, "focus on the password");
+    assert.equal(sockets, 0, "nothing sent");
+    await screenshot(page, "login-empty-password-fr");
+
+    // A wrong password, then "Créer un compte": the error goes, the heading changes.
+    await page.locator("#login-pass").fill("faux");
+    await page.locator("#login-pass").press("Enter");
+    await page.locator("#login-error", { hasText: "incorrect" }).waitFor();
+    await page.getByRole("button", { name: "Créer un compte" }).click();
+    assert.equal(await page.locator("#login-error").count(), 0);
+    await page.getByRole("heading", { name: "Créer un compte ClassCord" }).waitFor();
+    await page.locator("#login-user").fill("bruno");
+    await page.locator("#login-pass").fill("mot de passe");
+    await page.getByLabel("Confirmer le mot de passe").fill("mot de pase");
+    await page.locator("#login-pass").press("Enter");
+    await page.locator("#login-error", { hasText: "ne sont pas identiques" }).waitFor();
+    assert.equal(await page.locator("#login-pass2").getAttribute("aria-invalid"), "true");
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await screenshot(page, "login-register-mismatch-fr");
+    await page.getByLabel("Confirmer le mot de passe").fill("mot de passe");
+    await page.getByLabel("Confirmer le mot de passe").press("Enter");
+    await page.locator('.app[data-state="ready"]').waitFor();
+    assert.deepEqual(problems, []);
+  },
+);
+
+/** "14 décembre 2026 à 10:30" for a server timestamp, as the page should write it. */
+function frenchDate(timestamp: string): string {
+  const [, y, mo, d, h, mi] = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(timestamp) ?? [];
+  const date = new Date(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi));
+  return new Intl.DateTimeFormat("fr", { dateStyle: "long", timeStyle: "short" }).format(date)
+    .replace(/^1 /, "1er ");
+}
+
+Deno.test(
+  "a ban shows its end as a French date, on the banner and on the refused login",
+  needs("chromium"),
+  async () => {
+    await using seeded = await storeWithAdmin("prof", "mot de passe");
+    await using srv = await startTestServer({ db: seeded.db, web: true });
+    await using browser = await launchBrowser();
+    const lea = await signIn(browser, srv, "Léa");
+    await lea.page.setViewportSize({ width: 1280, height: 800 });
+    await using prof = await srv.connect();
+    await prof.login("prof", "mot de passe");
+    const ban = await prof.call({ type: "ban", user: "Léa", duration: 8 * 86400, id: "b" });
+    assert.equal(ban.status, "ok", JSON.stringify(ban));
+    const date = frenchDate(String(ban.until));
+    assert.match(date, /^\d{1,2}(er)? \p{L}+ \d{4} à \d{2}:\d{2}$/u);
+    await lea.page.locator('.app[data-state="stopped"]').waitFor();
+    await lea.page.getByRole("region", { name: "État de la connexion" })
+      .getByText(`Banni jusqu'au ${date}`).waitFor();
+    await screenshot(lea.page, "chat-banned-banner-fr");
+    // "Se reconnecter": the resume is refused, the form says until when.
+    await lea.page.getByRole("button", { name: "Se reconnecter" }).click();
+    await lea.page.locator("#login-error", { hasText: `Ce nom est banni jusqu'au ${date}` })
+      .waitFor();
+    await screenshot(lea.page, "login-banned-fr");
+    assert.deepEqual(lea.problems, []);
+  },
+);
+
+Deno.test(
+  "in a channel, the people list shows that channel's members (who), kept up to date",
+  needs("chromium"),
+  async () => {
+    await using srv = await startTestServer({ web: true });
+    await using bob = await srv.connect();
+    await bob.send({ type: "hello", version: 2 });
+    await until(bob, (l) => l.type === "hello");
+    await bob.loginAs("bob");
+    await bob.call({ type: "join", channel: "#sisr" });
+    await using carole = await srv.connect();
+    await carole.send({ type: "hello", version: 2 });
+    await until(carole, (l) => l.type === "hello");
+    await carole.loginAs("carole");
+    await using browser = await launchBrowser();
+    const alice = await signIn(browser, srv, "alice");
+    await alice.page.setViewportSize({ width: 1280, height: 800 });
+    const people = alice.page.locator("#people");
+    await people.locator(".person", { hasText: "carole" }).waitFor();
+    await alice.page.locator("#join-input").fill("sisr");
+    await alice.page.locator("#join-input").press("Enter");
+    await people.getByRole("heading", { name: /Membres de #sisr/ }).waitFor();
+    await people.locator(".person", { hasText: "bob" }).waitFor();
+    assert.deepEqual(await people.locator(".person-name").allInnerTexts(), ["alice", "bob"]);
+    // Carole posts there, which joins her: she appears.
+    await carole.send({ type: "message", channel: "sisr", content: "Je viens aussi" });
+    await people.locator(".person", { hasText: "carole" }).waitFor();
+    assert.deepEqual(await people.locator(".person-name").allInnerTexts(), [
+      "alice",
+      "bob",
+      "carole",
+    ]);
+    await screenshot(alice.page, "chat-channel-members-fr");
+    // Back in #général: everyone online.
+    await alice.page.locator("#nav .conv", { hasText: "#général" }).click();
+    await people.getByRole("heading", { name: /Connectés/ }).waitFor();
+    assert.deepEqual(alice.problems, []);
+  },
+);
+
+/**
+ * Replaces the browser's Notification with a recorder (permission "default" until asked), and
+ * lets the test hide the page (document.visibilityState).
+ */
+const NOTIFICATION_STUB = `(() => {
+  const log = { asked: [], shown: [] };
+  globalThis.__notifications = log;
+  let permission = "default";
+  class Recorder {
+    constructor(title, options) { log.shown.push({ title, body: options && options.body }); }
+    static get permission() { return permission; }
+    static requestPermission() {
+      log.asked.push(navigator.userActivation ? navigator.userActivation.isActive : null);
+      permission = "granted";
+      return Promise.resolve(permission);
+    }
+    close() {}
+  }
+  globalThis.Notification = Recorder;
+  let hidden = false;
+  Object.defineProperty(document, "visibilityState", { get: () => hidden ? "hidden" : "visible" });
+  Object.defineProperty(document, "hidden", { get: () => hidden });
+  globalThis.__hide = (value) => {
+    hidden = value;
+    document.dispatchEvent(new Event("visibilitychange"));
+  };
+})();`;
+
+Deno.test(
+  "opt-in desktop notifications: asked on the click only; mentions and private messages while hidden",
+  needs("chromium"),
+  async () => {
+    await using srv = await startTestServer({ web: true });
+    await using bob = await srv.connect();
+    await bob.loginAs("bob");
+    await using browser = await launchBrowser();
+    const page = await browser.user();
+    await page.addInitScript(NOTIFICATION_STUB);
+    const problems = watch(page);
+    await page.goto(`http://127.0.0.1:${srv.server.webPort}/`);
+    await page.locator("button.link").click();
+    await page.locator("#login-user").fill("Alice");
+    await page.locator("#login-pass").fill("mot de passe");
+    await page.locator("#login-pass2").fill("mot de passe");
+    await page.locator("#login-pass").press("Enter");
+    await page.locator('.app[data-state="ready"]').waitFor();
+    await until(bob, (l) => l.type === "status" && l.user === "Alice");
+    // deno-lint-ignore no-explicit-any
+    const log = () => page.evaluate(() => (globalThis as any).__notifications);
+    const message = (content: string, extra: Record<string, unknown> = {}) =>
+      bob.request({ type: "message", content, ...extra, id: content });
+
+    await message("alice, tu es là ?"); // the tab is visible: nothing
+    assert.deepEqual((await log()).asked, [], "never asked before the click");
+    await page.getByLabel("Notifications").check();
+    assert.deepEqual((await log()).asked, [true], "asked once, during the click");
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await screenshot(page, "chat-notifications-on-fr");
+
+    await page.evaluate(() => (globalThis as unknown as { __hide(v: boolean): void }).__hide(true));
+    await message("bonjour à tous");
+    await message("Alicette n'est pas Alice"); // "Alice" is a whole word here
+    await message("Alicette seulement");
+    await message("Un mot en privé", { subtype: "private", to: "alice" });
+    await page.getByText("Un mot en privé", { exact: false }).first().waitFor({
+      state: "attached",
+    });
+    await page.waitForFunction(() =>
+      // deno-lint-ignore no-explicit-any
+      (globalThis as any).__notifications.shown.length >= 2
+    );
+    const shownNow = (await log()).shown as { title: string; body: string }[];
+    assert.deepEqual(shownNow.map((n) => n.body), [
+      "Alicette n'est pas Alice",
+      "Un mot en privé",
+    ]);
+    assert.deepEqual(problems, []);
   },
 );
