@@ -71,6 +71,7 @@ Deno.test(
     await bob.loginAs("bob");
     await using browser = await launchBrowser();
     const alice = await signIn(browser, srv, "alice");
+    await alice.page.setViewportSize({ width: 1280, height: 800 });
     await until(bob, (l) => l.type === "status" && l.user === "alice");
 
     const texts = Array.from({ length: 40 }, (_, i) => `rafale ${i + 1}`);
@@ -116,6 +117,7 @@ Deno.test(
     await bob.loginAs("bob");
     await using browser = await launchBrowser();
     const alice = await signIn(browser, srv, "alice");
+    await alice.page.setViewportSize({ width: 1280, height: 800 });
     await until(bob, (l) => l.type === "status" && l.user === "alice");
 
     await alice.page.context().setOffline(true);
@@ -152,6 +154,7 @@ Deno.test(
     await using srv = await startTestServer({ db: seeded.db, web: true });
     await using browser = await launchBrowser();
     const lea = await signIn(browser, srv, "Léa");
+    await lea.page.setViewportSize({ width: 1280, height: 800 });
     await using prof = await srv.connect();
     await prof.send({ type: "hello", version: 2, id: "h" });
     await until(prof, (l) => l.type === "hello");
@@ -190,6 +193,7 @@ Deno.test(
       await c.request({ type: "register", username: name, password: "secret" });
     }
     const alice = await signIn(browser, srv, "alice");
+    await alice.page.setViewportSize({ width: 1280, height: 800 });
     {
       await using bob = await srv.connect();
       await bob.login("bob");
@@ -252,6 +256,7 @@ Deno.test(
     }
     await using browser = await launchBrowser();
     const alice = await signIn(browser, srv, "alice");
+    await alice.page.setViewportSize({ width: 1280, height: 800 });
     const input = alice.page.getByLabel("Nouvelle conversation");
     await input.pressSequentially("da");
     await alice.page.locator("#directory-list option").nth(1).waitFor({ state: "attached" });
@@ -562,5 +567,69 @@ Deno.test(
       "Un mot en privé",
     ]);
     assert.deepEqual(problems, []);
+  },
+);
+
+Deno.test(
+  "axe finds nothing on the login, chat, private conversation, dialog and banner views, fr and en, light and dark",
+  needs("chromium"),
+  async () => {
+    await using srv = await startTestServer({ web: true });
+    await using bob = await srv.connect();
+    await bob.loginAs("bob");
+    await using browser = await launchBrowser();
+    const found: string[] = [];
+    const check = async (page: Page, view: string) => {
+      // Known and left to the message log's own change: its "Nouveaux messages" line is an
+      // <li role="separator"> directly in the <ol>, which axe's `list` rule refuses.
+      const violations = (await axeViolations(page)).filter((v) =>
+        !(v.id === "list" && v.nodes.every((n) => n === "ol" || n.endsWith(".messages")))
+      );
+      if (violations.length > 0) found.push(`${view}:\n${describeViolations(violations)}`);
+    };
+    for (const [lang, locale, name] of [["fr", "fr-FR", "Élodie"], ["en", "en-US", "Emma"]]) {
+      for (const colorScheme of ["light", "dark"] as const) {
+        const view = (v: string) => `${v} (${lang}, ${colorScheme})`;
+        const login = await browser.user({ locale });
+        await login.emulateMedia({ colorScheme });
+        await login.goto(`http://127.0.0.1:${srv.server.webPort}/`);
+        await login.locator("#login-user").waitFor();
+        await check(login, view("login"));
+        await login.locator("button.link").click(); // register mode, with its confirmation
+        await login.locator("#login-pass").press("Enter"); // and an error shown
+        await login.locator("#login-error").waitFor();
+        await check(login, view("register"));
+        await login.close();
+
+        const user = `${name}-${colorScheme}`;
+        const { page } = await signIn(browser, srv, user, { locale });
+        await page.emulateMedia({ colorScheme });
+        await bob.send({ type: "message", subtype: "private", to: user, content: "Coucou !" });
+        await page.locator("#nav .conv", { hasText: "bob" }).waitFor();
+        await check(page, view("chat"));
+        await page.locator("#nav .conv", { hasText: "bob" }).click();
+        await page.getByText("Coucou !", { exact: true }).waitFor();
+        await check(page, view("private conversation"));
+        await page.locator("#conv-title").click();
+        await page.keyboard.press("?");
+        await page.locator("dialog[open]").waitFor();
+        await check(page, view("dialog"));
+        await page.keyboard.press("Escape");
+        await page.context().setOffline(true);
+        await page.locator(".banner").waitFor();
+        await check(page, view("banner"));
+        await page.context().setOffline(false);
+        await page.locator('.app[data-state="ready"]').waitFor({ timeout: 15_000 });
+        if (lang === "fr" && colorScheme === "dark") {
+          await page.setViewportSize({ width: 360, height: 740 });
+          await page.locator(".nav-toggle").click();
+          await page.locator("#nav.open .drawer-close").waitFor();
+          await check(page, view("phone nav"));
+          await screenshot(page, "chat-phone-nav-dark-fr");
+        }
+        await page.context().close();
+      }
+    }
+    assert.deepEqual(found, [], found.join("\n"));
   },
 );
