@@ -804,8 +804,11 @@ export class Client {
     const conv = this.store.conversations.get(key);
     if (!conv || conv.kind !== "private" || conv.order.length === 0) return;
     if (this.conn.status.state !== "ready" || !this.conn.features.has("conversations")) return;
+    // Only the partner's messages count as unread: our own sends need no mark (and each `read`
+    // counts against the request rate, docs/protocol.md §5).
+    const me = nameKey(this.me ?? "");
     let seq = 0;
-    for (const m of conv.order) if (m.seq > seq) seq = m.seq;
+    for (const m of conv.order) if (m.seq > seq && nameKey(m.from) !== me) seq = m.seq;
     if (seq <= (this.#readMarks.get(key) ?? 0)) return;
     this.#readMarks.set(key, seq);
     this.#request({ type: "read", with: conv.name, seq }).catch(() => {

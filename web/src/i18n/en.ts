@@ -199,7 +199,7 @@ export const en: Catalog = {
   bannedUntilDate: "This name is banned until {date}",
   closedBannedUntilDate: "Banned until {date}",
   newPrivateLabel: "New conversation",
-  newPrivatePlaceholder: "Someone's name",
+  newPrivatePlaceholder: "name",
   newPrivateHint: "Anyone registered, online or not",
   newPrivateButton: "Write",
   lastFrom: "{name}: {text}",

@@ -209,7 +209,7 @@ export const fr = {
   bannedUntilDate: "Ce nom est banni jusqu'au {date}",
   closedBannedUntilDate: "Banni jusqu'au {date}",
   newPrivateLabel: "Nouvelle conversation",
-  newPrivatePlaceholder: "Nom d'une personne",
+  newPrivatePlaceholder: "nom",
   newPrivateHint: "Toute personne inscrite, connectée ou non",
   newPrivateButton: "Écrire",
   lastFrom: "{name} : {text}",
