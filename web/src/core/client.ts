@@ -811,8 +811,11 @@ export class Client {
     for (const m of conv.order) if (m.seq > seq && nameKey(m.from) !== me) seq = m.seq;
     if (seq <= (this.#readMarks.get(key) ?? 0)) return;
     this.#readMarks.set(key, seq);
-    this.#request({ type: "read", with: conv.name, seq }).catch(() => {
-      if (this.#readMarks.get(key) === seq) this.#readMarks.delete(key);
+    this.#request({ type: "read", with: conv.name, seq }).catch((e) => {
+      // Lost with its socket: told again by the next session. Refused: not asked again.
+      if (errorInfo(e).code === "closed" && this.#readMarks.get(key) === seq) {
+        this.#readMarks.delete(key);
+      }
     });
   }
 
