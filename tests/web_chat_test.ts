@@ -380,6 +380,7 @@ Deno.test(
     }
     await using browser = await launchBrowser();
     const page = await browser.user();
+    await page.setViewportSize({ width: 1280, height: 800 });
     const problems = watch(page);
     let sockets = 0;
     page.on("websocket", () => sockets++);
@@ -405,7 +406,6 @@ Deno.test(
     await page.locator("#login-pass").press("Enter");
     await page.locator("#login-error", { hasText: "ne sont pas identiques" }).waitFor();
     assert.equal(await page.locator("#login-pass2").getAttribute("aria-invalid"), "true");
-    await page.setViewportSize({ width: 1280, height: 800 });
     await screenshot(page, "login-register-mismatch-fr");
     await page.getByLabel("Confirmer le mot de passe").fill("mot de passe");
     await page.getByLabel("Confirmer le mot de passe").press("Enter");
