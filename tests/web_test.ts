@@ -134,10 +134,12 @@ Deno.test(
     await row.waitFor();
     await screenshot(prof.page, "console-prof-fr");
 
+    // A draft is being typed when the mute comes: the page is told at once (a `muted` event),
+    // locks the composer and keeps the draft for later.
+    await lea.page.locator("#composer").fill("mais monsieur !");
     await row.getByRole("button", { name: "Rendre muet" }).click();
-    await post(lea.page, "mais monsieur !");
     await lea.page.getByText("Un enseignant vous a rendu muet", { exact: false }).waitFor();
-    // The refused text is kept for later.
+    assert.equal(await lea.page.locator("#composer").getAttribute("readonly"), "");
     assert.equal(await lea.page.locator("#composer").inputValue(), "mais monsieur !");
     await screenshot(lea.page, "student-muted-fr");
 

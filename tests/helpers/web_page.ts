@@ -34,6 +34,9 @@ export async function signIn(
   if (options.register ?? true) await page.locator("button.link").click();
   await page.locator("#login-user").fill(name);
   await page.locator("#login-pass").fill(options.password ?? "mot de passe");
+  // Registering asks for the password twice.
+  const confirm = page.locator("#login-pass2");
+  if (await confirm.count() > 0) await confirm.fill(options.password ?? "mot de passe");
   await page.locator("#login-pass").press("Enter");
   await page.locator('.app[data-state="ready"]').waitFor();
   return { page, problems };

@@ -44,6 +44,21 @@ export interface ChannelInfo {
   members: number;
 }
 
+/** A private conversation as the server lists it (docs/protocol.md §11, Private conversations). */
+export interface ConversationSummary {
+  with: string;
+  last?: WireMessage;
+  unread: number;
+}
+
+/** A desktop notification the page may show (the UI decides whether it is allowed). */
+export interface Notice {
+  title: string;
+  body: string;
+  /** The conversation to open on a click. */
+  conv: string;
+}
+
 /** A text for a live region; `n` changes at every new text, even an identical one. */
 export interface Announcement {
   text: string;
@@ -52,8 +67,11 @@ export interface Announcement {
 
 /** A catch-up stops after this many messages per conversation and shows a gap marker. */
 export const CATCH_UP_CAP = 1000;
-/** Messages in a page when a conversation opens or pages back. */
-export const PAGE = 50;
+/**
+ * Messages in a page when a conversation opens or pages back: the server's maximum
+ * (docs/protocol.md §4, History), so a long conversation takes fewer requests.
+ */
+export const PAGE = 200;
 /** At most one polite announcement every 2 s (WEB.md §5). */
 export const NOTICE_GAP_MS = 2000;
 const DEFAULT_NAME = "#général";
@@ -89,6 +107,12 @@ export class Client {
   version = 0;
   /** A login from the form is under way. */
   fromForm = false;
+  /** Members of channels other than #général, from `who` (conversation key → names). */
+  readonly members = new Map<string, string[]>();
+  /** Called for a mention of me or a private message while the page is hidden (opt-in). */
+  onNotify: ((notice: Notice) => void) | undefined;
+  /** Whether the page is hidden (document.hidden), for notifications. */
+  hidden = false;
 
   readonly #timers: Timers;
   readonly #localTime: () => string;
@@ -103,6 +127,16 @@ export class Client {
   #noticeTimer: number | undefined;
   #session = 0;
   #lastState: ConnStatus["state"] = "idle";
+  /**
+   * Sends per conversation, in the order typed (docs/protocol.md §5, Request rate: queue them):
+   * the head is the only one out; the next leaves on its ack.
+   */
+  readonly #outbox = new Map<string, { id: string; body: Record<string, unknown> }[]>();
+  /** Conversations whose head is out, or waiting out a rate limit: key → a token. */
+  readonly #busyConvs = new Map<string, number>();
+  #busyToken = 0;
+  /** Per private conversation, the highest seq told to the server with `read`. */
+  readonly #readMarks = new Map<string, number>();
 
   constructor(options: ClientOptions) {
     this.#timers = options.timers;
@@ -188,6 +222,7 @@ export class Client {
     if (!this.store.conversations.has(key)) return;
     this.store.setActive(key);
     this.#loadIfNeeded(key);
+    void this.refreshMembers(key);
     this.#changed();
   }
 
@@ -234,6 +269,7 @@ export class Client {
       return;
     }
     this.joined.delete(key);
+    this.members.delete(key);
     this.store.remove(key);
     this.store.setActive(DEFAULT_KEY);
     void this.refreshChannels();
@@ -289,25 +325,26 @@ export class Client {
 
   // --- sending
 
-  /** Sends a message: echoed at once as "envoi…", sent on `ack`, failed with "Renvoyer". */
+  /**
+   * Sends a message: echoed at once as "envoi…", then sent in its conversation's turn (one out
+   * at a time, so they never overtake each other); while disconnected it waits for the next
+   * session. Refused: "Renvoyer".
+   */
   send(key: string, text: string): void {
     const conv = this.store.conversations.get(key);
     if (!conv || text.trim() === "") return;
     const id = this.conn.newId();
-    this.store.addPending({ id, conv: key, text, state: "sending", timestamp: this.#localTime() });
-    this.#changed();
-    const state = this.conn.status.state;
-    if (!this.conn.isOpen || (state !== "ready" && state !== "syncing")) {
-      this.store.fail(id, { code: "closed" });
-      this.#changed();
-      return;
-    }
+    this.store.addPending({ id, conv: key, text, state: "queued", timestamp: this.#localTime() });
     const body: Record<string, unknown> = conv.kind === "private"
       ? { type: "message", subtype: "private", to: conv.name, content: text }
       : key === DEFAULT_KEY
       ? { type: "message", subtype: "global", content: text }
       : { type: "message", subtype: "global", channel: conv.name, content: text };
-    this.#sendAttempt(id, body, 0);
+    const queue = this.#outbox.get(key) ?? [];
+    queue.push({ id, body });
+    this.#outbox.set(key, queue);
+    this.#pump(key);
+    this.#changed();
   }
 
   /** "Renvoyer": the same text under a new id. */
@@ -315,23 +352,61 @@ export class Client {
     const p = this.store.pending.get(id);
     if (!p || p.state !== "failed") return;
     this.store.dropPending(id);
+    const queue = this.#outbox.get(p.conv);
+    if (queue) this.#outbox.set(p.conv, queue.filter((item) => item.id !== id));
     this.send(p.conv, p.text);
   }
 
-  /** Sets one's own status (relayed verbatim to the others). */
+  /**
+   * Sets one's own status (relayed verbatim to the others): shown at once, kept by the page and
+   * sent again after a reconnection; put back if the server refuses it.
+   */
   async setStatus(state: string): Promise<void> {
+    const before = this.myStatus;
+    this.#showStatus(state);
     try {
       await this.#request({ type: "status", state });
     } catch (e) {
-      this.#refused(errorInfo(e));
-      return;
+      const info = errorInfo(e);
+      if (info.code === "closed") return; // sent again by the next session's catch-up
+      if (this.myStatus === state) this.#showStatus(before);
+      this.#refused(info);
     }
+  }
+
+  #showStatus(state: string): void {
     this.myStatus = state;
     if (this.me) {
       const p = this.people.get(nameKey(this.me));
       if (p) this.people.set(nameKey(this.me), { ...p, state });
     }
     this.#changed();
+  }
+
+  /** Registered names starting with `prefix`, for completion (empty when unavailable). */
+  async directory(prefix: string): Promise<string[]> {
+    if (prefix.trim() === "" || !this.conn.features.has("directory")) return [];
+    try {
+      const reply = await this.conn.request({ type: "directory", prefix: prefix.trim() });
+      const users = Array.isArray(reply.users) ? reply.users : [];
+      return users.filter((u): u is string => typeof u === "string");
+    } catch {
+      return [];
+    }
+  }
+
+  /** Refreshes the member list of a channel other than #général (`who`, never rate-limited). */
+  async refreshMembers(key: string): Promise<void> {
+    const name = this.joined.get(key);
+    if (name === undefined || key === DEFAULT_KEY || !this.conn.isOpen) return;
+    try {
+      const reply = await this.conn.request({ type: "who", channel: name });
+      const users = Array.isArray(reply.users) ? reply.users : [];
+      this.members.set(key, users.filter((u): u is string => typeof u === "string"));
+      this.#changed();
+    } catch {
+      // the list stays as it was
+    }
   }
 
   /** Asks the server's channel list (member counts). */
@@ -355,6 +430,11 @@ export class Client {
     return [...this.people.values()].sort((a, b) => this.i18n.collator.compare(a.name, b.name));
   }
 
+  /** Says something in the alert region (a refusal the page itself found). */
+  tell(text: string): void {
+    this.#say("alert", text);
+  }
+
   /** Stops timers (tests, unload). */
   dispose(): void {
     this.conn.dispose();
@@ -369,6 +449,7 @@ export class Client {
     this.#notifyQueued = true;
     queueMicrotask(() => {
       this.#notifyQueued = false;
+      this.#syncRead();
       for (const fn of this.#listeners) fn();
     });
   }
@@ -397,6 +478,10 @@ export class Client {
     this.admin = false;
     this.myStatus = "online";
     this.mutedUntil = undefined;
+    this.members.clear();
+    this.#outbox.clear();
+    this.#busyConvs.clear();
+    this.#readMarks.clear();
     this.store.ensure(DEFAULT_KEY, "channel", DEFAULT_NAME);
     this.store.setActive(DEFAULT_KEY);
   }
@@ -419,39 +504,77 @@ export class Client {
     return new Promise((resolve) => this.#timers.setTimeout(resolve, ms));
   }
 
-  #sendAttempt(id: string, body: Record<string, unknown>, attempt: number): void {
-    const session = this.#session;
-    this.conn.request(body, id).then(
+  /** Sends the head of a conversation's queue when nothing of it is out and the page is ready. */
+  #pump(key: string): void {
+    if (this.#busyConvs.has(key) || !this.conn.isOpen) return;
+    if (this.conn.status.state !== "ready") return; // sends in doubt are settled first
+    const head = this.#outbox.get(key)?.[0];
+    if (!head) return;
+    const p = this.store.pending.get(head.id);
+    if (!p || p.state !== "queued") return;
+    const token = ++this.#busyToken;
+    this.#busyConvs.set(key, token);
+    this.store.setState(head.id, "sending");
+    const done = () => {
+      if (this.#busyConvs.get(key) === token) this.#busyConvs.delete(key);
+    };
+    const next = () => {
+      const queue = this.#outbox.get(key);
+      if (queue?.[0]?.id === head.id) queue.shift();
+      done();
+      this.#pump(key);
+    };
+    this.conn.request(head.body, head.id).then(
       (ack) => {
         this.store.ack(
-          id,
+          head.id,
           num(ack, "seq") ?? 0,
           str(ack, "timestamp") ?? this.#localTime(),
           this.me ?? "",
         );
+        next();
         this.#changed();
       },
       (e) => {
         const info = errorInfo(e);
-        if (info.code === "closed") return; // in doubt: the catch-up settles it
-        if (info.code === "rate_limited" && info.retryAfterMs !== undefined && attempt < 3) {
-          this.#timers.setTimeout(() => {
-            if (session === this.#session && this.conn.isOpen) {
-              this.#sendAttempt(id, body, attempt + 1);
-            }
-          }, info.retryAfterMs);
+        if (info.code === "closed") {
+          done(); // in doubt: the catch-up settles it, then the queue goes on
           return;
         }
-        const p = this.store.pending.get(id);
-        if (info.code === "forbidden" && info.retryAfterMs !== undefined && p) {
-          // Muted: the text goes back to the composer, which waits for the end of the mute.
-          this.store.dropPending(id);
-          this.restoredDraft = { conv: p.conv, text: p.text, n: (this.restoredDraft?.n ?? 0) + 1 };
+        if (info.code === "rate_limited" && info.retryAfterMs !== undefined) {
+          // Not carried out (docs/protocol.md §5): the same message again after the wait.
+          this.store.setState(head.id, "queued");
+          this.#timers.setTimeout(() => {
+            done();
+            this.#pump(key);
+          }, info.retryAfterMs);
+          this.#changed();
+          return;
+        }
+        if (info.code === "forbidden" && info.retryAfterMs !== undefined) {
+          // Muted: this text and the ones waiting behind it go back to the composer.
+          const queue = this.#outbox.get(key) ?? [];
+          const texts: string[] = [];
+          for (const item of queue.splice(0)) {
+            const waiting = this.store.pending.get(item.id);
+            if (waiting && waiting.state !== "failed") {
+              texts.push(waiting.text);
+              this.store.dropPending(item.id);
+            }
+          }
+          done();
+          if (texts.length > 0) {
+            this.restoredDraft = {
+              conv: key,
+              text: texts.join("\n"),
+              n: (this.restoredDraft?.n ?? 0) + 1,
+            };
+          }
           this.#refused(info);
           return;
         }
-        this.store.fail(id, info);
-        const conv = p ? this.store.conversations.get(p.conv) : undefined;
+        this.store.fail(head.id, info);
+        const conv = this.store.conversations.get(key);
         this.#say(
           "alert",
           this.i18n.t("sendFailed", {
@@ -459,9 +582,23 @@ export class Client {
             reason: describeError(this.i18n, info, "send").text,
           }),
         );
+        next();
         this.#changed();
       },
     );
+  }
+
+  /** After a catch-up: sends found stored leave the queues; every queue starts again. */
+  #resumeSends(stored: ReadonlySet<string>): void {
+    for (const [key, queue] of this.#outbox) {
+      const kept = queue.filter((item) => {
+        const p = this.store.pending.get(item.id);
+        return !stored.has(item.id) && p !== undefined && p.state !== "failed";
+      });
+      if (kept.length > 0) this.#outbox.set(key, kept);
+      else this.#outbox.delete(key);
+    }
+    for (const key of [...this.#outbox.keys()]) this.#pump(key);
   }
 
   /** A refusal shown as an alert; a mute also starts the composer's countdown. */
@@ -487,6 +624,7 @@ export class Client {
     } else {
       this.#offlineWindow = false;
       if (type === "status") this.#status(line);
+      else if (type === "muted") this.#muted(line);
     }
     for (const fn of this.#lineListeners) fn(line);
   }
@@ -500,7 +638,23 @@ export class Client {
       if (conv?.loaded) conv.syncedSeq = this.store.newestSeq(key);
     }
     if (added && !own && !(key === this.store.active && this.store.viewing)) this.#queueNew(key);
+    if (added && !own && !offline) this.#maybeNotify(key, m);
+    const members = this.members.get(key);
+    if (members && !members.some((n) => nameKey(n) === nameKey(m.from))) {
+      void this.refreshMembers(key); // posting joins the channel (docs/protocol.md §4)
+    }
     this.#changed();
+  }
+
+  #maybeNotify(key: string, m: WireMessage): void {
+    if (!this.onNotify || !this.hidden || this.me === undefined) return;
+    if (!shouldNotify(m, this.me)) return;
+    const conv = this.store.conversations.get(key);
+    this.onNotify({
+      title: isPrivate(m) ? m.from : `${m.from} (${conv?.name ?? ""})`,
+      body: m.content,
+      conv: key,
+    });
   }
 
   #conversationOf(m: WireMessage, own: boolean): string {
@@ -519,15 +673,33 @@ export class Client {
     return channel && this.joined.has(channel.key) ? channel.key : DEFAULT_KEY;
   }
 
+  /** The server says our mute started, changed or ended (docs/protocol.md §11, Your own mute). */
+  #muted(line: Line): void {
+    const remaining = num(line, "remaining_ms");
+    if (line.until === null || remaining === undefined || remaining <= 0) {
+      if (this.mutedUntil !== undefined) this.#say("notice", this.i18n.t("unmuted"));
+      this.mutedUntil = undefined;
+    } else {
+      this.mutedUntil = this.#timers.now() + remaining;
+    }
+    this.#changed();
+  }
+
   #status(line: Line): void {
     const user = str(line, "user");
     const state = str(line, "state");
     if (user === undefined || state === undefined) return;
     const key = nameKey(user);
-    if (state.toLowerCase() === "offline") this.people.delete(key);
-    else {
+    if (state.toLowerCase() === "offline") {
+      this.people.delete(key);
+      for (const [channel, names] of this.members) {
+        if (names.some((n) => nameKey(n) === key)) void this.refreshMembers(channel);
+      }
+    } else {
       const known = this.people.get(key);
       this.people.set(key, { guest: false, ...known, name: user, state });
+      // Our own other tab: the account's status is one.
+      if (this.me !== undefined && key === nameKey(this.me)) this.myStatus = state;
     }
     this.#changed();
   }
@@ -549,6 +721,9 @@ export class Client {
     this.busy = true;
     this.#changed();
     const fresh = new Map<string, Set<number>>();
+    let stored = new Set<string>();
+    this.#busyConvs.clear(); // what was out belongs to the old socket
+    this.#readMarks.clear(); // told again if need be: a mark never goes back on the server
     try {
       for (const [key, name] of [...this.joined]) {
         if (key === DEFAULT_KEY) continue;
@@ -575,7 +750,9 @@ export class Client {
         else await this.#backward(conv.key, conv.syncedSeq, fresh);
       }
       if (session !== this.#session) return;
-      if (this.me) this.store.settleInDoubt(this.me, fresh);
+      await this.#loadConversations();
+      if (session !== this.#session) return;
+      stored = this.me ? this.store.settleInDoubt(this.me, fresh) : new Set();
     } catch {
       return; // the socket is gone: the next session starts again from the same marks
     } finally {
@@ -585,8 +762,61 @@ export class Client {
       }
     }
     this.conn.markReady();
+    this.#resumeSends(stored);
+    const active = this.store.active;
+    if (active !== undefined) void this.refreshMembers(active);
     if (resumed) this.#say("notice", this.i18n.t("reconnected"));
     this.#changed();
+  }
+
+  /**
+   * The account's private conversations from the server (docs/protocol.md §11): partners, last
+   * message and unread counts, so they survive a reload even when the partner has left.
+   */
+  async #loadConversations(): Promise<void> {
+    if (!this.conn.features.has("conversations")) return;
+    let reply: Line;
+    try {
+      reply = await this.#request({ type: "conversations" });
+    } catch (e) {
+      if (errorInfo(e).code === "closed") throw e;
+      return; // a guest: none
+    }
+    for (const c of readConversations(reply)) {
+      const key = privateKey(c.with);
+      const conv = this.store.ensure(key, "private", c.with);
+      conv.name = c.with;
+      if (c.last) this.store.upsert(key, c.last);
+      const seen = key === this.store.active && this.store.viewing;
+      if (!seen && c.unread !== conv.unread) {
+        conv.unread = c.unread;
+        if (c.unread === 0) conv.markerSeq = undefined;
+      }
+      this.store.touch(key);
+    }
+    this.#changed();
+  }
+
+  /** Tells the server what the open private conversation has been read up to. */
+  #syncRead(): void {
+    const key = this.store.active;
+    if (key === undefined || !this.store.viewing) return;
+    const conv = this.store.conversations.get(key);
+    if (!conv || conv.kind !== "private" || conv.order.length === 0) return;
+    if (this.conn.status.state !== "ready" || !this.conn.features.has("conversations")) return;
+    // Only the partner's messages count as unread: our own sends need no mark (and each `read`
+    // counts against the request rate, docs/protocol.md §5).
+    const me = nameKey(this.me ?? "");
+    let seq = 0;
+    for (const m of conv.order) if (m.seq > seq && nameKey(m.from) !== me) seq = m.seq;
+    if (seq <= (this.#readMarks.get(key) ?? 0)) return;
+    this.#readMarks.set(key, seq);
+    this.#request({ type: "read", with: conv.name, seq }).catch((e) => {
+      // Lost with its socket: told again by the next session. Refused: not asked again.
+      if (errorInfo(e).code === "closed" && this.#readMarks.get(key) === seq) {
+        this.#readMarks.delete(key);
+      }
+    });
   }
 
   #users(reply: Line): void {
@@ -794,4 +1024,48 @@ export function readChannels(reply: Line): ChannelInfo[] {
     out.push({ name, key: channel.key, members: num(item as Line, "members") ?? 0 });
   }
   return out;
+}
+
+/** The conversations of a `conversations` reply, newest first as sent. */
+export function readConversations(reply: Line): ConversationSummary[] {
+  const list = Array.isArray(reply.conversations) ? reply.conversations : [];
+  const out: ConversationSummary[] = [];
+  for (const item of list) {
+    if (!item || typeof item !== "object") continue;
+    const peer = str(item as Line, "with");
+    if (peer === undefined || peer === "") continue;
+    const last = (item as Line).last;
+    out.push({
+      with: peer,
+      last: last && typeof last === "object" ? readMessage(last as Line) : undefined,
+      unread: Math.max(0, num(item as Line, "unread") ?? 0),
+    });
+  }
+  return out;
+}
+
+/**
+ * Whether a message from someone else calls for a desktop notification: a private message, or
+ * one naming `me` as a whole word, in any letter case ("Alice," and "@alice" do; "Alicette" does
+ * not).
+ */
+export function shouldNotify(
+  m: { content: string; subtype?: string; to?: string },
+  me: string,
+): boolean {
+  if (isPrivate(m)) return true;
+  const name = me.toLocaleLowerCase();
+  if (name === "") return false;
+  const text = m.content.toLocaleLowerCase();
+  const word = /[\p{L}\p{N}_]/u;
+  for (let i = text.indexOf(name); i >= 0; i = text.indexOf(name, i + 1)) {
+    const before = text[i - 1];
+    const after = text[i + name.length];
+    if (
+      (before === undefined || !word.test(before)) && (after === undefined || !word.test(after))
+    ) {
+      return true;
+    }
+  }
+  return false;
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { CATCH_UP_CAP, Client } from "./client.ts";
+import { CATCH_UP_CAP, Client, shouldNotify } from "./client.ts";
 import { I18n } from "./i18n.ts";
 import { FakeServer, FakeTimers, fixedRandom, flush, MemoryTokens } from "./testing.ts";
 
@@ -34,12 +34,12 @@ const seqs = (c: Client, key: string) => c.store.conversations.get(key)!.order.m
 
 Deno.test("Client after login: users, channels, the newest page of #général", async () => {
   const r = rig();
-  for (let i = 0; i < 60; i++) r.server.add({ from: "bob", content: `m${i}` });
+  for (let i = 0; i < 260; i++) r.server.add({ from: "bob", content: `m${i}` });
   await ready(r);
   const types = r.server.socket.sent.map((q) => q.type);
   assert.deepEqual(types.slice(0, 4), ["hello", "login", "users", "channels"]);
   assert.ok(types.includes("history"));
-  assert.equal(seqs(r.client, "#général").length, 50);
+  assert.equal(seqs(r.client, "#général").length, 200, "a page is the server's maximum");
   assert.equal(r.client.store.conversations.get("#général")!.hasMore, true);
   assert.equal(r.client.store.conversations.get("#général")!.unread, 0);
   assert.deepEqual(r.client.sortedPeople().map((p) => p.name), ["alice", "bob"]);
@@ -158,15 +158,143 @@ Deno.test("Client: a muted post is refused, the text goes back to the composer, 
   r.client.dispose();
 });
 
-Deno.test("Client: a send while disconnected fails at once (never resent by itself)", async () => {
+Deno.test("Client: sends while disconnected wait and leave in order on reconnection, once", async () => {
   const r = rig();
   await ready(r);
   r.server.autoOpen = false;
   r.server.socket.serverClose();
   await flush();
-  r.client.send("#général", "pendant la coupure");
-  assert.equal(r.client.store.pendingOf("#général")[0].state, "failed");
+  r.client.send("#général", "pendant la coupure 1");
+  r.client.send("#général", "pendant la coupure 2");
+  assert.deepEqual(r.client.store.pendingOf("#général").map((p) => p.state), ["queued", "queued"]);
+  r.server.autoOpen = true;
+  await r.timers.advance(1000);
+  await flush();
+  assert.equal(r.client.status.state, "ready");
+  assert.deepEqual(r.server.messages.map((m) => m.content), [
+    "pendant la coupure 1",
+    "pendant la coupure 2",
+  ]);
+  assert.equal(r.client.store.pendingOf("#général").length, 0);
   r.client.dispose();
+});
+
+Deno.test("Client sends one message per conversation at a time, in the order typed", async () => {
+  const r = rig();
+  await ready(r);
+  const out: string[] = [];
+  const held: (() => void)[] = [];
+  r.server.overrides.set("message", (req, s) => {
+    out.push(String(req.content));
+    held.push(() => {
+      const m = r.server.add({ from: "alice", content: String(req.content) });
+      s.receive({ type: "ack", seq: m.seq, timestamp: m.timestamp, id: req.id });
+    });
+    return true;
+  });
+  for (let i = 1; i <= 5; i++) r.client.send("#général", `m${i}`);
+  await flush();
+  assert.deepEqual(out, ["m1"], "the next waits for the ack");
+  while (held.length > 0) {
+    held.shift()!();
+    await flush();
+  }
+  assert.deepEqual(out, ["m1", "m2", "m3", "m4", "m5"]);
+  const contents = r.client.store.conversations.get("#général")!.order.map((m) => m.content);
+  assert.deepEqual(contents, ["m1", "m2", "m3", "m4", "m5"]);
+  r.client.dispose();
+});
+
+Deno.test("Client: a rate-limited message is sent again after retry_after_ms, never shown failed", async () => {
+  const r = rig();
+  await ready(r);
+  let refusals = 3;
+  r.server.overrides.set("message", (req, s) => {
+    if (refusals-- <= 0) return false;
+    queueMicrotask(() =>
+      s.receive({
+        type: "error",
+        code: "rate_limited",
+        message: "Too many requests: wait 197 ms",
+        retry_after_ms: 197,
+        id: req.id,
+      })
+    );
+    return true;
+  });
+  r.client.send("#général", "premier");
+  r.client.send("#général", "second");
+  await flush();
+  assert.deepEqual(r.client.store.pendingOf("#général").map((p) => p.state), ["queued", "queued"]);
+  assert.equal(r.server.socket.ofType("message").length, 1, "nothing overtakes the refused one");
+  await r.timers.advance(197);
+  await r.timers.advance(197);
+  assert.equal(r.server.messages.length, 0);
+  await r.timers.advance(197);
+  await flush();
+  assert.deepEqual(r.server.messages.map((m) => m.content), ["premier", "second"]);
+  assert.equal(r.client.store.pendingOf("#général").length, 0);
+  assert.equal(r.client.alert.text, "");
+  r.client.dispose();
+});
+
+Deno.test("Client follows `muted` events: locked with the time left, unlocked on until null", async () => {
+  const r = rig();
+  await ready(r);
+  r.server.socket.receive({
+    type: "muted",
+    until: "2026-03-02T14:20:09.123",
+    remaining_ms: 900_000,
+  });
+  await flush();
+  assert.equal(r.client.mutedUntil, r.timers.now() + 900_000);
+  r.server.socket.receive({ type: "muted", until: null });
+  await flush();
+  assert.equal(r.client.mutedUntil, undefined);
+  r.client.dispose();
+});
+
+Deno.test("Client lists private conversations from the server and tells it what was read", async () => {
+  const r = rig();
+  r.server.features = [...r.server.features, "conversations"];
+  const last = r.server.add({ from: "bob", content: "deux", subtype: "private", to: "alice" });
+  const reads: Record<string, unknown>[] = [];
+  r.server.overrides.set("conversations", (req, s) => {
+    queueMicrotask(() =>
+      s.receive({
+        type: "conversations",
+        conversations: [{ with: "Bob", last: r.server.line(last), unread: 2 }],
+        id: req.id,
+      })
+    );
+    return true;
+  });
+  r.server.overrides.set("read", (req, s) => {
+    reads.push(req);
+    queueMicrotask(() => s.receive({ type: "read", status: "ok", id: req.id }));
+    return true;
+  });
+  await ready(r);
+  const conv = r.client.store.conversations.get("@bob")!;
+  assert.equal(conv.name, "Bob");
+  assert.equal(conv.unread, 2);
+  assert.equal(conv.order.at(-1)!.content, "deux");
+  assert.equal(reads.length, 0);
+  r.client.open("@bob");
+  await flush();
+  assert.equal(conv.unread, 0);
+  assert.deepEqual(reads.map((q) => [q.with, q.seq]), [["Bob", last.seq]]);
+  r.client.dispose();
+});
+
+Deno.test("shouldNotify: private messages, and my name as a whole word in any case", () => {
+  const me = "Élodie";
+  assert.equal(shouldNotify({ content: "salut", subtype: "private", to: "élodie" }, me), true);
+  assert.equal(shouldNotify({ content: "@élodie tu viens ?" }, me), true);
+  assert.equal(shouldNotify({ content: "merci ELODIE" }, "elodie"), true);
+  assert.equal(shouldNotify({ content: "Élodie, regarde" }, me), true);
+  assert.equal(shouldNotify({ content: "Élodies et Élodiea" }, me), false);
+  assert.equal(shouldNotify({ content: "bonjour à tous" }, me), false);
 });
 
 Deno.test("Client resume: re-join, users, channels, history after, every gap line once", async () => {
@@ -202,12 +330,12 @@ Deno.test("Client resume: re-join, users, channels, history after, every gap lin
   const order = general.order.map((m) => m.seq);
   assert.deepEqual(order, [...order].sort((a, b) => a - b));
   assert.equal(r.client.store.conversations.get("#sisr")!.unread, 2);
-  // the stored one is now a plain message; the other one failed with "Renvoyer"
-  assert.equal(contents.filter((x) => x === "in doubt, stored").length, 1);
-  assert.deepEqual(
-    r.client.store.pendingOf("#général").map((p) => [p.text, p.state]),
-    [["in doubt, lost", "failed"]],
-  );
+  // the stored one is now a plain message; the lost one was sent again, once
+  await flush();
+  const after = general.order.map((m) => m.content);
+  assert.equal(after.filter((x) => x === "in doubt, stored").length, 1);
+  assert.equal(after.filter((x) => x === "in doubt, lost").length, 1);
+  assert.deepEqual(r.client.store.pendingOf("#général"), []);
   assert.match(r.client.notice.text + " ", /./);
   r.client.dispose();
 });
@@ -239,12 +367,12 @@ Deno.test("Client resume pages private conversations back from the newest to the
   assert.equal(r.client.store.conversations.get("@bob")!.order.length, 1);
   r.server.socket.serverClose();
   await flush();
-  for (let i = 1; i <= 70; i++) {
+  for (let i = 1; i <= 250; i++) {
     r.server.add({ from: "bob", content: `p${i}`, subtype: "private", to: "alice" });
   }
   await r.timers.advance(1000);
   const conv = r.client.store.conversations.get("@bob")!;
-  assert.equal(conv.order.length, 71);
+  assert.equal(conv.order.length, 251);
   const withs = r.server.socket.ofType("history").filter((h) => h.with !== undefined);
   assert.equal(withs.length, 2);
   assert.equal(withs[0].after, undefined);

@@ -237,6 +237,20 @@ export class Connection {
     else this.#probe();
   }
 
+  /**
+   * The browser's `offline` event: the socket cannot be trusted any more, so the page says so at
+   * once (rather than when a ping times out) and waits for `online`.
+   */
+  networkOffline(): void {
+    const state = this.#status.state;
+    if (state === "reconnecting") {
+      this.#clear("retry");
+      this.#set({ waitingForNetwork: true, retryAt: undefined });
+    } else if (state !== "idle" && state !== "stopped" && this.#hasSession) {
+      this.#lost({ code: "network" });
+    }
+  }
+
   /** The page turned visible: try at once, or check that an open socket still answers. */
   pageVisible(): void {
     if (this.#status.state === "reconnecting" && !this.#status.waitingForNetwork) this.#attempt();

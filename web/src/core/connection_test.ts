@@ -243,6 +243,22 @@ Deno.test("Connection waits for `online` while the browser is offline", async ()
   r.conn.dispose();
 });
 
+Deno.test("Connection: the browser's `offline` event drops the socket at once and waits for `online`", async () => {
+  const r = await loggedIn();
+  r.online.value = false;
+  r.conn.networkOffline();
+  assert.equal(r.conn.status.state, "reconnecting");
+  assert.equal(r.conn.status.waitingForNetwork, true);
+  assert.equal(r.server.socket.closed, true);
+  await r.timers.advance(120_000);
+  assert.equal(r.server.sockets.length, 1, "no attempt while offline");
+  r.online.value = true;
+  r.conn.networkOnline();
+  await flush();
+  assert.equal(r.conn.status.state, "ready");
+  r.conn.dispose();
+});
+
 Deno.test("Connection tries at once when the page turns visible or on 'Réessayer maintenant'", async () => {
   const r = await loggedIn();
   r.server.autoOpen = false;

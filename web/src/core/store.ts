@@ -14,12 +14,15 @@ export interface ChatMessage {
   offline: boolean;
 }
 
-/** A message of ours not acknowledged yet (`sending`), in doubt after a drop, or refused. */
+/**
+ * A message of ours not acknowledged yet: waiting its turn (`queued`, also while disconnected),
+ * out (`sending`), in doubt after a drop (`unknown`), or refused (`failed`).
+ */
 export interface PendingSend {
   id: string;
   conv: string;
   text: string;
-  state: "sending" | "unknown" | "failed";
+  state: "queued" | "sending" | "unknown" | "failed";
   error?: ErrorInfo;
   /** Local time of the send, for display only. */
   timestamp: string;
@@ -238,6 +241,14 @@ export class Store {
     this.#touchKey(p.conv);
   }
 
+  /** A send changes state (queued → sending, or back to queued after a rate limit). */
+  setState(id: string, state: "queued" | "sending"): void {
+    const p = this.pending.get(id);
+    if (!p || p.state === state) return;
+    this.pending.set(id, { ...p, state });
+    this.#touchKey(p.conv);
+  }
+
   /** A refused (or lost) send: shown with "Renvoyer". */
   fail(id: string, error: ErrorInfo): void {
     const p = this.pending.get(id);
@@ -264,11 +275,15 @@ export class Store {
 
   /**
    * After the catch-up: a send in doubt found among the messages the catch-up brought (our
-   * name, same text) was stored; the others failed. Never resent by the page itself.
+   * name, same text) was stored and is dropped; one not found in a conversation the catch-up
+   * covered (a key of `fresh`) never reached the store and goes back to `queued` (sent again,
+   * once); one in a conversation not caught up cannot be told and fails ("Renvoyer").
+   * @returns the ids found stored
    */
-  settleInDoubt(me: string, fresh: ReadonlyMap<string, ReadonlySet<number>>): void {
+  settleInDoubt(me: string, fresh: ReadonlyMap<string, ReadonlySet<number>>): Set<string> {
     const meKey = nameKey(me);
     const used = new Set<number>();
+    const stored = new Set<string>();
     for (const [id, p] of this.pending) {
       if (p.state !== "unknown") continue;
       const conv = this.conversations.get(p.conv);
@@ -282,11 +297,15 @@ export class Store {
       if (match) {
         used.add(match.seq);
         this.pending.delete(id);
+        stored.add(id);
+      } else if (seqs) {
+        this.pending.set(id, { ...p, state: "queued" });
       } else {
         this.pending.set(id, { ...p, state: "failed", error: { code: "closed" } });
       }
       this.#touchKey(p.conv);
     }
+    return stored;
   }
 
   /** Sends of a conversation, in the order they were made. */

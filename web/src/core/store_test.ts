@@ -100,20 +100,34 @@ Deno.test("Store pending sends: sending → ack → stored; refused → failed",
   assert.deepEqual(seqs(s), [7]);
 });
 
-Deno.test("Store settles sends in doubt after a drop: found in the catch-up → sent, else failed", () => {
+Deno.test("Store settles sends in doubt after a drop: found → sent, not found → queued again, not caught up → failed", () => {
   const s = storeWith();
+  s.ensure("@bob", "private", "bob");
   s.addPending({ id: "a", conv: "#général", text: "stored", state: "sending", timestamp: "t" });
   s.addPending({ id: "b", conv: "#général", text: "lost", state: "sending", timestamp: "t" });
   s.addPending({ id: "c", conv: "#général", text: "stored", state: "sending", timestamp: "t" });
+  s.addPending({
+    id: "d",
+    conv: "#général",
+    text: "typed offline",
+    state: "queued",
+    timestamp: "t",
+  });
+  s.addPending({ id: "e", conv: "@bob", text: "not caught up", state: "sending", timestamp: "t" });
   s.markInDoubt();
-  assert.ok(s.pendingOf("#général").every((p) => p.state === "unknown"));
+  assert.deepEqual(
+    [...s.pending.values()].map((p) => p.state),
+    ["unknown", "unknown", "unknown", "queued", "unknown"],
+  );
   s.upsert("#général", msg(20, "alice", undefined, "stored"), { fresh: true, own: true });
-  s.settleInDoubt("Alice", new Map([["#général", new Set([20])]]));
+  const stored = s.settleInDoubt("Alice", new Map([["#général", new Set([20])]]));
+  assert.deepEqual([...stored], ["a"]);
   // one copy stored: the first send matches it, the second identical one did not arrive
   assert.deepEqual(
     s.pendingOf("#général").map((p) => [p.id, p.state]),
-    [["b", "failed"], ["c", "failed"]],
+    [["b", "queued"], ["c", "queued"], ["d", "queued"]],
   );
+  assert.deepEqual(s.pendingOf("@bob").map((p) => [p.id, p.state]), [["e", "failed"]]);
 });
 
 Deno.test("Store.trim() keeps the newest messages and says older ones exist", () => {

@@ -38,6 +38,20 @@ export function App(props: AppProps) {
     client.setLang(i18n);
   }, [i18n]);
 
+  // The network went away: say so at once, not when a ping times out (`online` is in main.tsx).
+  // Whether the page is hidden decides desktop notifications.
+  useEffect(() => {
+    const offline = () => client.conn.networkOffline();
+    const visibility = () => client.hidden = document.visibilityState !== "visible";
+    visibility();
+    addEventListener("offline", offline);
+    document.addEventListener("visibilitychange", visibility);
+    return () => {
+      removeEventListener("offline", offline);
+      document.removeEventListener("visibilitychange", visibility);
+    };
+  }, [client]);
+
   const unread = client.store.totalUnread;
   useEffect(() => {
     document.title = unread > 0 ? i18n.t("unreadTitle", { n: unread }) : i18n.t("htmlTitle");
@@ -118,6 +132,7 @@ function Chat(props: { client: Client; lang: Lang; onLang: (lang: Lang) => void 
   const visible = useVisible();
   const [drawer, setDrawer] = useState<"nav" | "people" | undefined>(undefined);
   const [help, setHelp] = useState(false);
+  const [notify, setNotify] = useState(false);
   const navToggle = useRef<HTMLButtonElement>(null);
   const peopleToggle = useRef<HTMLButtonElement>(null);
   const conv = client.store.conversations.get(client.store.active ?? DEFAULT_KEY) ??
@@ -137,6 +152,21 @@ function Chat(props: { client: Client; lang: Lang; onLang: (lang: Lang) => void 
     if (consoleView) client.store.setViewing(false);
     setDrawer(undefined);
   }, [consoleView]);
+
+  // Opt-in desktop notifications: a mention of me or a private message while the page is hidden.
+  useEffect(() => {
+    client.onNotify = notify
+      ? (n) => {
+        const shown = new Notification(n.title, { body: n.body, tag: n.conv, lang: t.lang });
+        shown.onclick = () => {
+          focus();
+          client.open(n.conv);
+          shown.close();
+        };
+      }
+      : undefined;
+    return () => client.onNotify = undefined;
+  }, [client, notify, t]);
 
   // A drawer takes the focus when it opens.
   useEffect(() => {
@@ -189,6 +219,8 @@ function Chat(props: { client: Client; lang: Lang; onLang: (lang: Lang) => void 
       onLang={props.onLang}
       onHelp={() => setHelp(true)}
       drawer={phone}
+      notify={notify}
+      onNotify={setNotify}
     />
   );
   return (
@@ -312,6 +344,8 @@ function Tools(props: {
   onLang: (lang: Lang) => void;
   onHelp: () => void;
   drawer?: boolean;
+  notify: boolean;
+  onNotify: (on: boolean) => void;
 }) {
   const t = useI18n();
   const { client, consoleView } = props;
@@ -332,6 +366,7 @@ function Tools(props: {
           {MY_STATUSES.map((s) => <option key={s} value={s}>{t.t(`status_${s}`)}</option>)}
         </select>
       </label>
+      <NotifyToggle client={client} on={props.notify} onChange={props.onNotify} />
       <LangSelect lang={props.lang} onChange={props.onLang} />
       <button
         type="button"
@@ -345,5 +380,37 @@ function Tools(props: {
       </button>
       <button type="button" onClick={() => client.logout()}>{t.t("logout")}</button>
     </div>
+  );
+}
+
+/**
+ * "Notifications": off until the student ticks it; the browser's permission is asked only then,
+ * on that click (browsers refuse a request that no gesture started).
+ */
+function NotifyToggle(props: { client: Client; on: boolean; onChange: (on: boolean) => void }) {
+  const t = useI18n();
+  const supported = typeof Notification === "function";
+  const toggle = async (wanted: boolean) => {
+    if (!wanted) return props.onChange(false);
+    if (!supported) return props.client.tell(t.t("notifyUnsupported"));
+    const permission = Notification.permission === "default"
+      ? await Notification.requestPermission()
+      : Notification.permission;
+    if (permission === "granted") props.onChange(true);
+    else {
+      props.onChange(false);
+      props.client.tell(t.t("notifyDenied"));
+    }
+  };
+  return (
+    <label class="field-inline notify-toggle">
+      <input
+        type="checkbox"
+        checked={props.on}
+        disabled={!supported}
+        onChange={(e) => void toggle(e.currentTarget.checked)}
+      />
+      <span>{t.t("notifyLabel")}</span>
+    </label>
   );
 }

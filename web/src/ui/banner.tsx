@@ -1,8 +1,23 @@
 // The connection banner: reconnecting with its countdown and "Réessayer maintenant", or stopped
-// with the reason (kick, ban) and a reconnect button (WEB.md §3).
+// with the reason (kick, ban with its end date) and a reconnect button (WEB.md §3). It sits in a
+// labelled region, so every part of the page is in a landmark.
 import type { Client } from "../core/client.ts";
 import { describeError } from "../core/describe_error.ts";
+import { type I18n, parseTimestamp } from "../core/i18n.ts";
 import { useI18n, useNow } from "./hooks.ts";
+
+/**
+ * A ban's end from its machine-readable `until` (docs/protocol.md §11, Administrators), as a
+ * date in words: "14 décembre 2026 à 10:30", "1er mars 2027 à 08:00", "December 14, 2026 at
+ * 10:30 AM". The server's wall-clock time is shown as given.
+ */
+export function banEnd(t: I18n, until: string): string {
+  const ms = parseTimestamp(until);
+  if (Number.isNaN(ms)) return until;
+  const text = new Intl.DateTimeFormat(t.lang, { dateStyle: "long", timeStyle: "short" })
+    .format(new Date(ms));
+  return t.lang === "fr" ? text.replace(/^1 /, "1er ") : text;
+}
 
 /** Shown above the chat while the connection is not up. */
 export function Banner(props: { client: Client }) {
@@ -13,16 +28,21 @@ export function Banner(props: { client: Client }) {
   const now = useNow(counting);
   if (s.state === "ready" || s.state === "syncing" || s.state === "idle") return null;
   if (s.state === "stopped") {
-    const text = s.reason ? describeError(t, s.reason, "close").text : t.t("state_stopped");
+    const until = s.reason?.code === "forbidden" ? s.reason.until : undefined;
+    const text = until !== undefined
+      ? t.t("closedBannedUntilDate", { date: banEnd(t, until) })
+      : s.reason
+      ? describeError(t, s.reason, "close").text
+      : t.t("state_stopped");
     return (
-      <div class="banner stopped">
+      <section class="banner stopped" aria-label={t.t("connectionRegion")}>
         <p>{text}</p>
         <div class="actions">
           <button type="button" class="primary" onClick={() => client.conn.retryNow()}>
             {t.t("reconnect")}
           </button>
         </div>
-      </div>
+      </section>
     );
   }
   let text: string;
@@ -41,7 +61,7 @@ export function Banner(props: { client: Client }) {
       : t.t("lostRetryIn", { s: left });
   }
   return (
-    <div class="banner lost">
+    <section class="banner lost" aria-label={t.t("connectionRegion")}>
       <p>{text}</p>
       {s.state === "reconnecting" && (
         <div class="actions">
@@ -50,6 +70,6 @@ export function Banner(props: { client: Client }) {
           </button>
         </div>
       )}
-    </div>
+    </section>
   );
 }

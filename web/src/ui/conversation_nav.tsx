@@ -1,10 +1,20 @@
-// The conversation list (nav): channels with unread badges, join/create, private conversations.
-import { useState } from "preact/hooks";
+// The conversation list (nav): channels with unread badges, join/create, private conversations
+// (as the server lists them: last message, unread count) and a new one with anyone registered.
+import { useRef, useState } from "preact/hooks";
 import type { Client } from "../core/client.ts";
 import type { Conversation } from "../core/store.ts";
+import { nameKey } from "../core/wire.ts";
 import { useI18n } from "./hooks.ts";
 
-/** Conversations in list order: channels as joined (#général first), then private ones. */
+/** The last message's time, for ordering private conversations (newest first). */
+function lastTime(c: Conversation): string {
+  return c.order[c.order.length - 1]?.timestamp ?? "";
+}
+
+/**
+ * Conversations in list order: channels as joined (#général first), then private ones, the most
+ * recent first (as the server lists them).
+ */
 export function conversationOrder(client: Client): Conversation[] {
   const channels: Conversation[] = [];
   for (const key of client.joined.keys()) {
@@ -13,13 +23,27 @@ export function conversationOrder(client: Client): Conversation[] {
   }
   const privates = [...client.store.conversations.values()]
     .filter((c) => c.kind === "private")
-    .sort((a, b) => client.i18n.collator.compare(a.name, b.name));
+    .sort((a, b) => {
+      const ta = lastTime(a);
+      const tb = lastTime(b);
+      return ta !== tb ? (ta < tb ? 1 : -1) : client.i18n.collator.compare(a.name, b.name);
+    });
   return [...channels, ...privates];
 }
 
-function ConvButton(props: { conv: Conversation; active: boolean; onOpen: (key: string) => void }) {
+function ConvButton(
+  props: { conv: Conversation; active: boolean; onOpen: (key: string) => void; me?: string },
+) {
   const t = useI18n();
   const { conv } = props;
+  const last = conv.kind === "private" ? conv.order[conv.order.length - 1] : undefined;
+  const text = last ? last.content.slice(0, 120) : undefined;
+  // Always with its sender, so the preview never reads as the message itself.
+  const preview = last && text !== undefined
+    ? props.me !== undefined && nameKey(last.from) === nameKey(props.me)
+      ? t.t("lastFromYou", { text })
+      : t.t("lastFrom", { name: last.from, text })
+    : undefined;
   return (
     <li>
       <button
@@ -28,7 +52,14 @@ function ConvButton(props: { conv: Conversation; active: boolean; onOpen: (key: 
         aria-current={props.active ? "true" : undefined}
         onClick={() => props.onOpen(conv.key)}
       >
-        <bdi class="conv-name">{conv.name}</bdi>
+        {preview === undefined ? <bdi class="conv-name">{conv.name}</bdi> : (
+          <span class="conv-text">
+            <bdi class="conv-name">{conv.name}</bdi>
+            <span class="conv-last">
+              <span class="sr-only">,</span> <bdi>{preview}</bdi>
+            </span>
+          </span>
+        )}
         {conv.unread > 0 && (
           <>
             <span class="badge" aria-hidden="true">{conv.unread}</span>
@@ -109,10 +140,86 @@ export function ConversationNav(props: { client: Client; onOpened: () => void })
                 conv={c}
                 active={c.key === client.store.active}
                 onOpen={open}
+                me={client.me}
               />
             ))}
           </ul>
         )}
+      <NewPrivate client={client} onOpened={props.onOpened} />
     </>
+  );
+}
+
+/**
+ * "Nouvelle conversation": any registered name, online or not, completed from the server's
+ * `directory` (docs/protocol.md §11, Registered names) in a native datalist (arrow keys, Enter).
+ */
+function NewPrivate(props: { client: Client; onOpened: () => void }) {
+  const t = useI18n();
+  const { client } = props;
+  const [name, setName] = useState("");
+  const [names, setNames] = useState<string[]>([]);
+  const [error, setError] = useState<string | undefined>(undefined);
+  const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  const asked = useRef("");
+
+  const complete = (prefix: string) => {
+    clearTimeout(timer.current);
+    // One request per pause in typing: `directory` counts against the request rate.
+    timer.current = setTimeout(async () => {
+      asked.current = prefix;
+      const found = await client.directory(prefix);
+      if (asked.current === prefix) setNames(found);
+    }, 150);
+  };
+
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    const typed = name.trim();
+    if (typed === "") return;
+    const key = nameKey(typed);
+    const known = names.find((n) => nameKey(n) === key) ??
+      (await client.directory(typed)).find((n) => nameKey(n) === key) ??
+      client.people.get(key)?.name;
+    if (known === undefined) {
+      setError(t.t("err_unknown_user"));
+      return;
+    }
+    setName("");
+    setNames([]);
+    setError(undefined);
+    client.openPrivate(known);
+    props.onOpened();
+  };
+  const described = error ? "private-hint private-error" : "private-hint";
+  return (
+    <form class="join new-private" onSubmit={submit}>
+      <label for="private-input">{t.t("newPrivateLabel")}</label>
+      <div class="row">
+        <input
+          id="private-input"
+          list="directory-list"
+          autocomplete="off"
+          autocapitalize="none"
+          spellcheck={false}
+          placeholder={t.t("newPrivatePlaceholder")}
+          value={name}
+          onInput={(e) => {
+            const v = e.currentTarget.value;
+            setName(v);
+            setError(undefined);
+            complete(v);
+          }}
+          aria-invalid={error ? "true" : undefined}
+          aria-describedby={described}
+        />
+        <button type="submit">{t.t("newPrivateButton")}</button>
+      </div>
+      <p id="private-hint" class="hint">{t.t("newPrivateHint")}</p>
+      <datalist id="directory-list">
+        {names.map((n) => <option key={n} value={n} />)}
+      </datalist>
+      {error && <p id="private-error" class="error" role="alert">{error}</p>}
+    </form>
   );
 }

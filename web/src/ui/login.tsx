@@ -1,8 +1,13 @@
-// The login / registration form. No socket is opened before it is sent (WEB.md §1, §3).
+// The login / registration form. No socket is opened before it is sent (WEB.md §1, §3). What is
+// missing or wrong in the form is said next to it, before anything is sent.
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { Client } from "../core/client.ts";
 import { describeError } from "../core/describe_error.ts";
+import type { TextKey } from "../i18n/catalog.ts";
+import { banEnd } from "./banner.tsx";
 import { useI18n } from "./hooks.ts";
+
+type Field = "user" | "pass" | "confirm";
 
 /** Login screen; also shown while a saved session resumes. */
 export function Login(props: { client: Client }) {
@@ -12,32 +17,72 @@ export function Login(props: { client: Client }) {
   const [mode, setMode] = useState<"login" | "register">("login");
   const [username, setUsername] = useState(status.user ?? "");
   const [password, setPassword] = useState("");
+  const [confirm, setConfirm] = useState("");
+  /** A problem found in the form itself, and the field it is about. */
+  const [local, setLocal] = useState<{ key: TextKey; field: Field } | undefined>(undefined);
+  /** The server's last refusal, hidden once the student switches mode. */
+  const [dismissed, setDismissed] = useState(false);
   const userRef = useRef<HTMLInputElement>(null);
   const passRef = useRef<HTMLInputElement>(null);
+  const confirmRef = useRef<HTMLInputElement>(null);
   const busy = status.state !== "idle" && status.state !== "stopped";
-  const reason = status.state === "idle" ? status.reason : undefined;
+  const reason = status.state === "idle" && !dismissed ? status.reason : undefined;
+  const register = mode === "register";
 
   // The name comes back after a failure or an expired session; focus goes where typing resumes.
   useEffect(() => {
     if (status.state !== "idle") return;
+    setDismissed(false);
     if (status.user) setUsername(status.user);
     setPassword("");
+    setConfirm("");
     (status.user ? passRef : userRef).current?.focus();
-  }, [status.state, reason]);
+  }, [status.state, status.reason]);
+
+  const refs = { user: userRef, pass: passRef, confirm: confirmRef };
+  const refuse = (key: TextKey, field: Field) => {
+    setLocal({ key, field });
+    refs[field].current?.focus();
+  };
 
   const submit = (e: Event) => {
     e.preventDefault(); // form-action 'none': never a native submit
     if (busy) return;
     const name = username.trim();
-    if (name === "" || password === "") return;
-    if (mode === "register") client.register(name, password);
+    if (name === "") return refuse("errNoName", "user");
+    if (password === "") return refuse("errNoPassword", "pass");
+    if (register && confirm !== password) return refuse("errPasswordMismatch", "confirm");
+    setLocal(undefined);
+    if (register) client.register(name, password);
     else client.login(name, password);
   };
 
-  const error = reason ? describeError(t, reason, "login") : undefined;
+  const switchMode = () => {
+    setMode(register ? "login" : "register");
+    setLocal(undefined);
+    setDismissed(true);
+    setConfirm("");
+  };
+
+  const banned = reason?.code === "forbidden" && reason.until !== undefined;
+  const error = local
+    ? { text: t.t(local.key), detail: undefined }
+    : banned
+    ? { text: t.t("bannedUntilDate", { date: banEnd(t, reason.until ?? "") }), detail: undefined }
+    : reason
+    ? describeError(t, reason, "login")
+    : undefined;
+  const invalid = (field: Field): "true" | undefined => {
+    if (local) return local.field === field ? "true" : undefined;
+    if (field === "user") return reason && reason.code !== "network" ? "true" : undefined;
+    if (field === "pass") return reason?.code === "auth_failed" ? "true" : undefined;
+    return undefined;
+  };
+  const describedBy = (field: Field) =>
+    error && (!local || local.field === field) ? "login-error" : undefined;
   return (
     <main class="login" aria-labelledby="login-h">
-      <h1 id="login-h">{t.t("loginHeading")}</h1>
+      <h1 id="login-h">{t.t(register ? "loginHeadingRegister" : "loginHeading")}</h1>
       <form onSubmit={submit} noValidate aria-busy={busy ? "true" : undefined}>
         <label for="login-user">{t.t("username")}</label>
         <input
@@ -51,8 +96,8 @@ export function Login(props: { client: Client }) {
           maxLength={64}
           value={username}
           onInput={(e) => setUsername(e.currentTarget.value)}
-          aria-invalid={error && reason?.code !== "network" ? "true" : undefined}
-          aria-describedby={error ? "login-error" : undefined}
+          aria-invalid={invalid("user")}
+          aria-describedby={describedBy("user")}
         />
         <label for="login-pass">{t.t("password")}</label>
         <input
@@ -60,13 +105,30 @@ export function Login(props: { client: Client }) {
           ref={passRef}
           type="password"
           name="password"
-          autocomplete={mode === "register" ? "new-password" : "current-password"}
+          autocomplete={register ? "new-password" : "current-password"}
           required
           value={password}
           onInput={(e) => setPassword(e.currentTarget.value)}
-          aria-invalid={reason?.code === "auth_failed" ? "true" : undefined}
-          aria-describedby={error ? "login-error" : undefined}
+          aria-invalid={invalid("pass")}
+          aria-describedby={describedBy("pass")}
         />
+        {register && (
+          <>
+            <label for="login-pass2">{t.t("passwordConfirm")}</label>
+            <input
+              id="login-pass2"
+              ref={confirmRef}
+              type="password"
+              name="password-confirm"
+              autocomplete="new-password"
+              required
+              value={confirm}
+              onInput={(e) => setConfirm(e.currentTarget.value)}
+              aria-invalid={invalid("confirm")}
+              aria-describedby={describedBy("confirm")}
+            />
+          </>
+        )}
         {error && (
           <p id="login-error" class="error" role="alert">
             {error.text}
@@ -76,16 +138,12 @@ export function Login(props: { client: Client }) {
           </p>
         )}
         <button type="submit" class="primary" disabled={busy}>
-          {busy ? t.t("working") : t.t(mode === "register" ? "submitRegister" : "submitLogin")}
+          {busy ? t.t("working") : t.t(register ? "submitRegister" : "submitLogin")}
         </button>
       </form>
       <p class="switch">
-        <button
-          type="button"
-          class="link"
-          onClick={() => setMode(mode === "login" ? "register" : "login")}
-        >
-          {t.t(mode === "login" ? "modeRegister" : "modeLogin")}
+        <button type="button" class="link" onClick={switchMode}>
+          {t.t(register ? "modeLogin" : "modeRegister")}
         </button>
       </p>
     </main>

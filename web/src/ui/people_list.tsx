@@ -1,5 +1,6 @@
-// Who is online (aside): names with their status; a click opens the private conversation.
-import type { Client } from "../core/client.ts";
+// Who is online (aside), or who is in the open channel (`who`): names with their status; a click
+// opens the private conversation.
+import type { Client, Person } from "../core/client.ts";
 import type { I18n } from "../core/i18n.ts";
 import { nameKey } from "../core/wire.ts";
 import { useI18n } from "./hooks.ts";
@@ -16,12 +17,22 @@ export function statusLabel(t: I18n, state: string): string {
 export function PeopleList(props: { client: Client; onOpened: () => void }) {
   const t = useI18n();
   const { client } = props;
-  const people = client.sortedPeople();
+  const active = client.store.active;
+  const members = active !== undefined ? client.members.get(active) : undefined;
+  const channel = members && active !== undefined
+    ? client.store.conversations.get(active)
+    : undefined;
+  const people: Person[] = members && channel
+    ? members.map((name) =>
+      client.people.get(nameKey(name)) ?? { name, state: "online", guest: false }
+    ).sort((a, b) => t.collator.compare(a.name, b.name))
+    : client.sortedPeople();
   const me = client.me ? nameKey(client.me) : "";
   return (
     <>
       <h2 id="people-h">
-        {t.t("peopleHeading")} <span class="count">({t.num(people.length)})</span>
+        {channel ? t.t("membersHeading", { conv: channel.name }) : t.t("peopleHeading")}{" "}
+        <span class="count">({t.num(people.length)})</span>
       </h2>
       <ul class="people" aria-labelledby="people-h">
         {people.map((p) => {
