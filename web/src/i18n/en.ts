@@ -185,4 +185,11 @@ export const en: Catalog = {
   exportStarted: "Download started",
   notAdmin: "This page is for teachers only.",
   nobody: "Nobody is connected.",
+  // Message log
+  dayToday: "Today",
+  dayYesterday: "Yesterday",
+  mentionsYou: "mentions you",
+  newTab: "(opens in a new tab)",
+  loadingOlder: "Loading earlier messages…",
+  jumpToLatest: "↓ Back to the latest messages",
 };

@@ -195,4 +195,11 @@ export const fr = {
   exportStarted: "Téléchargement lancé",
   notAdmin: "Cette page est réservée aux enseignants.",
   nobody: "Personne n'est connecté.",
+  // Message log
+  dayToday: "Aujourd'hui",
+  dayYesterday: "Hier",
+  mentionsYou: "vous mentionne",
+  newTab: "(s'ouvre dans un nouvel onglet)",
+  loadingOlder: "Chargement des messages précédents…",
+  jumpToLatest: "↓ Revenir aux derniers messages",
 } as const;
