@@ -1,7 +1,7 @@
 // A message's text cut into plain text, links and mentions of the signed-in user, for the log to
 // build as DOM nodes (never as HTML). Links: http and https only, nothing fetched (no preview: a
 // school server is often offline); any other scheme (javascript:, data:, file:...) stays text.
-import { nameKey } from "./wire.ts";
+// One's own messages are cut without a pattern: they never mention oneself.
 
 /** A piece of a message: text as written, a link (with its checked address), or my name. */
 export type Segment =
@@ -70,9 +70,10 @@ const SPECIAL = /[.*+?^${}()|[\]\\]/g;
 export function mentionPattern(me: string): RegExp | undefined {
   const name = me.normalize("NFC");
   if (name === "") return undefined;
-  // "Word" characters of names: letters, digits, marks, "_" and "-" (Jean-Baptiste is not Jean).
+  // "Word" characters of names: letters, digits, marks, "_" and "-" (Jean-Baptiste is not Jean);
+  // an "@" after the name makes it an e-mail address.
   const word = "[\\p{L}\\p{N}\\p{M}_-]";
-  return new RegExp(`(?<!${word}|@)@?${name.replace(SPECIAL, "\\$&")}(?!${word})`, "giu");
+  return new RegExp(`(?<!${word}|@)@?${name.replace(SPECIAL, "\\$&")}(?!${word}|@)`, "giu");
 }
 
 /** Whether `text` names the user `pattern` was made for. */
@@ -106,10 +107,4 @@ export function richText(text: string, pattern: RegExp | undefined): Segment[] {
     if (last < plain.length) out.push({ kind: "text", text: plain.slice(last) });
   }
   return out;
-}
-
-/** Whether a message from `from` with `text` mentions `me` (one's own messages never do). */
-export function isMention(text: string, from: string, me: string, pattern?: RegExp): boolean {
-  if (me === "" || nameKey(from) === nameKey(me)) return false;
-  return mentions(text, pattern ?? mentionPattern(me));
 }
