@@ -249,7 +249,7 @@ Deno.test(
 );
 
 Deno.test(
-  "Tab from the message log never lands on a control that vanishes; a focused row leaving the window gives the focus back to the log",
+  "Tab from the message log never lands on a control that vanishes; a focused row leaving the window gives the focus back to the log; sending brings the log down",
   needs("chromium"),
   async () => {
     await using srv = await startTestServer({ web: true, limits: FLOOD_LIMITS });
@@ -305,6 +305,17 @@ Deno.test(
     );
     await page.keyboard.press("End");
     await page.getByText("ligne 600", { exact: true }).waitFor();
+
+    // Reading back, then writing: one's own message is shown, at the bottom.
+    for (let i = 0; i < 3; i++) await scrollStep(page, "top");
+    await post(page, "envoyé en lisant");
+    await page.locator("li[data-seq]", { hasText: "envoyé en lisant" }).waitFor();
+    await page.evaluate(() => new Promise((r) => requestAnimationFrame(r)));
+    const below = await page.evaluate(() => {
+      const log = document.querySelector(".log")!;
+      return log.scrollHeight - log.scrollTop - log.clientHeight;
+    });
+    assert.ok(below < 2, `one's own message is in view (${below} px below)`);
     assert.deepEqual(problems, []);
   },
 );
