@@ -2,9 +2,7 @@
 // TCP client posting: a bounded window over a 10,000-message history read from end to start (its
 // DOM nodes, the live-message delay and the JS heap printed), focus leaving the log, day
 // separators and full dates, links, mentions, and axe in both languages and colour schemes.
-// Screenshots: artifacts/web/log-*.png. The functions given to page.evaluate run in the page,
-// hence the DOM types.
-/// <reference lib="dom" />
+// Screenshots: artifacts/web/log-*.png.
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import type { Clock } from "../src/clock.ts";
@@ -18,6 +16,13 @@ import {
 } from "./helpers/test_server.ts";
 import { needs } from "./helpers/tools.ts";
 import { post, signIn } from "./helpers/web_page.ts";
+
+// The functions given to page.evaluate run in the page, with the browser's globals; this module
+// is checked without the DOM types (they clash with Deno's own in the rest of the suite).
+// deno-lint-ignore no-explicit-any
+declare const document: any, NodeFilter: any, MutationObserver: any, getComputedStyle: any;
+declare const requestAnimationFrame: (fn: (t: number) => void) => number;
+declare const innerHeight: number;
 
 /** Posts `count` messages in #général from a logged-in TCP client, waiting for every ack. */
 async function postMany(c: TestClient, count: number, text: (i: number) => string) {
@@ -65,9 +70,9 @@ interface Step {
  */
 function scrollStep(page: Page, to: "top" | "bottom"): Promise<Step> {
   return page.evaluate(async (to) => {
-    const log = document.querySelector<HTMLElement>(".log")!;
+    const log = document.querySelector(".log")!;
     const frame = () => new Promise((r) => requestAnimationFrame(() => r(undefined)));
-    const rows = () => log.querySelectorAll<HTMLElement>("li[data-seq]");
+    const rows = () => log.querySelectorAll("li[data-seq]");
     const ends = () => {
       const r = rows();
       return `${r[0]?.dataset.seq}-${r[r.length - 1]?.dataset.seq}`;
@@ -87,7 +92,7 @@ function scrollStep(page: Page, to: "top" | "bottom"): Promise<Step> {
     }
     await frame();
     await frame();
-    const again = log.querySelector<HTMLElement>(`li[data-seq="${seq}"]`);
+    const again = log.querySelector(`li[data-seq="${seq}"]`);
     const walker = document.createTreeWalker(log, NodeFilter.SHOW_ALL);
     let nodes = 1;
     while (walker.nextNode()) nodes++;
@@ -210,7 +215,7 @@ Deno.test(
     const anchor = await page.evaluate(() => {
       const log = document.querySelector(".log")!;
       const top = log.getBoundingClientRect().top;
-      const li = [...log.querySelectorAll<HTMLElement>("li[data-seq]")].find((l) =>
+      const li = [...log.querySelectorAll("li[data-seq]")].find((l) =>
         l.getBoundingClientRect().bottom > top
       )!;
       return { seq: li.dataset.seq!, offset: li.getBoundingClientRect().top - top };
@@ -410,7 +415,7 @@ Deno.test(
       const expected = await page.evaluate((dt) => {
         const [d, t] = dt.split("T");
         const [y, mo, day] = d.split("-").map(Number);
-        const [h, mi, s] = t.split(":").map((x) => Math.floor(Number(x)));
+        const [h, mi, s] = t.split(":").map((x: string) => Math.floor(Number(x)));
         return new Intl.DateTimeFormat("fr", {
           dateStyle: "full",
           timeStyle: "medium",
