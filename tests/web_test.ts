@@ -2,7 +2,7 @@
 // teacher see and do, with TCP clients in the same rooms. Screenshots: artifacts/web/.
 import assert from "node:assert/strict";
 import { launchBrowser, screenshot } from "./helpers/browser.ts";
-import { post, shown, signIn } from "./helpers/web_page.ts";
+import { post, shown, shownAll, signIn } from "./helpers/web_page.ts";
 import { compileJavaClient, javaClient } from "./helpers/legacy_clients.ts";
 import { FLOOD_LIMITS, freePort, startTestServer, storeWithAdmin } from "./helpers/test_server.ts";
 import { needs } from "./helpers/tools.ts";
@@ -202,7 +202,7 @@ Deno.test(
         await screenshot(alice.page, "resume-resumed-fr");
         assert.equal(await alice.page.locator(".gap").count(), 0, "no missing messages marker");
 
-        const messages = await shown(alice.page);
+        const messages = await shownAll(alice.page);
         const seqs = messages.map((m) => m.seq);
         assert.deepEqual(seqs, [...new Set(seqs)].sort((a, b) => a - b), "ordered, no duplicate");
         const texts = ["avant 1", "avant 2", ...missed];

@@ -57,3 +57,35 @@ export function shown(page: Page): Promise<{ seq: number; text: string }[]> {
     }))
   );
 }
+
+/**
+ * Every message of the open conversation, oldest first, as `shown` gives them: the log renders
+ * a window of rows, so this scrolls it up (older pages load as a reader's would) until the start
+ * of the history, gathering the rows on the way.
+ */
+export async function shownAll(page: Page): Promise<{ seq: number; text: string }[]> {
+  let all = await shown(page);
+  for (let step = 0; step < 1000; step++) {
+    const atStart = await page.evaluate(async () => {
+      // Runs in the page: the browser's globals (this module is checked without DOM types).
+      // deno-lint-ignore no-explicit-any
+      const { document, requestAnimationFrame, performance } = globalThis as any;
+      const log = document.querySelector(".log");
+      const first = () => log.querySelector("li[data-seq]")?.getAttribute("data-seq");
+      const done = () => log.querySelector(".history-start") !== null;
+      if (done()) return true;
+      const before = first();
+      log.scrollTop = 0;
+      const deadline = performance.now() + 10_000;
+      while (first() === before && !done() && performance.now() < deadline) {
+        await new Promise((r) => requestAnimationFrame(r));
+      }
+      return false;
+    });
+    const rows = await shown(page);
+    const at = rows.findIndex((r) => r.seq === all[0]?.seq);
+    if (at > 0) all = [...rows.slice(0, at), ...all];
+    if (atStart) return all;
+  }
+  throw new Error("The start of the history was not reached");
+}

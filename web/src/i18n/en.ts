@@ -229,4 +229,11 @@ export const en: Catalog = {
   lastFromYou: "You: {text}",
   membersHeading: "Members of {conv}",
   unmuted: "You can write again",
+  // Message log
+  dayToday: "Today",
+  dayYesterday: "Yesterday",
+  mentionsYou: "mentions you",
+  newTab: "(opens in a new tab)",
+  loadingOlder: "Loading earlier messages…",
+  jumpToLatest: "↓ Back to the latest messages",
 };

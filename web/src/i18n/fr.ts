@@ -239,4 +239,11 @@ export const fr = {
   lastFromYou: "Vous : {text}",
   membersHeading: "Membres de {conv}",
   unmuted: "Vous pouvez de nouveau écrire",
+  // Message log
+  dayToday: "Aujourd'hui",
+  dayYesterday: "Hier",
+  mentionsYou: "vous mentionne",
+  newTab: "(s'ouvre dans un nouvel onglet)",
+  loadingOlder: "Chargement des messages précédents…",
+  jumpToLatest: "↓ Revenir aux derniers messages",
 } as const;
