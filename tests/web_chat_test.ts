@@ -127,6 +127,12 @@ Deno.test(
     }
     assert.equal(await alice.page.locator("li[data-pending]").count(), 3);
     assert.equal(await alice.page.locator("li[data-failed]").count(), 0);
+    // Shown as waiting, not as being sent.
+    assert.equal(await alice.page.locator("li[data-queued]").count(), 3);
+    assert.equal(
+      await alice.page.locator("li[data-queued] .state").first().textContent(),
+      "en attente",
+    );
     await screenshot(alice.page, "chat-offline-queued-fr");
     await alice.page.context().setOffline(false);
     await alice.page.locator('.app[data-state="ready"]').waitFor({ timeout: 15_000 });
@@ -497,13 +503,15 @@ Deno.test(
 const NOTIFICATION_STUB = `(() => {
   const log = { asked: [], shown: [] };
   globalThis.__notifications = log;
-  let permission = "default";
+  // The browser remembers a granted permission across reloads: so does the recorder, per tab.
+  let permission = sessionStorage.getItem("__permission") ?? "default";
   class Recorder {
     constructor(title, options) { log.shown.push({ title, body: options && options.body }); }
     static get permission() { return permission; }
     static requestPermission() {
       log.asked.push(navigator.userActivation ? navigator.userActivation.isActive : null);
       permission = "granted";
+      sessionStorage.setItem("__permission", permission);
       return Promise.resolve(permission);
     }
     close() {}
@@ -566,6 +574,15 @@ Deno.test(
       "Alicette n'est pas Alice",
       "Un mot en privé",
     ]);
+    // F5: the choice stays, and the browser is not asked again.
+    await page.reload();
+    await page.locator('.app[data-state="ready"]').waitFor();
+    assert.equal(await page.getByLabel("Notifications").isChecked(), true, "kept after F5");
+    assert.deepEqual((await log()).asked, [], "not asked again after F5");
+    await page.getByLabel("Notifications").uncheck();
+    await page.reload();
+    await page.locator('.app[data-state="ready"]').waitFor();
+    assert.equal(await page.getByLabel("Notifications").isChecked(), false, "off stays off");
     assert.deepEqual(problems, []);
   },
 );

@@ -1,5 +1,6 @@
 // Entry point: the browser's socket, timers and storage for the client, then the page.
-// Only the language goes to localStorage; the resume token to the tab's sessionStorage.
+// Only the language and the notifications choice go to localStorage; the resume token to the
+// tab's sessionStorage.
 import { render } from "preact";
 import { Client } from "./core/client.ts";
 import type { SavedToken, Timers, TokenStore } from "./core/connection.ts";
@@ -8,6 +9,7 @@ import { App } from "./ui/app.tsx";
 import "./style.css";
 
 const LANG_KEY = "classcord.lang";
+const NOTIFY_KEY = "classcord.notify";
 const TOKEN_KEY = "classcord.resume";
 
 const tokens: TokenStore = {
@@ -58,6 +60,25 @@ function savedLang(): string | null {
   }
 }
 
+/** Notifications stay on after F5 or a new visit, while the browser still grants them. */
+function savedNotify(): boolean {
+  try {
+    return localStorage.getItem(NOTIFY_KEY) === "on" && typeof Notification === "function" &&
+      Notification.permission === "granted";
+  } catch {
+    return false;
+  }
+}
+
+function saveNotify(on: boolean): void {
+  try {
+    if (on) localStorage.setItem(NOTIFY_KEY, "on");
+    else localStorage.removeItem(NOTIFY_KEY);
+  } catch {
+    // not kept
+  }
+}
+
 function saveLang(lang: Lang): void {
   try {
     localStorage.setItem(LANG_KEY, lang);
@@ -87,4 +108,15 @@ document.addEventListener("visibilitychange", () => {
 client.resumeSaved();
 
 const root = document.getElementById("app");
-if (root) render(<App client={client} lang={lang} saveLang={saveLang} />, root);
+if (root) {
+  render(
+    <App
+      client={client}
+      lang={lang}
+      saveLang={saveLang}
+      notify={savedNotify()}
+      saveNotify={saveNotify}
+    />,
+    root,
+  );
+}

@@ -22,8 +22,12 @@ const MY_STATUSES = ["online", "away", "dnd"] as const;
 export interface AppProps {
   client: Client;
   lang: Lang;
-  /** Keeps the choice (localStorage: the only thing the page stores there). */
+  /** Keeps the choice (localStorage, with the notifications choice). */
   saveLang: (lang: Lang) => void;
+  /** Desktop notifications were turned on by an earlier visit, and are still granted. */
+  notify?: boolean;
+  /** Keeps the notifications choice for the next visit. */
+  saveNotify?: (on: boolean) => void;
 }
 
 /** The whole page. */
@@ -77,7 +81,15 @@ export function App(props: AppProps) {
               <Login client={client} />
             </>
           )
-          : <Chat client={client} lang={lang} onLang={changeLang} />}
+          : (
+            <Chat
+              client={client}
+              lang={lang}
+              onLang={changeLang}
+              notify={props.notify}
+              saveNotify={props.saveNotify}
+            />
+          )}
         <LiveRegions client={client} />
       </div>
     </I18nContext.Provider>
@@ -122,7 +134,11 @@ function isTyping(target: EventTarget | null): boolean {
     (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
 }
 
-function Chat(props: { client: Client; lang: Lang; onLang: (lang: Lang) => void }) {
+function Chat(
+  props: Pick<AppProps, "client" | "lang" | "notify" | "saveNotify"> & {
+    onLang: (lang: Lang) => void;
+  },
+) {
   const t = useI18n();
   const { client } = props;
   const hash = useHash();
@@ -132,7 +148,7 @@ function Chat(props: { client: Client; lang: Lang; onLang: (lang: Lang) => void 
   const visible = useVisible();
   const [drawer, setDrawer] = useState<"nav" | "people" | undefined>(undefined);
   const [help, setHelp] = useState(false);
-  const [notify, setNotify] = useState(false);
+  const [notify, setNotify] = useState(props.notify ?? false);
   const navToggle = useRef<HTMLButtonElement>(null);
   const peopleToggle = useRef<HTMLButtonElement>(null);
   const conv = client.store.conversations.get(client.store.active ?? DEFAULT_KEY) ??
@@ -220,7 +236,10 @@ function Chat(props: { client: Client; lang: Lang; onLang: (lang: Lang) => void 
       onHelp={() => setHelp(true)}
       drawer={phone}
       notify={notify}
-      onNotify={setNotify}
+      onNotify={(on) => {
+        setNotify(on);
+        props.saveNotify?.(on);
+      }}
     />
   );
   return (

@@ -95,6 +95,7 @@ function PendingRow(props: { p: PendingSend; me: string; client: Client }) {
       class={`msg own ${failed ? "failed" : "pending"}`}
       data-pending={failed ? undefined : "true"}
       data-failed={failed ? "true" : undefined}
+      data-queued={p.state === "queued" ? "true" : undefined}
     >
       <span class="from">
         <bdi>{props.me}</bdi>
@@ -117,7 +118,7 @@ function PendingRow(props: { p: PendingSend; me: string; client: Client }) {
               </button>
             </>
           )
-          : t.t("sending")}
+          : t.t(p.state === "queued" ? "queued" : "sending")}
       </span>
     </li>
   );
