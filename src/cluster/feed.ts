@@ -183,24 +183,35 @@ export class Feed {
     if (seq <= this.#received) return; // a consumer made again redelivers
     this.#received = seq;
     const record = parseRecord(m.data);
-    if (!record) {
+    const entry = record?.kind === "msg" ? this.#entry(seq, record) : undefined;
+    if (record?.kind === "disconnect") {
+      this.#pending.push({ seq, after: () => this.#handler.control(seq, record) });
+    } else if (!record || !entry) {
       log.warning("Stream record {seq} is not one this node knows: skipped", { seq });
       this.#pending.push({ seq });
-    } else if (record.kind === "msg") {
-      const { item, stored } = this.#handler.message(seq, record);
+    } else {
+      const { item, stored } = entry;
       // The index time never goes back in stream order, whatever the senders' clocks: pages by
       // time then seq are the same on every node.
       const ts = Math.max(record.ts, this.#lastTs);
       this.#lastTs = item.message.ts = ts;
       this.#pending.push({ seq, after: stored });
       this.#items.push(item);
-    } else {
-      this.#pending.push({ seq, after: () => this.#handler.control(seq, record) });
     }
     if (this.#items.length >= BATCH) this.#flush();
     else if (!this.#scheduled) {
       this.#scheduled = true;
       setTimeout(() => this.#flush(), 0);
+    }
+  }
+
+  /** A message record's entry, or none when the handler cannot read it (a newer node's). */
+  #entry(seq: number, record: MessageRecord): ReturnType<FeedHandler["message"]> | undefined {
+    try {
+      return this.#handler.message(seq, record);
+    } catch (error) {
+      log.warning("Stream record {seq} cannot be read: {error}", { seq, error });
+      return undefined;
     }
   }
 

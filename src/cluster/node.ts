@@ -138,6 +138,7 @@ export class ClusterNode implements Backend {
     await this.logins.stop();
     await this.log.feed.stop();
     await this.cursors.flush();
+    this.cursors.close(); // a flush that failed set its timer again
     await this.link.close();
   }
 }

@@ -110,10 +110,7 @@ export class StreamLog implements MessageLog {
   }
 
   /** A message read back: its entry, made by the hub, and its fan-out once stored. */
-  #read(
-    seq: number,
-    record: MessageRecord,
-  ): { item: ReturnType<LogReader["numbered"]>; stored(): void } {
+  #read(seq: number, record: MessageRecord): { item: Append; stored(): void } {
     const { to, origin } = record;
     const draft: Draft = {
       fields: record.fields,
