@@ -1,4 +1,5 @@
-// Composition root: picks the implementations, wires store, log, hasher, hub and listener together.
+// Composition root: picks the implementations — the backend (one node, or a cluster node), the
+// hasher, the listeners — wires them together, and keeps the one stack that takes them down.
 import { getLogger } from "@logtape/logtape";
 import denoConfig from "../deno.json" with { type: "json" };
 import { type Argon2Params, type PasswordHasher, WorkerHasher } from "./auth/password.ts";
@@ -6,11 +7,12 @@ import { type Clock, systemClock } from "./clock.ts";
 import type { Config, Limits } from "./config.ts";
 import { answerAdmin } from "./admin.ts";
 import { ResumeTokens } from "./auth/resume.ts";
-import type { ClusterNode } from "./cluster/node.ts";
-import { EventStream } from "./events.ts";
+import type { Backend } from "./backend.ts";
+import { type Events, EventStream } from "./events.ts";
 import { serveHttp } from "./http.ts";
 import type { Bus } from "./hub/bus.ts";
 import { Hub } from "./hub/hub.ts";
+import { LocalLog } from "./hub/local_log.ts";
 import { Metrics, processMetrics } from "./metrics.ts";
 import { HISTORY_MAX_LIMIT } from "./protocol/schema.ts";
 import { Accounts, LOGIN_WINDOW_MS, type LoginEvents } from "./session/account.ts";
@@ -20,9 +22,9 @@ import { ExportTickets } from "./session/export_tickets.ts";
 import type { Connection, Peer, SessionOutput } from "./session/client.ts";
 import { Moderation, type MuteTable } from "./session/moderation.ts";
 import { type ServerInfo, Session, type SessionDeps } from "./session/session.ts";
+import { GroupCommit } from "./store/group_commit.ts";
 import { KvStore } from "./store/kv_store.ts";
 import { StoreLock } from "./store/lock.ts";
-import { MessageLog } from "./store/message_log.ts";
 import type { Store } from "./store/store.ts";
 import { Connections } from "./transport/connections.ts";
 import { AdminSocket, adminSocketPath } from "./transport/admin_socket.ts";
@@ -91,50 +93,34 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const clock = options.clock ?? systemClock;
   const limits: Limits = { ...config.limits, ...options.limits };
   const memory = config.db === ":memory:";
-  // Held for the server's whole life: a second server, an import or a restore refuses the store.
-  const lock = memory ? undefined : await StoreLock.acquire(config.db, "classcord serve", {
-    socket: adminSocketPath(config.db),
-  });
-  let local: KvStore;
-  try {
-    local = await KvStore.open(config.db, { clock });
-    await local.indexConversations();
-  } catch (err) {
-    lock?.release();
-    throw err;
-  }
-  let store: Store = local;
+  // Everything started, taken down in reverse order on a failed start and on shutdown alike.
+  const stack = new AsyncDisposableStack();
+  let stopping = false;
+  let backend: Backend;
+  let hasher: PasswordHasher;
+  let connections: Connections;
+  const listeners: ChatListener[] = [];
+  let http: Deno.HttpServer<Deno.NetAddr> | undefined;
+  let web: WebListener | undefined;
+  let retention: ReturnType<typeof setInterval> | undefined;
   const metrics = new Metrics(VERSION, { process: processMetrics() });
   const events = new EventStream();
   events.subscribe((event) => metrics.observe(event));
-  let hasher: PasswordHasher | undefined;
-  let connections: Connections | undefined;
-  const listeners: ChatListener[] = [];
-  let messages: MessageLog | undefined;
-  let cluster: ClusterNode | undefined;
-  let http: Deno.HttpServer<Deno.NetAddr> | undefined;
-  let admin: AdminSocket | undefined;
-  let web: WebListener | undefined;
-  let moderation: Moderation | undefined;
-  let stopping = false;
   try {
-    if (config.nats.length > 0) {
-      // A cluster node: its Deno KV is only its read model of the shared stream.
-      // Loaded only here: a single node never holds the NATS client in memory.
-      const { ClusterNode } = await import("./cluster/node.ts");
-      cluster = await ClusterNode.start({
-        servers: config.nats,
-        node: config.nodeName,
-        local,
-        events,
-        retentionDays: config.retentionDays,
-        loginWindowMs: LOGIN_WINDOW_MS,
-      });
-      store = cluster.store;
-    }
+    // Held for the server's whole life: a second server, an import or a restore refuses the store.
+    const lock = memory ? undefined : await StoreLock.acquire(config.db, "classcord serve", {
+      socket: adminSocketPath(config.db),
+    });
+    stack.defer(() => lock?.release());
+    const local = await KvStore.open(config.db, { clock });
+    stack.defer(() => local.close());
+    await local.indexConversations();
+    backend = await openBackend(config, local, events);
+    stack.defer(() => backend.close()); // what clients sent before the shutdown is stored
+    const { store } = backend;
     await prune(store, clock, config.retentionDays);
-    if (!cluster) messages = await MessageLog.open(local, { events });
     hasher = new WorkerHasher({ params: options.argon2 });
+    stack.defer(() => hasher.close());
 
     const info: ServerInfo = {
       version: VERSION,
@@ -165,14 +151,10 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     };
     const deps = sessionDeps({
       store,
-      ...(cluster
-        ? {
-          bus: cluster.bus,
-          flushed: () => cluster!.flushed(),
-          mutes: cluster.mutes,
-          loginEvents: cluster.logins,
-        }
-        : { journal: messages! }),
+      bus: backend.bus,
+      flushed: () => backend.flushed(),
+      mutes: backend.mutes,
+      loginEvents: backend.logins,
       hasher,
       clock,
       events,
@@ -182,7 +164,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       guests: config.guests,
       stats: () => metrics.snapshot(),
     });
-    moderation = deps.moderation;
+    stack.defer(() => deps.moderation.close());
     connections = new Connections({
       ...limits,
       gate: new ConnectionGate(clock, limits, {
@@ -196,11 +178,21 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     });
     if (!memory) {
       const { bus } = deps;
-      admin = await AdminSocket.listen(
+      const admin = await AdminSocket.listen(
         adminSocketPath(config.db),
         (req) => answerAdmin(req, { store, bus, clock }),
       );
+      stack.defer(() => admin.close());
     }
+    stack.defer(() => http?.shutdown());
+    stack.defer(async () => {
+      await Promise.all(listeners.map((l) => l.close()));
+      // Its WebSockets are connections like the others: they end below, with their last line.
+      const webClosed = web?.close();
+      await connections.shutdown();
+      await webClosed;
+      await Promise.all(listeners.map((l) => l.closed()));
+    });
     const listenerOptions = {
       hostname: config.host,
       port: config.port,
@@ -259,7 +251,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
           metrics,
           // Ready while accepting chat and while the store answers a read.
           // In a cluster, also connected to NATS and beating: the balancer's health check.
-          ready: async () => !stopping && (cluster?.ready ?? true) && (await store.lastSeq(), true),
+          ready: async () => !stopping && backend.ready && (await store.lastSeq(), true),
         });
       } catch (err) {
         const reason = err instanceof Deno.errors.AddrInUse
@@ -268,21 +260,17 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         throw new Error(`Cannot serve metrics on ${hostname}:${port}: ${reason}`, { cause: err });
       }
     }
+    if (config.retentionDays > 0) {
+      retention = setInterval(() => prune(store, clock, config.retentionDays), RETENTION_SWEEP_MS);
+    }
+    stack.defer(() => {
+      stopping = true;
+      clearInterval(retention);
+    });
   } catch (err) {
-    await Promise.all(listeners.map((l) => l.close()));
-    await web?.close();
-    await connections?.shutdown();
-    await admin?.close();
-    hasher?.close();
-    moderation?.close();
-    await cluster?.stop();
-    store.close();
-    lock?.release();
+    await stack.disposeAsync();
     throw err;
   }
-  const retention = config.retentionDays > 0
-    ? setInterval(() => prune(store, clock, config.retentionDays), RETENTION_SWEEP_MS)
-    : undefined;
   const [listener, tlsListener] = listeners;
   const { hostname, port } = listener.addr;
   const metricsPort = http?.addr.port ?? 0;
@@ -306,23 +294,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   let stopped: Promise<void> | undefined;
   const shutdown = () =>
     stopped ??= (async () => {
-      stopping = true;
-      clearInterval(retention);
-      await Promise.all(listeners.map((l) => l.close()));
-      // Its WebSockets are connections like the others: they end below, with their last line.
-      const webClosed = web?.close();
-      await connections!.shutdown();
-      await webClosed;
-      await Promise.all(listeners.map((l) => l.closed()));
-      await http?.shutdown();
-      await messages?.flushed(); // what clients sent before the shutdown is stored
-      await admin?.close();
-      hasher.close();
-      moderation!.close();
-      // Presence key deleted (the others say offline at once), cursors written.
-      await cluster?.stop();
-      store.close();
-      lock?.release();
+      await stack.disposeAsync();
       log.info("Stopped");
     })();
   const reload = async () => {
@@ -350,36 +322,61 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
 }
 
 /**
- * What every session shares, put together: the in-process bus over the message log, moderation,
- * accounts and chat.
+ * The backend of this server: a cluster node with `--nats` (its Deno KV then only its read model
+ * of the shared stream), else one node over its Deno KV.
+ *
+ * @throws {Error} when NATS cannot be reached or the node's name is taken
  */
+async function openBackend(config: Config, local: KvStore, events: Events): Promise<Backend> {
+  if (config.nats.length === 0) return await localBackend(local, events);
+  // Loaded only here: a single node never holds the NATS client in memory.
+  const { ClusterNode } = await import("./cluster/node.ts");
+  return await ClusterNode.start({
+    servers: config.nats,
+    node: config.nodeName,
+    local,
+    events,
+    retentionDays: config.retentionDays,
+    loginWindowMs: LOGIN_WINDOW_MS,
+  });
+}
+
+/**
+ * One node: the in-process bus over the local message log (group commit into `store`); nothing
+ * shared, always ready. Closing it stores what is queued.
+ */
+export async function localBackend(store: Store, events: Events): Promise<Backend> {
+  const commits = await GroupCommit.open(store, { events });
+  const bus = new Hub({ log: new LocalLog(commits), events });
+  return {
+    store,
+    bus,
+    flushed: () => commits.flushed(),
+    ready: true,
+    close: () => commits.flushed(),
+  };
+}
+
+/** What every session shares, put together: moderation, accounts, chat and the console. */
 export function sessionDeps(
   parts:
     & Pick<SessionDeps, "clock" | "events" | "limits" | "info" | "lang">
     & {
       store: Store;
+      bus: Bus;
+      /** Resolves once every message posted before the call is stored. */
+      flushed(): Promise<void>;
+      /** Mutes shared with other nodes (a cluster), if any. */
+      mutes?: MuteTable;
+      /** Login outcomes shared with other nodes (a cluster), if any. */
+      loginEvents?: LoginEvents;
       hasher: PasswordHasher;
       guests: boolean;
       /** The server's counters, for the teacher console (none: zeros). */
       stats?: () => Promise<Stats>;
-    }
-    & (
-      /** One server: the in-process bus over the message log. */
-      | { journal: MessageLog }
-      /** A cluster node: its bus, read-your-writes, and what it shares with the others. */
-      | {
-        bus: Bus;
-        flushed(): Promise<void>;
-        mutes: MuteTable;
-        loginEvents: LoginEvents;
-      }
-    ),
+    },
 ): SessionDeps & { tickets: ExportTickets } {
-  const { store, hasher, clock, events, limits, guests } = parts;
-  const bus = "bus" in parts ? parts.bus : new Hub({ journal: parts.journal, events });
-  const flushed = "bus" in parts ? parts.flushed : () => parts.journal.flushed();
-  const mutes = "mutes" in parts ? parts.mutes : undefined;
-  const loginEvents = "loginEvents" in parts ? parts.loginEvents : undefined;
+  const { store, hasher, clock, events, limits, guests, bus, flushed, mutes, loginEvents } = parts;
   const moderation = new Moderation({ bus, store, clock, mutes });
   const tokens = new ResumeTokens(() => store.secret("resume"));
   const accounts = new Accounts({

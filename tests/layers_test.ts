@@ -69,7 +69,7 @@ const FLOORS: string[][] = [
   ["src/main.ts"],
   ["src/commands/"],
   ["src/server.ts"],
-  ["src/config.ts", "src/log.ts", "src/admin.ts"],
+  ["src/config.ts", "src/log.ts", "src/admin.ts", "src/backend.ts"],
   ["src/transport/", "src/http.ts", "src/metrics.ts", "src/cluster/"],
   ["src/session/"],
   ["src/hub/"],
@@ -174,14 +174,37 @@ Deno.test("only transport/, http.ts and the cluster's link open sockets; only se
     const clusterHub = path === "src/cluster/bus.ts";
     for (const imp of imports) {
       if (imp.typeOnly) continue;
-      const implementation = ["src/store/kv_store.ts", "src/store/message_log.ts", "src/hub/hub.ts"]
-        .includes(imp.target) || imp.target === "src/auth/password.ts";
+      const implementation =
+        ["src/store/kv_store.ts", "src/store/group_commit.ts", "src/hub/hub.ts"]
+          .includes(imp.target) || imp.target === "src/auth/password.ts";
       const sameFolder = imp.target.split("/").slice(0, -1).join("/") ===
         path.split("/").slice(0, -1).join("/");
       const allowed = sameFolder || (clusterHub && imp.target === "src/hub/hub.ts");
       assert.ok(!implementation || allowed, `${path} picks the implementation ${imp.target}`);
     }
   }
+});
+
+// docs/architecture.md, "Seams": one message path in both modes. The hub reaches storage and the
+// cluster only through the message-log seam (hub/message_log.ts), and the served line of a chat
+// message is formatted in the hub alone (commands/import.ts writes old messages as they were).
+Deno.test("the hub sees storage and the cluster only through the message-log seam; only it formats chat lines", async () => {
+  const graph = await SRC();
+  for (const [path, { text, imports }] of graph) {
+    if (path.startsWith("src/hub/")) {
+      for (const imp of imports) {
+        assert.ok(!imp.target.startsWith("src/cluster/"), `${path} imports ${imp.target}`);
+        const storage = imp.target.startsWith("src/store/") && imp.target !== "src/store/store.ts";
+        assert.ok(!storage || imp.typeOnly, `${path} imports ${imp.target} as a value`);
+      }
+    }
+    const formats = /\bforwardedMessage\(/.test(text);
+    const allowed = ["src/hub/hub.ts", "src/protocol/replies.ts", "src/commands/import.ts"];
+    assert.ok(!formats || allowed.includes(path), `${path} formats chat lines itself`);
+  }
+  // The parser sees the seam: the local log takes the group commit as a type.
+  const local = graph.get("src/hub/local_log.ts")!.imports;
+  assert.ok(local.some((i) => i.target === "src/store/group_commit.ts" && i.typeOnly));
 });
 
 Deno.test("raw Deno KV only in store/", async () => {

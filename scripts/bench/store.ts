@@ -1,7 +1,7 @@
 // Benchmark of the history write path: messages stored per second with group commit, against one
 // KV commit per message, on the same machine in the same run.
 import { KvStore } from "../../src/store/kv_store.ts";
-import { MessageLog } from "../../src/store/message_log.ts";
+import { GroupCommit } from "../../src/store/group_commit.ts";
 import type { Append } from "../../src/store/store.ts";
 
 function message(seq: number): Append {
@@ -33,7 +33,7 @@ async function withStore<T>(run: (store: KvStore) => Promise<T>): Promise<T> {
   }
 }
 
-/** Messages per second through the server's MessageLog: all queued at once, then flushed. */
+/** Messages per second through the server's GroupCommit: all queued at once, then flushed. */
 export function groupCommit(count: number): Promise<{ rate: number; commits: number }> {
   return withStore(async (store) => {
     let commits = 0;
@@ -49,7 +49,7 @@ export function groupCommit(count: number): Promise<{ rate: number; commits: num
         return typeof v === "function" ? v.bind(target) : v;
       },
     });
-    const log = await MessageLog.open(counting);
+    const log = await GroupCommit.open(counting);
     const start = performance.now();
     let acked = 0;
     for (let i = 0; i < count; i++) log.append(message(log.nextSeq()), () => acked++);

@@ -1,41 +1,30 @@
 // The bus of a cluster node: this node's sessions in an in-process Hub (local delivery, channel
-// membership), every other node's in the shared presence, and every chat message through the
-// stream: published with an id (retried with the same id through an election), acknowledged
-// once JetStream stored it on a quorum, and fanned out by every node, the sender's too, from its
-// own reading of the stream (CLUSTER.md §2). Sessions see only the Bus interface.
+// membership, and chat messages through the hub's message log, here the stream log), every
+// other node's in the shared presence, and disconnections through the stream in order with the
+// chat (CLUSTER.md §2). Sessions see only the Bus interface.
 import { getLogger } from "@logtape/logtape";
-import type { JetStreamPublishOptions, PubAck } from "@nats-io/jetstream";
 import { nameKey } from "../auth/names.ts";
 import type { ErrorCode } from "../errors.ts";
-import type { Events, MessageKind } from "../events.ts";
+import type { Events } from "../events.ts";
 import type { Audience, Bus, Member, Post, Presence, SessionInfo, Stored } from "../hub/bus.ts";
 import { Hub } from "../hub/hub.ts";
 import type { WriteWatcher } from "../hub/outbox.ts";
 import { type Channel, DEFAULT, parseChannel } from "../protocol/channel.ts";
 import { encodeBytes } from "../protocol/encode.ts";
-import { formatTimestamp, statusEvent } from "../protocol/replies.ts";
+import { statusEvent } from "../protocol/replies.ts";
 import type { Text } from "../protocol/texts.ts";
-import type { Applied } from "./feed.ts";
-import type { ClusterLink } from "./link.ts";
 import type { NodeSnapshot, UserSnapshot } from "./presence.ts";
-import { type StreamRecord, subjectOf } from "./records.ts";
-import type { InboxCursors } from "./store.ts";
+import type { DisconnectRecord } from "./records.ts";
+import type { StreamLog } from "./stream_log.ts";
 
 const log = getLogger(["classcord", "cluster"]);
 
-// Each attempt waits 2 s; attempts with the same id go on for 12 s, through a leader election
-// (4-9 s on NATS 2.9), before the message is given up (CLUSTER.md §2).
-const PUBLISH_ATTEMPT_MS = 2_000;
-const PUBLISH_GIVE_UP_MS = 12_000;
-
 /** What a {@link ClusterBus} needs. */
 export interface ClusterBusOptions {
-  link: ClusterLink;
   node: string;
-  /** This run of the node: message ids stay unique across restarts. */
-  boot: string;
   events: Events;
-  cursors: InboxCursors;
+  /** Where this node's hub hands its chat messages (and this bus its disconnections). */
+  log: StreamLog;
   /** Tells the presence this node's sessions changed. */
   presenceChanged(): void;
   /** The other nodes' presence snapshots. */
@@ -46,36 +35,13 @@ export interface ClusterBusOptions {
 export class ClusterBus implements Bus {
   readonly #o: ClusterBusOptions;
   readonly #local: Hub;
-  readonly #ids = new WeakMap<Member, number>();
-  readonly #byId = new Map<number, Member>();
-  #nextId = 1;
-  #nextMessage = 1;
-  #highestAcked = 0;
 
   constructor(options: ClusterBusOptions) {
     this.#o = options;
-    this.#local = new Hub({
-      events: options.events,
-      journal: {
-        nextSeq: () => {
-          throw new Error("A cluster node numbers messages through the stream");
-        },
-        append: () => {
-          throw new Error("A cluster node stores messages through the stream");
-        },
-      },
-    });
-  }
-
-  /** The highest seq this node acknowledged: what its history must hold before it is read. */
-  get highestAcked(): number {
-    return this.#highestAcked;
+    this.#local = new Hub({ events: options.events, log: options.log });
   }
 
   join(member: Member, info: { guest: boolean; now: number }): boolean {
-    const id = this.#nextId++;
-    this.#ids.set(member, id);
-    this.#byId.set(id, member);
     const first = this.#local.join(member, info);
     this.#o.presenceChanged();
     // Online once, whichever nodes the name has sessions on.
@@ -83,8 +49,6 @@ export class ClusterBus implements Bus {
   }
 
   leave(member: Member): boolean {
-    const id = this.#ids.get(member);
-    if (id !== undefined) this.#byId.delete(id);
     const last = this.#local.leave(member);
     this.#o.presenceChanged();
     return last && !this.#remoteUser(member.key);
@@ -171,7 +135,7 @@ export class ClusterBus implements Bus {
     const remote = this.#remoteUser(key)?.sessions.length ?? 0;
     const local = this.#local.disconnect(key, code, text, extra);
     const record = { kind: "disconnect" as const, key, code, text, origin: { node: this.#o.node } };
-    this.#publish(extra ? { ...record, extra: { ...extra } } : record)
+    this.#o.log.publish(extra ? { ...record, extra: { ...extra } } : record)
       .catch((error) =>
         log.error("Cannot tell the other nodes to disconnect {user}: {error}", {
           user: key,
@@ -181,56 +145,16 @@ export class ClusterBus implements Bus {
     return local + remote;
   }
 
+  /** Through this node's hub and the stream log: numbered by the stream, fanned out by every node. */
   post(post: Post, stored?: Stored): void {
-    const { to, ts, except } = post;
-    const kind: MessageKind = "user" in to
-      ? "private"
-      : to.channel.key === DEFAULT.key
-      ? "global"
-      : "channel";
-    if ("channel" in to && except) this.joinChannel(except, to.channel);
-    const origin = { node: this.#o.node, member: except ? this.#ids.get(except) : undefined };
-    const record: StreamRecord = {
-      kind: "msg",
-      fields: post.fields,
-      from: post.from,
-      ts,
-      to: "channel" in to ? { channel: to.channel.name } : { user: to.user, name: to.name },
-      origin,
-    };
-    this.#o.events.emit({ type: "message", kind });
-    post.timer?.arm(0);
-    this.#publish(record).then(
-      (ack) => {
-        this.#highestAcked = Math.max(this.#highestAcked, ack.seq);
-        stored?.(ack.seq, formatTimestamp(ts));
-      },
-      (error) => stored?.(0, formatTimestamp(ts), error as Error),
-    );
+    const { to, except } = post;
+    if ("channel" in to && except) this.joinChannel(except, to.channel); // the others hear of it
+    this.#local.post(post, stored);
   }
 
-  /** A record read back from the stream and stored: fanned out to this node's sessions. */
-  apply({ seq, record, line }: Applied): void {
-    if (!record) return;
-    if (record.kind === "disconnect") {
-      if (record.origin.node !== this.#o.node) {
-        this.#local.disconnect(record.key, record.code, record.text, record.extra);
-      }
-      return;
-    }
-    const except = record.origin.node === this.#o.node && record.origin.member !== undefined
-      ? this.#byId.get(record.origin.member)
-      : undefined;
-    const bytes = encodeBytes(line!);
-    const { to } = record;
-    let count: number;
-    if ("channel" in to) {
-      count = this.#local.deliver({ channel: parseChannel(to.channel).key }, bytes, except);
-    } else {
-      count = this.#local.deliver({ user: to.user }, bytes, except);
-      if (count > 0 || (except && except.key === to.user)) this.#o.cursors.delivered(to.user, seq);
-    }
-    if (count > 0) this.#o.events.emit({ type: "delivered", count });
+  /** A name's sessions to end, told by another node through the stream. */
+  disconnected(record: DisconnectRecord): void {
+    this.#local.disconnect(record.key, record.code, record.text, record.extra);
   }
 
   /**
@@ -309,29 +233,6 @@ export class ClusterBus implements Bus {
       }
     }
     return rooms;
-  }
-
-  /**
-   * Publishes a record with an id made once, retried with the same id until JetStream stores
-   * it (a duplicate within 2 min is stored once) or 12 s have passed.
-   *
-   * @throws {Error} the last failure once the time is over
-   */
-  async #publish(record: StreamRecord): Promise<PubAck> {
-    const msgID = `${this.#o.node}:${this.#o.boot}:${this.#nextMessage++}`;
-    const subject = subjectOf(record, (name) => parseChannel(name).key);
-    const data = JSON.stringify(record);
-    const options: Partial<JetStreamPublishOptions> = { msgID, timeout: PUBLISH_ATTEMPT_MS };
-    const deadline = performance.now() + PUBLISH_GIVE_UP_MS;
-    for (;;) {
-      try {
-        return await this.#o.link.js.publish(subject, data, options);
-      } catch (error) {
-        if (performance.now() + PUBLISH_ATTEMPT_MS > deadline) throw error;
-        log.warning("Publish of {id} failed, trying again: {error}", { id: msgID, error });
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
-    }
   }
 }
 

@@ -2,24 +2,34 @@
 // read model stands, each batch written to the read model with its new position in the same
 // commits, then handed on for fan-out; so what a session saw live can always be paged, and a
 // restarted node goes on from where it stood. A recreated stream (another epoch) or an empty
-// store means reading it all again.
+// store means reading it all again. What a record becomes (its line, its fan-out) is the
+// handler's: the feed only reads, stores and keeps the order.
 import { getLogger } from "@logtape/logtape";
 import type { JsMsg } from "@nats-io/jetstream";
-import { formatTimestamp, forwardedMessage } from "../protocol/replies.ts";
+import type { Events } from "../events.ts";
 import type { KvStore } from "../store/kv_store.ts";
 import type { Append } from "../store/store.ts";
 import { type ClusterLink, MESSAGES } from "./link.ts";
-import { type MessageRecord, parseRecord, type StreamRecord } from "./records.ts";
+import { type DisconnectRecord, type MessageRecord, parseRecord } from "./records.ts";
 
 const log = getLogger(["classcord", "cluster"]);
 
-/** One record read, stored, and ready to fan out. */
-export interface Applied {
+/** What the feed does with the records it reads, in stream order. */
+export interface FeedHandler {
+  /**
+   * A message record read: its read-model entry, and what to run once that entry is stored
+   * (the fan-out).
+   */
+  message(seq: number, record: MessageRecord): { item: Append; stored(): void };
+  /** A control record read, once everything before it is stored. */
+  control(seq: number, record: DisconnectRecord): void;
+}
+
+/** One record read, waiting for its batch's commit. */
+interface Pending {
   seq: number;
-  /** None for a record this node does not know (skipped, but counted as read). */
-  record?: StreamRecord;
-  /** A message's line as recipients see it (`from`, `timestamp`, `seq` set). */
-  line?: Record<string, unknown> & { from: string; content: string; timestamp: string };
+  /** Runs after the commit; none for a record this node does not know (skipped, but counted). */
+  after?: () => void;
 }
 
 // A Deno KV commit holds at most 1000 mutations; a message takes a handful.
@@ -31,11 +41,12 @@ const WATCHDOG_MS = 3_000;
 export class Feed {
   readonly #link: ClusterLink;
   readonly #local: KvStore;
-  readonly #deliver: (applied: Applied) => void;
+  readonly #handler: FeedHandler;
+  readonly #events: Events;
   #applied = 0;
   #received = 0;
   #lastTs = 0;
-  #pending: Applied[] = [];
+  #pending: Pending[] = [];
   #items: Append[] = [];
   #flushing: Promise<void> = Promise.resolve();
   #scheduled = false;
@@ -44,10 +55,12 @@ export class Feed {
   #iterator: { stop(): void } | undefined;
   #running: Promise<void> = Promise.resolve();
 
-  constructor(link: ClusterLink, local: KvStore, deliver: (applied: Applied) => void) {
+  /** `events` is told of each read-model commit (the `commit` event, as a single server's). */
+  constructor(link: ClusterLink, local: KvStore, handler: FeedHandler, events: Events) {
     this.#link = link;
     this.#local = local;
-    this.#deliver = deliver;
+    this.#handler = handler;
+    this.#events = events;
     // An ordered consumer does not always notice it died with its server (nats.node#570):
     // made again after every reconnection, and whenever the stream is ahead and nothing came.
     link.onReconnect(() => this.#restart("reconnected"));
@@ -170,15 +183,20 @@ export class Feed {
     if (seq <= this.#received) return; // a consumer made again redelivers
     this.#received = seq;
     const record = parseRecord(m.data);
-    if (!record) {
+    const entry = record?.kind === "msg" ? this.#entry(seq, record) : undefined;
+    if (record?.kind === "disconnect") {
+      this.#pending.push({ seq, after: () => this.#handler.control(seq, record) });
+    } else if (!record || !entry) {
       log.warning("Stream record {seq} is not one this node knows: skipped", { seq });
       this.#pending.push({ seq });
-    } else if (record.kind === "msg") {
-      const { line, item } = this.#message(seq, record);
-      this.#pending.push({ seq, record, line });
-      this.#items.push(item);
     } else {
-      this.#pending.push({ seq, record });
+      const { item, stored } = entry;
+      // The index time never goes back in stream order, whatever the senders' clocks: pages by
+      // time then seq are the same on every node.
+      const ts = Math.max(record.ts, this.#lastTs);
+      this.#lastTs = item.message.ts = ts;
+      this.#pending.push({ seq, after: stored });
+      this.#items.push(item);
     }
     if (this.#items.length >= BATCH) this.#flush();
     else if (!this.#scheduled) {
@@ -187,19 +205,14 @@ export class Feed {
     }
   }
 
-  /** A message record as its line and its read-model entry. */
-  #message(seq: number, record: MessageRecord): { line: Applied["line"] & object; item: Append } {
-    // The index time never goes back in stream order, whatever the senders' clocks: pages by
-    // time then seq are the same on every node.
-    const ts = Math.max(record.ts, this.#lastTs);
-    this.#lastTs = ts;
-    const line = forwardedMessage(record.fields, record.from, formatTimestamp(record.ts), seq);
-    const { to } = record;
-    const item: Append = "channel" in to
-      ? { message: { seq, ts, channel: to.channel, line } }
-      // Every private message is kept for its recipient; the cursors tell what was delivered.
-      : { message: { seq, ts, channel: null, to: to.name, line }, inbox: to.name };
-    return { line, item };
+  /** A message record's entry, or none when the handler cannot read it (a newer node's). */
+  #entry(seq: number, record: MessageRecord): ReturnType<FeedHandler["message"]> | undefined {
+    try {
+      return this.#handler.message(seq, record);
+    } catch (error) {
+      log.warning("Stream record {seq} cannot be read: {error}", { seq, error });
+      return undefined;
+    }
   }
 
   #flush(): void {
@@ -212,7 +225,12 @@ export class Feed {
     this.#flushing = this.#flushing.then(async () => {
       for (;;) {
         try {
+          const start = performance.now();
           await this.#local.appendFromStream(items, this.#link.epoch);
+          if (items.length > 0) {
+            const seconds = (performance.now() - start) / 1000;
+            this.#events.emit({ type: "commit", seconds, messages: items.length });
+          }
           break;
         } catch (error) {
           // The read model must hold what is fanned out: wait for the disk, never skip.
@@ -221,13 +239,12 @@ export class Feed {
           if (this.#stopped) return;
         }
       }
-      for (const applied of pending) {
-        this.#applied = applied.seq;
-        if (!applied.record) continue;
+      for (const { seq, after } of pending) {
+        this.#applied = seq;
         try {
-          this.#deliver(applied);
+          after?.();
         } catch (error) {
-          log.error("Fan-out of {seq} failed: {error}", { seq: applied.seq, error });
+          log.error("Fan-out of {seq} failed: {error}", { seq, error });
         }
       }
       const ready = this.#waiters.filter((w) => w.seq <= this.#applied);

@@ -1,21 +1,19 @@
 // One node of a cluster, put together: the NATS link, the store over the shared buckets and the
-// local read model, the bus, the feed that fills the read model, presence, shared mutes and
-// login outcomes. Started before the listeners open: by then the history has caught up with the
+// local read model, the stream log (and its feed, which fills the read model), the bus,
+// presence, shared mutes and login outcomes. Started before the listeners open: by then the history has caught up with the
 // stream and the peers' presence is known, so no replayed message meets a session.
 import { getLogger } from "@logtape/logtape";
+import type { Backend } from "../backend.ts";
 import type { Events } from "../events.ts";
 import type { KvStore } from "../store/kv_store.ts";
 import { ClusterBus } from "./bus.ts";
-import { Feed } from "./feed.ts";
 import { ClusterLink } from "./link.ts";
 import { ClusterPresence, type PresenceTiming } from "./presence.ts";
 import { SharedLogins, SharedMutes } from "./shared.ts";
 import { ClusterStore, InboxCursors } from "./store.ts";
+import { StreamLog } from "./stream_log.ts";
 
 const log = getLogger(["classcord", "cluster"]);
-
-// A read made right after a write waits this long at most for the node to have it.
-const READ_YOUR_WRITES_MS = 2_000;
 
 /** Options of {@link ClusterNode.start}. */
 export interface ClusterNodeOptions {
@@ -30,15 +28,15 @@ export interface ClusterNodeOptions {
   timing?: PresenceTiming;
 }
 
-/** A started cluster node; `stop()` leaves the cluster cleanly. */
-export class ClusterNode {
+/** A started cluster node, the {@link Backend} of a server in a cluster; `stop()` leaves cleanly. */
+export class ClusterNode implements Backend {
   private constructor(
     readonly link: ClusterLink,
     readonly store: ClusterStore,
     readonly bus: ClusterBus,
     readonly mutes: SharedMutes,
     readonly logins: SharedLogins,
-    readonly feed: Feed,
+    readonly log: StreamLog,
     readonly presence: ClusterPresence,
     readonly cursors: InboxCursors,
   ) {}
@@ -63,13 +61,20 @@ export class ClusterNode {
       started.push({ stop: () => cursors.close() });
       const store = new ClusterStore(o.local, link, cursors);
       // The bus and the presence refer to each other: the bus's callbacks read it once set.
-      const late: { presence?: ClusterPresence } = {};
-      const bus = new ClusterBus({
+      const late: { presence?: ClusterPresence; bus?: ClusterBus } = {};
+      const messages = new StreamLog({
         link,
         node: o.node,
         boot,
+        local: o.local,
         events: o.events,
         cursors,
+        disconnect: (record) => late.bus?.disconnected(record),
+      });
+      const bus = late.bus = new ClusterBus({
+        node: o.node,
+        events: o.events,
+        log: messages,
         presenceChanged: () => late.presence?.changed(),
         peers: () => late.presence?.peers ?? new Map(),
       });
@@ -81,7 +86,7 @@ export class ClusterNode {
         changed: (before) => bus.peersChanged(before),
         timing: o.timing,
       });
-      const feed = new Feed(link, o.local, (applied) => bus.apply(applied));
+      const { feed } = messages;
       started.push(feed);
       await feed.start();
       // After the catch-up, which may have emptied the store: the tools must see a node's copy.
@@ -100,7 +105,7 @@ export class ClusterNode {
         seq: feed.applied,
         peers: presence.peers.size,
       });
-      return new ClusterNode(link, store, bus, mutes, logins, feed, presence, cursors);
+      return new ClusterNode(link, store, bus, mutes, logins, messages, presence, cursors);
     } catch (err) {
       for (const part of started.reverse()) await part.stop();
       await link.close();
@@ -109,16 +114,11 @@ export class ClusterNode {
   }
 
   /**
-   * Resolves once this node's history holds every message it acknowledged (at most 2 s): a
-   * session reads its own writes.
+   * Resolves once this node's messages posted before the call are acknowledged, so in its
+   * history, or given up (at most 2 s): a session reads its own writes.
    */
-  async flushed(): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      this.feed.waitApplied(this.bus.highestAcked),
-      new Promise<void>((resolve) => timer = setTimeout(resolve, READ_YOUR_WRITES_MS)),
-    ]);
-    clearTimeout(timer);
+  flushed(): Promise<void> {
+    return this.log.flushed();
   }
 
   /** Able to serve: connected to NATS and its presence reaching the others. */
@@ -126,13 +126,19 @@ export class ClusterNode {
     return this.link.connected && this.presence.beating;
   }
 
+  /** Leaves the cluster ({@link stop}): the read model's file is the server's to close. */
+  close(): Promise<void> {
+    return this.stop();
+  }
+
   /** Leaves the cluster: presence key deleted, cursors written, reading stopped. */
   async stop(): Promise<void> {
     await this.presence.stop();
     this.mutes.stop();
     await this.logins.stop();
-    await this.feed.stop();
+    await this.log.feed.stop();
     await this.cursors.flush();
+    this.cursors.close(); // a flush that failed set its timer again
     await this.link.close();
   }
 }

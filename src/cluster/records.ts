@@ -20,10 +20,12 @@ export function fromToken(tok: string): string {
   return new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
 }
 
-/** Where a node was when it wrote a record: its name, and the session (to skip its echo). */
+/** Where a node was when it wrote a record: its name and run, and which of its messages it is. */
 export interface Origin {
   node: string;
-  /** The sending session's number on its node. */
+  /** The node's run ({@link Origin.member} numbers start again at each). */
+  boot?: string;
+  /** The message's number on its node's run: the node finds its sender (to skip its echo). */
   member?: number;
 }
 

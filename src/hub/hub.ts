@@ -1,6 +1,6 @@
 // The in-process bus: the identified sessions of this server by name, the channels they joined,
-// delivery of encoded lines to their outputs, and chat messages numbered, fanned out and queued
-// for storage in one step.
+// delivery of encoded lines to their outputs, and chat messages handed to the message log, then
+// formatted, fanned out and acknowledged here whichever log numbers and stores them.
 import { getLogger } from "@logtape/logtape";
 import type { ErrorCode } from "../errors.ts";
 import type { Events, MessageKind } from "../events.ts";
@@ -10,17 +10,10 @@ import { formatTimestamp, forwardedMessage } from "../protocol/replies.ts";
 import type { Text } from "../protocol/texts.ts";
 import type { Append } from "../store/store.ts";
 import type { Audience, Bus, Member, Post, Presence, SessionInfo, Stored } from "./bus.ts";
+import type { Draft, Local, LogReader, MessageLog } from "./message_log.ts";
 import type { WriteWatcher } from "./outbox.ts";
 
 const log = getLogger(["classcord", "session"]);
-
-/** Where the in-process bus numbers messages and has them stored (the store's message log). */
-export interface Journal {
-  /** Reserves the next seq; seqs are handed out in order and never reused. */
-  nextSeq(): number;
-  /** Queues a numbered message for storage; `done` runs after its commit. */
-  append(item: Append, done?: (error?: Error) => void): void;
-}
 
 interface Room {
   name: string;
@@ -32,17 +25,19 @@ interface Room {
  * every identified session is in the default channel. Lines are encoded once by the caller and
  * the same bytes are queued on every recipient's output; the hub never waits for any of them.
  */
-export class Hub implements Bus {
+export class Hub implements Bus, LogReader {
   readonly #byKey = new Map<string, Set<Member>>();
   readonly #presence = new Map<string, Presence>();
   readonly #rooms = new Map<string, Room>();
   readonly #joined = new Map<Member, Set<string>>();
-  readonly #journal: Journal;
+  readonly #log: MessageLog;
   readonly #events: Events;
 
-  constructor(deps: { journal: Journal; events: Events }) {
-    this.#journal = deps.journal;
+  /** `log` numbers and stores the chat messages; this hub formats and fans out what it numbers. */
+  constructor(deps: { log: MessageLog; events: Events }) {
+    this.#log = deps.log;
     this.#events = deps.events;
+    deps.log.attach(this);
   }
 
   join(member: Member, info: { guest: boolean; now: number }): boolean {
@@ -177,35 +172,62 @@ export class Hub implements Bus {
 
   post(post: Post, stored?: Stored): void {
     const { to, ts, except, timer } = post;
-    const seq = this.#journal.nextSeq();
-    const timestamp = formatTimestamp(ts);
-    const line = forwardedMessage(post.fields, post.from, timestamp, seq);
+    const kind: MessageKind = "user" in to
+      ? "private"
+      : to.channel.key === DEFAULT.key
+      ? "global"
+      : "channel";
+    // The name as its sessions show it, known here when one is on this node.
+    const draft: Draft = {
+      fields: post.fields,
+      from: post.from,
+      ts,
+      to: "channel" in to ? to : { ...to, name: this.displayName(to.user) ?? to.name },
+    };
+    if ("channel" in to && except) this.joinChannel(except, to.channel);
+    this.#events.emit({ type: "message", kind });
+    // The ack rule, for both logs: an ack once the message is durable, never before (B.3).
+    this.#log.append(
+      draft,
+      { except, timer },
+      stored && ((seq, error) => stored(seq, formatTimestamp(ts), error)),
+    );
+  }
+
+  numbered(seq: number, draft: Draft): Append {
+    const { to, ts } = draft;
+    const line = forwardedMessage(draft.fields, draft.from, formatTimestamp(ts), seq);
+    if ("channel" in to) return { message: { seq, ts, channel: to.channel.name, line } };
+    const message = { seq, ts, channel: null, to: to.name, line };
+    return to.inbox ? { message, inbox: to.user } : { message };
+  }
+
+  fanOut(item: Append, draft: Draft, local?: Local): number {
+    const { to } = draft;
+    const except = local?.except;
+    const { seq, line } = item.message;
     let kind: MessageKind = "private";
     let deliveries = 0;
-    let item: Append;
     if ("channel" in to) {
       kind = to.channel.key === DEFAULT.key ? "global" : "channel";
-      if (except) this.joinChannel(except, to.channel);
-      deliveries = this.deliver({ channel: to.channel.key }, encodeBytes(line), except, timer);
-      item = { message: { seq, ts, channel: to.channel.name, line } };
-    } else if (to.inbox) {
-      item = { message: { seq, ts, channel: null, to: to.name, line }, inbox: to.user };
-    } else {
-      deliveries = this.deliver(to, encodeBytes(line), except, timer);
-      item = {
-        message: { seq, ts, channel: null, to: this.displayName(to.user) ?? to.name, line },
-      };
+      deliveries = this.deliver(
+        { channel: to.channel.key },
+        encodeBytes(line),
+        except,
+        local?.timer,
+      );
+    } else if (!to.inbox) {
+      deliveries = this.deliver({ user: to.user }, encodeBytes(line), except, local?.timer);
     }
-    timer?.arm(deliveries);
-    this.#events.emit({ type: "message", kind });
+    local?.timer?.arm(deliveries);
     if (deliveries > 0) this.#events.emit({ type: "delivered", count: deliveries });
     // Metadata only: never the content (STYLE.md).
     log.debug("Message {seq} ({kind}) from {user} to {deliveries} sessions", {
       seq,
       kind,
-      user: post.from,
+      user: draft.from,
       deliveries,
     });
-    this.#journal.append(item, stored && ((error) => stored(seq, timestamp, error)));
+    return deliveries;
   }
 }

@@ -2,9 +2,8 @@ import assert from "node:assert/strict";
 import type { PasswordHasher } from "../auth/password.ts";
 import { DEFAULT_LIMITS } from "../config.ts";
 import { NO_EVENTS } from "../events.ts";
-import { sessionDeps } from "../server.ts";
+import { localBackend, sessionDeps } from "../server.ts";
 import { KvStore } from "../store/kv_store.ts";
-import { MessageLog } from "../store/message_log.ts";
 import type { Store } from "../store/store.ts";
 import type { SessionOutput } from "./client.ts";
 import { Session } from "./session.ts";
@@ -70,10 +69,11 @@ async function world(wrap: (store: Store) => Store = (s) => s) {
   const kv = wrap(await KvStore.open(":memory:"));
   const hasher = new FakeHasher();
   const clock = { t: Date.UTC(2026, 2, 2, 14, 5, 9, 123), now: () => clock.t };
-  const log = await MessageLog.open(kv);
+  const log = await localBackend(kv, NO_EVENTS);
   const deps = sessionDeps({
     store: kv,
-    journal: log,
+    bus: log.bus,
+    flushed: () => log.flushed(),
     hasher,
     clock,
     events: NO_EVENTS,

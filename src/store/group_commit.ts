@@ -9,7 +9,7 @@ const log = getLogger(["classcord", "store"]);
 /** Called once a message is durable (no error), or when it could not be stored. */
 export type Committed = (error?: Error) => void;
 
-/** Options of {@link MessageLog}. */
+/** Options of {@link GroupCommit}. */
 export interface MessageLogOptions {
   /** Messages per batch at most; the store splits a batch further to fit its own limits. */
   maxBatch?: number;
@@ -29,7 +29,7 @@ interface Entry {
  * commits everything queued since its last commit as one batch, so under load many messages
  * share a commit and the fan-out never waits for the disk.
  */
-export class MessageLog {
+export class GroupCommit {
   readonly #store: Store;
   readonly #maxBatch: number;
   readonly #attempts: number;
@@ -50,8 +50,8 @@ export class MessageLog {
   }
 
   /** Opens the log after the last stored seq. */
-  static async open(store: Store, options: MessageLogOptions = {}): Promise<MessageLog> {
-    return new MessageLog(store, await store.lastSeq(), options);
+  static async open(store: Store, options: MessageLogOptions = {}): Promise<GroupCommit> {
+    return new GroupCommit(store, await store.lastSeq(), options);
   }
 
   /** Reserves the next seq; seqs are handed out in order and never reused. */

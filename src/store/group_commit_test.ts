@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { KvStore } from "./kv_store.ts";
-import { MessageLog } from "./message_log.ts";
+import { GroupCommit } from "./group_commit.ts";
 import type { Append, Store } from "./store.ts";
 
 /** A store whose commits wait for the test, recording each batch's seqs. */
@@ -48,11 +48,11 @@ function message(seq: number): Append {
   };
 }
 
-Deno.test("MessageLog commits what arrives during a commit as one batch, then calls back", async () => {
+Deno.test("GroupCommit commits what arrives during a commit as one batch, then calls back", async () => {
   const kv = await KvStore.open(":memory:");
   try {
     const g = gatedStore(kv);
-    const log = await MessageLog.open(g.store);
+    const log = await GroupCommit.open(g.store);
     const done: number[] = [];
     for (let i = 0; i < 5; i++) {
       const seq = log.nextSeq();
@@ -76,11 +76,11 @@ Deno.test("MessageLog commits what arrives during a commit as one batch, then ca
   }
 });
 
-Deno.test("MessageLog callbacks run only after the commit, and report a lost batch", async () => {
+Deno.test("GroupCommit callbacks run only after the commit, and report a lost batch", async () => {
   const kv = await KvStore.open(":memory:");
   try {
     const g = gatedStore(kv);
-    const log = await MessageLog.open(g.store, { attempts: 2 });
+    const log = await GroupCommit.open(g.store, { attempts: 2 });
     const results: (string | undefined)[] = [];
     g.failNext(2);
     log.append(message(log.nextSeq()), (err) => results.push(err?.message));
@@ -95,11 +95,11 @@ Deno.test("MessageLog callbacks run only after the commit, and report a lost bat
   }
 });
 
-Deno.test("MessageLog continues the seq after the last stored one", async () => {
+Deno.test("GroupCommit continues the seq after the last stored one", async () => {
   const kv = await KvStore.open(":memory:");
   try {
     await kv.append([message(41)]);
-    const log = await MessageLog.open(kv);
+    const log = await GroupCommit.open(kv);
     assert.equal(log.nextSeq(), 42);
   } finally {
     kv.close();

@@ -1,0 +1,29 @@
+// The backend seam: what the server gets from "one node" or "a cluster" — the bus, the store,
+// read-your-writes, shared mutes and login outcomes, readiness, and how it ends. Two
+// implementations: a single server's (`server.ts`, over its Deno KV and the local message log)
+// and a cluster node (`cluster/node.ts`). Types only: the server picks one.
+import type { Bus } from "./hub/bus.ts";
+import type { LoginEvents } from "./session/account.ts";
+import type { MuteTable } from "./session/moderation.ts";
+import type { Store } from "./store/store.ts";
+
+/** One node or a cluster node, as the server and its sessions use it. */
+export interface Backend {
+  /** Accounts, moderation and history. */
+  readonly store: Store;
+  /** Fan-out, presence and chat messages through the message log. */
+  readonly bus: Bus;
+  /** Resolves once every message posted before the call is stored (history reads after it). */
+  flushed(): Promise<void>;
+  /** Mutes shared with other nodes; none: each server keeps its own. */
+  readonly mutes?: MuteTable;
+  /** Login outcomes shared with other nodes; none: each server counts its own. */
+  readonly logins?: LoginEvents;
+  /** Able to serve now (a cluster node: connected to NATS and its presence beating). */
+  readonly ready: boolean;
+  /**
+   * Stores what is queued and leaves (a cluster node: presence key deleted, cursors written);
+   * the server closes the store file itself, after.
+   */
+  close(): Promise<void>;
+}

@@ -1,0 +1,165 @@
+// The message log of a cluster node: a message is published to the stream with an id (retried
+// with the same id through an election), numbered by the stream, read back by every node's feed
+// into its read model and only then handed to the hub for fan-out, the sender's node included
+// (CLUSTER.md §2). Durable, for the sender's ack, once the stream stored it on a quorum AND this
+// node's read model holds it (docs/architecture.md, "The ack rule").
+import { getLogger } from "@logtape/logtape";
+import type { JetStreamPublishOptions, PubAck } from "@nats-io/jetstream";
+import type { Events } from "../events.ts";
+import type { Draft, Durable, Local, LogReader, MessageLog } from "../hub/message_log.ts";
+import { parseChannel } from "../protocol/channel.ts";
+import type { KvStore } from "../store/kv_store.ts";
+import type { Append } from "../store/store.ts";
+import { Feed } from "./feed.ts";
+import type { ClusterLink } from "./link.ts";
+import {
+  type DisconnectRecord,
+  type MessageRecord,
+  type StreamRecord,
+  subjectOf,
+} from "./records.ts";
+import type { InboxCursors } from "./store.ts";
+
+const log = getLogger(["classcord", "cluster"]);
+
+// Each attempt waits 2 s; attempts with the same id go on for 12 s, through a leader election
+// (4-9 s on NATS 2.9), before the message is given up (CLUSTER.md §2).
+const PUBLISH_ATTEMPT_MS = 2_000;
+const PUBLISH_GIVE_UP_MS = 12_000;
+// A read made right after a write waits this long at most for the node to have it: a history
+// request is not held through a whole election.
+const READ_YOUR_WRITES_MS = 2_000;
+
+/** What a {@link StreamLog} needs. */
+export interface StreamLogOptions {
+  link: ClusterLink;
+  node: string;
+  /** This run of the node: message ids stay unique across restarts. */
+  boot: string;
+  /** The node's own Deno KV: its read model of the stream. */
+  local: KvStore;
+  events: Events;
+  cursors: InboxCursors;
+  /** A name's sessions to end, read from the stream in order with the chat. */
+  disconnect(record: DisconnectRecord): void;
+}
+
+/** {@link MessageLog} of a cluster node, over the `CC_MSG` stream and the node's read model. */
+export class StreamLog implements MessageLog {
+  readonly #o: StreamLogOptions;
+  readonly feed: Feed;
+  #reader: LogReader | undefined;
+  #nextMessage = 1;
+  #nextPost = 1;
+  /** This node's messages published and not read back yet, by their number in `origin.member`. */
+  readonly #posts = new Map<number, Local>();
+  /** This node's messages not durable yet. */
+  readonly #unsettled = new Set<Promise<void>>();
+
+  constructor(options: StreamLogOptions) {
+    this.#o = options;
+    this.feed = new Feed(options.link, options.local, {
+      message: (seq, record) => this.#read(seq, record),
+      control: (_seq, record) => {
+        if (record.origin.node !== this.#o.node) this.#o.disconnect(record);
+      },
+    }, options.events);
+  }
+
+  attach(reader: LogReader): void {
+    this.#reader = reader;
+  }
+
+  append(draft: Draft, local: Local, durable?: Durable): void {
+    const id = this.#nextPost++;
+    this.#posts.set(id, local);
+    const { to } = draft;
+    const record: MessageRecord = {
+      kind: "msg",
+      fields: draft.fields,
+      from: draft.from,
+      ts: draft.ts,
+      to: "channel" in to ? { channel: to.channel.name } : { user: to.user, name: to.name },
+      origin: { node: this.#o.node, boot: this.#o.boot, member: id },
+    };
+    const settled = this.publish(record).then(
+      async (ack) => {
+        await this.feed.waitApplied(ack.seq);
+        durable?.(ack.seq);
+      },
+      (error) => {
+        this.#posts.delete(id);
+        durable?.(0, error as Error);
+      },
+    ).finally(() => this.#unsettled.delete(settled));
+    this.#unsettled.add(settled);
+  }
+
+  /**
+   * Resolves once this node's messages appended before the call are durable or given up (at
+   * most 2 s): a session reads its own writes.
+   */
+  async flushed(): Promise<void> {
+    if (this.#unsettled.size === 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#unsettled]),
+      new Promise<void>((resolve) => timer = setTimeout(resolve, READ_YOUR_WRITES_MS)),
+    ]);
+    clearTimeout(timer);
+  }
+
+  /** A message read back: its entry, made by the hub, and its fan-out once stored. */
+  #read(seq: number, record: MessageRecord): { item: Append; stored(): void } {
+    const { to, origin } = record;
+    const draft: Draft = {
+      fields: record.fields,
+      from: record.from,
+      ts: record.ts,
+      to: "channel" in to
+        ? { channel: parseChannel(to.channel) }
+        : { user: to.user, name: to.name },
+    };
+    const reader = this.#reader!;
+    const item = reader.numbered(seq, draft);
+    // Every private message is kept for its recipient; the cursors tell what was delivered.
+    if (!("channel" in to)) item.inbox = to.name;
+    let local: Local | undefined;
+    if (origin.node === this.#o.node && origin.boot === this.#o.boot && origin.member) {
+      local = this.#posts.get(origin.member);
+      this.#posts.delete(origin.member);
+    }
+    return {
+      item,
+      stored: () => {
+        const count = reader.fanOut(item, draft, local);
+        if ("user" in to && (count > 0 || local?.except?.key === to.user)) {
+          this.#o.cursors.delivered(to.user, seq);
+        }
+      },
+    };
+  }
+
+  /**
+   * Publishes a record with an id made once, retried with the same id until JetStream stores
+   * it (a duplicate within 2 min is stored once) or 12 s have passed.
+   *
+   * @throws {Error} the last failure once the time is over
+   */
+  async publish(record: StreamRecord): Promise<PubAck> {
+    const msgID = `${this.#o.node}:${this.#o.boot}:${this.#nextMessage++}`;
+    const subject = subjectOf(record, (name) => parseChannel(name).key);
+    const data = JSON.stringify(record);
+    const options: Partial<JetStreamPublishOptions> = { msgID, timeout: PUBLISH_ATTEMPT_MS };
+    const deadline = performance.now() + PUBLISH_GIVE_UP_MS;
+    for (;;) {
+      try {
+        return await this.#o.link.js.publish(subject, data, options);
+      } catch (error) {
+        if (performance.now() + PUBLISH_ATTEMPT_MS > deadline) throw error;
+        log.warning("Publish of {id} failed, trying again: {error}", { id: msgID, error });
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
+  }
+}
