@@ -1,14 +1,7 @@
 // A 3-server NATS JetStream cluster on loopback for the cluster's tests and benchmark: Debian's
 // nats-server, free ports, a temp folder each, ready once every server's /healthz says so.
 // Servers can be killed (SIGKILL) and started again on the same ports and storage.
-
-/** A port nothing listens on now. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  return port;
-}
+import { freePort } from "./ports.ts";
 
 /** The nats-server program on PATH. */
 function which(name: string): string | undefined {
