@@ -285,6 +285,20 @@ Deno.test("src/ and scripts/ have no import cycles and no barrel files", async (
   for (const path of graph.keys()) visit(path, []);
 });
 
+Deno.test("the web app's test doubles stay out of its code: web/src/ never imports web/test/", async () => {
+  const web = await modules("web/src/", true);
+  // The parser sees the unit tests' imports of the fakes.
+  assert.ok(
+    web.get("web/src/core/client_test.ts")!.imports.some((i) => i.target === "web/test/fakes.ts"),
+  );
+  for (const [path, { imports }] of web) {
+    if (/_test\.tsx?$/.test(path)) continue;
+    for (const imp of imports) {
+      assert.ok(!imp.target.startsWith("web/test/"), `${path} imports ${imp.target}`);
+    }
+  }
+});
+
 // What the web app shares with the server: the rules a page checks before sending (channel and
 // user names) and the error type they throw, all pure. Anything else would pull server code,
 // Deno APIs or npm packages into the browser bundle.
