@@ -125,27 +125,28 @@ export interface Config {
   limits: Limits;
 }
 
-interface Option {
+/** One option of serve: its flag, environment variable, default and the parser of its value. */
+interface Option<T> {
   flag: string;
-  /** A Config key, or "limits.<key>". */
-  key: keyof Config | `limits.${keyof Limits}`;
   env: string;
   default: string;
   help: string;
-  parse: (value: string, source: string) => unknown;
+  parse: (value: string, source: string) => T;
 }
 
+/**
+ * An option for each field of {@link Config} but the limits, whose parser gives that field's
+ * type: a missing option, or a parser of another type, does not type-check. In `--help` order.
+ */
+type Options = { [K in Exclude<keyof Config, "limits">]: Option<Config[K]> };
+
+/** An option for each field of {@link Limits}, likewise. In `--help` order, after the others. */
+type LimitOptions = { [K in keyof Limits]: Option<Limits[K]> };
+
 /** An integer flag of a B.7 limit; `scale` turns the flag's unit (seconds) into the field's. */
-function limit(
-  flag: string,
-  key: keyof Limits,
-  value: number,
-  help: string,
-  scale = 1,
-): Option {
+function limit(flag: string, value: number, help: string, scale = 1): Option<number> {
   return {
     flag,
-    key: `limits.${key}`,
     env: `CLASSCORD_${flag.toUpperCase().replaceAll("-", "_")}`,
     default: String(value),
     help,
@@ -160,37 +161,33 @@ function limit(
 
 const SECOND = 1000;
 
-const OPTIONS: Option[] = [
-  {
+const OPTIONS: Options = {
+  host: {
     flag: "host",
-    key: "host",
     env: "CLASSCORD_HOST",
     // Every interface: students connect from other machines of the classroom.
     default: "0.0.0.0",
     help: "address to listen on",
     parse: (v, src) => nonEmpty(v, src),
   },
-  {
+  port: {
     flag: "port",
-    key: "port",
     env: "CLASSCORD_PORT",
     // The port every existing client has hard-coded (PROTOCOL A.1).
     default: "12345",
     help: "chat port (TCP, JSON lines)",
     parse: (v, src) => port(v, src),
   },
-  {
+  metricsPort: {
     flag: "metrics-port",
-    key: "metricsPort",
     env: "CLASSCORD_METRICS_PORT",
     // 9091: next to Prometheus' own 9090, as the old exporter container expects.
     default: "9091",
     help: "HTTP port for /metrics and /healthz (0 disables)",
     parse: (v, src) => port(v, src),
   },
-  {
+  metricsHost: {
     flag: "metrics-host",
-    key: "metricsHost",
     env: "CLASSCORD_METRICS_HOST",
     // Loopback: /metrics stays off the students' network unless told otherwise (a Prometheus
     // on another host or in a container needs 0.0.0.0, as compose.yaml sets it).
@@ -198,9 +195,8 @@ const OPTIONS: Option[] = [
     help: "address of the HTTP endpoint (0.0.0.0: every interface)",
     parse: (v, src) => nonEmpty(v, src),
   },
-  {
+  metricsBridge: {
     flag: "metrics-bridge",
-    key: "metricsBridge",
     env: "CLASSCORD_METRICS_BRIDGE",
     // Trusted addresses only (loopback by default): the old exporter container runs beside the
     // server, and the metrics must not be readable from the classroom's network through the chat
@@ -216,18 +212,16 @@ const OPTIONS: Option[] = [
       return v as MetricsBridgeMode;
     },
   },
-  {
+  db: {
     flag: "db",
-    key: "db",
     env: "CLASSCORD_DB",
     // Beside the working directory, in a folder created at startup, so a first run needs no setup.
     default: DEFAULT_DB,
     help: 'Deno KV file (":memory:" keeps nothing)',
     parse: (v, src) => nonEmpty(v, src),
   },
-  {
+  logLevel: {
     flag: "log-level",
-    key: "logLevel",
     env: "CLASSCORD_LOG_LEVEL",
     default: "info",
     help: `lowest log level: ${LOG_LEVELS.join(", ")}`,
@@ -238,9 +232,8 @@ const OPTIONS: Option[] = [
       return v as LogLevelName;
     },
   },
-  {
+  logFormat: {
     flag: "log-format",
-    key: "logFormat",
     env: "CLASSCORD_LOG_FORMAT",
     // Text for a teacher reading a terminal; JSON lines for journald/Loki in production.
     default: "text",
@@ -252,9 +245,8 @@ const OPTIONS: Option[] = [
       return v as LogFormat;
     },
   },
-  {
+  logFile: {
     flag: "log-file",
-    key: "logFile",
     env: "CLASSCORD_LOG_FILE",
     // The console: journald and docker collect it. A file suits a bare host with logrotate,
     // which sends SIGHUP after rotating.
@@ -262,9 +254,8 @@ const OPTIONS: Option[] = [
     help: "append the log to this file, reopened on SIGHUP (default: the console)",
     parse: (v) => v,
   },
-  {
+  retentionDays: {
     flag: "retention-days",
-    key: "retentionDays",
     env: "CLASSCORD_RETENTION_DAYS",
     // A school year and its exams; 0 keeps everything (for instance after importing old years).
     default: "365",
@@ -276,9 +267,8 @@ const OPTIONS: Option[] = [
       return Number(v);
     },
   },
-  {
+  guests: {
     flag: "guests",
-    key: "guests",
     env: "CLASSCORD_GUESTS",
     // On: the old server let anyone chat without an account, and some clients rely on it.
     default: "on",
@@ -290,34 +280,30 @@ const OPTIONS: Option[] = [
       return v === "on" || v === "true";
     },
   },
-  {
+  tlsPort: {
     flag: "tls-port",
-    key: "tlsPort",
     env: "CLASSCORD_TLS_PORT",
     // Next to the plain port, as PROTOCOL B.8 says.
     default: "12346",
     help: "TLS chat port, used when --tls-cert and --tls-key are given",
     parse: (v, src) => port(v, src),
   },
-  {
+  tlsCert: {
     flag: "tls-cert",
-    key: "tlsCert",
     env: "CLASSCORD_TLS_CERT",
     default: "",
     help: "PEM certificate file: turns the TLS listener on",
     parse: (v) => v,
   },
-  {
+  tlsKey: {
     flag: "tls-key",
-    key: "tlsKey",
     env: "CLASSCORD_TLS_KEY",
     default: "",
     help: "PEM private key file of the certificate",
     parse: (v) => v,
   },
-  {
+  webPort: {
     flag: "web-port",
-    key: "webPort",
     env: "CLASSCORD_WEB_PORT",
     // 8080: the usual unprivileged HTTP port; a school proxy or a TLS certificate can sit in
     // front. Listens on --host, like the chat.
@@ -325,9 +311,8 @@ const OPTIONS: Option[] = [
     help: "HTTP port of the web app and /ws (0 disables them)",
     parse: (v, src) => port(v, src),
   },
-  {
+  webOrigins: {
     flag: "web-origins",
-    key: "webOrigins",
     env: "CLASSCORD_WEB_ORIGINS",
     // None: only pages the server itself serves may open /ws (no cross-site WebSocket
     // hijacking). A school portal framing the chat under another name adds its origin here.
@@ -349,9 +334,8 @@ const OPTIONS: Option[] = [
       return origins;
     },
   },
-  {
+  lang: {
     flag: "lang",
-    key: "lang",
     env: "CLASSCORD_LANG",
     // English, as the protocol document; French classes set fr. The two legacy error strings
     // and every code stay the same in both.
@@ -364,9 +348,8 @@ const OPTIONS: Option[] = [
       return v as Lang;
     },
   },
-  {
+  trustedAddresses: {
     flag: "trusted-addresses",
-    key: "trustedAddresses",
     env: "CLASSCORD_TRUSTED_ADDRESSES",
     // Loopback, as ergo exempts localhost: tools and test suites on the server itself. A school
     // adds its LAN range (for example 10.0.0.0/8) so a class behind one router is not capped.
@@ -380,9 +363,8 @@ const OPTIONS: Option[] = [
       }
     },
   },
-  {
+  proxyFrom: {
     flag: "proxy-from",
-    key: "proxyFrom",
     env: "CLASSCORD_PROXY_FROM",
     // None: a PROXY header from anyone else would let a client pick its own address. The load
     // balancer's address goes here, and nothing else.
@@ -396,9 +378,8 @@ const OPTIONS: Option[] = [
       }
     },
   },
-  {
+  nats: {
     flag: "nats",
-    key: "nats",
     env: "CLASSCORD_NATS",
     // None: one node with its embedded store, the default. Listing every server of the NATS
     // cluster lets a node reach it whichever server is down.
@@ -418,9 +399,8 @@ const OPTIONS: Option[] = [
       return urls.map((u) => u.includes("://") ? u : `nats://${u}`);
     },
   },
-  {
+  nodeName: {
     flag: "node-name",
-    key: "nodeName",
     env: "CLASSCORD_NODE_NAME",
     // The host's name when the environment gives it (containers and most shells do).
     default: "",
@@ -434,114 +414,109 @@ const OPTIONS: Option[] = [
       return v;
     },
   },
-  // PROTOCOL B.7 defaults, from what ergo, InspIRCd, NATS, Centrifugo and OWASP ship.
-  limit("max-line-bytes", "maxLineBytes", 64 * 1024, "longest line in bytes (too_large)"),
-  limit(
+};
+
+// PROTOCOL B.7 defaults, from what ergo, InspIRCd, NATS, Centrifugo and OWASP ship.
+const LIMIT_OPTIONS: LimitOptions = {
+  maxLineBytes: limit("max-line-bytes", 64 * 1024, "longest line in bytes (too_large)"),
+  maxUnterminatedBytes: limit(
     "max-unterminated-bytes",
-    "maxUnterminatedBytes",
     1024 * 1024,
     "bytes without a line end before the connection is closed",
   ),
-  limit(
+  maxOversizedLines: limit(
     "max-oversized-lines",
-    "maxOversizedLines",
     3,
     "oversized lines in 60 s before the connection is closed",
   ),
-  limit(
+  maxQueueBytes: limit(
     "max-queue-bytes",
-    "maxQueueBytes",
     1024 * 1024,
     "bytes queued for a session before it is cut off",
   ),
-  limit(
+  writeDeadlineMs: limit(
     "write-timeout",
-    "writeDeadlineMs",
     10,
     "seconds a write may wait before the session is cut off",
     SECOND,
   ),
-  limit("rate-burst", "rateBurst", 20, "requests at once before the rate applies"),
-  limit("rate-per-second", "ratePerSecond", 5, "sustained requests per second (rate_limited)"),
-  limit("max-dropped", "maxDropped", 100, "rate-limited requests in 10 s before closing"),
-  limit("max-bad-lines", "maxBadLines", 20, "bad lines in 10 s before closing"),
-  limit("login-free-failures", "loginFreeFailures", 5, "failed logins before delays start"),
-  limit(
+  rateBurst: limit("rate-burst", 20, "requests at once before the rate applies"),
+  ratePerSecond: limit("rate-per-second", 5, "sustained requests per second (rate_limited)"),
+  maxDropped: limit("max-dropped", 100, "rate-limited requests in 10 s before closing"),
+  maxBadLines: limit("max-bad-lines", 20, "bad lines in 10 s before closing"),
+  loginFreeFailures: limit("login-free-failures", 5, "failed logins before delays start"),
+  loginMaxDelayMs: limit(
     "login-max-delay",
-    "loginMaxDelayMs",
     60,
     "longest delay in seconds between login attempts",
     SECOND,
   ),
-  limit(
+  loginFailuresPerAccount: limit(
     "login-failures-per-account",
-    "loginFailuresPerAccount",
     20,
     "failed logins per account in 10 min",
   ),
-  limit(
+  loginFailuresPerAddress: limit(
     "login-failures-per-address",
-    "loginFailuresPerAddress",
     // 5 typos for each of 35 students behind one router (the free failures per account).
     175,
     "failed logins per address in 10 min",
   ),
   // The per-address caps are sized for a class of 35 behind one router (NAT) whose clients
   // register a fresh guest account at every start and restart in a debug loop.
-  limit(
+  registrationsPerAddress: limit(
     "registrations-per-address",
-    "registrationsPerAddress",
     // 35 students restarting a registering client about once a minute: 350 in 10 min.
     400,
     "registrations per address in 10 min (a class behind one router)",
   ),
-  limit(
+  identifyTimeoutMs: limit(
     "identify-timeout",
-    "identifyTimeoutMs",
     // Clients open the socket when the login window appears and wait for the student to type;
     // a successful register starts the time again.
     600,
     "seconds to log in after connecting or registering",
     SECOND,
   ),
-  limit(
+  maxAnonymousPerAddress: limit(
     "max-anonymous-per-address",
-    "maxAnonymousPerAddress",
     // A class of 35 at its login windows behind one router, each student with one more window a
     // client leaked (one Java client leaks a socket per guest use): 70, and a margin.
     80,
     "connections not logged in per address before the oldest idle one is closed",
   ),
-  limit(
+  maxAnonymous: limit(
     "max-anonymous",
-    "maxAnonymous",
     // Half of --max-connections: a flood of silent connections from many addresses never
     // takes the room identified users need.
     500,
     "connections not logged in, in total, before the oldest idle one is closed",
   ),
-  limit(
+  idleTimeoutMs: limit(
     "idle-timeout",
-    "idleTimeoutMs",
     120,
     "seconds without a line from a hello'd session (send ping)",
     SECOND,
   ),
-  limit("max-connections", "maxConnections", 1000, "open connections in total (server_busy)"),
-  limit(
+  maxConnections: limit("max-connections", 1000, "open connections in total (server_busy)"),
+  maxConnectionsPerAddress: limit(
     "max-connections-per-address",
-    "maxConnectionsPerAddress",
     // 35 students with up to 3 connections each (a client, a second window, a debug run).
     128,
     "open connections per address",
   ),
-  limit(
+  newConnectionsPerAddress: limit(
     "new-connections-per-address",
-    "newConnectionsPerAddress",
     // A class starting together (35), restarting clients every few seconds in a debug loop.
     120,
     "new connections per address in 10 s",
   ),
+};
+
+/** Every option, in `--help` order. */
+const ALL_OPTIONS: readonly Option<unknown>[] = [
+  ...Object.values(OPTIONS),
+  ...Object.values(LIMIT_OPTIONS),
 ];
 
 function nonEmpty(value: string, source: string): string {
@@ -567,37 +542,45 @@ export function parseConfig(
   env: Record<string, string | undefined> = {},
 ): Config {
   const options: Record<string, { type: "string" }> = {};
-  for (const o of OPTIONS) options[o.flag] = { type: "string" };
+  for (const o of ALL_OPTIONS) options[o.flag] = { type: "string" };
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({ args, options, strict: true, allowPositionals: false }));
   } catch (err) {
     throw new ConfigError(argsError(err as Error, args));
   }
-  const config: Record<string, unknown> = {};
-  const limits: Record<string, unknown> = {};
-  for (const o of OPTIONS) {
+  const read = <T>(o: Option<T>): T => {
     const flagValue = values[o.flag];
-    const envValue = o.env ? env[o.env] : undefined;
-    let value: unknown;
-    if (typeof flagValue === "string") value = o.parse(flagValue, `--${o.flag}`);
-    else if (envValue !== undefined) value = o.parse(envValue, o.env!);
-    else value = o.parse(o.default, `default of --${o.flag}`);
-    if (o.key.startsWith("limits.")) limits[o.key.slice("limits.".length)] = value;
-    else config[o.key] = value;
-  }
-  config.limits = limits;
+    if (typeof flagValue === "string") return o.parse(flagValue, `--${o.flag}`);
+    const envValue = env[o.env];
+    if (envValue !== undefined) return o.parse(envValue, o.env);
+    return o.parse(o.default, `default of --${o.flag}`);
+  };
+  const config: Config = { ...readAll(OPTIONS, read), limits: readAll(LIMIT_OPTIONS, read) };
   if ((config.tlsCert === "") !== (config.tlsKey === "")) {
     throw new ConfigError("Invalid TLS configuration: --tls-cert and --tls-key go together");
   }
-  if ((config.nats as string[]).length > 0 && config.nodeName === "") {
+  if (config.nats.length > 0 && config.nodeName === "") {
     const host = (env.HOSTNAME ?? "").replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 64);
     if (host === "") {
       throw new ConfigError("Invalid cluster configuration: --nats needs --node-name");
     }
     config.nodeName = host;
   }
-  return config as unknown as Config;
+  return config;
+}
+
+/**
+ * Reads every option of a table into the object it describes. The one assertion is sound: the
+ * loop sets each key of the table, and the table's type has each key of `T`, parsed to its type.
+ */
+function readAll<T>(
+  table: { [K in keyof T]: Option<T[K]> },
+  read: <V>(option: Option<V>) => V,
+): T {
+  const out: Partial<T> = {};
+  for (const key in table) out[key] = read(table[key]);
+  return out as T;
 }
 
 /** node:util's parse error as one line in our words: the flag, and what is wrong with it. */
@@ -614,13 +597,13 @@ function argsError(err: Error, args: string[]): string {
 }
 
 /** The names of the environment variables the configuration reads. */
-export const ENV_VARS: readonly string[] = OPTIONS.map((o) => o.env);
+export const ENV_VARS: readonly string[] = ALL_OPTIONS.map((o) => o.env);
 
 /** The options part of `--help`: every flag with its environment variable and default. */
 export function helpText(): string {
-  const left = OPTIONS.map((o) => `  --${o.flag} <value>`);
+  const left = ALL_OPTIONS.map((o) => `  --${o.flag} <value>`);
   const width = Math.max(...left.map((l) => l.length)) + 2;
-  const rows = OPTIONS.map((o, i) => {
+  const rows = ALL_OPTIONS.map((o, i) => {
     const shown = o.default === "" ? "none" : o.default;
     return `${left[i].padEnd(width)}${o.help}\n${"".padEnd(width)}env ${o.env}, default ${shown}`;
   });

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { type NodeProcess, startNode } from "./helpers/cluster_nodes.ts";
 import { type Haproxy, startHaproxy } from "./helpers/haproxy.ts";
-import { startNatsCluster } from "../scripts/bench/nats_cluster.ts";
+import { startNatsCluster } from "../testing/nats_cluster.ts";
 import { TestClient } from "./helpers/test_server.ts";
 import { needs } from "./helpers/tools.ts";
 

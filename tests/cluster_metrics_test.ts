@@ -3,7 +3,7 @@
 // latency and commit histograms behind the alerts of monitoring/ must count on a cluster node as
 // they do on a single server (docs/architecture.md, "Monitoring in both modes").
 import assert from "node:assert/strict";
-import { startNatsCluster } from "../scripts/bench/nats_cluster.ts";
+import { startNatsCluster } from "../testing/nats_cluster.ts";
 import { startNode } from "./helpers/cluster_nodes.ts";
 import { TestClient } from "./helpers/test_server.ts";
 import { needs } from "./helpers/tools.ts";

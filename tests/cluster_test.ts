@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { askServer } from "../src/commands/admin_client.ts";
 import { DEFAULT_LIMITS } from "../src/config.ts";
-import { type NatsCluster, startNatsCluster } from "../scripts/bench/nats_cluster.ts";
+import { type NatsCluster, startNatsCluster } from "../testing/nats_cluster.ts";
 import {
   FLOOD_LIMITS,
   startTestServer,

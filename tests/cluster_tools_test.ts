@@ -3,7 +3,7 @@
 // commands that would read or write accounts refuse in one line saying where they are; a backup
 // of it says it holds the history only.
 import assert from "node:assert/strict";
-import { startNatsCluster } from "../scripts/bench/nats_cluster.ts";
+import { startNatsCluster } from "../testing/nats_cluster.ts";
 import { KvStore } from "../src/store/kv_store.ts";
 import { type CommandResult, runClasscord } from "./helpers/process.ts";
 import { startTestServer } from "./helpers/test_server.ts";

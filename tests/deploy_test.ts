@@ -4,12 +4,15 @@
 // Dockerfile, .dockerignore and .env.example by their structure; the time zone they set, and a
 // server started with it stamping messages in that zone.
 import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
 import { AddressSet } from "../src/address_set.ts";
 import { parseConfig } from "../src/config.ts";
-import { ROOT } from "../scripts/compile.ts";
 import { launch } from "./helpers/process.ts";
 import { TestClient } from "./helpers/test_server.ts";
+import { freePort } from "../testing/ports.ts";
 import { needs, PACKAGES, type Tool, which } from "./helpers/tools.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 
 const decoder = new TextDecoder();
 
@@ -722,11 +725,6 @@ Deno.test(
     const { chat, web, metrics } = defaultPorts();
     const tls = parseConfig([], {}).tlsPort;
     const roles = [chat, tls, web];
-    const free = () => {
-      const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-      probe.close();
-      return probe.addr.port;
-    };
 
     // Two fake nodes on their own loopback addresses (127.0.0.2 and .3): a listener per role and
     // a /readyz on one shared port, as the config checks every node on the same port.
@@ -771,7 +769,7 @@ Deno.test(
     const frontends = new Map<number, number>();
     let text = await Deno.readTextFile(`${CLUSTER}/haproxy.cfg`);
     text = text.replace(/^(\s*bind ):(\d+)$/gm, (_, bind, port) => {
-      frontends.set(Number(port), free());
+      frontends.set(Number(port), freePort());
       return `${bind}127.0.0.1:${frontends.get(Number(port))}`;
     });
     text = text.replace(/\bclasscord-(\d+):(\d+)\b/g, (_, n, port) => {

@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { FakeClock } from "./helpers/fake_clock.ts";
-import { freePort, parseMetrics, startTestServer, TestClient } from "./helpers/test_server.ts";
+import { parseMetrics, startTestServer, TestClient } from "./helpers/test_server.ts";
+import { freePort } from "../testing/ports.ts";
 
 const enc = new TextEncoder();
 

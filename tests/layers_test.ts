@@ -16,14 +16,17 @@ interface Module {
   imports: Import[];
 }
 
-/** Every module (.ts, .tsx; not test) under `dir`, by path from the repository root, with its imports. */
-async function modules(dir: string): Promise<Map<string, Module>> {
+/**
+ * Every module (.ts, .tsx; tests too when `withTests`) under `dir`, by path from the repository
+ * root, with its imports.
+ */
+async function modules(dir: string, withTests = false): Promise<Map<string, Module>> {
   const out = new Map<string, Module>();
   async function walk(rel: string): Promise<void> {
     for await (const e of Deno.readDir(ROOT + rel)) {
       const path = rel + e.name;
       if (e.isDirectory) await walk(path + "/");
-      else if (/\.tsx?$/.test(path) && !/_test\.tsx?$/.test(path)) {
+      else if (/\.tsx?$/.test(path) && (withTests || !/_test\.tsx?$/.test(path))) {
         const text = await Deno.readTextFile(ROOT + path);
         const imports: Import[] = [];
         for (const m of text.matchAll(/^import\s+([^;]*?)\s+from\s+"([^"]+)";/gms)) {
@@ -251,6 +254,42 @@ Deno.test("scripts/ use what commands use, never session, hub or transports", as
   }
 });
 
+// What tests and benchmarks both use (free ports, a NATS cluster) lives in testing/, so that
+// neither reaches into the other: a benchmark is no test helper, and a test helper no benchmark.
+Deno.test("tests import nothing from scripts/, and the programs of scripts/ nothing from tests/", async () => {
+  const tests = await modules("tests/", true);
+  // The parser really sees the tests' imports, helpers and test files alike.
+  assert.ok(
+    tests.get("tests/cluster_test.ts")!.imports.some((i) => i.target === "testing/nats_cluster.ts"),
+  );
+  assert.ok(
+    tests.get("tests/helpers/test_server.ts")!.imports.some((i) => i.target === "testing/ports.ts"),
+  );
+  for (const [path, { imports }] of tests) {
+    for (const imp of imports) {
+      assert.ok(!imp.target.startsWith("scripts/"), `${path} imports ${imp.target}`);
+    }
+  }
+  for (const [path, { imports }] of await SCRIPTS()) {
+    for (const imp of imports) {
+      assert.ok(!imp.target.startsWith("tests/"), `${path} imports ${imp.target}`);
+    }
+  }
+});
+
+Deno.test("testing/ stands on its own: Deno and node: only, no src/, tests/ or scripts/", async () => {
+  const testing = await modules("testing/", true);
+  assert.ok(testing.has("testing/ports.ts"));
+  for (const [path, { imports }] of testing) {
+    for (const imp of imports) {
+      assert.ok(
+        imp.target.startsWith("testing/") || imp.target.startsWith("node:"),
+        `${path} imports ${imp.target}`,
+      );
+    }
+  }
+});
+
 Deno.test("src/ and scripts/ have no import cycles and no barrel files", async () => {
   const graph = new Map([...await SRC(), ...await SCRIPTS()]);
   for (const path of graph.keys()) {
@@ -267,6 +306,20 @@ Deno.test("src/ and scripts/ have no import cycles and no barrel files", async (
     state.set(path, "done");
   };
   for (const path of graph.keys()) visit(path, []);
+});
+
+Deno.test("the web app's test doubles stay out of its code: web/src/ never imports web/test/", async () => {
+  const web = await modules("web/src/", true);
+  // The parser sees the unit tests' imports of the fakes.
+  assert.ok(
+    web.get("web/src/core/client_test.ts")!.imports.some((i) => i.target === "web/test/fakes.ts"),
+  );
+  for (const [path, { imports }] of web) {
+    if (/_test\.tsx?$/.test(path)) continue;
+    for (const imp of imports) {
+      assert.ok(!imp.target.startsWith("web/test/"), `${path} imports ${imp.target}`);
+    }
+  }
 });
 
 // What the web app shares with the server: the rules a page checks before sending (channel and

@@ -1,7 +1,8 @@
 // The program as an operator runs it: flags, exit codes, the listening log line, signals.
 import assert from "node:assert/strict";
 import { command, launch, runCommand } from "./helpers/process.ts";
-import { freePort, TestClient } from "./helpers/test_server.ts";
+import { TestClient } from "./helpers/test_server.ts";
+import { freePort } from "../testing/ports.ts";
 
 Deno.test("--help documents every flag and exits 0", async () => {
   const { code, stdout } = await command(["--help"]).output();

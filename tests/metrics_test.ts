@@ -1,7 +1,8 @@
 // The operator's view over real HTTP and TCP: /metrics moves with traffic, health endpoints, the
 // GET_METRICS bridge of PROTOCOL B.9, and no names, passwords or contents in the metrics.
 import assert from "node:assert/strict";
-import { freePort, parseMetrics, startTestServer, TestClient } from "./helpers/test_server.ts";
+import { parseMetrics, startTestServer, TestClient } from "./helpers/test_server.ts";
+import { freePort } from "../testing/ports.ts";
 
 async function scrape(port: number): Promise<Map<string, number>> {
   const res = await fetch(`http://127.0.0.1:${port}/metrics`);

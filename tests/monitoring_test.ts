@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { ERROR_CODES } from "../src/errors.ts";
-import { freePort, startTestServer, type TestServer } from "./helpers/test_server.ts";
+import { startTestServer, type TestServer } from "./helpers/test_server.ts";
+import { freePort } from "../testing/ports.ts";
 import { needs } from "./helpers/tools.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));

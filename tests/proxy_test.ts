@@ -8,7 +8,8 @@ import net from "node:net";
 import tls from "node:tls";
 import { KvStore } from "../src/store/kv_store.ts";
 import { type Haproxy, proxyV2Header, startHaproxy } from "./helpers/haproxy.ts";
-import { freePort, parseMetrics, startTestServer, type TestServer } from "./helpers/test_server.ts";
+import { parseMetrics, startTestServer, type TestServer } from "./helpers/test_server.ts";
+import { freePort } from "../testing/ports.ts";
 import { needs } from "./helpers/tools.ts";
 import { makeCertificate } from "./helpers/certs.ts";
 

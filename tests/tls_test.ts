@@ -2,7 +2,8 @@
 // with Deno's own, using a certificate the test makes with openssl.
 import assert from "node:assert/strict";
 import { launch } from "./helpers/process.ts";
-import { freePort, parseMetrics, startTestServer } from "./helpers/test_server.ts";
+import { parseMetrics, startTestServer } from "./helpers/test_server.ts";
+import { freePort } from "../testing/ports.ts";
 import { makeCertificate } from "./helpers/certs.ts";
 import { needs } from "./helpers/tools.ts";
 

@@ -7,12 +7,12 @@ import { launchBrowser, screenshot } from "./helpers/browser.ts";
 import { axeViolations, describeViolations } from "./helpers/axe.ts";
 import { post, shown, signIn, watch } from "./helpers/web_page.ts";
 import {
-  freePort,
   parseMetrics,
   startTestServer,
   storeWithAdmin,
   type TestClient,
 } from "./helpers/test_server.ts";
+import { freePort } from "../testing/ports.ts";
 import { needs } from "./helpers/tools.ts";
 
 /** Reads lines until one matches, each read with the client's deadline. */

@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { launchBrowser, screenshot } from "./helpers/browser.ts";
 import { post, shown, shownAll, signIn } from "./helpers/web_page.ts";
 import { compileJavaClient, javaClient } from "./helpers/legacy_clients.ts";
-import { FLOOD_LIMITS, freePort, startTestServer, storeWithAdmin } from "./helpers/test_server.ts";
+import { FLOOD_LIMITS, startTestServer, storeWithAdmin } from "./helpers/test_server.ts";
+import { freePort } from "../testing/ports.ts";
 import { needs } from "./helpers/tools.ts";
 
 /** Whether a page at `pageOrigin` can open the server's /ws (from inside the browser). */

@@ -3,12 +3,12 @@
 // extensions (resume tokens, history after, the console's requests) and export downloads.
 import assert from "node:assert/strict";
 import {
-  freePort,
   parseMetrics,
   startTestServer,
   storeWithAdmin,
   type TestServer,
 } from "./helpers/test_server.ts";
+import { freePort } from "../testing/ports.ts";
 
 /** A WebSocket client reading JSON frames, each read with a deadline. */
 class WsClient implements AsyncDisposable {

@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { concatBytes } from "../../src/bytes.ts";
 import { askServer } from "../../src/commands/admin_client.ts";
 import { KvStore } from "../../src/store/kv_store.ts";
+import { freePort } from "../../testing/ports.ts";
 import {
   cpuSplit,
   pause,
@@ -241,14 +242,6 @@ function maskedFrame(line: string): Uint8Array {
 
 /** How the generator reaches the server: the chat port, or WebSocket on the web port. */
 export type Transport = "tcp" | "ws";
-
-/** A port nothing listens on now. */
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = l.addr;
-  l.close();
-  return port;
-}
 
 function cpuSelf(): Promise<{ cpuSeconds: number }> {
   return processStats(Deno.pid);

@@ -1,6 +1,7 @@
 // Load-generator pieces shared by the benchmarks: the server as a subprocess, a light client,
 // percentiles. Loopback only; every run is bounded in count and time.
 import { fileURLToPath } from "node:url";
+import { freePort } from "../../testing/ports.ts";
 
 const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
 const CONFIG = fileURLToPath(new URL("../../deno.json", import.meta.url));
@@ -10,14 +11,6 @@ export interface ServerProcess extends AsyncDisposable {
   port: number;
   pid: number;
   child: Deno.ChildProcess;
-}
-
-/** A TCP port free right now on 127.0.0.1. */
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = l.addr;
-  l.close();
-  return port;
 }
 
 /**

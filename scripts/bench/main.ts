@@ -5,7 +5,7 @@ import { attack } from "./attack.ts";
 import { idle, type Ladder, ladder, nullCeiling, privateLadder, type Step } from "./fanout.ts";
 import { median } from "./harness.ts";
 import { memory } from "./memory.ts";
-import { startNatsCluster } from "./nats_cluster.ts";
+import { startNatsCluster } from "../../testing/nats_cluster.ts";
 import { commitEach, groupCommit } from "./store.ts";
 import { loginStorm } from "./storm.ts";
 

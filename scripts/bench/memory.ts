@@ -1,5 +1,6 @@
 // Memory on a small host (issue 5): the server's resident memory right after start, after N users
 // register and log in with real argon2id, and after a minute at rest; goal under 64 MiB.
+import { freePort } from "../../testing/ports.ts";
 import { BenchClient, pause, startServer } from "./harness.ts";
 import { OPEN_LIMITS } from "./storm.ts";
 
@@ -150,12 +151,4 @@ export async function memory(
   } finally {
     for (const c of clients) c.close();
   }
-}
-
-/** A TCP port free right now on 127.0.0.1 (for the metrics endpoint). */
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = l.addr;
-  l.close();
-  return port;
 }

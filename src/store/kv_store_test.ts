@@ -2,7 +2,18 @@ import assert from "node:assert/strict";
 import { message, storeContract } from "../../tests/helpers/store_contract.ts";
 import { KvStore } from "./kv_store.ts";
 
-storeContract("KvStore", (clock) => KvStore.open(":memory:", { clock }));
+Deno.test("KvStore keeps the Store contract", async (t) => {
+  await storeContract(t, async (clock) => {
+    const store = await KvStore.open(":memory:", { clock });
+    return {
+      store,
+      put: async (batch) => {
+        await store.append(batch);
+      },
+      close: () => Promise.resolve(store.close()),
+    };
+  });
+});
 
 // What only the KV layout shows.
 

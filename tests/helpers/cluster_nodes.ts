@@ -1,7 +1,7 @@
 // ClassCord cluster nodes as real processes (a kill -9 must kill a whole node): each on its own
 // store and ports, on a NATS cluster, its output read as it comes (a full pipe would stall it).
 import { command } from "./process.ts";
-import { freePort } from "./test_server.ts";
+import { freePort } from "../../testing/ports.ts";
 
 /** A node started by {@link startNode}. */
 export interface NodeProcess {

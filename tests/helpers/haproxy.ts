@@ -3,7 +3,7 @@
 // a free port, ready once its stats socket answers (every frontend is bound by then); that socket
 // also says what it thinks of each server. Also PROXY v2 headers made by hand, as HAProxy sends them.
 import ipaddr from "ipaddr.js";
-import { freePort } from "./test_server.ts";
+import { freePort } from "../../testing/ports.ts";
 import { which } from "./tools.ts";
 
 /** A server behind a frontend. */

@@ -9,6 +9,7 @@ import {
   type MetricsBridgeMode,
 } from "../../src/config.ts";
 import type { Lang } from "../../src/protocol/texts.ts";
+import { freePort } from "../../testing/ports.ts";
 
 /**
  * Limits lifted for tests that flood on purpose (throughput, crash safety, slow consumers), so
@@ -272,14 +273,6 @@ export class TestClient implements AsyncDisposable {
     merged.set(chunk.subarray(0, n), this.#buffer.length);
     this.#buffer = merged;
   }
-}
-
-/** A TCP port free right now on 127.0.0.1 (for servers that cannot take port 0). */
-export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = l.addr;
-  l.close();
-  return port;
 }
 
 /** Parses a Prometheus text exposition into `name{labels}` → value. */

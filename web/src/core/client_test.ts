@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { CATCH_UP_CAP, Client, shouldNotify } from "./client.ts";
 import { I18n } from "./i18n.ts";
-import { FakeServer, FakeTimers, fixedRandom, flush, MemoryTokens } from "./testing.ts";
+import { FakeServer, FakeTimers, fixedRandom, flush, MemoryTokens } from "../../test/fakes.ts";
 
 interface Rig {
   client: Client;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { CONNECT_TIMEOUT_MS, Connection, type ConnStatus, type Session } from "./connection.ts";
-import { FakeServer, FakeTimers, fixedRandom, flush, MemoryTokens } from "./testing.ts";
+import { FakeServer, FakeTimers, fixedRandom, flush, MemoryTokens } from "../../test/fakes.ts";
 import type { Line } from "./wire.ts";
 
 interface Rig {

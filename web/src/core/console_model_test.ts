@@ -9,7 +9,7 @@ import {
   whenText,
 } from "./console_model.ts";
 import { I18n } from "./i18n.ts";
-import { FakeTimers, flush } from "./testing.ts";
+import { FakeTimers, flush } from "../../test/fakes.ts";
 import type { Line } from "./wire.ts";
 
 function model() {

@@ -1,14 +1,7 @@
 // A 3-server NATS JetStream cluster on loopback for the cluster's tests and benchmark: Debian's
 // nats-server, free ports, a temp folder each, ready once every server's /healthz says so.
 // Servers can be killed (SIGKILL) and started again on the same ports and storage.
-
-/** A port nothing listens on now. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  return port;
-}
+import { freePort } from "./ports.ts";
 
 /** The nats-server program on PATH. */
 function which(name: string): string | undefined {
@@ -27,6 +20,18 @@ interface ServerSpec {
   cluster: number;
   http: number;
   dir: string;
+  /** Tells its clients nothing of the other servers' addresses (`cluster.no_advertise`). */
+  unadvertised: boolean;
+}
+
+/** Options of {@link startNatsCluster}. */
+export interface NatsClusterOptions {
+  /**
+   * Servers (0, 1, 2) configured with `no_advertise`: they give their clients no other
+   * server's address, and the others none of theirs, as a server behind an address translation
+   * is set up. A client of one sees a smaller cluster than a client of another.
+   */
+  unadvertised?: number[];
 }
 
 /** A running cluster; `await using` stops every server and removes their storage. */
@@ -49,20 +54,21 @@ function config(spec: ServerSpec, all: ServerSpec[]): string {
     `listen: 127.0.0.1:${spec.client}`,
     `http: 127.0.0.1:${spec.http}`,
     `jetstream { store_dir: "${spec.dir}/js" }`,
-    `cluster { name: cc, listen: 127.0.0.1:${spec.cluster}, routes: [${routes}] }`,
+    `cluster { name: cc, listen: 127.0.0.1:${spec.cluster}, routes: [${routes}]` +
+    (spec.unadvertised ? ", no_advertise: true }" : " }"),
     "",
   ].join("\n");
 }
 
 /** Starts three clustered servers with JetStream and waits until each reports healthy. */
-export async function startNatsCluster(): Promise<NatsCluster> {
+export async function startNatsCluster(options: NatsClusterOptions = {}): Promise<NatsCluster> {
   const binary = which("nats-server");
   if (!binary) throw new Error("nats-server not found (Debian: apt-get install nats-server)");
   // A free port can be taken by someone else before the server binds it: then it exits at
   // once, and the cluster is started again on other ports.
   for (let attempt = 1;; attempt++) {
     try {
-      return await startOnce(binary);
+      return await startOnce(binary, options);
     } catch (err) {
       if (attempt === 3 || !(err instanceof ServerExited)) throw err;
     }
@@ -72,7 +78,7 @@ export async function startNatsCluster(): Promise<NatsCluster> {
 /** A server that exited before it was healthy (a port taken meanwhile, most likely). */
 class ServerExited extends Error {}
 
-async function startOnce(binary: string): Promise<NatsCluster> {
+async function startOnce(binary: string, options: NatsClusterOptions): Promise<NatsCluster> {
   const root = await Deno.makeTempDir({ prefix: "classcord_nats_" });
   const specs: ServerSpec[] = [0, 1, 2].map((i) => ({
     name: `n${i + 1}`,
@@ -80,6 +86,7 @@ async function startOnce(binary: string): Promise<NatsCluster> {
     cluster: freePort(),
     http: freePort(),
     dir: `${root}/n${i + 1}`,
+    unadvertised: options.unadvertised?.includes(i) ?? false,
   }));
   const children: (Deno.ChildProcess | undefined)[] = [];
   const start = async (i: number) => {

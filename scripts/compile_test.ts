@@ -3,16 +3,10 @@
 // binary (building one needs denort, which CI cannot download).
 import assert from "node:assert/strict";
 import { relative } from "node:path";
-import {
-  type Arch,
-  chooseArches,
-  compileArgs,
-  downloadFailure,
-  ROOT,
-  TARGETS,
-} from "../scripts/compile.ts";
+import { type Arch, chooseArches, compileArgs, downloadFailure, ROOT, TARGETS } from "./compile.ts";
 import { UsageError } from "../src/commands/cli.ts";
-import { freePort, TestClient } from "./helpers/test_server.ts";
+import { TestClient } from "../tests/helpers/test_server.ts";
+import { freePort } from "../testing/ports.ts";
 
 const HOST_ARCH = Deno.build.arch as Arch;
 // Flags of deno compile that have no meaning for deno run, each with its value.
