@@ -1,5 +1,5 @@
 // The chat client: the connection, the store, the people online, channels joined, the catch-up
-// after a resume (WEB.md §3), local echoes, and the texts for the live regions. No DOM here.
+// after a resume (docs/web.md §3.5), local echoes, and the texts for the live regions. No DOM here.
 import { ProtocolError } from "../../../src/errors.ts";
 import { parseChannel } from "../../../src/protocol/channel.ts";
 import {
@@ -72,7 +72,7 @@ export const CATCH_UP_CAP = 1000;
  * (docs/protocol.md §4, History), so a long conversation takes fewer requests.
  */
 export const PAGE = 200;
-/** At most one polite announcement every 2 s (WEB.md §5). */
+/** At most one polite announcement every 2 s (docs/web.md §7.2). */
 export const NOTICE_GAP_MS = 2000;
 const DEFAULT_NAME = "#général";
 

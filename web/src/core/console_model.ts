@@ -1,4 +1,4 @@
-// The teacher console's data (WEB.md §6): sessions and running mutes every 10 s and on status
+// The teacher console's data (docs/web.md §9): sessions and running mutes every 10 s and on status
 // events, stats every 5 s with messages per second from the delta of `messages`, bans, name
 // completion from `directory`, the moderation requests, and how its times read. No DOM here.
 import type { Timers } from "./connection.ts";
@@ -33,7 +33,7 @@ export interface Ban {
 /** A running mute (`mutes` reply, docs/protocol.md §11). */
 export type Mute = Ban;
 
-/** How often the figures are asked (WEB.md §6). */
+/** How often the figures are asked (docs/web.md §9). */
 export const STATS_EVERY_MS = 5_000;
 export const SESSIONS_EVERY_MS = 10_000;
 /** 5 minutes of samples for the sparkline. */

@@ -1,6 +1,6 @@
 // The connection banner: reconnecting with its countdown and "Réessayer maintenant", or stopped
-// with the reason (kick, ban with its end date) and a reconnect button (WEB.md §3). It sits in a
-// labelled region, so every part of the page is in a landmark.
+// with the reason (kick, ban with its end date) and a reconnect button (docs/web.md §3.2). It sits
+// in a labelled region, so every part of the page is in a landmark.
 import type { Client } from "../core/client.ts";
 import { describeError } from "../core/describe_error.ts";
 import { type I18n, parseTimestamp } from "../core/i18n.ts";

@@ -1,5 +1,5 @@
-// The teacher console at #/console (WEB.md §6): live figures, who is connected, kick, mute, ban
-// and unban, running mutes and bans, sanctions on names that are not connected (completed from
+// The teacher console at #/console (docs/web.md §9): live figures, who is connected, kick, mute,
+// ban and unban, running mutes and bans, sanctions on names that are not connected (completed from
 // `directory`), announce, channels (their history opens read-only in the chat), export. Hiding it
 // is cosmetic: the server answers `forbidden` to anyone else, and to a teacher acting on their own
 // name (docs/protocol.md §11), whose row offers no action.
