@@ -40,7 +40,7 @@ export interface SessionDeps extends ClientDeps {
 }
 
 // Requests that cost the server work count against the session's rate; a `users` or `who` poll,
-// `ping` and `hello` never do (docs/protocol.md §5.1: a `users` poll every 3 s always passes), and
+// `ping` and `hello` never do (docs/protocol.md §5: a `users` poll every 3 s always passes), and
 // register/login have limits of their own.
 const UNCOUNTED = new Set(["users", "who", "ping", "hello", "register", "login", "resume"]);
 // Faults of the client's own making, counted against the bad-line budget.
