@@ -170,7 +170,7 @@ export class WsConn implements Conn, OutboxOwner, Writer {
     this.#pending.push({ data, binary, bytes });
     this.#pendingBytes += bytes;
     // A client sending faster than its requests are handled, past a line without an end's
-    // worth: closed, as a flood over TCP would be (docs/protocol.md §5.2).
+    // worth: closed, as a flood over TCP would be (docs/protocol.md §5.3).
     if (this.#pendingBytes > this.#options.maxUnterminatedBytes) {
       this.#options.events.emit({ type: "limit", limit: "line_size" });
       this.close("flood");
