@@ -33,7 +33,7 @@ Deno.test("parseConfig() defaults match the documented ones", () => {
     limits: DEFAULT_LIMITS,
   });
   assert.equal(DEFAULT_LIMITS.maxLineBytes, 65536);
-  // Clients open the socket before the user types (PROTOCOL B.7: at least 10 minutes).
+  // Clients open the socket before the user types (docs/protocol.md §5.6: at least 10 minutes).
   assert.equal(DEFAULT_LIMITS.identifyTimeoutMs, 600_000);
   // Sized for a class of 35 behind one router whose guest mode registers at every start.
   assert.deepEqual(

@@ -1,7 +1,7 @@
 // Error types shared by every layer: client faults (ProtocolError), close reasons, config errors.
 import type { Text } from "./protocol/texts.ts";
 
-/** Machine-readable error codes sent in the `code` field of every `error` reply (PROTOCOL B.2). */
+/** Machine-readable codes sent in the `code` field of every `error` reply (docs/protocol.md §8). */
 export const ERROR_CODES = [
   "bad_json",
   "bad_request",
@@ -22,7 +22,7 @@ export const ERROR_CODES = [
   "anonymous_cap",
 ] as const;
 
-/** One of the error codes of PROTOCOL B.2. */
+/** One of the error codes of docs/protocol.md §8. */
 export type ErrorCode = typeof ERROR_CODES[number];
 
 /**

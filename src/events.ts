@@ -16,7 +16,7 @@ export type LoginResult = "ok" | "failed" | "throttled" | "error";
 /** How a registration ended. */
 export type RegistrationResult = "ok" | "exists" | "invalid" | "throttled" | "error";
 
-/** The limits of PROTOCOL B.7 whose hits are counted. */
+/** The limits of docs/protocol.md §5 whose hits are counted. */
 export const LIMIT_NAMES = [
   "line_size",
   "send_queue",
@@ -32,7 +32,7 @@ export const LIMIT_NAMES = [
   "web_origin",
   "proxy_header",
 ] as const;
-/** A limit of PROTOCOL B.7 that was hit. */
+/** A limit of docs/protocol.md §5 that was hit. */
 export type LimitName = typeof LIMIT_NAMES[number];
 
 /** One thing that happened. */

@@ -38,8 +38,8 @@ export function processMetrics(): Registry {
 }
 
 /**
- * Every metric of one server. No label carries a user or channel name (STYLE.md), so the series
- * count stays bounded whatever the class does.
+ * Every metric of one server. No label carries a user or channel name (docs/protocol.md §5.13), so
+ * the series count stays bounded whatever the class does.
  */
 export class Metrics {
   readonly registry = new Registry();

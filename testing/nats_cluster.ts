@@ -46,7 +46,7 @@ export interface NatsCluster extends AsyncDisposable {
 
 const HEALTH_TIMEOUT_MS = 30_000;
 
-/** The configuration of one server: every route listed, itself included (CLUSTER.md §9). */
+/** The configuration of one server: every route listed, itself included (docs/cluster.md §12). */
 function config(spec: ServerSpec, all: ServerSpec[]): string {
   const routes = all.map((s) => `nats-route://127.0.0.1:${s.cluster}`).join(", ");
   return [

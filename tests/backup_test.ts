@@ -181,7 +181,7 @@ Deno.test("backup → restore → backup gives the same file, and the restored s
       await alice.loginAs("alice", "pw-alice");
       await using bob = await srv.connect();
       await bob.loginAs("bob", "pw-bob");
-      // Only sessions that said hello post to a channel by its name (PROTOCOL B.4).
+      // Only sessions that said hello post to a channel by its name (docs/protocol.md §4.4).
       assert.equal((await bob.request({ type: "hello", version: 2 })).type, "hello");
       await sendStored(alice, { type: "message", content: "Bonjour à tous 🎉" });
       await sendStored(bob, { type: "message", channel: "#sisr", content: "Réseaux\u2028TP 3" });

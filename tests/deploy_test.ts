@@ -1100,7 +1100,7 @@ Deno.test("classcord.service: dedicated user, state directory, hardening, no W^X
   assert.match(text, /^# MemoryDenyWriteExecute= is deliberately not set: V8/m);
   // 1000+ connections, one descriptor each, plus the store's files.
   assert.ok(Number(one("LimitNOFILE")) >= 4096, "LimitNOFILE");
-  // Longer than the 10 s write deadline a clean shutdown may wait for (PROTOCOL B.7).
+  // Longer than the 10 s write deadline a clean shutdown may wait for (docs/protocol.md §5.11).
   const stop = one("TimeoutStopSec").match(/^(\d+)s?$/);
   assert.ok(stop && Number(stop[1]) > 10, "TimeoutStopSec");
   assert.ok(

@@ -1,4 +1,4 @@
-// Nothing acknowledged is ever lost (PROTOCOL B.3), and retention removes only what is old.
+// Nothing acknowledged is ever lost (docs/protocol.md §4.3); retention removes only what is old.
 import assert from "node:assert/strict";
 import { launch } from "./helpers/process.ts";
 import { startTestServer, TestClient } from "./helpers/test_server.ts";

@@ -510,7 +510,8 @@ Deno.test("messages sent through a server are exported, private ones never", asy
     await using srv = await startTestServer({ db: tmp.db });
     await using alice = await srv.connect();
     await using bob = await srv.connect();
-    // Only a session that said hello routes by `channel` (B.1, B.4); a legacy one posts to #général.
+    // Only a session that said hello routes by `channel` (docs/protocol.md §4.4); a legacy one
+    // posts to #général.
     assert.equal((await alice.request({ type: "hello", version: 2 })).type, "hello");
     await alice.loginAs("alice");
     await bob.loginAs("bob");
@@ -520,7 +521,8 @@ Deno.test("messages sent through a server are exported, private ones never", asy
       { type: "message", subtype: "private", to: "bob", content: "secret-dm", id: 3 },
     ];
     for (const s of sends) {
-      // The ack (B.3) says the message is stored; other lines (presence, bob's) are skipped.
+      // The ack (docs/protocol.md §4.3) says the message is stored; other lines (presence, bob's)
+      // are skipped.
       await alice.send(s);
       for (;;) {
         const reply = await alice.json();

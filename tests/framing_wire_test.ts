@@ -1,4 +1,5 @@
-// PROTOCOL A.1 framing and encoding over a real socket: however the bytes are cut, lines come out.
+// docs/protocol.md §1: framing and encoding over a real socket: however the bytes are cut, lines
+// come out.
 import assert from "node:assert/strict";
 import { loginAll, startTestServer, type TestClient } from "./helpers/test_server.ts";
 

@@ -1,4 +1,5 @@
-// PROTOCOL B.1–B.6 over real sockets: hello, acks, channels, history, offline delivery, presence.
+// docs/protocol.md §4 over real sockets: hello, acks, channels, history, offline delivery,
+// presence.
 import assert from "node:assert/strict";
 import { loginAll, startTestServer, type TestClient } from "./helpers/test_server.ts";
 

@@ -204,7 +204,7 @@ Deno.test(
 );
 
 Deno.test(
-  "imported passwords are argon2id hashes with the B.7 parameters, in no file and no output",
+  "imported passwords are argon2id hashes with the protocol's parameters, in no file and no output",
   needs("python3"),
   async () => {
     await using old = await oldDeployment();

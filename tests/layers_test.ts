@@ -1,4 +1,4 @@
-// The architecture of STYLE.md, checked on the real import graph of src/ and scripts/.
+// The layer rules of docs/architecture.md, checked on the real import graph of src/ and scripts/.
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 
@@ -65,8 +65,8 @@ function typesOnly(clause: string): boolean {
     named.split(",").every((n) => n.trim() === "" || n.trim().startsWith("type "));
 }
 
-// STYLE.md: main → server → transport, http → session → hub → protocol → errors, with the
-// modules the guide's layout adds, each on its floor. A module may import (as a value) only
+// docs/architecture.md: main → server → transport, http → session → hub → protocol → errors, with
+// the modules the guide's layout adds, each on its floor. A module may import (as a value) only
 // from its own floor or below; types cross freely (`import type`).
 const FLOORS: string[][] = [
   ["src/main.ts"],
@@ -221,8 +221,8 @@ Deno.test("raw Deno KV only in store/", async () => {
   }
 });
 
-// STYLE.md: commands use config, store and auth only (not session or hub internals); serve is
-// the one that starts the server.
+// docs/architecture.md: commands use config, store and auth only (not session or hub internals);
+// serve is the one that starts the server.
 const FOR_COMMANDS = ["src/config.ts", "src/errors.ts", "src/bytes.ts", "src/clock.ts"];
 const FOR_COMMANDS_FOLDERS = ["src/store/", "src/auth/", "src/protocol/", "src/commands/"];
 

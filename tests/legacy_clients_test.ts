@@ -1,9 +1,10 @@
-// PROTOCOL A against real legacy-style clients run as processes: Java clients on the I/O stack of the
-// BTS SIO Swing clients (Socket, PrintWriter.println, BufferedReader, windows-1252 platform charset,
-// one of them with Windows line ends) and a Python console client (UTF-8, splits timestamps on "T").
-// Fixtures: tests/fixtures/java/LegacyClient.java, tests/fixtures/python_client.py; their "expect"
-// commands order the scenario, every wait has a deadline. Without javac, java or python3 these
-// tests are ignored, except under CI=true (see helpers/tools.ts), where .ci/run installs them.
+// The legacy protocol (docs/protocol.md §3) against real legacy-style clients run as processes:
+// Java clients on the I/O stack of the BTS SIO Swing clients (Socket, PrintWriter.println,
+// BufferedReader, windows-1252 platform charset, one of them with Windows line ends) and a Python
+// console client (UTF-8, splits timestamps on "T"). Fixtures:
+// tests/fixtures/java/LegacyClient.java, tests/fixtures/python_client.py; their "expect" commands
+// order the scenario, every wait has a deadline. Without javac, java or python3 these tests are
+// ignored, except under CI=true (see helpers/tools.ts), where .ci/run installs them.
 import assert from "node:assert/strict";
 import {
   type ClientProcess,

@@ -1,4 +1,5 @@
-// PROTOCOL A.2 row by row, over real TCP connections, as the legacy clients read the wire.
+// docs/protocol.md §3 request by request, over real TCP connections, as the legacy clients read the
+// wire.
 import assert from "node:assert/strict";
 import { loginAll, startTestServer } from "./helpers/test_server.ts";
 

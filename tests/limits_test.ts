@@ -1,5 +1,6 @@
-// Every limit of PROTOCOL B.7 over real sockets: its exact answer, and that the connection stays
-// or closes as the protocol says. Small limits and a fake clock keep each test quick and exact.
+// Every limit of docs/protocol.md §5 over real sockets: its exact answer, and that the connection
+// stays or closes as the protocol says. Small limits and a fake clock keep each test quick and
+// exact.
 import assert from "node:assert/strict";
 import { FakeClock } from "./helpers/fake_clock.ts";
 import { startTestServer, TestClient } from "./helpers/test_server.ts";

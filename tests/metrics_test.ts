@@ -1,5 +1,5 @@
 // The operator's view over real HTTP and TCP: /metrics moves with traffic, health endpoints, the
-// GET_METRICS bridge of PROTOCOL B.9, and no names, passwords or contents in the metrics.
+// GET_METRICS bridge of docs/protocol.md §9.1, and no names, passwords or contents in the metrics.
 import assert from "node:assert/strict";
 import { parseMetrics, startTestServer, TestClient } from "./helpers/test_server.ts";
 import { freePort } from "../testing/ports.ts";

@@ -28,7 +28,7 @@ Deno.test("a restart on the same KV file keeps registered users", async () => {
   }
 });
 
-Deno.test("a stored password is an argon2id hash with the B.7 parameters, never the password", async () => {
+Deno.test("a stored password is an argon2id hash with the protocol's parameters, never the password", async () => {
   const dir = await Deno.makeTempDir({ prefix: "classcord_test_" });
   const db = `${dir}/classcord.kv`;
   const password = "Tr0ub4dor&3-unique-marker";

@@ -1,4 +1,5 @@
-// PROTOCOL A.3 and A.4 over real sockets: anonymous silence, reply order, guests, several sessions.
+// docs/protocol.md §3.13 and §12 over real sockets: anonymous silence, reply order, guests, several
+// sessions.
 import assert from "node:assert/strict";
 import { startTestServer } from "./helpers/test_server.ts";
 

@@ -1,4 +1,5 @@
-// A client that never reads is cut off alone (PROTOCOL B.7); everybody else keeps chatting.
+// A client that never reads is cut off alone (docs/protocol.md §5.11); everybody else keeps
+// chatting.
 import assert from "node:assert/strict";
 import { FLOOD_LIMITS, loginAll, startTestServer, type TestServer } from "./helpers/test_server.ts";
 import type { Limits } from "../src/config.ts";

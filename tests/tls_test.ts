@@ -1,5 +1,5 @@
-// PROTOCOL B.8: the same protocol over TLS, checked with a real TLS client (openssl s_client) and
-// with Deno's own, using a certificate the test makes with openssl.
+// docs/protocol.md §7: the same protocol over TLS, checked with a real TLS client (openssl
+// s_client) and with Deno's own, using a certificate the test makes with openssl.
 import assert from "node:assert/strict";
 import { launch } from "./helpers/process.ts";
 import { parseMetrics, startTestServer } from "./helpers/test_server.ts";

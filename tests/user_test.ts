@@ -175,7 +175,7 @@ Deno.test("a bad name, password or command fails with one line and creates nothi
       );
     }
     await assert.rejects(Deno.stat(missing), Deno.errors.NotFound);
-    // 1024 bytes is allowed (PROTOCOL B.7).
+    // 1024 bytes is allowed (docs/protocol.md §9).
     const longest = "é".repeat(512);
     const ok = await user(["add", "ok", "--db", db], `${longest}\n`);
     assert.equal(ok.code, 0, ok.err);

@@ -143,7 +143,7 @@ Deno.test("WebSocket frames meet the line's limits: too large, binary, bad JSON,
     "Binary frames are not read: send JSON as text",
   ]);
   assert.equal((await ws.request("{nope" as unknown as Record<string, unknown>)).code, "bad_json");
-  ws.send({ type: "message", content: "a", from: "guest" }); // no echo (A.2)
+  ws.send({ type: "message", content: "a", from: "guest" }); // no echo (docs/protocol.md §3.3)
   ws.send({ type: "message", content: "b" });
   const limited = await ws.request({ type: "message", content: "c", id: 3 });
   assert.deepEqual([limited.code, limited.id], ["rate_limited", 3]);

@@ -113,10 +113,10 @@ if (chosen.includes("attack")) console.log(JSON.stringify(await attack(Number(va
 if (chosen.includes("fanout")) {
   console.log(JSON.stringify({ scenario: "null_ceiling", ...(await nullCeiling()) }));
   for (const n of values.clients!.split(",").map(Number)) {
-    // The reference queues without bound; ClassCord cuts a reader 1 MiB behind (B.7). On 2 shared
-    // cores the generator's readers fall that far behind at the top rates, so the engines are
-    // compared with a queue cap the generator cannot reach; the slow-consumer rule has its own
-    // tests and its own scenario (attack).
+    // The reference queues without bound; ClassCord cuts a reader 1 MiB behind
+    // (docs/protocol.md §5.11). On 2 shared cores the generator's readers fall that far behind at
+    // the top rates, so the engines are compared with a queue cap the generator cannot reach; the
+    // slow-consumer rule has its own tests and its own scenario (attack).
     const ours = await ladder("classcord", n, { serverArgs: ["--max-queue-bytes=268435456"] });
     const ref = await ladder("reference", n);
     const best = ours.best;

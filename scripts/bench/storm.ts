@@ -1,5 +1,6 @@
-// Login storm (PROTOCOL B.7, issue 5): N users connect, register and log in at once with real
-// argon2id while 10 others chat; reports logins/s and the chatting users' latency before and during.
+// Login storm (docs/protocol.md §5.4, issue 5): N users connect, register and log in at once with
+// real argon2id while 10 others chat; reports logins/s and the chatting users' latency before and
+// during.
 import { BenchClient, pause, startServer } from "./harness.ts";
 import { LatencyProbe, type LatencyReport, latencyReport } from "./latency_probe.ts";
 

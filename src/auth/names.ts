@@ -1,9 +1,9 @@
-// User and guest names: NFC normalisation, the rules of PROTOCOL B.7, and the case-folded key.
+// User and guest names: NFC normalisation, their rules (docs/protocol.md §9), the case-folded key.
 import { ProtocolError } from "../errors.ts";
 import { T } from "../protocol/texts.ts";
 
 /**
- * 1..64 characters after NFC normalisation (PROTOCOL B.7): guest modes build names such as
+ * 1..64 characters after NFC normalisation (docs/protocol.md §9): guest modes build names such as
  * `Invité_Jean-Baptiste_1732890000000` (a first name and a 13-digit time).
  */
 export const MAX_NAME_CHARS = 64;

@@ -17,7 +17,7 @@ export interface Argon2Params {
   iterations: number;
 }
 
-/** OWASP's argon2id baseline, as PROTOCOL B.7 asks: 19 MiB, 2 passes, 1 lane. */
+/** OWASP's argon2id baseline, as docs/protocol.md §9 asks: 19 MiB, 2 passes, 1 lane. */
 export const DEFAULT_ARGON2: Argon2Params = { memoryKiB: 19 * 1024, iterations: 2 };
 
 /**
@@ -45,7 +45,7 @@ const systemTimers: IdleTimers = {
 /** Options of {@link WorkerHasher}. */
 export interface WorkerHasherOptions {
   params?: Argon2Params;
-  /** Hashes computed at once; 2 keeps one core free for chat on a small server (B.7). */
+  /** Hashes at once; 2 keep a core free for chat on a small server (docs/protocol.md §9). */
   workers?: number;
   /** Milliseconds a worker stays without a job before it is stopped ({@link DEFAULT_IDLE_MS}). */
   idleMs?: number;

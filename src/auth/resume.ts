@@ -2,7 +2,7 @@
 // connection. A token names the account and its end, with an HMAC-SHA-256 under the store's
 // secret that also covers the account's password hash: a new password ends every token.
 
-/** How long a token works: a Wi-Fi drop, a sleeping laptop, a server restart (WEB.md). */
+/** How long a token works: a Wi-Fi drop, a sleeping laptop, a server restart (docs/web.md §3.5). */
 export const RESUME_TTL_MS = 15 * 60_000;
 
 const encoder = new TextEncoder();

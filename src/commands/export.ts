@@ -1,4 +1,5 @@
-// `deno task export`: the stored channel messages as JSON or CSV (PROTOCOL C), streamed to a file.
+// `deno task export`: the stored channel messages as JSON or CSV (docs/protocol.md §13.2), streamed
+// to a file.
 import { DEFAULT_DB } from "../config.ts";
 import { parseChannel } from "../protocol/channel.ts";
 import { type Format, FORMATS, TextSink, writeMessages } from "../store/export.ts";

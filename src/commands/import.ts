@@ -45,7 +45,8 @@ At least one of --users and --messages. Running it again imports nothing twice.
 On a terminal, a progress bar shows the accounts hashed (about 0.1 s each) and the messages read.
 `;
 
-// 1..1024 bytes, as register and login accept (PROTOCOL B.7): a longer password could never log in.
+// 1..1024 bytes, as register and login accept (docs/protocol.md §9): a longer password could never
+// log in.
 const MAX_PASSWORD_BYTES = 1024;
 // WorkerHasher's 2 workers, plus 2 entries waiting: a hash is always queued while another
 // entry's store write is awaited, so both workers stay busy.
@@ -287,7 +288,7 @@ class MessageImport {
 
   #skip(reason: string, index: number, detail: string): undefined {
     this.tally.skip(reason);
-    // Never the content (STYLE.md: no message contents in logs).
+    // Never the content (docs/protocol.md §5.13: no message contents in logs).
     if (++this.#warnings > MAX_ROW_WARNINGS) return undefined;
     const text = `skipped message row ${index}: ${detail}`;
     // Above the progress bar, when there is one.

@@ -22,7 +22,7 @@ import { askServer } from "./admin_client.ts";
 import { dbPath, parseFlags, readStore, UsageError, writeStore } from "./cli.ts";
 import { refuseNodeStore, USER_ON_NODE } from "./node_store.ts";
 
-/** 1..1024 bytes (PROTOCOL B.7), as the server's register request. */
+/** 1..1024 bytes (docs/protocol.md §9), as the server's register request. */
 export const MAX_PASSWORD_BYTES = 1024;
 /** Exit code after Ctrl-C at a password prompt (128 + SIGINT, as shells report it). */
 export const EXIT_INTERRUPTED = 130;
@@ -173,7 +173,7 @@ async function writeAll(w: { write(p: Uint8Array): Promise<number> }, bytes: Uin
   for (let done = 0; done < bytes.length;) done += await w.write(bytes.subarray(done));
 }
 
-/** argon2id with the server's parameters (PROTOCOL B.7), in one worker. */
+/** argon2id with the server's parameters (docs/protocol.md §9), in one worker. */
 async function hashPassword(password: string): Promise<string> {
   const hasher = new WorkerHasher({ params: DEFAULT_ARGON2, workers: 1 });
   try {

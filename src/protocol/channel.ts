@@ -1,4 +1,4 @@
-// Channel names: what the `channel` field means, legacy values included (PROTOCOL B.4).
+// Channel names: what the `channel` field means, legacy values included (docs/protocol.md §4.4).
 import { ProtocolError } from "../errors.ts";
 import { T } from "./texts.ts";
 

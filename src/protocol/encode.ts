@@ -1,4 +1,5 @@
-// Object → one pure-ASCII JSON line: every non-ASCII UTF-16 unit escaped as \uXXXX (PROTOCOL A.1).
+// Object → one pure-ASCII JSON line: every non-ASCII UTF-16 unit escaped as \uXXXX
+// (docs/protocol.md §1).
 
 const NON_ASCII = /[\u0080-\uffff]/g;
 const HAS_NON_ASCII = /[\u0080-\uffff]/; // not global: test() keeps no state

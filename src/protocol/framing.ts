@@ -11,8 +11,8 @@ const LF = 0x0a;
 const CR = 0x0d;
 
 /**
- * Splits a byte stream into lines as bytes (PROTOCOL A.1), so that a multi-byte character cut
- * between two reads is reassembled before it is decoded. LF, CRLF and a lone CR all end a line
+ * Splits a byte stream into lines as bytes (docs/protocol.md §1), so that a multi-byte character
+ * cut between two reads is reassembled before it is decoded. LF, CRLF and a lone CR all end a line
  * (JSON text never holds a raw CR or LF); empty lines are skipped. A line longer than
  * `maxLineBytes` is reported once as `too_large` and discarded up to its end, so memory stays
  * bounded whatever the peer sends.

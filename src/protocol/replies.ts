@@ -1,4 +1,5 @@
-// Reply and event builders: the shapes clients read (PROTOCOL A.2, B); texts are in texts.ts.
+// Reply and event builders: the shapes clients read (docs/protocol.md §3, §4, §11); texts.ts has
+// the texts.
 import type { ErrorCode } from "../errors.ts";
 import type { RequestId } from "./schema.ts";
 
@@ -20,7 +21,7 @@ export function loginOk(username: string, id?: RequestId): Reply {
 }
 
 /**
- * An error reply: legacy `message`, plus `code` and `error` (same text) of PROTOCOL B.2.
+ * An error reply: legacy `message`, plus `code` and `error` (same text) of docs/protocol.md §8.
  * `extra` fields such as `retry_after_ms` come after them.
  */
 export function errorReply(
@@ -31,7 +32,7 @@ export function errorReply(
   return withId({ type: "error", message, code, error: message, ...options.extra }, options.id);
 }
 
-/** One entry of the `details` of a `users` reply to a hello'd session (PROTOCOL B.6). */
+/** One entry of the `details` of a `users` reply to a hello'd session (docs/protocol.md §3.7). */
 export interface UserDetail {
   user: string;
   state: string;
@@ -40,8 +41,8 @@ export interface UserDetail {
 }
 
 /**
- * `{"type":"users","users":[...]}`: plain strings, never objects (PROTOCOL A.4); `details` beside
- * them for sessions that said hello.
+ * `{"type":"users","users":[...]}`: plain strings, never objects (docs/protocol.md §12.3);
+ * `details` beside them for sessions that said hello.
  */
 export function usersReply(users: string[], id?: RequestId, details?: UserDetail[]): Reply {
   const reply: Reply = { type: "users", users };
@@ -57,7 +58,7 @@ export function whoReply(channel: string, users: string[], id?: RequestId): Repl
   return withId({ type: "who", channel, users }, id);
 }
 
-/** The answer to `hello` (PROTOCOL B.1). */
+/** The answer to `hello` (docs/protocol.md §4.1). */
 export function helloReply(
   info: { version: string; features: string[]; limits: Record<string, number> },
   id?: RequestId,
@@ -118,12 +119,12 @@ export function directoryReply(prefix: string, users: string[], id?: RequestId):
   return withId({ type: "directory", prefix, users }, id);
 }
 
-/** The answer to `ping`: the session is alive (PROTOCOL B.7 idle timeout). */
+/** The answer to `ping`: the session is alive (docs/protocol.md §5.8). */
 export function pongReply(id?: RequestId): Reply {
   return withId({ type: "pong" }, id);
 }
 
-/** A message with an `id` is durably stored (PROTOCOL B.3). */
+/** A message with an `id` is durably stored (docs/protocol.md §4.3). */
 export function ackReply(id: RequestId, seq: number, timestamp: string): Reply {
   return { type: "ack", id, seq, timestamp };
 }
@@ -158,8 +159,8 @@ export function statusEvent(user: string, state: string): Reply {
 /**
  * The forwarded form of a `message` request: every field the client sent, with `type`
  * normalised, `from`, `timestamp` and `seq` set by the server (adding fields is safe for every
- * client, PROTOCOL A.4), and the sender's request `id` removed (it belongs to the sender's own
- * acknowledgements).
+ * client, docs/protocol.md §12.4), and the sender's request `id` removed (it belongs to the
+ * sender's own acknowledgements).
  */
 export function forwardedMessage(
   fields: Record<string, unknown>,

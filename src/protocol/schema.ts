@@ -3,7 +3,7 @@ import { z } from "zod";
 import { ProtocolError } from "../errors.ts";
 import { T, type Text } from "./texts.ts";
 
-/** A client-chosen request id, echoed on every direct reply (PROTOCOL B.1). */
+/** A client-chosen request id, echoed on every direct reply (docs/protocol.md §3). */
 export type RequestId = string | number;
 
 /** A JSON object with its lower-cased `type` and its `id`, before per-type validation. */
@@ -13,7 +13,7 @@ export interface Envelope {
   fields: Record<string, unknown>;
 }
 
-// 1..1024 bytes (PROTOCOL B.7): short legacy passwords keep working, long ones cannot stall argon2.
+// 1..1024 bytes (docs/protocol.md §9): short legacy passwords work, long ones cannot stall argon2.
 const MAX_PASSWORD_BYTES = 1024;
 // A presence state is a short word ("online", "do not disturb"); 64 leaves room for any client's.
 const MAX_STATE_CHARS = 64;
@@ -38,7 +38,7 @@ const credentials = z.object({
   ),
 });
 
-// Loose: a forwarded message keeps every field the client sent (PROTOCOL A.2).
+// Loose: a forwarded message keeps every field the client sent (docs/protocol.md §3.6).
 const message = z.looseObject({
   content: z.string(),
   subtype: z.string().nullish(),
@@ -52,8 +52,8 @@ const message = z.looseObject({
 const privateMessage = z.looseObject({ content: z.string(), to: z.string().min(1) });
 
 /**
- * A message is private when its `subtype` is "private" and `to` is not "global" (PROTOCOL A.2);
- * every other message is global.
+ * A message is private when its `subtype` is "private" and `to` is not "global"
+ * (docs/protocol.md §3.4); every other message is global.
  */
 export function isPrivate(m: { subtype?: string | null; to?: string | null }): boolean {
   return m.subtype?.toLowerCase() === "private" && m.to !== "global";

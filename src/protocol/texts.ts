@@ -1,5 +1,5 @@
 // Every human-readable text a client can receive, in English and in French (`--lang`). The codes of
-// PROTOCOL B.2 never change with the language, and the two legacy strings stay byte for byte.
+// docs/protocol.md §8 never change with the language; the two legacy strings stay byte for byte.
 
 /** Languages of `--lang`. */
 export const LANGS = ["en", "fr"] as const;
@@ -14,7 +14,7 @@ export const USER_EXISTS_MESSAGE = "Username already exists.";
 /** Legacy text of a refused login. */
 export const LOGIN_FAILED_MESSAGE = "Login failed.";
 
-/** A text that is the same in every language (the legacy strings, A.2). */
+/** A text that is the same in every language (the legacy strings, docs/protocol.md §8). */
 function same(text: string): Text {
   return { en: text, fr: text };
 }

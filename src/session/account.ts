@@ -33,7 +33,7 @@ function rateLimited(text: (seconds: number) => Text, retryMs: number): Protocol
   });
 }
 
-/** Name of a guest whose first message has no `from` (PROTOCOL A.3). */
+/** Name of a guest whose first message has no `from` (docs/protocol.md §3.13). */
 export const DEFAULT_GUEST_NAME = "invité";
 
 /** What accounts need from the server. */
@@ -84,7 +84,7 @@ export class Accounts {
     const { clock, limits } = deps;
     this.#logins = new LoginThrottle(clock, {
       free: limits.loginFreeFailures,
-      baseDelayMs: 1000, // doubling from 1 s (PROTOCOL B.7)
+      baseDelayMs: 1000, // doubling from 1 s (docs/protocol.md §5.4)
       maxDelayMs: limits.loginMaxDelayMs,
       perAccount: limits.loginFailuresPerAccount,
       perAddress: limits.loginFailuresPerAddress,
@@ -101,8 +101,8 @@ export class Accounts {
   }
 
   /**
-   * `register`: creates the account (it does not log in, A.3) and answers with the very next
-   * line; the time the connection has to log in starts again.
+   * `register`: creates the account (it does not log in, docs/protocol.md §12.1) and answers with
+   * the very next line; the time the connection has to log in starts again.
    */
   async register(client: Client, req: Credentials): Promise<void> {
     client.out.hold();
@@ -136,7 +136,7 @@ export class Accounts {
 
   /**
    * `login`: checks the name and password, joins the bus under the account's name, and answers
-   * with the very next line, followed by the offline messages (PROTOCOL A.3, B.6).
+   * with the very next line, followed by the offline messages (docs/protocol.md §12.1, §4.6).
    */
   login(client: Client, req: Credentials): Promise<void> {
     return this.#identify(
@@ -288,7 +288,7 @@ export class Accounts {
 
   /**
    * The login reply; a hello'd session also gets a resume token (and `admin` for an
-   * administrator), which legacy sessions never see (PROTOCOL A.4).
+   * administrator), which legacy sessions never see (docs/protocol.md §12.4).
    */
   async #loginReply(
     client: Client,

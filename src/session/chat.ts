@@ -60,10 +60,11 @@ export class Chat {
   }
 
   /**
-   * `message`: routed, sent as a guest by an anonymous connection (A.3), refused while muted,
-   * then forwarded with `from`, `timestamp` and `seq` set by the server and no echo (A.2), and
-   * acknowledged once stored when it has an `id` (B.3). Posting to a channel joins it (B.4); a
-   * private message to a registered user who is offline waits in their inbox (B.6).
+   * `message`: routed, sent as a guest by an anonymous connection (docs/protocol.md §3.13),
+   * refused while muted, then forwarded with `from`, `timestamp` and `seq` set by the server and
+   * no echo (docs/protocol.md §3.3), and acknowledged once stored when it has an `id`
+   * (docs/protocol.md §4.3). Posting to a channel joins it (docs/protocol.md §4.4); a private
+   * message to a registered user who is offline waits in their inbox (docs/protocol.md §4.6).
    *
    * @throws {ProtocolError} as {@link route} does; `not_logged_in` without guests; the errors
    * of guest names; `forbidden` while muted
@@ -72,7 +73,7 @@ export class Chat {
     const { bus, clock, moderation } = this.#deps;
     if (client.state !== "user" && typedCommand(req.fields.content)) {
       // A console client that does not know the login request: the line holds a password,
-      // about to reach the whole class. Never delivered, stored or logged (B.7).
+      // about to reach the whole class. Never delivered, stored or logged (docs/protocol.md §3.13).
       throw new ProtocolError("not_logged_in", T.commandAsChat());
     }
     const route = await this.#route(client, req);
@@ -124,7 +125,7 @@ export class Chat {
 
   /**
    * `status`: relayed verbatim to every other identified session; a hello'd session's request
-   * with an `id` gets a direct reply (PROTOCOL B.1), a legacy one nothing (A.2).
+   * with an `id` gets a direct reply, a legacy one nothing (docs/protocol.md §3.9, §11.3).
    */
   status(client: Client, req: Of<"status">): void {
     requireIdentified(client);
@@ -201,7 +202,7 @@ export class Chat {
     client.reply(whoReply(req.channel ?? DEFAULT.name, names, req.id));
   }
 
-  /** `join` a channel (PROTOCOL B.4). */
+  /** `join` a channel (docs/protocol.md §4.4). */
   join(client: Client, req: Of<"join">): void {
     requireIdentified(client);
     const channel = parseChannel(req.channel);
@@ -231,9 +232,9 @@ export class Chat {
 
   /**
    * `history`: a page of a channel, or of the caller's private conversation `with` someone,
-   * oldest first (PROTOCOL B.5). Messages still being stored are waited for. Private history
-   * belongs to an account: guests have none, and an account sees nothing from before it was
-   * created (a name registered again does not inherit an old conversation).
+   * oldest first (docs/protocol.md §4.5). Messages still being stored are waited for. Private
+   * history belongs to an account: guests have none, and an account sees nothing from before it
+   * was created (a name registered again does not inherit an old conversation).
    *
    * @throws {ProtocolError} `forbidden` for a guest asking for a private conversation
    */
@@ -260,9 +261,9 @@ export class Chat {
 
   /**
    * Where a message goes, decided (and validated) before an anonymous sender becomes a guest.
-   * Only sessions that said hello route by `channel` (B.4): legacy clients add a `channel` field
-   * of their own, kept verbatim, and their messages go to the default channel, to everybody, as
-   * they always did.
+   * Only sessions that said hello route by `channel` (docs/protocol.md §4.4): legacy clients add a
+   * `channel` field of their own, kept verbatim, and their messages go to the default channel, to
+   * everybody, as they always did.
    *
    * @throws {ProtocolError} `bad_request` for an invalid `channel`; `unknown_user` when a
    * private recipient is neither online nor registered and the sender gave an `id` or said hello
@@ -277,7 +278,8 @@ export class Chat {
     // A name no account can have is not looked up (and cannot overflow a store key).
     const account = isValidName(name) ? await this.#deps.store.getUser(name) : null;
     if (!account && !this.#deps.bus.isOnline(key)) {
-      // Legacy senders without an id are not answered, as the old server did (B.6).
+      // Legacy senders without an id are not answered, as the old server did
+      // (docs/protocol.md §3.4).
       if (req.id === undefined && !client.helloed) return undefined;
       throw new ProtocolError("unknown_user", T.unknownUser(name));
     }
@@ -285,8 +287,8 @@ export class Chat {
   }
 
   /**
-   * An anonymous connection's first message makes it a guest, named by its `from` (A.3), or the
-   * next free suffix of it when it is taken (`Pseudo2`).
+   * An anonymous connection's first message makes it a guest, named by its `from`
+   * (docs/protocol.md §3.13), or the next free suffix of it when it is taken (`Pseudo2`).
    */
   async #becomeGuest(client: Client, from: unknown): Promise<void> {
     const { accounts, moderation, bus } = this.#deps;
@@ -316,7 +318,8 @@ export class Chat {
   }
 }
 
-// A login or registration typed as a chat line by a console client (B.7): `/login name pass`.
+// A login or registration typed as a chat line by a console client (docs/protocol.md §3.13):
+// `/login name pass`.
 const TYPED_COMMAND = /^\s*\/(login|register)\s/i;
 
 /** Whether a message's content is a login or registration command typed as chat. */

@@ -1,5 +1,5 @@
 // One connection as the chat sees it: who it is (anonymous, guest or user), its name on the bus,
-// and its output, where its replies go in the order PROTOCOL A.3 and B.6 ask.
+// and its output, where its replies go in the order docs/protocol.md §12.1 and §4.6 ask.
 import { getLogger } from "@logtape/logtape";
 import { nameKey } from "../auth/names.ts";
 import type { Clock } from "../clock.ts";
@@ -49,7 +49,7 @@ export interface Peer {
   readonly address: string;
   /** How it came: `tcp`, `tls`, `ws`. */
   readonly transport: Transport;
-  /** Whether the address is in `--trusted-addresses`: no per-address caps (PROTOCOL B.7). */
+  /** In `--trusted-addresses`: no per-address cap applies (docs/protocol.md §5.10). */
   readonly trusted: boolean;
 }
 
@@ -57,21 +57,21 @@ export interface Peer {
 export interface Connection {
   /** Ends the connection once what is queued is written (kick, ban). */
   close(reason: CloseReason): void;
-  /** A successful `register`: the time allowed to log in starts again (PROTOCOL B.7). */
+  /** A successful `register`: the time allowed to log in starts again (docs/protocol.md §5.6). */
   restartIdentifyTimer(): void;
 }
 
 /** A connection that asks nothing: for sessions driven by tests. */
 export const NO_CONNECTION: Connection = { close() {}, restartIdentifyTimer() {} };
 
-/** Offline messages read at login, delivered after the login reply (PROTOCOL B.6). */
+/** Offline messages read at login, delivered after the login reply (docs/protocol.md §4.6). */
 export interface Inbox {
   lines: Uint8Array[];
   /** Removes the delivered messages from the inbox (they stay in history). */
   clear(): Promise<void>;
 }
 
-/** Where a connection is in its life (PROTOCOL A.3). */
+/** Where a connection is in its life (docs/protocol.md §3). */
 export type SessionState = "anonymous" | "guest" | "user" | "closed";
 
 /** What a client needs from the server. */
@@ -91,7 +91,7 @@ export class Client implements Member {
   readonly out: SessionOutput;
   readonly peer: Peer;
   state: SessionState = "anonymous";
-  /** Whether it said hello and so receives extension messages (PROTOCOL B.1). */
+  /** Whether it said hello and so receives extension messages (docs/protocol.md §4.1). */
   helloed = false;
   name = "";
   key = "";
@@ -229,14 +229,14 @@ export class Client implements Member {
   }
 
   /**
-   * Sends the reply to register or login, which is always the very next line (PROTOCOL A.3),
-   * then `notices` for a hello'd session (its running mute), and the offline messages found at
-   * login. Sessions that said hello read one stream and get
-   * them at once, right after the reply. To a legacy session they go one line at a time,
-   * {@link PACE_MS} apart and as far from its other lines, live lines held behind them: a client
-   * may keep only the last of the lines that arrive together, or read the reply with one reader
-   * and then hand the socket to another, losing what the first had buffered (docs/protocol.md,
-   * section 4, Offline private messages).
+   * Sends the reply to register or login, which is always the very next line
+   * (docs/protocol.md §12.1), then `notices` for a hello'd session (its running mute), and the
+   * offline messages found at login. Sessions that said hello read one stream and get them at once,
+   * right after the reply. To a legacy session they go one line at a time, {@link PACE_MS} apart
+   * and as far from its other lines, live lines held behind them: a client may keep only the last
+   * of the lines that arrive together, or read the reply with one reader and then hand the socket
+   * to another, losing what the first had buffered (docs/protocol.md, section 4, Offline private
+   * messages).
    */
   async finishIdentify(
     reply: Record<string, unknown>,

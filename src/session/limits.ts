@@ -1,4 +1,4 @@
-// Rate limits of PROTOCOL B.7 as pure objects over an injected Clock: token buckets, sliding
+// Rate limits of docs/protocol.md §5 as pure objects over an injected Clock: token buckets, sliding
 // windows, and the doubling delay of failed logins.
 import type { Clock } from "../clock.ts";
 
@@ -126,7 +126,7 @@ export class KeyedWindows {
   }
 }
 
-/** Options of {@link LoginThrottle} (PROTOCOL B.7 defaults in brackets). */
+/** Options of {@link LoginThrottle} (docs/protocol.md §5.4 defaults in brackets). */
 export interface LoginThrottleOptions {
   /** Failures per account and address before delays start [5]. */
   free: number;

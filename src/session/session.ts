@@ -21,7 +21,7 @@ import {
 import { TokenBucket, WindowCounter } from "./limits.ts";
 import type { Moderation } from "./moderation.ts";
 
-/** What the `hello` reply tells a client (PROTOCOL B.1). */
+/** What the `hello` reply tells a client (docs/protocol.md §4.1). */
 export interface ServerInfo {
   version: string;
   features: string[];
@@ -40,12 +40,12 @@ export interface SessionDeps extends ClientDeps {
 }
 
 // Requests that cost the server work count against the session's rate; a `users` or `who` poll,
-// `ping` and `hello` never do (B.7: "a users poll every 3 s must always pass"), and
+// `ping` and `hello` never do (docs/protocol.md §5: a `users` poll every 3 s always passes), and
 // register/login have limits of their own.
 const UNCOUNTED = new Set(["users", "who", "ping", "hello", "register", "login", "resume"]);
 // Faults of the client's own making, counted against the bad-line budget.
 const BAD_INPUT = new Set<ErrorCode>(["bad_json", "bad_request", "unknown_type"]);
-// The windows of PROTOCOL B.7.
+// The windows of docs/protocol.md §5.
 const TEN_SECONDS = 10_000;
 const ONE_MINUTE = 60_000;
 
@@ -97,7 +97,7 @@ export class Session {
     return this.#understood;
   }
 
-  /** Whether the session said hello and so receives extension messages (PROTOCOL B.1). */
+  /** Whether the session said hello and so receives extension messages (docs/protocol.md §4.1). */
   get helloed(): boolean {
     return this.#client.helloed;
   }

@@ -1,5 +1,5 @@
-// The export shapes of the old export script (PROTOCOL C): the stored channel messages as JSON
-// or CSV, streamed, for the export command and the teacher console's downloads alike.
+// The export shapes of the old export script (docs/protocol.md §13.2): the stored channel messages
+// as JSON or CSV, streamed, for the export command and the teacher console's downloads alike.
 import { stringify } from "csv-stringify/sync";
 import type { ExportFilter, Store, StoredMessage } from "./store.ts";
 
@@ -8,10 +8,10 @@ export const FORMATS = ["json", "csv"] as const;
 /** An output format. */
 export type Format = typeof FORMATS[number];
 
-/** The old export script's CSV header (PROTOCOL C). */
+/** The old export script's CSV header (docs/protocol.md §13.2). */
 export const CSV_HEADER = ["Username", "Channel", "Content", "Timestamp"];
 
-/** One exported message, keys in the old export script's order (PROTOCOL C). */
+/** One exported message, keys in the old export script's order (docs/protocol.md §13.2). */
 export interface ExportRecord {
   username: string;
   channel: string;
@@ -24,7 +24,7 @@ const FLUSH_CHARS = 64 * 1024;
 // CSV rows are stringified in batches: one csv-stringify call per row costs more than the row.
 const CSV_BATCH = 256;
 
-/** How a CSV export is written; the defaults are the old export script's (PROTOCOL C). */
+/** How a CSV export is written; the defaults are the old script's (docs/protocol.md §13.2). */
 export interface CsvOptions {
   /**
    * Start with a UTF-8 byte-order mark (U+FEFF, written EF BB BF): Excel reads a CSV without

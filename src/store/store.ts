@@ -18,7 +18,7 @@ export interface UserRecord {
  */
 export type Account = Omit<UserRecord, "passwordHash">;
 
-/** A stored chat message (PROTOCOL C). */
+/** A stored chat message (docs/protocol.md §13.1). */
 export interface StoredMessage {
   /** Position in the server's single, increasing sequence. */
   seq: number;
@@ -35,7 +35,7 @@ export interface StoredMessage {
 /** One message to append, with the user whose offline inbox it also goes to, if any. */
 export interface Append {
   message: StoredMessage;
-  /** Name of an offline recipient, whose inbox it goes to (PROTOCOL B.6). */
+  /** Name of an offline recipient, whose inbox it goes to (docs/protocol.md §4.6). */
   inbox?: string;
   /** Old-deployment identity of an imported message, so a second import skips it. */
   importKey?: string;

@@ -70,16 +70,16 @@ export interface Conn {
 
 /** Options of {@link Connections}. */
 export interface ConnectionsOptions {
-  /** Connection caps (PROTOCOL B.7). */
+  /** Connection caps (docs/protocol.md §5.9). */
   gate: ConnectionGate;
   events: Events;
   /** Language of the errors sent here (refusals, timeouts). */
   lang: Lang;
-  /** A write pending this long marks a slow consumer (PROTOCOL B.7: 10 s). */
+  /** A write pending this long marks a slow consumer (docs/protocol.md §5.11: 10 s). */
   writeDeadlineMs: number;
-  /** Time to identify after connecting or registering (PROTOCOL B.7: 10 min). */
+  /** Time to identify after connecting or registering (docs/protocol.md §5.6: 10 min). */
   identifyTimeoutMs: number;
-  /** Time without a request from a hello'd session (PROTOCOL B.7: 120 s). */
+  /** Time without a request from a hello'd session (docs/protocol.md §5.8: 120 s). */
   idleTimeoutMs: number;
   /** Makes the handler (a Session) of a new connection. */
   accept(out: SessionOutput, peer: Peer, conn: Connection): Handler;
@@ -121,7 +121,7 @@ class Served implements Anonymous, Connection {
     return this.handler.understood ? 2 : this.conn.heard ? 1 : 0;
   }
 
-  /** Closed to make room for a newer anonymous connection (PROTOCOL B.7). */
+  /** Closed to make room for a newer anonymous connection (docs/protocol.md §5.7). */
   evict(cap: AnonymousCap): void {
     const { maxAnonymousPerAddress, maxAnonymous } = this.#owner.limits;
     const text = cap === "address"
@@ -199,7 +199,7 @@ export class Connections {
     return admitted;
   }
 
-  /** The one line a refused connection gets before it is closed (PROTOCOL B.7). */
+  /** The one line a refused connection gets before it is closed (docs/protocol.md §5.9). */
   refusal(): Uint8Array {
     return encodeBytes(errorReply("server_busy", T.tooManyConnections()[this.#options.lang]));
   }

@@ -1,4 +1,4 @@
-// Connection caps of PROTOCOL B.7, shared by every listener: connections in total and per
+// Connection caps of docs/protocol.md §5.9, shared by every listener: connections in total and per
 // address, new connections per address, and the connections that have not identified yet.
 import type { AddressSet } from "../address_set.ts";
 import type { Clock } from "../clock.ts";
@@ -30,7 +30,7 @@ export type AnonymousCap = "address" | "total";
 /** Why the gate refused a connection. */
 export type Refusal = "total" | "address" | "rate" | "anonymous";
 
-/** Options of {@link ConnectionGate}: the B.7 limits it enforces. */
+/** Options of {@link ConnectionGate}: the limits of docs/protocol.md §5.9 it enforces. */
 export interface GateLimits {
   maxConnections: number;
   maxConnectionsPerAddress: number;
@@ -77,7 +77,7 @@ export class ConnectionGate {
     this.#limits = limits;
     this.#trusted = options.trusted;
     this.#now = options.now ?? monotonicNow;
-    // New connections per address in 10 s (PROTOCOL B.7).
+    // New connections per address in 10 s (docs/protocol.md §5.9).
     this.#newPerAddress = new KeyedWindows(clock, {
       max: limits.newConnectionsPerAddress,
       windowMs: 10_000,

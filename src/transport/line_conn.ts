@@ -31,7 +31,7 @@ export interface LineConnPeer {
 export interface LineConnOptions {
   maxLineBytes: number;
   maxQueueBytes: number;
-  /** Bytes without a line end after which the connection is closed (B.7: 1 MiB). */
+  /** Bytes without a line end after which the connection closes (docs/protocol.md §5.3: 1 MiB). */
   maxUnterminatedBytes: number;
   /** Byte counters and limit hits. */
   events: Events;
@@ -51,7 +51,7 @@ export interface MetricsBridge {
   allows(remote: string): "yes" | "off" | "untrusted";
 }
 
-// The old exporter's request (PROTOCOL B.9), with or without a line end after it.
+// The old exporter's request (docs/protocol.md §9.1), with or without a line end after it.
 const BRIDGE_REQUEST = new TextEncoder().encode("GET_METRICS");
 
 // Time given to the last line (an error) of a connection its handler ends.

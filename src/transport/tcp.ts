@@ -18,7 +18,7 @@ const log = getLogger(["classcord", "tcp"]);
 export interface ChatListenerOptions extends LineConnOptions {
   hostname: string;
   port: number;
-  /** A certificate and key (PEM text): a TLS listener (PROTOCOL B.8); else plain TCP. */
+  /** A certificate and key (PEM text): a TLS listener (docs/protocol.md §7); else plain TCP. */
   tls?: { cert: string; key: string };
   /** Where accepted connections are served, with those of the other listeners. */
   connections: Connections;
@@ -180,7 +180,8 @@ export class ChatListener {
       try {
         const tcp = conn as Partial<Deno.TcpConn>;
         tcp.setNoDelay?.(true);
-        // Legacy sessions have no idle timeout; TCP keepalive finds dead peers (PROTOCOL B.7).
+        // Legacy sessions have no idle timeout; TCP keepalive finds dead peers
+        // (docs/protocol.md §5.8).
         tcp.setKeepAlive?.(true);
       } catch {
         // The peer may already be gone; the first read says so.
@@ -278,7 +279,7 @@ export class ChatListener {
     return undefined;
   }
 
-  /** Over a connection cap: one `server_busy` line, then the socket is closed (B.7). */
+  /** Over a connection cap: one `server_busy` line, then the close (docs/protocol.md §5.9). */
   async #refuse(conn: ByteStream): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {

@@ -161,8 +161,8 @@ export interface WebListenerOptions extends WsConnOptions {
   store: Store;
 }
 
-// Content-Security-Policy with no inline script and Trusted Types on (WEB.md §4); the WebSocket
-// origin is named because older WebKit does not let 'self' cover ws: URLs.
+// Content-Security-Policy with no inline script and Trusted Types on (docs/web.md §4.2); the
+// WebSocket origin is named because older WebKit does not let 'self' cover ws: URLs.
 function csp(wsOrigin: string): string {
   return [
     "default-src 'none'",

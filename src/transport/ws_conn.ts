@@ -1,5 +1,5 @@
 // One WebSocket as a connection: each text frame is one request, each line of the session's
-// output one text frame; the same limits as a line over TCP (PROTOCOL B.8).
+// output one text frame; the same limits as a line over TCP (docs/protocol.md §11).
 //
 // Frames are read by the `ws` library (masking, fragments, control frames, UTF-8 checks); the
 // session's frames are written straight to the socket through the same coalescing outbox as
@@ -18,9 +18,9 @@ import { textFrame } from "./ws_frame.ts";
 
 /** Options of {@link WsConn}. */
 export interface WsConnOptions {
-  /** Longest frame, in bytes, as a line over TCP (B.7: 64 KiB). */
+  /** Longest frame, in bytes, as a line over TCP (docs/protocol.md §5.3: 64 KiB). */
   maxLineBytes: number;
-  /** Bytes queued for the socket before the reader is cut off (B.7: 1 MiB). */
+  /** Bytes queued for the socket before the reader is cut off (docs/protocol.md §5.11: 1 MiB). */
   maxQueueBytes: number;
   /** Bytes of frames received and not handled yet before the connection is closed as a flood. */
   maxUnterminatedBytes: number;
@@ -170,7 +170,7 @@ export class WsConn implements Conn, OutboxOwner, Writer {
     this.#pending.push({ data, binary, bytes });
     this.#pendingBytes += bytes;
     // A client sending faster than its requests are handled, past a line without an end's
-    // worth: closed, as a flood over TCP would be (B.7).
+    // worth: closed, as a flood over TCP would be (docs/protocol.md §5.3).
     if (this.#pendingBytes > this.#options.maxUnterminatedBytes) {
       this.#options.events.emit({ type: "limit", limit: "line_size" });
       this.close("flood");

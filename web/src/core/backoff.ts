@@ -1,5 +1,5 @@
-// Reconnection delays: exponential backoff with full jitter (WEB.md §3; AWS "Exponential backoff
-// and jitter"), so a class of pages does not reconnect all at once after a restart.
+// Reconnection delays: exponential backoff with full jitter (docs/web.md §3.3; AWS "Exponential
+// backoff and jitter"), so a class of pages does not reconnect all at once after a restart.
 
 /** Options of {@link Backoff}. */
 export interface BackoffOptions {

@@ -1,5 +1,5 @@
 // The chat client: the connection, the store, the people online, channels joined, the catch-up
-// after a resume (WEB.md §3), local echoes, and the texts for the live regions. No DOM here.
+// after a resume (docs/web.md §3.5), local echoes, and the texts for the live regions. No DOM here.
 import { ProtocolError } from "../../../src/errors.ts";
 import { parseChannel } from "../../../src/protocol/channel.ts";
 import {
@@ -44,7 +44,7 @@ export interface ChannelInfo {
   members: number;
 }
 
-/** A private conversation as the server lists it (docs/protocol.md §11, Private conversations). */
+/** A private conversation as the server lists it (docs/protocol.md §11.5). */
 export interface ConversationSummary {
   with: string;
   last?: WireMessage;
@@ -69,10 +69,10 @@ export interface Announcement {
 export const CATCH_UP_CAP = 1000;
 /**
  * Messages in a page when a conversation opens or pages back: the server's maximum
- * (docs/protocol.md §4, History), so a long conversation takes fewer requests.
+ * (docs/protocol.md §4.5), so a long conversation takes fewer requests.
  */
 export const PAGE = 200;
-/** At most one polite announcement every 2 s (WEB.md §5). */
+/** At most one polite announcement every 2 s (docs/web.md §7.2). */
 export const NOTICE_GAP_MS = 2000;
 const DEFAULT_NAME = "#général";
 
@@ -128,7 +128,7 @@ export class Client {
   #session = 0;
   #lastState: ConnStatus["state"] = "idle";
   /**
-   * Sends per conversation, in the order typed (docs/protocol.md §5, Request rate: queue them):
+   * Sends per conversation, in the order typed (docs/protocol.md §5.1: queue them):
    * the head is the only one out; the next leaves on its ack.
    */
   readonly #outbox = new Map<string, { id: string; body: Record<string, unknown> }[]>();
@@ -542,7 +542,7 @@ export class Client {
           return;
         }
         if (info.code === "rate_limited" && info.retryAfterMs !== undefined) {
-          // Not carried out (docs/protocol.md §5): the same message again after the wait.
+          // Not carried out (docs/protocol.md §5.1): the same message again after the wait.
           this.store.setState(head.id, "queued");
           this.#timers.setTimeout(() => {
             done();
@@ -641,7 +641,7 @@ export class Client {
     if (added && !own && !offline) this.#maybeNotify(key, m);
     const members = this.members.get(key);
     if (members && !members.some((n) => nameKey(n) === nameKey(m.from))) {
-      void this.refreshMembers(key); // posting joins the channel (docs/protocol.md §4)
+      void this.refreshMembers(key); // posting joins the channel (docs/protocol.md §4.4)
     }
     this.#changed();
   }
@@ -673,7 +673,7 @@ export class Client {
     return channel && this.joined.has(channel.key) ? channel.key : DEFAULT_KEY;
   }
 
-  /** The server says our mute started, changed or ended (docs/protocol.md §11, Your own mute). */
+  /** The server says our mute started, changed or ended (docs/protocol.md §11.4). */
   #muted(line: Line): void {
     const remaining = num(line, "remaining_ms");
     if (line.until === null || remaining === undefined || remaining <= 0) {
@@ -770,7 +770,7 @@ export class Client {
   }
 
   /**
-   * The account's private conversations from the server (docs/protocol.md §11): partners, last
+   * The account's private conversations from the server (docs/protocol.md §11.5): partners, last
    * message and unread counts, so they survive a reload even when the partner has left.
    */
   async #loadConversations(): Promise<void> {
@@ -805,7 +805,7 @@ export class Client {
     if (!conv || conv.kind !== "private" || conv.order.length === 0) return;
     if (this.conn.status.state !== "ready" || !this.conn.features.has("conversations")) return;
     // Only the partner's messages count as unread: our own sends need no mark (and each `read`
-    // counts against the request rate, docs/protocol.md §5).
+    // counts against the request rate, docs/protocol.md §5.1).
     const me = nameKey(this.me ?? "");
     let seq = 0;
     for (const m of conv.order) if (m.seq > seq && nameKey(m.from) !== me) seq = m.seq;

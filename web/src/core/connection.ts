@@ -1,11 +1,11 @@
-// The connection state machine of WEB.md §3: idle → connecting → authenticating → syncing → ready,
-// then reconnecting or stopped by the last error line; requests matched to replies by id; pings;
-// the resume token. No DOM here: the socket, timers and storage are injected.
+// The connection state machine of docs/web.md §3.1: idle → connecting → authenticating → syncing →
+// ready, then reconnecting or stopped by the last error line; requests matched to replies by id;
+// pings; the resume token. No DOM here: the socket, timers and storage are injected.
 import { Backoff } from "./backoff.ts";
 import { idSource } from "./ids.ts";
 import { type ErrorInfo, type Line, num, parseLine, readError, str, typeOf } from "./wire.ts";
 
-/** Where the connection is (WEB.md §3). */
+/** Where the connection is (docs/web.md §3.1). */
 export type ConnState =
   | "idle"
   | "connecting"
@@ -113,7 +113,7 @@ export function errorInfo(e: unknown): ErrorInfo {
   return e instanceof RequestError ? e.info : { code: "closed" };
 }
 
-/** 10 s to open the socket (WEB.md §3). */
+/** 10 s to open the socket (docs/web.md §3.4). */
 export const CONNECT_TIMEOUT_MS = 10_000;
 /** A pong later than this means the socket is dead (a laptop waking up). */
 export const PONG_TIMEOUT_MS = 10_000;
@@ -377,7 +377,7 @@ export class Connection {
   }
 
   #schedulePing(): void {
-    // min(45 s, idle_timeout/3) (WEB.md §3): two pings may be lost before the server closes.
+    // min(45 s, idle_timeout/3) (docs/web.md §3.4): two pings may be lost before the server closes.
     const every = Math.max(1000, Math.min(45_000, this.#limits.idleTimeoutMs / 3));
     this.#timer("ping", every, () => {
       this.#probe();
@@ -501,7 +501,7 @@ export class Connection {
     }
   }
 
-  /** The socket closed or died: the last error line says what comes next (WEB.md §3). */
+  /** The socket closed or died: the last error line says what comes next (docs/web.md §3.2). */
   #lost(local?: ErrorInfo): void {
     const last = this.#lastLine;
     const closing = last && typeOf(last) === "error" && last.id === undefined

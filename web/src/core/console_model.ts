@@ -1,4 +1,4 @@
-// The teacher console's data (WEB.md §6): sessions and running mutes every 10 s and on status
+// The teacher console's data (docs/web.md §9): sessions and running mutes every 10 s and on status
 // events, stats every 5 s with messages per second from the delta of `messages`, bans, name
 // completion from `directory`, the moderation requests, and how its times read. No DOM here.
 import type { Timers } from "./connection.ts";
@@ -30,17 +30,17 @@ export interface Ban {
   until: string;
 }
 
-/** A running mute (`mutes` reply, docs/protocol.md §11). */
+/** A running mute (`mutes` reply, docs/protocol.md §11.7). */
 export type Mute = Ban;
 
-/** How often the figures are asked (WEB.md §6). */
+/** How often the figures are asked (docs/web.md §9). */
 export const STATS_EVERY_MS = 5_000;
 export const SESSIONS_EVERY_MS = 10_000;
 /** 5 minutes of samples for the sparkline. */
 export const SPARK_POINTS = 60;
 /** Typing pauses this long before a name is completed: one `directory` request per pause. */
 export const COMPLETE_AFTER_MS = 200;
-/** Names offered at once (the server gives 10 by default, 50 at most: docs/protocol.md §11). */
+/** Names offered at once (the server gives 10 by default, 50 at most: docs/protocol.md §11.6). */
 export const COMPLETE_LIMIT = 10;
 
 /** Options of {@link ConsoleModel}. */
@@ -204,14 +204,14 @@ export class ConsoleModel {
     return reply;
   }
 
-  /** Mutes a name, online or not, for `seconds` (docs/protocol.md §6); the list follows. */
+  /** Mutes a name, online or not, for `seconds` (docs/protocol.md §6.2); the list follows. */
   async mute(user: string, seconds: number): Promise<Line> {
     const reply = await this.#o.request({ type: "mute", user, duration: seconds });
     await this.refreshMutes();
     return reply;
   }
 
-  /** Lifts a running mute at once (docs/protocol.md §11); the list follows. */
+  /** Lifts a running mute at once (docs/protocol.md §11.7); the list follows. */
   async unmute(user: string): Promise<Line> {
     try {
       return await this.#o.request({ type: "unmute", user });
@@ -228,7 +228,7 @@ export class ConsoleModel {
     return reply;
   }
 
-  /** Lifts a ban, and with it a mute on the name (docs/protocol.md §6). */
+  /** Lifts a ban, and with it a mute on the name (docs/protocol.md §6.4). */
   async unban(user: string): Promise<Line> {
     const reply = await this.#o.request({ type: "unban", user });
     await Promise.all([this.refreshBans(), this.refreshMutes()]);
@@ -283,7 +283,7 @@ function numbers(value: unknown): Record<string, number> {
   return out;
 }
 
-/** Reads a `stats` reply (docs/protocol.md §11). */
+/** Reads a `stats` reply (docs/protocol.md §11.7). */
 export function readStats(reply: Line): Stats {
   const sessions = numbers(reply.sessions);
   return {

@@ -147,7 +147,7 @@ Deno.test("ConsoleModel: mute and unmute are followed by the running mutes", asy
   assert.equal(t.m.muteOf("eve"), undefined);
   await t.m.unmute("bob");
   assert.deepEqual(t.requests.slice(-2), [{ type: "unmute", user: "bob" }, { type: "mutes" }]);
-  await t.m.unban("Eve"); // an unban lifts a mute too (docs/protocol.md §6)
+  await t.m.unban("Eve"); // an unban lifts a mute too (docs/protocol.md §6.4)
   assert.deepEqual(t.requests.slice(-3).map((r) => r.type).sort(), ["bans", "mutes", "unban"]);
 });
 

@@ -1,6 +1,6 @@
 // The dates of the message log: which day a server timestamp falls on, the day separators'
 // labels ("Aujourd'hui", "Hier", "lundi 30 novembre 2026") and the full date and time of a
-// message, in the page's language through Intl.DateTimeFormat (docs/protocol.md §4: timestamps
+// message, in the page's language through Intl.DateTimeFormat (docs/protocol.md §3.6: timestamps
 // are the server's local wall-clock time, without an offset, and are shown as given).
 import type { Lang } from "./i18n.ts";
 

@@ -1,5 +1,5 @@
 // Server errors in the page's language, chosen by `code` (the server may run in English), with
-// the server's own text kept as a detail when the translation says less (WEB.md §5).
+// the server's own text kept as a detail when the translation says less (docs/web.md §8).
 import type { I18n } from "./i18n.ts";
 import type { ErrorInfo } from "./wire.ts";
 

@@ -1,5 +1,5 @@
 // Texts in the page's language: lookup, plurals (Intl.PluralRules), French typography, and the
-// server's wall-clock times shown as given (WEB.md §5).
+// server's wall-clock times shown as given (docs/web.md §8).
 import type { Catalog, PluralKey, TextKey } from "../i18n/catalog.ts";
 import { en } from "../i18n/en.ts";
 import { fr } from "../i18n/fr.ts";

@@ -65,7 +65,7 @@ const SPECIAL = /[.*+?^${}()|[\]\\]/g;
 
 /**
  * A matcher of `me` as a whole word, with or without a leading "@", in any letter case (names
- * are one account whatever their case: docs/protocol.md §9); undefined without a name.
+ * are one account whatever their case: docs/protocol.md §3.11); undefined without a name.
  */
 export function mentionPattern(me: string): RegExp | undefined {
   const name = me.normalize("NFC");

@@ -1,4 +1,4 @@
-// The conversation store (WEB.md §3): messages upserted by seq from live lines, offline
+// The conversation store (docs/web.md §6.1): messages upserted by seq from live lines, offline
 // deliveries, history pages and the catch-up alike, ordered by (timestamp, seq); local echoes
 // keyed by request id; unread counts and the "nouveaux messages" line. Memory only.
 import { type ErrorInfo, nameKey, type WireMessage } from "./wire.ts";
@@ -54,7 +54,7 @@ export interface Conversation {
   version: number;
 }
 
-/** Keep at most this many messages per conversation while at the bottom (WEB.md §3). */
+/** Keep at most this many messages per conversation while at the bottom (docs/web.md §6.1). */
 export const MAX_KEPT = 500;
 
 /** Orders two messages by (timestamp, seq): fixed-width timestamps sort as text. */

@@ -94,7 +94,7 @@ export function readMessage(line: Line): WireMessage | undefined {
   };
 }
 
-/** Private when `subtype` is "private" (any case) and `to` is not "global" (PROTOCOL A.2). */
+/** Private: `subtype` "private" (any case) and `to` not "global" (docs/protocol.md §3.4). */
 export function isPrivate(m: { subtype?: string; to?: string }): boolean {
   return m.subtype?.toLowerCase() === "private" && m.to !== undefined && m.to !== "global";
 }

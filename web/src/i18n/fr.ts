@@ -1,4 +1,4 @@
-// The French catalogue: the source every other language is checked against (WEB.md §5). Plain
+// The French catalogue: the source every other language is checked against (docs/web.md §8). Plain
 // spaces before `: ; ! ?` here; i18n.ts turns them into narrow no-break spaces.
 
 /** Every text of the page, in French. `{name}` is replaced; plural texts have `one`/`other`. */

@@ -1,5 +1,5 @@
 // The page: login form, or the chat (header, nav, main, aside) with the teacher console at
-// #/console; live regions; language, title and keyboard shortcuts (WEB.md §1, §5, §6).
+// #/console; live regions; language, title and keyboard shortcuts (docs/web.md §7, §8, §9).
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { Client } from "../core/client.ts";
 import { I18n, type Lang, LANGS } from "../core/i18n.ts";

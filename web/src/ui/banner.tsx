@@ -1,13 +1,13 @@
 // The connection banner: reconnecting with its countdown and "Réessayer maintenant", or stopped
-// with the reason (kick, ban with its end date) and a reconnect button (WEB.md §3). It sits in a
-// labelled region, so every part of the page is in a landmark.
+// with the reason (kick, ban with its end date) and a reconnect button (docs/web.md §3.2). It sits
+// in a labelled region, so every part of the page is in a landmark.
 import type { Client } from "../core/client.ts";
 import { describeError } from "../core/describe_error.ts";
 import { type I18n, parseTimestamp } from "../core/i18n.ts";
 import { useI18n, useNow } from "./hooks.ts";
 
 /**
- * A ban's end from its machine-readable `until` (docs/protocol.md §11, Administrators), as a
+ * A ban's end from its machine-readable `until` (docs/protocol.md §11.7), as a
  * date in words: "14 décembre 2026 à 10:30", "1er mars 2027 à 08:00", "December 14, 2026 at
  * 10:30 AM". The server's wall-clock time is shown as given.
  */

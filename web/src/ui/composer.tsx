@@ -1,5 +1,5 @@
 // The message box: Enter sends, Shift+Enter adds a line; a draft per conversation; waits out a
-// teacher's mute with a countdown, the draft kept (WEB.md §1, §5, §6).
+// teacher's mute with a countdown, the draft kept (docs/web.md §5, §7.3).
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { Client } from "../core/client.ts";
 import type { Conversation } from "../core/store.ts";
@@ -24,7 +24,7 @@ export function Composer(props: { client: Client; conv: Conversation; maxBytes: 
   const now = useNow(mutedUntil > Date.now());
   const muted = mutedUntil > now;
 
-  // Switching conversation: its own draft, and the focus (WEB.md §5).
+  // Switching conversation: its own draft, and the focus (docs/web.md §7.3).
   useEffect(() => {
     setText(drafts.get(conv.key) ?? "");
     setTooLong(false);

@@ -1,8 +1,8 @@
-// The teacher console at #/console (WEB.md §6): live figures, who is connected, kick, mute, ban
-// and unban, running mutes and bans, sanctions on names that are not connected (completed from
+// The teacher console at #/console (docs/web.md §9): live figures, who is connected, kick, mute,
+// ban and unban, running mutes and bans, sanctions on names that are not connected (completed from
 // `directory`), announce, channels (their history opens read-only in the chat), export. Hiding it
 // is cosmetic: the server answers `forbidden` to anyone else, and to a teacher acting on their own
-// name (docs/protocol.md §11), whose row offers no action.
+// name (docs/protocol.md §11.7), whose row offers no action.
 import type { ComponentChildren } from "preact";
 import { useEffect, useMemo, useState } from "preact/hooks";
 import type { Client } from "../core/client.ts";
@@ -456,7 +456,7 @@ function ByName(
   const [name, setName] = useState("");
   const [seconds, setSeconds] = useState(SANCTION_SECONDS[0]);
   const user = name.trim();
-  // One's own name is not offered: the server refuses it (docs/protocol.md §11).
+  // One's own name is not offered: the server refuses it (docs/protocol.md §11.7).
   const names = model.names.filter((n) => !isSelf(n, props.me));
   // Typed in full anyway: said here, as the server's refusal would read "teachers only".
   const self = isSelf(user, props.me);

@@ -152,7 +152,7 @@ export function ConversationNav(props: { client: Client; onOpened: () => void })
 
 /**
  * "Nouvelle conversation": any registered name, online or not, completed from the server's
- * `directory` (docs/protocol.md §11, Registered names) in a native datalist (arrow keys, Enter).
+ * `directory` (docs/protocol.md §11.6) in a native datalist (arrow keys, Enter).
  */
 function NewPrivate(props: { client: Client; onOpened: () => void }) {
   const t = useI18n();

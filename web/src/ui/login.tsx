@@ -1,4 +1,4 @@
-// The login / registration form. No socket is opened before it is sent (WEB.md §1, §3). What is
+// The login / registration form. No socket is opened before it is sent (docs/web.md §11). What is
 // missing or wrong in the form is said next to it, before anything is sent.
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { Client } from "../core/client.ts";

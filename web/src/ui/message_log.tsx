@@ -2,7 +2,7 @@
 // the held history (core/log_window.ts), moved as the reader scrolls and paging back by itself at
 // the top; the reader's line stays put when rows come or go; day separators, full dates on
 // hover, http(s) links and mentions of the signed-in user; a "nouveaux messages" line and a
-// "↓ N nouveaux" pill (WEB.md §1, §5; ISSUE 18, defects 6 and 8).
+// "↓ N nouveaux" pill (docs/web.md §6.2, §6.3, §7.2).
 import { Component, type VNode } from "preact";
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { Client } from "../core/client.ts";

@@ -1,4 +1,4 @@
-// The keyboard shortcut list (`?`). Never Ctrl+Alt: it is AltGr on AZERTY (WEB.md §5).
+// The keyboard shortcut list (`?`). Never Ctrl+Alt: it is AltGr on AZERTY (docs/web.md §7.3).
 import { Dialog } from "./dialog.tsx";
 import { useI18n } from "./hooks.ts";
 
