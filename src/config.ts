@@ -25,8 +25,8 @@ export const DEFAULT_DB = "./data/classcord.kv";
 export const DEFAULT_TRUSTED = "127.0.0.0/8,::1";
 
 /**
- * The limits of PROTOCOL B.7. Their windows are fixed by the protocol: oversized lines per 60 s,
- * dropped messages and bad lines per 10 s, login and registration failures per 10 min, new
+ * The limits of docs/protocol.md §5. Their windows are fixed by the protocol: oversized lines per
+ * 60 s, dropped messages and bad lines per 10 s, login and registration failures per 10 min, new
  * connections per 10 s.
  */
 export interface Limits {
@@ -96,9 +96,9 @@ export interface Config {
   logFile: string;
   /** Messages older than this many days are deleted; 0 keeps them forever. */
   retentionDays: number;
-  /** Whether a message sent without logging in makes a guest (PROTOCOL A.3). */
+  /** Whether a message sent without logging in makes a guest (docs/protocol.md §3.13). */
   guests: boolean;
-  /** TLS listener port; used only with a certificate and key (PROTOCOL B.8). */
+  /** TLS listener port; used only with a certificate and key (docs/protocol.md §7). */
   tlsPort: number;
   /** PEM certificate (chain) file for the TLS listener; empty: no TLS listener. */
   tlsCert: string;
@@ -121,7 +121,7 @@ export interface Config {
   nats: string[];
   /** This node's name in a cluster, unique among its nodes. */
   nodeName: string;
-  /** The limits of PROTOCOL B.7. */
+  /** The limits of docs/protocol.md §5. */
   limits: Limits;
 }
 
@@ -143,7 +143,10 @@ type Options = { [K in Exclude<keyof Config, "limits">]: Option<Config[K]> };
 /** An option for each field of {@link Limits}, likewise. In `--help` order, after the others. */
 type LimitOptions = { [K in keyof Limits]: Option<Limits[K]> };
 
-/** An integer flag of a B.7 limit; `scale` turns the flag's unit (seconds) into the field's. */
+/**
+ * An integer flag of a limit (docs/protocol.md §5); `scale` turns the flag's unit (seconds) into
+ * the field's.
+ */
 function limit(flag: string, value: number, help: string, scale = 1): Option<number> {
   return {
     flag,
@@ -173,7 +176,7 @@ const OPTIONS: Options = {
   port: {
     flag: "port",
     env: "CLASSCORD_PORT",
-    // The port every existing client has hard-coded (PROTOCOL A.1).
+    // The port every existing client has hard-coded (docs/protocol.md §1).
     default: "12345",
     help: "chat port (TCP, JSON lines)",
     parse: (v, src) => port(v, src),
@@ -283,7 +286,7 @@ const OPTIONS: Options = {
   tlsPort: {
     flag: "tls-port",
     env: "CLASSCORD_TLS_PORT",
-    // Next to the plain port, as PROTOCOL B.8 says.
+    // Next to the plain port, as docs/protocol.md §7 says.
     default: "12346",
     help: "TLS chat port, used when --tls-cert and --tls-key are given",
     parse: (v, src) => port(v, src),
@@ -416,7 +419,7 @@ const OPTIONS: Options = {
   },
 };
 
-// PROTOCOL B.7 defaults, from what ergo, InspIRCd, NATS, Centrifugo and OWASP ship.
+// docs/protocol.md §5 defaults, from what ergo, InspIRCd, NATS, Centrifugo and OWASP ship.
 const LIMIT_OPTIONS: LimitOptions = {
   maxLineBytes: limit("max-line-bytes", 64 * 1024, "longest line in bytes (too_large)"),
   maxUnterminatedBytes: limit(
@@ -614,5 +617,5 @@ export function helpText(): string {
   ].join("\n");
 }
 
-/** The B.7 defaults, as parsed from an empty command line. */
+/** The defaults of docs/protocol.md §5, as parsed from an empty command line. */
 export const DEFAULT_LIMITS: Limits = parseConfig([], {}).limits;

@@ -47,7 +47,7 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** Options beyond {@link Config}, for tests and tools. */
 export interface ServerOptions {
-  /** argon2id cost; tests use a cheap one, production the default of B.7. */
+  /** argon2id cost; tests use a cheap one, production the default of docs/protocol.md §9. */
   argon2?: Argon2Params;
   clock?: Clock;
   /**

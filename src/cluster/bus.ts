@@ -1,7 +1,7 @@
 // The bus of a cluster node: this node's sessions in an in-process Hub (local delivery, channel
 // membership, and chat messages through the hub's message log, here the stream log), every
 // other node's in the shared presence, and disconnections through the stream in order with the
-// chat (CLUSTER.md §2). Sessions see only the Bus interface.
+// chat (docs/cluster.md §3). Sessions see only the Bus interface.
 import { getLogger } from "@logtape/logtape";
 import { nameKey } from "../auth/names.ts";
 import type { ErrorCode } from "../errors.ts";

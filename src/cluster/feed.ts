@@ -1,5 +1,5 @@
-// A node's reading of the message stream (CLUSTER.md §2): one ordered consumer from where the
-// read model stands, each batch written to the read model with its new position in the same
+// A node's reading of the message stream (docs/cluster.md §3.3): one ordered consumer from where
+// the read model stands, each batch written to the read model with its new position in the same
 // commits, then handed on for fan-out; so what a session saw live can always be paged, and a
 // restarted node goes on from where it stood. A recreated stream (another epoch) or an empty
 // store means reading it all again. What a record becomes (its line, its fan-out) is the

@@ -1,6 +1,6 @@
 // A node's link to the NATS cluster: the connection, the message and login streams, and the
 // replicated buckets (accounts and sanctions, presence, private-message cursors), created the
-// same way by every node (CLUSTER.md §1).
+// same way by every node (docs/cluster.md §2).
 import { getLogger } from "@logtape/logtape";
 import {
   jetstream,
@@ -46,7 +46,7 @@ export class ClusterLink {
     readonly users: KV,
     readonly presence: KV,
     readonly cursors: KV,
-    /** The message stream's creation time: a new value means it was recreated (CLUSTER.md §2). */
+    /** The message stream's creation time: a new value means a new stream (docs/cluster.md §4.2). */
     readonly epoch: string,
     /** Replicas of every stream and bucket: 3, or fewer when the NATS cluster is smaller. */
     readonly replicas: number,

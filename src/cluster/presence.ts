@@ -1,4 +1,4 @@
-// Presence across nodes (CLUSTER.md §5): each node owns one key of the `cc_presence` bucket, a
+// Presence across nodes (docs/cluster.md §6): each node owns one key of the `cc_presence` bucket, a
 // snapshot of who is online on it and in which channels, put on every change (coalesced) and
 // every 2 s as a heartbeat. Every node watches the bucket; a peer whose key stopped changing for
 // 3 beats is dead, and its key is deleted (compare-and-set: one deleter wins, a fresh beat makes
@@ -31,7 +31,7 @@ export interface NodeSnapshot {
   channels: Record<string, { name: string; members: string[] }>;
 }
 
-/** Timing of the heartbeats (CLUSTER.md §5). */
+/** Timing of the heartbeats (docs/cluster.md §6). */
 export interface PresenceTiming {
   /** A node puts its snapshot this often even when nothing changed. */
   beatMs: number;

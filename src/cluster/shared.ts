@@ -2,7 +2,7 @@
 // bucket (read from a local copy every node keeps by watching), and login outcomes on the
 // `CC_AUTH` stream (every node reads the others' into its own throttle; a restarted node reads
 // the last window again), so an attacker cannot multiply attempts by the number of nodes
-// (CLUSTER.md §4, §7).
+// (docs/cluster.md §5.3, §8).
 import { getLogger } from "@logtape/logtape";
 import type { KV } from "@nats-io/kv";
 import type { LoginEvent, LoginEvents } from "../session/account.ts";

@@ -1,7 +1,7 @@
 // The store of a cluster node: accounts, bans and secrets in the replicated `cc_users` bucket,
-// shared by every node (CLUSTER.md §4); messages in the node's own Deno KV, its read model of
+// shared by every node (docs/cluster.md §5); messages in the node's own Deno KV, its read model of
 // the message stream (written by the feed, never here); private messages waiting for a user
-// told apart from those a session of theirs already got by a cursor per user (§6).
+// told apart from those a session of theirs already got by a cursor per user (docs/cluster.md §7).
 import { getLogger } from "@logtape/logtape";
 import type { KV, KvEntry } from "@nats-io/kv";
 import { nameKey } from "../auth/names.ts";

@@ -1,7 +1,7 @@
 // The message log of a cluster node: a message is published to the stream with an id (retried
 // with the same id through an election), numbered by the stream, read back by every node's feed
 // into its read model and only then handed to the hub for fan-out, the sender's node included
-// (CLUSTER.md §2). Durable, for the sender's ack, once the stream stored it on a quorum AND this
+// (docs/cluster.md §3). Durable, for the sender's ack, once the stream stored it on a quorum AND this
 // node's read model holds it (docs/architecture.md, "The ack rule").
 import { getLogger } from "@logtape/logtape";
 import type { JetStreamPublishOptions, PubAck } from "@nats-io/jetstream";
@@ -23,7 +23,7 @@ import type { InboxCursors } from "./store.ts";
 const log = getLogger(["classcord", "cluster"]);
 
 // Each attempt waits 2 s; attempts with the same id go on for 12 s, through a leader election
-// (4-9 s on NATS 2.9), before the message is given up (CLUSTER.md §2).
+// (4-9 s on NATS 2.9), before the message is given up (docs/cluster.md §3).
 const PUBLISH_ATTEMPT_MS = 2_000;
 const PUBLISH_GIVE_UP_MS = 12_000;
 // A read made right after a write waits this long at most for the node to have it: a history

@@ -27,13 +27,13 @@ export interface Member {
   readonly address: string;
   /** Ms since the epoch when this session came online. */
   readonly since: number;
-  /** Whether it said hello, and so may receive extension lines (PROTOCOL B.1). */
+  /** Whether it said hello, and so may receive extension lines (docs/protocol.md §4.1). */
   readonly helloed: boolean;
   /** Sends a last error (with `extra` fields), then closes the session (a kick or a ban). */
   disconnect(code: ErrorCode, text: Text, extra?: Readonly<Record<string, unknown>>): void;
 }
 
-/** What the bus knows of an online name (PROTOCOL B.6 `details`). */
+/** What the bus knows of an online name (docs/protocol.md §3.7 `details`). */
 export interface Presence {
   name: string;
   state: string;
@@ -58,9 +58,9 @@ export interface SessionInfo {
  */
 export type Audience = { all: true } | { channel: string } | { user: string; helloed?: true };
 
-/** A chat message to number, deliver and store (PROTOCOL A.2, B.3, B.6). */
+/** A chat message to number, deliver and store (docs/protocol.md §3.6, §4.3, §4.6). */
 export interface Post {
-  /** The request's fields, all forwarded (A.2). */
+  /** The request's fields, all forwarded (docs/protocol.md §3.6). */
   fields: Record<string, unknown>;
   /** The sender's name. */
   from: string;
@@ -71,7 +71,7 @@ export interface Post {
    * offline, until the next login.
    */
   to: { channel: Channel } | { user: string; name: string; inbox: boolean };
-  /** The sender's own session: no echo (A.2); posting to a channel joins it (B.4). */
+  /** The sender's session: no echo, and posting joins a channel (docs/protocol.md §3.3, §4.4). */
   except?: Member;
   /** Told of each recipient's write (fan-out latency), when this message is timed. */
   timer?: FanoutTimer;

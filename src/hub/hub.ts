@@ -186,7 +186,8 @@ export class Hub implements Bus, LogReader {
     };
     if ("channel" in to && except) this.joinChannel(except, to.channel);
     this.#events.emit({ type: "message", kind });
-    // The ack rule, for both logs: an ack once the message is durable, never before (B.3).
+    // The ack rule, for both logs: an ack once the message is durable, never before
+    // (docs/protocol.md §4.3).
     this.#log.append(
       draft,
       { except, timer },
@@ -221,7 +222,7 @@ export class Hub implements Bus, LogReader {
     }
     local?.timer?.arm(deliveries);
     if (deliveries > 0) this.#events.emit({ type: "delivered", count: deliveries });
-    // Metadata only: never the content (STYLE.md).
+    // Metadata only: never the content (docs/protocol.md §5.13).
     log.debug("Message {seq} ({kind}) from {user} to {deliveries} sessions", {
       seq,
       kind,

@@ -27,7 +27,7 @@ export interface OutboxOwner {
 
 /** Options of {@link Outbox}. */
 export interface OutboxOptions {
-  /** Bytes queued (and not yet written) beyond which the reader is too slow (B.7: 1 MiB). */
+  /** Bytes queued, not yet written, past which the reader is too slow (docs/protocol.md §5.11). */
   maxBytes: number;
   /** Monotonic milliseconds, for write deadlines. */
   now?: () => number;
@@ -53,10 +53,10 @@ function append<T>(list: T[], item: T): T[] {
 /**
  * Lines queued for one connection. `send` never blocks: lines queued during one turn of the
  * event loop go out in one write. When more than `maxBytes` wait, the connection is failed as a
- * slow consumer and nobody else waits for it (PROTOCOL B.7).
+ * slow consumer and nobody else waits for it (docs/protocol.md §5.11).
  *
  * `hold()` keeps further lines back until `release(reply)`, which writes the reply first: the
- * reply to register/login is then always the very next line (PROTOCOL A.3).
+ * reply to register/login is then always the very next line (docs/protocol.md §12.1).
  */
 export class Outbox {
   readonly #writer: Writer;

@@ -13,7 +13,7 @@ import { freePort } from "../../testing/ports.ts";
 
 /**
  * Limits lifted for tests that flood on purpose (throughput, crash safety, slow consumers), so
- * only what they test can stop them; the B.7 defaults apply everywhere else.
+ * only what they test can stop them; the defaults of docs/protocol.md §5 apply everywhere else.
  */
 export const FLOOD_LIMITS = {
   rateBurst: 1_000_000,
