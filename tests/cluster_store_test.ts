@@ -15,21 +15,6 @@ const NOT_A_CLUSTER_CASE: SkipList = {
     "refuses a cluster node's store",
 };
 
-// A defect this contract found, left to the cluster's rework: ClusterStore reads the cc_users
-// bucket from whichever replica answers first (direct get), so a node does not always read its
-// own last write (measured: 3 to 15 % of reads right after setPasswordHash, setAdmin, ban or
-// unban gave the value before). Only a missing key is confirmed with the stream's leader. The
-// read-back case fails on it every run; the cases below fail on it now and then. Remove each
-// line once the defect is fixed.
-const DEFECT = "known defect: a read right after a write may come from a lagging replica";
-const KNOWN_DEFECTS: SkipList = {
-  "what was just written reads back, every time: password, administrator, ban": DEFECT,
-  "users: password hash replaced, listed by name, deleted with their inbox": DEFECT,
-  "bans: a name is banned until a time, in any case; listed while running; lifted": DEFECT,
-  "conversations: each partner once, the newest first, with unread counts from read marks": DEFECT,
-  "setAdmin makes an account an administrator and back": DEFECT,
-};
-
 Deno.test(
   "ClusterStore keeps the Store contract on a real NATS cluster",
   needs("nats-server"),
@@ -60,6 +45,6 @@ Deno.test(
           await link.close();
         },
       };
-    }, { ...NOT_A_CLUSTER_CASE, ...KNOWN_DEFECTS });
+    }, NOT_A_CLUSTER_CASE);
   },
 );

@@ -209,8 +209,8 @@ export class ClusterStore implements Store {
     for await (const k of await this.#link.users.keys("u.>")) keys.push(k);
     const users: UserRecord[] = [];
     for (const k of keys) {
-      const entry = await this.#link.users.get(k);
-      if (entry?.operation === "PUT") users.push(entry.json<UserRecord>());
+      const entry = await this.#entry(k);
+      if (entry) users.push(entry.json<UserRecord>());
     }
     users.sort((a, b) => nameKey(a.name) < nameKey(b.name) ? -1 : 1);
     yield* users;
@@ -236,14 +236,14 @@ export class ClusterStore implements Store {
   }
 
   async bannedUntil(name: string): Promise<number | null> {
-    const entry = await this.#link.users.get(`b.${token(nameKey(name))}`);
-    return entry?.operation === "PUT" ? entry.json<BanValue>().until : null;
+    const entry = await this.#entry(`b.${token(nameKey(name))}`);
+    return entry ? entry.json<BanValue>().until : null;
   }
 
   async unban(name: string): Promise<boolean> {
     const key = `b.${token(nameKey(name))}`;
-    const entry = await this.#link.users.get(key);
-    if (entry?.operation !== "PUT") return false;
+    const entry = await this.#entry(key);
+    if (!entry) return false;
     try {
       await this.#link.users.delete(key, { previousSeq: entry.revision });
       return true;
@@ -257,8 +257,8 @@ export class ClusterStore implements Store {
     const now = this.#now();
     const out: { name: string; until: number }[] = [];
     for await (const k of await this.#link.users.keys("b.>")) {
-      const entry = await this.#link.users.get(k);
-      if (entry?.operation !== "PUT") continue;
+      const entry = await this.#entry(k);
+      if (!entry) continue;
       const ban = entry.json<BanValue>();
       if (ban.until > now) out.push(ban);
     }
@@ -288,8 +288,8 @@ export class ClusterStore implements Store {
     return this.#local.conversations(user, {
       ...options,
       readMark: async (partner) => {
-        const entry = await this.#link.users.get(readKey(user, partner));
-        return entry?.operation === "PUT" ? Number(entry.string()) : 0;
+        const entry = await this.#entry(readKey(user, partner));
+        return entry ? Number(entry.string()) : 0;
       },
     });
   }
@@ -298,8 +298,8 @@ export class ClusterStore implements Store {
   async markRead(user: string, partner: string, seq: number): Promise<void> {
     const key = readKey(user, partner);
     for (let attempt = 0; attempt < 5; attempt++) {
-      const entry = await this.#link.users.get(key);
-      const current = entry?.operation === "PUT" ? Number(entry.string()) : 0;
+      const entry = await this.#entry(key);
+      const current = entry ? Number(entry.string()) : 0;
       if (current >= seq) return;
       try {
         if (entry) await this.#link.users.update(key, String(seq), entry.revision);
@@ -375,24 +375,30 @@ export class ClusterStore implements Store {
   }
 
   /**
-   * A key's entry, read from any replica; a miss is confirmed with the stream's leader (a
-   * replica may lag behind a write made through another node: register there, log in here).
+   * A key's live value, read from the stream's leader (its last message for the key): a replica
+   * may lag behind a write just made, through this node or another (change a password, then log
+   * in; ban, then check), and a stale read there would be wrong for the user. Null when the key
+   * is missing or deleted.
    */
-  async #entry(key: string): Promise<KvEntry | null> {
-    const entry = await this.#link.users.get(key);
-    if (entry?.operation === "PUT") return entry;
-    if (entry) return null;
+  async #entry(key: string): Promise<Entry | null> {
     try {
       const msg = await this.#link.jsm.streams.getMessage("KV_cc_users", {
         last_by_subj: `$KV.cc_users.${key}`,
       });
       if (!msg || msg.header?.get("KV-Operation")) return null;
-      return await this.#link.users.get(key, { revision: msg.seq });
+      return { revision: msg.seq, json: <T>() => msg.json<T>(), string: () => msg.string() };
     } catch (err) {
       if (/no message found/i.test((err as Error).message)) return null;
       throw err;
     }
   }
+}
+
+/** A key's live value in the `cc_users` bucket, with its revision for compare-and-set. */
+interface Entry {
+  revision: number;
+  json<T>(): T;
+  string(): string;
 }
 
 function json(value: unknown): Uint8Array {
