@@ -33,7 +33,7 @@ Deno.test(
         assert.equal(lines.length, 1, second.err);
         assert.match(
           lines[0],
-          /Cannot start: Stream CC_MSG has 2 replicas and this node wants 1: every node must see the same NATS cluster$/,
+          /Cannot start: The stream "CC_MSG" has 2 replicas and this node wants 1: every node must see the same NATS cluster$/,
         );
         assert.match(first.output(), /Joined the NATS cluster at \S+ \(2 replicas\)/);
       } finally {

@@ -176,7 +176,7 @@ async function ensureStream(
   }
   if (info.config.num_replicas !== replicas) {
     throw new Error(
-      `Stream ${config.name} has ${info.config.num_replicas} replicas and this node wants ` +
+      `The stream "${config.name}" has ${info.config.num_replicas} replicas and this node wants ` +
         `${replicas}: every node must see the same NATS cluster`,
     );
   }
