@@ -12,23 +12,6 @@ const MESSAGES = 5;
 /** How long the node may take to count what it did (a scrape sees a finished write). */
 const SCRAPE_DEADLINE_MS = 10_000;
 
-/** Reads lines until one matches, failing at the deadline with what came instead. */
-async function until(
-  client: TestClient,
-  match: (line: Record<string, unknown>) => boolean,
-  timeoutMs = 10_000,
-): Promise<Record<string, unknown>> {
-  const deadline = Date.now() + timeoutMs;
-  const seen: unknown[] = [];
-  for (;;) {
-    const left = deadline - Date.now();
-    if (left <= 0) throw new Error(`No matching line; got ${JSON.stringify(seen)}`);
-    const line = await client.json(left);
-    if (match(line)) return line;
-    seen.push(line);
-  }
-}
-
 /** The `_count` of a histogram in a Prometheus text exposition (0 when absent). */
 function count(text: string, histogram: string): number {
   const m = text.match(new RegExp(`^${histogram}_count(?:\\{[^}]*\\})? (\\S+)$`, "m"));
@@ -49,8 +32,8 @@ Deno.test(
       await bob.loginAs("bob");
       for (let i = 0; i < MESSAGES; i++) {
         await alice.send({ type: "message", content: `n°${i}`, id: i });
-        const ack = await until(alice, (l) => l.type === "ack" && l.id === i);
-        const got = await until(bob, (l) => l.type === "message" && l.content === `n°${i}`);
+        const ack = await alice.until((l) => l.type === "ack" && l.id === i);
+        const got = await bob.until((l) => l.type === "message" && l.content === `n°${i}`);
         assert.equal(got.seq, ack.seq);
       }
       const url = `http://127.0.0.1:${node.metricsPort}/metrics`;

@@ -28,7 +28,7 @@ async function ask(
   request: Record<string, unknown>,
 ): Promise<Record<string, unknown>> {
   await client.send(request);
-  return await until(client, (l) => l.type !== "status");
+  return await client.until((l) => l.type !== "status");
 }
 
 /** Asks `users` until the list satisfies `ok` (a change on another node takes a moment). */
@@ -38,23 +38,6 @@ async function seen(client: TestClient, ok: (users: string[]) => boolean): Promi
     const users = (await ask(client, { type: "users" })).users as string[];
     if (ok(users)) return;
     if (Date.now() > deadline) throw new Error(`users stayed ${JSON.stringify(users)}`);
-  }
-}
-
-/** Reads lines until one matches, failing at the deadline with what came instead. */
-async function until(
-  client: TestClient,
-  match: (line: Record<string, unknown>) => boolean,
-  timeoutMs = 10_000,
-): Promise<Record<string, unknown>> {
-  const deadline = Date.now() + timeoutMs;
-  const seen: unknown[] = [];
-  for (;;) {
-    const left = deadline - Date.now();
-    if (left <= 0) throw new Error(`No matching line; got ${JSON.stringify(seen)}`);
-    const line = await client.json(left);
-    if (match(line)) return line;
-    seen.push(line);
   }
 }
 
@@ -75,7 +58,7 @@ Deno.test(
       );
       await bob.loginAs("bob");
       // alice hears bob come online on the other node.
-      await until(alice, (l) => l.type === "status" && l.user === "bob" && l.state === "online");
+      await alice.until((l) => l.type === "status" && l.user === "bob" && l.state === "online");
       assert.deepEqual((await ask(alice, { type: "users" })).users, ["alice", "bob"]);
       // (bob may hear of alice late: her node tells the others within 200 ms.)
       assert.deepEqual((await ask(bob, { type: "users" })).users, ["alice", "bob"]);
@@ -83,12 +66,12 @@ Deno.test(
       await ask(alice, { type: "hello", version: 2 });
       const ack = await ask(alice, { type: "message", content: "Bonjour à tous", id: 1 });
       assert.equal(ack.type, "ack");
-      const got = await until(bob, (l) => l.type === "message");
+      const got = await bob.until((l) => l.type === "message");
       assert.deepEqual([got.from, got.content, got.seq], ["alice", "Bonjour à tous", ack.seq]);
 
       // A private message across nodes, and one to a user offline everywhere, waiting for them.
       await bob.send({ type: "message", subtype: "private", to: "alice", content: "psst" });
-      const pm = await until(alice, (l) => l.type === "message" && l.subtype === "private");
+      const pm = await alice.until((l) => l.type === "message" && l.subtype === "private");
       assert.equal(pm.content, "psst");
 
       // The same history from either node.
@@ -130,14 +113,14 @@ Deno.test(
         const login = await frame((f) => f.type === "login");
         assert.equal(login.status, "ok");
         ws.send(JSON.stringify({ type: "message", content: "depuis le navigateur", id: 7 }));
-        const fromWeb = await until(alice, (l) => l.type === "message" && l.from === "Zoé");
+        const fromWeb = await alice.until((l) => l.type === "message" && l.from === "Zoé");
         assert.equal(fromWeb.content, "depuis le navigateur");
         await alice.send({ type: "message", content: "vu, Zoé !" });
         assert.equal((await frame((f) => f.content === "vu, Zoé !")).from, "alice");
         await seen(alice, (users) => users.includes("Zoé"));
         // A state set on node 2 is heard on node 1.
         ws.send(JSON.stringify({ type: "status", state: "away" }));
-        await until(alice, (l) => l.type === "status" && l.user === "Zoé" && l.state === "away");
+        await alice.until((l) => l.type === "status" && l.user === "Zoé" && l.state === "away");
         // The page's resume token works on the other node too (one secret for the cluster).
         await using onA = await a.connect();
         await ask(onA, { type: "hello", version: 2 });
@@ -181,7 +164,7 @@ Deno.test(
       {
         await using carol = await a.connect();
         await carol.login("carol");
-        const waiting = await until(carol, (l) => l.type === "message");
+        const waiting = await carol.until((l) => l.type === "message");
         assert.deepEqual([waiting.from, waiting.content, waiting.seq], [
           "bob",
           "à lire plus tard",
@@ -193,7 +176,7 @@ Deno.test(
         await using carol = await b.connect();
         await carol.login("carol");
         await carol.send({ type: "ping" });
-        const next = await until(carol, (l) => l.type !== "status");
+        const next = await carol.until((l) => l.type !== "status");
         assert.equal(next.type, "pong", `nothing waiting any more, got ${JSON.stringify(next)}`);
       }
     } finally {
@@ -278,9 +261,9 @@ Deno.test(
       }
       assert.equal(refused.code, "forbidden", JSON.stringify(refused));
       await prof.send({ type: "kick", user: "élève" });
-      const kicked = await until(prof, (l) => l.type !== "status" && l.type !== "message");
+      const kicked = await prof.until((l) => l.type !== "status" && l.type !== "message");
       assert.equal(kicked.status, "ok", JSON.stringify(kicked));
-      const last = await until(student, (l) => l.type === "error");
+      const last = await student.until((l) => l.type === "error");
       assert.equal(last.code, "forbidden");
       await assert.rejects(student.json(), /closed/i);
       // A ban given on node 2 refuses the login on node 1.
@@ -337,7 +320,7 @@ Deno.test(
       const onB = await b.connect();
       await onB.loginAs("lecteur B");
       const heard = (c: TestClient, content: string) =>
-        until(c, (l) => l.type === "message" && l.content === content, 30_000);
+        c.until((l) => l.type === "message" && l.content === content, 30_000);
       const acked: number[] = [];
       const send = async (content: string) => {
         const ack = await ask(alice, { type: "message", content, id: content });

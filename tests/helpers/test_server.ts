@@ -181,6 +181,22 @@ export class TestClient implements AsyncDisposable {
     return JSON.parse(await this.line(timeoutMs));
   }
 
+  /** Reads lines until one matches, failing at the deadline with what came instead. */
+  async until(
+    match: (line: Record<string, unknown>) => boolean,
+    timeoutMs = 10_000,
+  ): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + timeoutMs;
+    const seen: unknown[] = [];
+    for (;;) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`No matching line; got ${JSON.stringify(seen)}`);
+      const line = await this.json(left);
+      if (match(line)) return line;
+      seen.push(line);
+    }
+  }
+
   /** Sends a request and returns the next line as JSON. */
   async request(value: unknown): Promise<Record<string, unknown>> {
     await this.send(value);
