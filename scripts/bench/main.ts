@@ -9,6 +9,7 @@ import { memory } from "./memory.ts";
 import { startNatsCluster } from "../../testing/nats_cluster.ts";
 import { commitEach, groupCommit } from "./store.ts";
 import { loginStorm } from "./storm.ts";
+import { writeCost } from "./write_cost.ts";
 
 const SCENARIOS = [
   "store",
@@ -23,6 +24,7 @@ const SCENARIOS = [
   "memory",
   "inspircd",
   "inspircd-memory",
+  "write",
 ] as const;
 
 const { values } = parseArgs({
@@ -92,7 +94,11 @@ Scenarios (all by default; one JSON line each):
   inspircd-memory
           --inspircd-memory-clients (5000) connections logged in to ClassCord, then registered
           and joined to one room on InspIRCd: each server's RSS per connection
-          --inspircd-rest-seconds (15) after the logins, and its peak during them`);
+          --inspircd-rest-seconds (15) after the logins, and its peak during them
+  write   the writing process's CPU per write call and per line, for 1, 4, 16 and 64 lines of
+          ~120 bytes a call: Deno.Conn.write of each line or of the lines joined, node:net's
+          socket.write of each line, corked, or joined; into a process that discards (pinned
+          as for fanout), --seconds (10) / 10 each`);
   Deno.exit(0);
 }
 const chosen = values.scenario ?? [...SCENARIOS];
@@ -306,6 +312,11 @@ if (chosen.includes("inspircd") || chosen.includes("inspircd-memory")) {
         ),
       ),
     }));
+  }
+}
+if (chosen.includes("write")) {
+  for (const r of await writeCost(Number(values.seconds) / 10)) {
+    console.log(JSON.stringify({ scenario: "write", ...r }));
   }
 }
 if (chosen.includes("memory")) {
