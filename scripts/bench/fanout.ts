@@ -41,6 +41,8 @@ export interface Step {
   max_ms: number;
   lost: number;
   server_cpu_us_per_delivery: number;
+  /** Server CPU (user + system) over the step and its drain, in % of one core. */
+  server_cpu_percent: number;
   generator_cpu_percent: number;
 }
 
@@ -79,7 +81,7 @@ function cheapHash(): Promise<string> {
 }
 
 /** A generator-side connection: counts lines; samplers also time the probe messages. */
-class Peer {
+export class Peer {
   lines = 0;
   readonly latencies: number[] = [];
   #rest = "";
@@ -248,7 +250,7 @@ function cpuSelf(): Promise<{ cpuSeconds: number }> {
 }
 
 /** The running target with its connected peers. */
-interface Rig extends AsyncDisposable {
+export interface Rig extends AsyncDisposable {
   peers: Peer[];
   /** The server processes (several nodes of a cluster). */
   pids: number[];
@@ -264,7 +266,7 @@ async function statsOf(pids: number[]): Promise<{ cpuSeconds: number; rssBytes: 
 }
 
 /** Starts a target and connects `n` peers; with `samplers` = n every peer times its lines. */
-async function rig(
+export async function rig(
   kind: TargetKind,
   n: number,
   samplers: number,
@@ -364,7 +366,7 @@ async function seedClusterUsers(socket: string, names: string[]): Promise<void> 
 }
 
 /** Waits (at most 10 s) until no line has arrived for 500 ms. */
-async function quiet(peers: Peer[]): Promise<void> {
+export async function quiet(peers: Peer[]): Promise<void> {
   const deadline = performance.now() + 10_000;
   let last = total(peers);
   let since = performance.now();
@@ -375,13 +377,19 @@ async function quiet(peers: Peer[]): Promise<void> {
   }
 }
 
-function total(peers: Peer[]): number {
+/** Lines received by all `peers` so far. */
+export function total(peers: Peer[]): number {
   let sum = 0;
   for (const p of peers) sum += p.lines;
   return sum;
 }
 
-async function until(done: () => boolean, timeoutMs: number, what: string): Promise<boolean> {
+/** Waits until `done()`; past `timeoutMs` throws naming `what`, or returns false when `what` is "". */
+export async function until(
+  done: () => boolean,
+  timeoutMs: number,
+  what: string,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (!done()) {
     if (Date.now() > deadline) {
@@ -393,12 +401,21 @@ async function until(done: () => boolean, timeoutMs: number, what: string): Prom
   return true;
 }
 
-/** Sends `rate` messages per second for `seconds`, from `senders` peers, in 10 ms ticks. */
-async function drive(
+/** A chat message as ClassCord's protocol carries it, its content the send time (ms). */
+function chatLine(now: number): string {
+  return `{"type":"message","content":"t${now}"}\n`;
+}
+
+/**
+ * Sends `rate` messages per second for `seconds`, from `senders` peers, in 10 ms ticks; `line`
+ * writes one message carrying its send time (another server's protocol).
+ */
+export async function drive(
   peers: Peer[],
   senders: number,
   rate: number,
   seconds: number,
+  line: (now: number) => string = chatLine,
 ): Promise<number> {
   let sent = 0;
   let owed = 0;
@@ -411,8 +428,7 @@ async function drive(
     const writes = [];
     for (let k = 0; k < batch; k++) {
       const from = peers[(sent + k) % senders];
-      const line = `{"type":"message","content":"t${performance.now()}"}\n`;
-      writes.push(from.write(encoder.encode(line)));
+      writes.push(from.write(encoder.encode(line(performance.now()))));
     }
     sent += batch;
     await Promise.all(writes);
@@ -427,7 +443,7 @@ async function drive(
  * One step: `send` holds a rate and returns how many messages it sent; each is owed to
  * `recipients` peers. Then a drain of up to 3 s for the last deliveries.
  */
-async function step(
+export async function step(
   r: Rig,
   rate: number,
   recipients: number,
@@ -459,6 +475,9 @@ async function step(
     server_cpu_us_per_delivery: rr(
       (serverAfter.cpuSeconds - serverBefore.cpuSeconds) * 1e6 / Math.max(1, received),
     ),
+    server_cpu_percent: Math.round(
+      (serverAfter.cpuSeconds - serverBefore.cpuSeconds) / elapsed * 100,
+    ),
     generator_cpu_percent: Math.round(
       (selfAfter.cpuSeconds - selfBefore.cpuSeconds) / elapsed * 100,
     ),
@@ -473,7 +492,7 @@ export interface Ladder {
 }
 
 /** A step that holds: p99 within 200 ms and nothing lost. */
-function holds(s: Step): boolean {
+export function holds(s: Step): boolean {
   return s.p99_ms <= 200 && s.lost === 0;
 }
 

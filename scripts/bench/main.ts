@@ -4,10 +4,12 @@ import { parseArgs } from "node:util";
 import { attack } from "./attack.ts";
 import { idle, type Ladder, ladder, nullCeiling, privateLadder, type Step } from "./fanout.ts";
 import { median } from "./harness.ts";
+import { compareFanout, findInspircd, idleMemory, NOT_INSTALLED, summarize } from "./inspircd.ts";
 import { memory } from "./memory.ts";
 import { startNatsCluster } from "../../testing/nats_cluster.ts";
 import { commitEach, groupCommit } from "./store.ts";
 import { loginStorm } from "./storm.ts";
+import { writeCost } from "./write_cost.ts";
 
 const SCENARIOS = [
   "store",
@@ -20,6 +22,9 @@ const SCENARIOS = [
   "connect",
   "idle",
   "memory",
+  "inspircd",
+  "inspircd-memory",
+  "write",
 ] as const;
 
 const { values } = parseArgs({
@@ -37,6 +42,11 @@ const { values } = parseArgs({
     "connect-users": { type: "string", default: "1000" },
     "memory-users": { type: "string", default: "100" },
     "rest-seconds": { type: "string", default: "60" },
+    "inspircd-clients": { type: "string", default: "1000" },
+    "inspircd-rates": { type: "string", default: "25,100,400,800,1600" },
+    "inspircd-seconds": { type: "string", default: "5" },
+    "inspircd-memory-clients": { type: "string", default: "5000" },
+    "inspircd-rest-seconds": { type: "string", default: "15" },
     help: { type: "boolean", short: "h" },
   },
 });
@@ -72,7 +82,23 @@ Scenarios (all by default; one JSON line each):
   memory  server RSS (VmRSS, with anon/file and threads) right after start, after
           --memory-users (100) register and log in with real argon2id, and after
           --rest-seconds (60) at rest with them connected; goal under 64 MiB (issue 5).
-          BENCH_SERVER_FLAGS="--v8-flags=..." compares runtime flags`);
+          BENCH_SERVER_FLAGS="--v8-flags=..." compares runtime flags
+  inspircd
+          ClassCord against InspIRCd (Debian's package "inspircd", 3.x; skipped when it is not
+          installed, INSPIRCD=path overrides): --inspircd-clients (1000) clients in one room,
+          10 senders, each of --inspircd-rates (25,100,400,800,1600) msg/s, then doubled while
+          either server holds, for --inspircd-seconds (5); a fresh server per step, run as
+          ClassCord, InspIRCd, InspIRCd, ClassCord. One JSON line per rate (p99, loss, server CPU
+          in % of one core of each try), then the highest rate both tries held and CPU per
+          delivery at 100 msg/s, with their ratios. Limits opened on both, pinned as for fanout
+  inspircd-memory
+          --inspircd-memory-clients (5000) connections logged in to ClassCord, then registered
+          and joined to one room on InspIRCd: each server's RSS per connection
+          --inspircd-rest-seconds (15) after the logins, and its peak during them
+  write   the writing process's CPU per write call and per line, for 1, 4, 16 and 64 lines of
+          ~120 bytes a call: Deno.Conn.write of each line or of the lines joined, node:net's
+          socket.write of each line, corked, or joined; into a process that discards (pinned
+          as for fanout), --seconds (10) / 10 each`);
   Deno.exit(0);
 }
 const chosen = values.scenario ?? [...SCENARIOS];
@@ -231,6 +257,67 @@ if (chosen.includes("idle")) {
   console.log(
     JSON.stringify({ scenario: "idle", ...(await idle(Number(values["idle-clients"]))) }),
   );
+}
+if (chosen.includes("inspircd") || chosen.includes("inspircd-memory")) {
+  const irc = await findInspircd();
+  if (!irc) console.log(JSON.stringify({ scenario: "inspircd", skipped: NOT_INSTALLED }));
+  if (irc && chosen.includes("inspircd")) {
+    const clients = Number(values["inspircd-clients"]);
+    const rows = await compareFanout(irc.path, {
+      clients,
+      seconds: Number(values["inspircd-seconds"]),
+      rates: values["inspircd-rates"]!.split(",").map(Number),
+      onRow: (row) => {
+        const tries = (steps: typeof row.classcord) =>
+          steps.map((s) => ({
+            p99_ms: s.p99_ms,
+            p50_ms: s.p50_ms,
+            lost: s.lost,
+            server_cpu_percent: s.server_cpu_percent,
+            server_cpu_us_per_delivery: s.server_cpu_us_per_delivery,
+            generator_cpu_percent: s.generator_cpu_percent,
+          }));
+        console.log(JSON.stringify({
+          scenario: "inspircd_rate",
+          clients,
+          rate: row.rate,
+          deliveries_per_s: row.rate * (clients - 1),
+          classcord: tries(row.classcord),
+          inspircd: tries(row.inspircd),
+        }));
+      },
+    });
+    console.log(JSON.stringify({
+      scenario: "inspircd",
+      inspircd_version: irc.version,
+      clients,
+      senders: 10,
+      ...summarize(rows, clients),
+    }));
+  }
+  if (irc && chosen.includes("inspircd-memory")) {
+    const n = Number(values["inspircd-memory-clients"]);
+    const rest = Number(values["inspircd-rest-seconds"]);
+    const ours = await idleMemory("classcord", irc.path, n, rest);
+    const theirs = await idleMemory("inspircd", irc.path, n, rest);
+    console.log(JSON.stringify({
+      scenario: "inspircd-memory",
+      inspircd_version: irc.version,
+      rest_seconds: rest,
+      classcord: ours,
+      inspircd: theirs,
+      ratio_per_connection: Number(
+        (ours.rss_per_connection_at_rest_bytes / theirs.rss_per_connection_at_rest_bytes).toFixed(
+          2,
+        ),
+      ),
+    }));
+  }
+}
+if (chosen.includes("write")) {
+  for (const r of await writeCost(Number(values.seconds) / 10)) {
+    console.log(JSON.stringify({ scenario: "write", ...r }));
+  }
 }
 if (chosen.includes("memory")) {
   console.log(
