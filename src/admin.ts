@@ -8,7 +8,7 @@ import type { Bus } from "./hub/bus.ts";
 import type { AdminReply, AdminRequest } from "./protocol/admin.ts";
 import { T } from "./protocol/texts.ts";
 import { AccountError, changeAccount, liftBan, runningBans } from "./store/accounts.ts";
-import type { Store } from "./store/store.ts";
+import type { AccountStore } from "./store/store.ts";
 
 const log = getLogger(["classcord", "session"]);
 
@@ -19,7 +19,7 @@ const log = getLogger(["classcord", "session"]);
  */
 export async function answerAdmin(
   req: AdminRequest,
-  deps: { store: Store; bus: Bus; clock: Clock },
+  deps: { store: AccountStore; bus: Bus; clock: Clock },
 ): Promise<AdminReply> {
   const { store, bus, clock } = deps;
   try {

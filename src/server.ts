@@ -25,7 +25,7 @@ import { type ServerInfo, Session, type SessionDeps } from "./session/session.ts
 import { GroupCommit } from "./store/group_commit.ts";
 import { KvStore } from "./store/kv_store.ts";
 import { StoreLock } from "./store/lock.ts";
-import type { Store } from "./store/store.ts";
+import type { MessageAppender, MessageStore, Store } from "./store/store.ts";
 import { Connections } from "./transport/connections.ts";
 import { AdminSocket, adminSocketPath } from "./transport/admin_socket.ts";
 import { ConnectionGate } from "./transport/gate.ts";
@@ -345,7 +345,10 @@ async function openBackend(config: Config, local: KvStore, events: Events): Prom
  * One node: the in-process bus over the local message log (group commit into `store`); nothing
  * shared, always ready. Closing it stores what is queued.
  */
-export async function localBackend(store: Store, events: Events): Promise<Backend> {
+export async function localBackend(
+  store: Store & MessageAppender,
+  events: Events,
+): Promise<Backend> {
   const commits = await GroupCommit.open(store, { events });
   const bus = new Hub({ log: new LocalLog(commits), events });
   return {
@@ -405,7 +408,7 @@ function noStats(startedAt: number): () => Promise<Stats> {
 }
 
 /** Deletes messages past the retention period; a failure is logged and retried next sweep. */
-async function prune(store: Store, clock: Clock, days: number): Promise<void> {
+async function prune(store: MessageStore, clock: Clock, days: number): Promise<void> {
   if (days <= 0) return;
   try {
     const removed = await store.pruneBefore(clock.now() - days * DAY_MS);

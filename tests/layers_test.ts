@@ -142,6 +142,25 @@ Deno.test("session/ sees the store, hasher, bus, clock and transports as types o
   }
 });
 
+// docs/architecture.md, "Seams": session code asks the store for the part it uses (AccountStore,
+// MessageStore), never for an implementation, whose extra methods it could then lean on.
+Deno.test("session/ sees store/ only through the seam, store.ts, and the export formats", async () => {
+  const graph = await SRC();
+  // The parser sees the seam: moderation takes the accounts part as a type.
+  const moderation = graph.get("src/session/moderation.ts")!.imports;
+  assert.ok(moderation.some((i) => i.target === "src/store/store.ts" && i.typeOnly));
+  for (const [path, { imports }] of graph) {
+    if (!path.startsWith("src/session/")) continue;
+    for (const imp of imports) {
+      if (!imp.target.startsWith("src/store/")) continue;
+      assert.ok(
+        ["src/store/store.ts", "src/store/export.ts"].includes(imp.target),
+        `${path} imports ${imp.target}`,
+      );
+    }
+  }
+});
+
 Deno.test("observability is a seam: protocol, session and hub emit events, never touch metrics", async () => {
   for (const [path, { imports }] of await SRC()) {
     if (!/^src\/(protocol|session|hub|transport|store)\//.test(path)) continue;

@@ -10,6 +10,7 @@ import type { Events } from "../events.ts";
 import type { KvStore } from "../store/kv_store.ts";
 import type { Append } from "../store/store.ts";
 import { type ClusterLink, MESSAGES } from "./link.ts";
+import { ReadModel } from "./read_model.ts";
 import { type DisconnectRecord, type MessageRecord, parseRecord } from "./records.ts";
 
 const log = getLogger(["classcord", "cluster"]);
@@ -40,7 +41,7 @@ const WATCHDOG_MS = 3_000;
 /** The stream, read into the read model in order. */
 export class Feed {
   readonly #link: ClusterLink;
-  readonly #local: KvStore;
+  readonly #model: ReadModel;
   readonly #handler: FeedHandler;
   readonly #events: Events;
   #applied = 0;
@@ -58,7 +59,7 @@ export class Feed {
   /** `events` is told of each read-model commit (the `commit` event, as a single server's). */
   constructor(link: ClusterLink, local: KvStore, handler: FeedHandler, events: Events) {
     this.#link = link;
-    this.#local = local;
+    this.#model = new ReadModel(local);
     this.#handler = handler;
     this.#events = events;
     // An ordered consumer does not always notice it died with its server (nats.node#570):
@@ -112,15 +113,15 @@ export class Feed {
    * as it is now, then goes on reading in the background.
    */
   async start(): Promise<void> {
-    let position = await this.#local.streamPosition();
+    let position = await this.#model.position();
     const info = await this.#link.jsm.streams.info(MESSAGES);
     const last = info.state.last_seq;
     if (position && (position.epoch !== this.#link.epoch || position.seq > last)) {
       log.warning("The message stream was recreated: rebuilding this node's history");
-      await this.#local.clearAll();
+      await this.#model.clear();
       position = null;
     }
-    if (!position && (await this.#local.lastSeq()) > 0) await this.#local.clearAll();
+    if (!position && (await this.#model.lastSeq()) > 0) await this.#model.clear();
     this.#applied = this.#received = position?.seq ?? 0;
     this.#lastTs = position?.ts ?? 0;
     const from = this.#applied;
@@ -226,7 +227,7 @@ export class Feed {
       for (;;) {
         try {
           const start = performance.now();
-          await this.#local.appendFromStream(items, this.#link.epoch);
+          await this.#model.append(items, this.#link.epoch);
           if (items.length > 0) {
             const seconds = (performance.now() - start) / 1000;
             this.#events.emit({ type: "commit", seconds, messages: items.length });

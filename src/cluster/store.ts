@@ -7,7 +7,6 @@ import type { KV, KvEntry } from "@nats-io/kv";
 import { nameKey } from "../auth/names.ts";
 import type { KvStore } from "../store/kv_store.ts";
 import type {
-  Append,
   Conversation,
   ConversationSummary,
   ExportFilter,
@@ -130,7 +129,10 @@ interface BanValue {
   until: number;
 }
 
-/** {@link Store} of a cluster node. */
+/**
+ * Both store parts of a cluster node ({@link Store}): accounts and moderation in NATS, messages
+ * read from its read model. No appender: messages reach the read model through the stream only.
+ */
 export class ClusterStore implements Store {
   readonly #local: KvStore;
   readonly #link: ClusterLink;
@@ -317,15 +319,6 @@ export class ClusterStore implements Store {
 
   lastSeq(): Promise<number> {
     return this.#local.lastSeq();
-  }
-
-  /**
-   * Not on a cluster node: messages reach its read model through the stream only.
-   *
-   * @throws {Error} always
-   */
-  append(_batch: Append[]): Promise<number> {
-    return Promise.reject(new Error("A cluster node stores messages through the stream"));
   }
 
   history(

@@ -7,7 +7,8 @@ import { DEFAULT_ARGON2, type PasswordHasher, WorkerHasher } from "../auth/passw
 import { DEFAULT_DB, parseConfig } from "../config.ts";
 import { parseChannel } from "../protocol/channel.ts";
 import { formatTimestamp, forwardedMessage } from "../protocol/replies.ts";
-import type { Append, Store } from "../store/store.ts";
+import type { KvStore } from "../store/kv_store.ts";
+import type { AccountStore, Append, MessageAppender, MessageStore } from "../store/store.ts";
 import {
   dbPath,
   parseFlags,
@@ -92,7 +93,7 @@ function warn(text: string): void {
  * a progress bar on a terminal: 600 accounts take about 35 s).
  */
 async function importUsers(
-  store: Store,
+  store: AccountStore,
   users: [string, string][],
   hasher: PasswordHasher,
 ): Promise<Tally> {
@@ -175,7 +176,7 @@ class MessageImport {
   readonly tally = new Tally();
   /** Imported messages older than the server's retention (they would be deleted at start). */
   old = 0;
-  readonly #store: Store;
+  readonly #store: MessageAppender & Pick<MessageStore, "lastSeq" | "knownImports">;
   readonly #retentionStart: number | undefined;
   #seq = 0;
   #row = 0;
@@ -192,7 +193,10 @@ class MessageImport {
    */
   readonly #occurrences = new Map<string, number>();
 
-  constructor(store: Store, retentionDays: number | undefined) {
+  constructor(
+    store: MessageAppender & Pick<MessageStore, "lastSeq" | "knownImports">,
+    retentionDays: number | undefined,
+  ) {
     this.#store = store;
     this.#retentionStart = retentionDays ? Date.now() - retentionDays * DAY_MS : undefined;
   }
@@ -333,7 +337,7 @@ export async function importCommand(args: string[]): Promise<number> {
   // Both inputs are read and checked before anything is written.
   const users = values.users === undefined ? undefined : await readUsers(resolvePath(values.users));
   const db = values.messages === undefined ? undefined : openMessages(resolvePath(values.messages));
-  let store: Store & AsyncDisposable;
+  let store: KvStore & AsyncDisposable;
   try {
     // Held until the end: a running server numbers messages on its own, and would collide.
     const opened = await writeStore(values.db, "import", { create: true });

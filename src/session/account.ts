@@ -1,5 +1,5 @@
 // Accounts: registration, login (with its reply, its offline messages and what it counts) and
-// guest names, over the Store, PasswordHasher and Bus interfaces.
+// guest names, over the AccountStore, PasswordHasher and Bus interfaces.
 import { getLogger } from "@logtape/logtape";
 import type { PasswordHasher } from "../auth/password.ts";
 import { RESUME_TTL_MS, type ResumeTokens } from "../auth/resume.ts";
@@ -13,7 +13,7 @@ import { encodeBytes } from "../protocol/encode.ts";
 import { loginOk, registerOk } from "../protocol/replies.ts";
 import type { Request, RequestId } from "../protocol/schema.ts";
 import { T, type Text } from "../protocol/texts.ts";
-import type { Account, Store, UserRecord } from "../store/store.ts";
+import type { Account, AccountStore, MessageStore, UserRecord } from "../store/store.ts";
 import type { Client, Inbox, Peer } from "./client.ts";
 import { KeyedWindows, LoginThrottle } from "./limits.ts";
 import type { Moderation } from "./moderation.ts";
@@ -38,7 +38,8 @@ export const DEFAULT_GUEST_NAME = "invité";
 
 /** What accounts need from the server. */
 export interface AccountsDeps {
-  store: Store;
+  /** Accounts; of messages, only the inbox a login hands over. */
+  store: AccountStore & Pick<MessageStore, "inbox" | "clearInbox">;
   hasher: PasswordHasher;
   bus: Bus;
   clock: Clock;

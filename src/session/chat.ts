@@ -24,7 +24,13 @@ import {
 } from "../protocol/replies.ts";
 import { isPrivate, type Request } from "../protocol/schema.ts";
 import { T } from "../protocol/texts.ts";
-import type { Account, Conversation, Store, UserRecord } from "../store/store.ts";
+import type {
+  Account,
+  AccountStore,
+  Conversation,
+  MessageStore,
+  UserRecord,
+} from "../store/store.ts";
 import type { Accounts } from "./account.ts";
 import type { Client } from "./client.ts";
 import type { Moderation } from "./moderation.ts";
@@ -38,7 +44,8 @@ type Route = { channel: Channel } | { key: string; name: string; account?: UserR
 export interface ChatDeps {
   bus: Bus;
   clock: Clock;
-  store: Store;
+  /** History, conversations and read marks; of accounts, the directory and private recipients. */
+  store: MessageStore & Pick<AccountStore, "getUser" | "findUsers">;
   events: Events;
   accounts: Accounts;
   moderation: Moderation;

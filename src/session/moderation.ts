@@ -16,7 +16,7 @@ import {
 } from "../protocol/replies.ts";
 import { type AdminAction, T } from "../protocol/texts.ts";
 import type { Request, RequestId } from "../protocol/schema.ts";
-import type { Account, Store } from "../store/store.ts";
+import type { Account, AccountStore } from "../store/store.ts";
 import type { Client } from "./client.ts";
 
 type Target = Extract<Request, { type: "kick" | "mute" | "ban" | "unban" | "unmute" }>;
@@ -83,14 +83,14 @@ const MAX_TIMER_MS = 24 * 3600 * 1000;
  */
 export class Moderation {
   readonly #bus: Bus;
-  readonly #store: Store;
+  readonly #store: AccountStore;
   readonly #clock: Clock;
   readonly #mutes: MuteTable;
   // The end of the mute ending first, when it is told to its sessions.
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
 
-  constructor(deps: { bus: Bus; store: Store; clock: Clock; mutes?: MuteTable }) {
+  constructor(deps: { bus: Bus; store: AccountStore; clock: Clock; mutes?: MuteTable }) {
     this.#bus = deps.bus;
     this.#store = deps.store;
     this.#clock = deps.clock;

@@ -4,7 +4,6 @@ import { DEFAULT_LIMITS } from "../config.ts";
 import { NO_EVENTS } from "../events.ts";
 import { localBackend, sessionDeps } from "../server.ts";
 import { KvStore } from "../store/kv_store.ts";
-import type { Store } from "../store/store.ts";
 import type { SessionOutput } from "./client.ts";
 import { Session } from "./session.ts";
 
@@ -65,7 +64,7 @@ class Recorder implements SessionOutput {
   }
 }
 
-async function world(wrap: (store: Store) => Store = (s) => s) {
+async function world(wrap: (store: KvStore) => KvStore = (s) => s) {
   const kv = wrap(await KvStore.open(":memory:"));
   const hasher = new FakeHasher();
   const clock = { t: Date.UTC(2026, 2, 2, 14, 5, 9, 123), now: () => clock.t };

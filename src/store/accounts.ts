@@ -1,6 +1,6 @@
 // Changes to accounts as the `user` command makes them: the same rules whether the command
 // writes the store itself or asks the running server to (src/session/admin.ts).
-import type { Store } from "./store.ts";
+import type { AccountStore } from "./store.ts";
 
 /** A change to one account. */
 export type AccountChange =
@@ -28,7 +28,7 @@ export class AccountError extends Error {
  * name no account has
  */
 export async function changeAccount(
-  store: Store,
+  store: AccountStore,
   change: AccountChange,
   options: { now: number },
 ): Promise<string> {
@@ -61,7 +61,7 @@ export async function changeAccount(
  * @throws {AccountError} `missing` when no ban runs on the name
  */
 export async function liftBan(
-  store: Store,
+  store: AccountStore,
   name: string,
   options: { now: number },
 ): Promise<string> {
@@ -75,7 +75,7 @@ export async function liftBan(
 
 /** The running bans, by name (case-folded), with their end in ms since the epoch. */
 export async function runningBans(
-  store: Store,
+  store: AccountStore,
   options: { now: number },
 ): Promise<{ name: string; until: number }[]> {
   return (await store.bans())

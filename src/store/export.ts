@@ -1,7 +1,7 @@
 // The export shapes of the old export script (docs/protocol.md §13.2): the stored channel messages
 // as JSON or CSV, streamed, for the export command and the teacher console's downloads alike.
 import { stringify } from "csv-stringify/sync";
-import type { ExportFilter, Store, StoredMessage } from "./store.ts";
+import type { ExportFilter, MessageStore, StoredMessage } from "./store.ts";
 
 /** Output formats of an export. */
 export const FORMATS = ["json", "csv"] as const;
@@ -89,7 +89,7 @@ export interface ExportOptions extends CsvOptions {
 
 /** Writes the filtered channel messages to `sink` as they are read; returns how many. */
 export async function writeMessages(
-  store: Store,
+  store: MessageStore,
   sink: TextSink,
   options: ExportOptions & { progress?: { tick(): void } },
 ): Promise<number> {
@@ -129,7 +129,10 @@ export async function writeMessages(
  * An export as a byte stream (a download): written as it is read, so a year of history never
  * sits in memory.
  */
-export function exportStream(store: Store, options: ExportOptions): ReadableStream<Uint8Array> {
+export function exportStream(
+  store: MessageStore,
+  options: ExportOptions,
+): ReadableStream<Uint8Array> {
   const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
   const writer = writable.getWriter();
   const sink = new TextSink({

@@ -2,7 +2,10 @@
 // in batches; a message's callback runs once the batch holding it has committed.
 import { getLogger } from "@logtape/logtape";
 import { type Events, NO_EVENTS } from "../events.ts";
-import type { Append, Store } from "./store.ts";
+import type { Append, MessageAppender, MessageStore } from "./store.ts";
+
+/** What the group commit writes to: where messages are appended, and the last seq stored. */
+export type CommitTarget = MessageAppender & Pick<MessageStore, "lastSeq">;
 
 const log = getLogger(["classcord", "store"]);
 
@@ -30,7 +33,7 @@ interface Entry {
  * share a commit and the fan-out never waits for the disk.
  */
 export class GroupCommit {
-  readonly #store: Store;
+  readonly #store: CommitTarget;
   readonly #maxBatch: number;
   readonly #attempts: number;
   readonly #events: Events;
@@ -40,7 +43,7 @@ export class GroupCommit {
   #writing: Promise<void> | undefined;
   #waiters: { seq: number; wake: () => void }[] = [];
 
-  private constructor(store: Store, lastSeq: number, options: MessageLogOptions) {
+  private constructor(store: CommitTarget, lastSeq: number, options: MessageLogOptions) {
     this.#store = store;
     this.#seq = this.#committedSeq = lastSeq;
     // 256 messages: a few hundred KiB per commit, well inside one KV atomic operation.
@@ -50,7 +53,7 @@ export class GroupCommit {
   }
 
   /** Opens the log after the last stored seq. */
-  static async open(store: Store, options: MessageLogOptions = {}): Promise<GroupCommit> {
+  static async open(store: CommitTarget, options: MessageLogOptions = {}): Promise<GroupCommit> {
     return new GroupCommit(store, await store.lastSeq(), options);
   }
 

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { KvStore } from "./kv_store.ts";
-import { GroupCommit } from "./group_commit.ts";
-import type { Append, Store } from "./store.ts";
+import { type CommitTarget, GroupCommit } from "./group_commit.ts";
+import type { Append } from "./store.ts";
 
 /** A store whose commits wait for the test, recording each batch's seqs. */
-function gatedStore(inner: Store) {
+function gatedStore(inner: CommitTarget) {
   const batches: number[][] = [];
   const gates: (() => void)[] = [];
   let failures = 0;

@@ -1,4 +1,4 @@
-// Deno KV implementation of Store.
+// Deno KV implementation of both store parts (AccountStore, MessageStore) and of MessageAppender.
 //
 // Key layout (every key the server writes; names are case-folded NFC, `ts` is ms since epoch):
 //   ["users", user]                 -> UserRecord
@@ -20,6 +20,8 @@
 // Only in a cluster node's store (its read model of the cluster's stream; accounts, bans and
 // mutes are in NATS, not here):
 //   ["stream"]                      -> StreamPosition  where the read model stands in the stream
+//                                                      (owner: src/cluster/read_model.ts, through
+//                                                      append's SideValue; clusterNode() reads it)
 //   ["cluster"]                     -> ClusterMark     written at each start of a node
 import { concatBytes } from "../bytes.ts";
 import { nameKey } from "../auth/names.ts";
@@ -31,6 +33,7 @@ import {
   type ConversationSummary,
   type ExportFilter,
   type HistoryPage,
+  type MessageAppender,
   type Store,
   type StoredMessage,
   UNREAD_MAX,
@@ -86,14 +89,14 @@ function channelKey(name: string): string {
   return name.normalize("NFC").toLowerCase();
 }
 
-/** Where a node's read model stands in the cluster's message stream. */
-export interface StreamPosition {
-  /** The last stream sequence applied. */
-  seq: number;
-  /** The time index of the last message applied (ms), never going back in stream order. */
-  ts: number;
-  /** The stream's creation time: another value means the stream was recreated. */
-  epoch: string;
+/**
+ * A value kept beside the messages, written in every commit of an append from that commit's last
+ * message, so it is durable exactly with them (a cluster node's stream position; its key is in
+ * the layout above).
+ */
+export interface SideValue {
+  key: Deno.KvKey;
+  value(last: StoredMessage): unknown;
 }
 
 /** What a cluster node writes in its store: the mark of a node's copy. */
@@ -102,8 +105,11 @@ export interface ClusterMark {
   node: string;
 }
 
-/** A {@link Store} over one Deno KV database. Names are folded here ({@link nameKey}). */
-export class KvStore implements Store {
+/**
+ * Both store parts and the appender over one Deno KV database. Names are folded here
+ * ({@link nameKey}).
+ */
+export class KvStore implements Store, MessageAppender {
   readonly #clock: Clock;
 
   private constructor(readonly kv: Deno.Kv, clock: Clock) {
@@ -232,27 +238,17 @@ export class KvStore implements Store {
     return (await this.kv.get<number>(["seq"])).value ?? 0;
   }
 
-  append(batch: Append[]): Promise<number> {
-    return this.#append(batch);
+  /**
+   * {@link MessageAppender.append}; with `side`, its value is set in each commit too (see
+   * {@link SideValue}).
+   */
+  append(batch: Append[], side?: SideValue): Promise<number> {
+    return this.#append(batch, side);
   }
 
-  /**
-   * Where this store stands in a cluster's message stream (cluster mode: the store is the
-   * node's read model of the stream), or null when it has read nothing yet.
-   */
-  async streamPosition(): Promise<StreamPosition | null> {
-    return (await this.kv.get<StreamPosition>(["stream"])).value;
-  }
-
-  /**
-   * Stores messages read from a cluster's message stream, in stream order, and where the store
-   * now stands, in the same commits: a crash never leaves a message stored and not counted, or
-   * counted and not stored.
-   */
-  async appendFromStream(batch: Append[], epoch: string): Promise<void> {
-    await this.#append(batch, (op, last) => {
-      op.set(["stream"], { seq: last.seq, ts: last.ts, epoch } satisfies StreamPosition);
-    });
+  /** The side value under `key` (see {@link SideValue}), or null when none was written. */
+  async sideValue<T>(key: Deno.KvKey): Promise<T | null> {
+    return (await this.kv.get<T>(key)).value;
   }
 
   /**
@@ -268,7 +264,8 @@ export class KvStore implements Store {
    * alone (a node of a version before the mark: no name known); null for a single server's.
    */
   async clusterNode(): Promise<Partial<ClusterMark> | null> {
-    const [mark, position] = await this.kv.getMany<[ClusterMark, StreamPosition]>([
+    // The read model's position (src/cluster/read_model.ts): only its presence counts here.
+    const [mark, position] = await this.kv.getMany<[ClusterMark, unknown]>([
       ["cluster"],
       ["stream"],
     ]);
@@ -276,24 +273,7 @@ export class KvStore implements Store {
     return position.value ? {} : null;
   }
 
-  /** Deletes every entry: a read model whose stream was recreated starts over. */
-  async clearAll(): Promise<void> {
-    for (;;) {
-      const keys: Deno.KvKey[] = [];
-      for await (const e of this.kv.list({ prefix: [] }, { limit: COMMIT_MUTATIONS })) {
-        keys.push(e.key);
-      }
-      if (keys.length === 0) return;
-      const op = this.kv.atomic();
-      for (const key of keys) op.delete(key);
-      await op.commit();
-    }
-  }
-
-  async #append(
-    batch: Append[],
-    also?: (op: Deno.AtomicOperation, last: StoredMessage) => void,
-  ): Promise<number> {
+  async #append(batch: Append[], side?: SideValue): Promise<number> {
     const fresh = await this.#withoutKnownImports(batch);
     let op = this.kv.atomic();
     let mutations = 0;
@@ -306,7 +286,7 @@ export class KvStore implements Store {
     const commit = async () => {
       if (mutations === 0) return;
       op.set(["seq"], Math.max(maxSeq, await this.lastSeq()));
-      if (also) also(op, pending[pending.length - 1].message);
+      if (side) op.set(side.key, side.value(pending[pending.length - 1].message));
       const result = await op.commit();
       // Only import keys are checked: a failed check means a concurrent import of the same
       // message, which then needs no write from us.

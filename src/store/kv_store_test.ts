@@ -1,15 +1,27 @@
 import assert from "node:assert/strict";
-import { message, storeContract } from "../../tests/helpers/store_contract.ts";
+import { accountStoreContract } from "../../tests/helpers/account_store_contract.ts";
+import { messageStoreContract } from "../../tests/helpers/message_store_contract.ts";
+import { message } from "../../tests/helpers/store_contract.ts";
 import { KvStore } from "./kv_store.ts";
 
-Deno.test("KvStore keeps the Store contract", async (t) => {
-  await storeContract(t, async (clock) => {
+Deno.test("KvStore keeps the AccountStore contract", async (t) => {
+  await accountStoreContract(t, async (clock) => {
     const store = await KvStore.open(":memory:", { clock });
     return {
       store,
-      put: async (batch) => {
-        await store.append(batch);
-      },
+      messages: { store, put: async (batch) => void await store.append(batch) },
+      close: () => Promise.resolve(store.close()),
+    };
+  });
+});
+
+Deno.test("KvStore keeps the MessageStore contract, with its appender", async (t) => {
+  await messageStoreContract(t, async (clock) => {
+    const store = await KvStore.open(":memory:", { clock });
+    return {
+      store,
+      put: async (batch) => void await store.append(batch),
+      appender: store,
       close: () => Promise.resolve(store.close()),
     };
   });

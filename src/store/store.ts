@@ -1,4 +1,5 @@
-// Storage seam: the records the server keeps and the small interface every backend implements.
+// Storage seams: the records the server keeps, and the parts a store implements: accounts and
+// moderation (AccountStore), messages (MessageStore), and on one server MessageAppender.
 
 /** A registered account. */
 export interface UserRecord {
@@ -79,10 +80,11 @@ export interface ExportFilter {
 }
 
 /**
- * Persistent storage; `session/` sees only this interface. Every name argument may be given in
- * any case and composition: the store folds it (`nameKey`), so "Alice" and "alice" are one.
+ * Accounts and moderation: who may log in, who administers, who is banned, and the store's
+ * secrets. Every name argument may be given in any case and composition: the store folds it
+ * (`nameKey`), so "Alice" and "alice" are one.
  */
-export interface Store {
+export interface AccountStore {
   /** Creates the account atomically; false when the name (case-folded) is already taken. */
   createUser(user: UserRecord): Promise<boolean>;
   /** The account of a name, or null. */
@@ -91,7 +93,10 @@ export interface Store {
   setPasswordHash(name: string, passwordHash: string): Promise<boolean>;
   /** Makes an account an administrator or not; false when there is no such account. */
   setAdmin(name: string, admin: boolean): Promise<boolean>;
-  /** Deletes an account and its offline inbox; false when there is no such account. */
+  /**
+   * Deletes an account, with its offline inbox and its conversation lists where the same store
+   * keeps messages; false when there is no such account.
+   */
   deleteUser(name: string): Promise<boolean>;
   /** Every account, by case-folded name. */
   listUsers(): AsyncIterable<UserRecord>;
@@ -110,17 +115,18 @@ export interface Store {
   bans(): Promise<{ name: string; until: number }[]>;
   /** Registered names starting with `prefix` in any case, by case-folded name, `limit` at most. */
   findUsers(prefix: string, limit: number): Promise<string[]>;
+}
 
+/**
+ * Stored messages as sessions, retention and exports use them: read, marked read, handed over
+ * from inboxes, pruned. How they get in is {@link MessageAppender}'s (one server) or the cluster
+ * stream's (docs/cluster.md §3.3). Names are folded as in {@link AccountStore}.
+ */
+export interface MessageStore {
   /** Which of these import keys are already stored (see {@link Append.importKey}). */
   knownImports(importKeys: string[]): Promise<Set<string>>;
   /** The highest `seq` stored, 0 when none. */
   lastSeq(): Promise<number>;
-  /**
-   * Stores messages in as few atomic commits as the backend allows; when it resolves, every one
-   * of them is durable. Imports whose `importKey` is already known are skipped; returns how
-   * many messages were written.
-   */
-  append(batch: Append[]): Promise<number>;
   /**
    * Up to `limit` messages of a conversation, oldest first, not older than `since` (ms since
    * the epoch): the newest before `before` (a seq), or the oldest after `after` (a seq, unknown:
@@ -151,5 +157,25 @@ export interface Store {
   exportMessages(filter: ExportFilter): AsyncIterable<StoredMessage>;
   /** Every channel with its number of stored messages, by name. */
   channels(): Promise<{ name: string; count: number }[]>;
+}
+
+/**
+ * Where messages are written directly: a single server's store (its group commit, an import). A
+ * cluster node's store has none: its messages reach its read model through the stream only.
+ */
+export interface MessageAppender {
+  /**
+   * Stores messages in as few atomic commits as the backend allows; when it resolves, every one
+   * of them is durable. Imports whose `importKey` is already known are skipped; returns how
+   * many messages were written.
+   */
+  append(batch: Append[]): Promise<number>;
+}
+
+/**
+ * What a backend hands the server (docs/architecture.md, "Seams"): both parts over one store,
+ * and how it closes. Each consumer asks for the part it uses; `session/` sees only this file.
+ */
+export interface Store extends AccountStore, MessageStore {
   close(): void;
 }

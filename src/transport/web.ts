@@ -17,7 +17,7 @@ import { WebSocketServer } from "ws";
 import type { Events } from "../events.ts";
 import type { ExportTickets } from "../session/export_tickets.ts";
 import { exportStream } from "../store/export.ts";
-import type { Store } from "../store/store.ts";
+import type { MessageStore } from "../store/store.ts";
 import type { Connections } from "./connections.ts";
 import { WsConn, type WsConnOptions } from "./ws_conn.ts";
 
@@ -158,7 +158,8 @@ export interface WebListenerOptions extends WsConnOptions {
   connections: Connections;
   events: Events;
   tickets: ExportTickets;
-  store: Store;
+  /** Where exports read channel messages. */
+  store: MessageStore;
 }
 
 // Content-Security-Policy with no inline script and Trusted Types on (docs/web.md §4.2); the
