@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { startNatsCluster } from "../testing/nats_cluster.ts";
 import { KvStore } from "../src/store/kv_store.ts";
 import { type CommandResult, runClasscord } from "./helpers/process.ts";
+import { kvEntries, writeOldMessages } from "./helpers/store_files.ts";
 import { startTestServer } from "./helpers/test_server.ts";
 import { needs } from "./helpers/tools.ts";
 
@@ -29,7 +30,7 @@ const USER_THEN = "run user commands while the node runs: they go through it";
 
 /** What every tool does on the stopped node's store at `db`; nothing in it changes. */
 async function assertStoppedNodeRefused(dir: string, db: string): Promise<void> {
-  const before = await entries(db);
+  const before = await kvEntries(db);
   assertNodeRefusal(await classcord(["user", "list", "--db", db]), "user", db, USER_THEN);
   assertNodeRefusal(await classcord(["user", "bans", "--db", db]), "user", db, USER_THEN);
   assertNodeRefusal(
@@ -47,11 +48,7 @@ async function assertStoppedNodeRefused(dir: string, db: string): Promise<void> 
   assertNodeRefusal(await classcord(["user", "unban", "bob", "--db", db]), "user", db, USER_THEN);
   // The old server's messages file, one row: refused before anything is written.
   const old = `${dir}/old.db`;
-  const { DatabaseSync } = await import("node:sqlite");
-  const sqlite = new DatabaseSync(old);
-  sqlite.exec("CREATE TABLE messages (username TEXT, channel TEXT, content TEXT, timestamp TEXT)");
-  sqlite.exec("INSERT INTO messages VALUES ('zoe', 'general', 'x', '2026-01-01 10:00:00')");
-  sqlite.close();
+  writeOldMessages(old);
   assertNodeRefusal(
     await classcord(["import", "--messages", old, "--db", db]),
     "import",
@@ -74,17 +71,7 @@ async function assertStoppedNodeRefused(dir: string, db: string): Promise<void> 
     db,
     "a node rebuilds its history from the NATS stream: start it on an empty --db",
   );
-  assert.equal(await entries(db), before, "nothing was written");
-}
-
-/** Every entry of a KV file with its versionstamp: equal only if nothing was written. */
-async function entries(db: string): Promise<string> {
-  const kv = await Deno.openKv(db);
-  try {
-    return JSON.stringify(await Array.fromAsync(kv.list({ prefix: [] })));
-  } finally {
-    kv.close();
-  }
+  assert.equal(await kvEntries(db), before, "nothing was written");
 }
 
 async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {

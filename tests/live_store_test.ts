@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { StoreLock } from "../src/store/lock.ts";
 import { type CommandResult, launch, runClasscord } from "./helpers/process.ts";
+import { kvEntries, writeOldMessages } from "./helpers/store_files.ts";
 import {
   startTestServer,
   storeWithAdmin,
@@ -31,16 +32,6 @@ async function withLiveServer(fn: (srv: TestServer, db: string) => Promise<void>
   }
 }
 
-/** Every entry of a KV file with its versionstamp: equal only if nothing was written. */
-async function entries(db: string): Promise<string> {
-  const kv = await Deno.openKv(db);
-  try {
-    return JSON.stringify(await Array.fromAsync(kv.list({ prefix: [] })));
-  } finally {
-    kv.close();
-  }
-}
-
 /** A refusal: exit 1, one line naming what holds the store. */
 function assertRefused(result: CommandResult, db: string, holder = "classcord serve"): void {
   assert.equal(result.code, 1, result.err);
@@ -52,7 +43,7 @@ function assertRefused(result: CommandResult, db: string, holder = "classcord se
 
 Deno.test("a second server, an import and a restore refuse a live store and change nothing", async () => {
   await withLiveServer(async (_srv, db) => {
-    const before = await entries(db);
+    const before = await kvEntries(db);
     const second = await launch(["--host=127.0.0.1", "--port=0", "--metrics-port=0", `--db=${db}`])
       .catch((err: Error) => err);
     assert.ok(second instanceof Error, "the second server did not start");
@@ -68,15 +59,9 @@ Deno.test("a second server, an import and a restore refuse a live store and chan
     );
     // import reads its inputs first: a messages file of the old server, with one row.
     const old = `${dir}/old.db`;
-    const { DatabaseSync } = await import("node:sqlite");
-    const sqlite = new DatabaseSync(old);
-    sqlite.exec(
-      "CREATE TABLE messages (username TEXT, channel TEXT, content TEXT, timestamp TEXT)",
-    );
-    sqlite.exec("INSERT INTO messages VALUES ('zoe', 'general', 'x', '2026-01-01 10:00:00')");
-    sqlite.close();
+    writeOldMessages(old);
     assertRefused(await classcord(["import", "--messages", old, "--db", db]), db);
-    assert.equal(await entries(db), before, "nothing was written");
+    assert.equal(await kvEntries(db), before, "nothing was written");
   });
 });
 

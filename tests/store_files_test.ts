@@ -3,6 +3,7 @@
 // is reported at start-up with the command that fixes it. Modes are read on disk.
 import assert from "node:assert/strict";
 import { launch, runClasscord, runCommand } from "./helpers/process.ts";
+import { writeOldMessages } from "./helpers/store_files.ts";
 import { TestClient } from "./helpers/test_server.ts";
 
 const TIMEOUT_MS = 60_000;
@@ -94,13 +95,7 @@ Deno.test("stores made by user add --create, restore and import are 0600 in 0700
     assert.equal(loaded.code, 0, loaded.err);
     // The old server's messages file, one row.
     const old = `${dir}/old.db`;
-    const { DatabaseSync } = await import("node:sqlite");
-    const sqlite = new DatabaseSync(old);
-    sqlite.exec(
-      "CREATE TABLE messages (username TEXT, channel TEXT, content TEXT, timestamp TEXT)",
-    );
-    sqlite.exec("INSERT INTO messages VALUES ('zoe', 'general', 'x', '2026-01-01 10:00:00')");
-    sqlite.close();
+    writeOldMessages(old);
     const imported = `${dir}/imported/classcord.kv`;
     const copied = await run(["import", "--messages", old, "--db", imported]);
     assert.equal(copied.code, 0, copied.err);

@@ -4,6 +4,7 @@ import { useRef, useState } from "preact/hooks";
 import type { Client } from "../core/client.ts";
 import type { Conversation } from "../core/store.ts";
 import { nameKey } from "../core/wire.ts";
+import { Field } from "./field.tsx";
 import { useI18n } from "./hooks.ts";
 
 /** The last message's time, for ordering private conversations (newest first). */
@@ -103,31 +104,30 @@ export function ConversationNav(props: { client: Client; onOpened: () => void })
         ))}
       </ul>
       <form class="join" onSubmit={join}>
-        <label for="join-input">{t.t("joinLabel")}</label>
-        <div class="row">
-          <input
-            id="join-input"
-            list="channel-list"
-            autocomplete="off"
-            autocapitalize="none"
-            spellcheck={false}
-            placeholder={t.t("joinPlaceholder")}
-            value={name}
-            onInput={(e) => {
+        <Field
+          id="join-input"
+          label={t.t("joinLabel")}
+          input={{
+            list: "channel-list",
+            autocomplete: "off",
+            autocapitalize: "none",
+            spellcheck: false,
+            placeholder: t.t("joinPlaceholder"),
+            value: name,
+            onInput: (e) => {
               setName(e.currentTarget.value);
               setError(undefined);
-            }}
-            aria-invalid={error ? "true" : undefined}
-            aria-describedby={error ? "join-error" : undefined}
-          />
-          <button type="submit">{t.t("joinButton")}</button>
-        </div>
-        <datalist id="channel-list">
-          {client.channelList.filter((c) => !client.joined.has(c.key)).map((c) => (
-            <option key={c.key} value={c.name}>{t.n("peopleCount", c.members)}</option>
-          ))}
-        </datalist>
-        {error && <p id="join-error" class="error" role="alert">{error}</p>}
+            },
+          }}
+          action={<button type="submit">{t.t("joinButton")}</button>}
+          error={error ? { id: "join-error", text: error } : undefined}
+        >
+          <datalist id="channel-list">
+            {client.channelList.filter((c) => !client.joined.has(c.key)).map((c) => (
+              <option key={c.key} value={c.name}>{t.n("peopleCount", c.members)}</option>
+            ))}
+          </datalist>
+        </Field>
       </form>
       <h2 id="privates-h">{t.t("privatesHeading")}</h2>
       {privates.length === 0
@@ -191,35 +191,33 @@ function NewPrivate(props: { client: Client; onOpened: () => void }) {
     client.openPrivate(known);
     props.onOpened();
   };
-  const described = error ? "private-hint private-error" : "private-hint";
   return (
     <form class="join new-private" onSubmit={submit}>
-      <label for="private-input">{t.t("newPrivateLabel")}</label>
-      <div class="row">
-        <input
-          id="private-input"
-          list="directory-list"
-          autocomplete="off"
-          autocapitalize="none"
-          spellcheck={false}
-          placeholder={t.t("newPrivatePlaceholder")}
-          value={name}
-          onInput={(e) => {
+      <Field
+        id="private-input"
+        label={t.t("newPrivateLabel")}
+        input={{
+          list: "directory-list",
+          autocomplete: "off",
+          autocapitalize: "none",
+          spellcheck: false,
+          placeholder: t.t("newPrivatePlaceholder"),
+          value: name,
+          onInput: (e) => {
             const v = e.currentTarget.value;
             setName(v);
             setError(undefined);
             complete(v);
-          }}
-          aria-invalid={error ? "true" : undefined}
-          aria-describedby={described}
-        />
-        <button type="submit">{t.t("newPrivateButton")}</button>
-      </div>
-      <p id="private-hint" class="hint">{t.t("newPrivateHint")}</p>
-      <datalist id="directory-list">
-        {names.map((n) => <option key={n} value={n} />)}
-      </datalist>
-      {error && <p id="private-error" class="error" role="alert">{error}</p>}
+          },
+        }}
+        action={<button type="submit">{t.t("newPrivateButton")}</button>}
+        hint={{ id: "private-hint", text: t.t("newPrivateHint") }}
+        error={error ? { id: "private-error", text: error } : undefined}
+      >
+        <datalist id="directory-list">
+          {names.map((n) => <option key={n} value={n} />)}
+        </datalist>
+      </Field>
     </form>
   );
 }

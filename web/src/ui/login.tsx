@@ -5,9 +5,10 @@ import type { Client } from "../core/client.ts";
 import { describeError } from "../core/describe_error.ts";
 import type { TextKey } from "../i18n/catalog.ts";
 import { banEnd } from "./banner.tsx";
+import { Field, FieldError } from "./field.tsx";
 import { useI18n } from "./hooks.ts";
 
-type Field = "user" | "pass" | "confirm";
+type FieldName = "user" | "pass" | "confirm";
 
 /** Login screen; also shown while a saved session resumes. */
 export function Login(props: { client: Client }) {
@@ -19,7 +20,7 @@ export function Login(props: { client: Client }) {
   const [password, setPassword] = useState("");
   const [confirm, setConfirm] = useState("");
   /** A problem found in the form itself, and the field it is about. */
-  const [local, setLocal] = useState<{ key: TextKey; field: Field } | undefined>(undefined);
+  const [local, setLocal] = useState<{ key: TextKey; field: FieldName } | undefined>(undefined);
   /** The server's last refusal, hidden once the student switches mode. */
   const [dismissed, setDismissed] = useState(false);
   const userRef = useRef<HTMLInputElement>(null);
@@ -40,7 +41,7 @@ export function Login(props: { client: Client }) {
   }, [status.state, status.reason]);
 
   const refs = { user: userRef, pass: passRef, confirm: confirmRef };
-  const refuse = (key: TextKey, field: Field) => {
+  const refuse = (key: TextKey, field: FieldName) => {
     setLocal({ key, field });
     refs[field].current?.focus();
   };
@@ -72,70 +73,74 @@ export function Login(props: { client: Client }) {
     : reason
     ? describeError(t, reason, "login")
     : undefined;
-  const invalid = (field: Field): "true" | undefined => {
-    if (local) return local.field === field ? "true" : undefined;
-    if (field === "user") return reason && reason.code !== "network" ? "true" : undefined;
-    if (field === "pass") return reason?.code === "auth_failed" ? "true" : undefined;
-    return undefined;
+  const invalid = (field: FieldName): boolean => {
+    if (local) return local.field === field;
+    if (field === "user") return reason !== undefined && reason.code !== "network";
+    if (field === "pass") return reason?.code === "auth_failed";
+    return false;
   };
-  const describedBy = (field: Field) =>
+  const describedBy = (field: FieldName) =>
     error && (!local || local.field === field) ? "login-error" : undefined;
   return (
     <main class="login" aria-labelledby="login-h">
       <h1 id="login-h">{t.t(register ? "loginHeadingRegister" : "loginHeading")}</h1>
       <form onSubmit={submit} noValidate aria-busy={busy ? "true" : undefined}>
-        <label for="login-user">{t.t("username")}</label>
-        <input
+        <Field
           id="login-user"
-          ref={userRef}
-          name="username"
-          autocomplete="username"
-          autocapitalize="none"
-          spellcheck={false}
-          required
-          maxLength={64}
-          value={username}
-          onInput={(e) => setUsername(e.currentTarget.value)}
-          aria-invalid={invalid("user")}
-          aria-describedby={describedBy("user")}
+          label={t.t("username")}
+          input={{
+            ref: userRef,
+            name: "username",
+            autocomplete: "username",
+            autocapitalize: "none",
+            spellcheck: false,
+            required: true,
+            maxLength: 64,
+            value: username,
+            onInput: (e) => setUsername(e.currentTarget.value),
+          }}
+          invalid={invalid("user")}
+          describedBy={describedBy("user")}
         />
-        <label for="login-pass">{t.t("password")}</label>
-        <input
+        <Field
           id="login-pass"
-          ref={passRef}
-          type="password"
-          name="password"
-          autocomplete={register ? "new-password" : "current-password"}
-          required
-          value={password}
-          onInput={(e) => setPassword(e.currentTarget.value)}
-          aria-invalid={invalid("pass")}
-          aria-describedby={describedBy("pass")}
+          label={t.t("password")}
+          input={{
+            ref: passRef,
+            type: "password",
+            name: "password",
+            autocomplete: register ? "new-password" : "current-password",
+            required: true,
+            value: password,
+            onInput: (e) => setPassword(e.currentTarget.value),
+          }}
+          invalid={invalid("pass")}
+          describedBy={describedBy("pass")}
         />
         {register && (
-          <>
-            <label for="login-pass2">{t.t("passwordConfirm")}</label>
-            <input
-              id="login-pass2"
-              ref={confirmRef}
-              type="password"
-              name="password-confirm"
-              autocomplete="new-password"
-              required
-              value={confirm}
-              onInput={(e) => setConfirm(e.currentTarget.value)}
-              aria-invalid={invalid("confirm")}
-              aria-describedby={describedBy("confirm")}
-            />
-          </>
+          <Field
+            id="login-pass2"
+            label={t.t("passwordConfirm")}
+            input={{
+              ref: confirmRef,
+              type: "password",
+              name: "password-confirm",
+              autocomplete: "new-password",
+              required: true,
+              value: confirm,
+              onInput: (e) => setConfirm(e.currentTarget.value),
+            }}
+            invalid={invalid("confirm")}
+            describedBy={describedBy("confirm")}
+          />
         )}
         {error && (
-          <p id="login-error" class="error" role="alert">
+          <FieldError id="login-error">
             {error.text}
             {error.detail && (
               <small class="detail">{t.t("errDetail", { text: error.detail })}</small>
             )}
-          </p>
+          </FieldError>
         )}
         <button type="submit" class="primary" disabled={busy}>
           {busy ? t.t("working") : t.t(register ? "submitRegister" : "submitLogin")}
