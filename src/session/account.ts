@@ -15,6 +15,7 @@ import type { Request, RequestId } from "../protocol/schema.ts";
 import { T, type Text } from "../protocol/texts.ts";
 import type { Account, Store, UserRecord } from "../store/store.ts";
 import type { Client, Inbox, Peer } from "./client.ts";
+import type { GuestNames } from "./guest_names.ts";
 import { KeyedWindows, LoginThrottle } from "./limits.ts";
 import type { Moderation } from "./moderation.ts";
 
@@ -54,6 +55,8 @@ export interface AccountsDeps {
    * throttled across all of them; none on one server.
    */
   loginEvents?: LoginEvents;
+  /** The guest names held, on this server or on every node of a cluster. */
+  guestNames: GuestNames;
 }
 
 /** A login outcome, as servers of a cluster share them. */
@@ -213,14 +216,19 @@ export class Accounts {
 
   /**
    * The first free name from `base`: itself, then `base2`, `base3`... (neither registered nor
-   * online), so a class whose students all keep a client's default pseudo ("Pseudo") still
-   * chats (docs/protocol.md, section 3, Guests). A long base is shortened to leave the suffix
-   * room within the name's length.
+   * online nor claimed by another guest), so a class whose students all keep a client's default
+   * pseudo ("Pseudo") still chats (docs/protocol.md, section 3, Guests). The name is claimed for
+   * the caller, who joins under it or gives it back ({@link GuestNames.release}). A long base is
+   * shortened to leave the suffix room within the name's length.
    */
   async guestName(base: string): Promise<string> {
     for (let n = 1;; n++) {
       const name = n === 1 ? base : withSuffix(base, n);
-      if (await this.#isFree(name)) return name;
+      // Claimed last, and atomically: of two guests asking for one free name at the same
+      // instant, on one node or two, one gets it and the other goes on to the next suffix.
+      if (await this.#isFree(name) && await this.#deps.guestNames.claim(nameKey(name))) {
+        return name;
+      }
     }
   }
 

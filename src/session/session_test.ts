@@ -74,6 +74,7 @@ async function world(wrap: (store: Store) => Store = (s) => s) {
     store: kv,
     bus: log.bus,
     flushed: () => log.flushed(),
+    guestNames: log.guestNames,
     hasher,
     clock,
     events: NO_EVENTS,
