@@ -1,17 +1,19 @@
 // What the nodes of a cluster share besides the chat, with real parts (a 3-server NATS
 // JetStream cluster on loopback, ClassCord nodes on it): a guest name is given to one guest
-// across all nodes (docs/cluster.md §5.5).
+// across all nodes, and the registrations of one address are counted over all of them
+// (docs/cluster.md §5.5, §8).
 import assert from "node:assert/strict";
+import type { Limits } from "../src/config.ts";
 import { startNode } from "./helpers/cluster_nodes.ts";
 import { type NatsCluster, startNatsCluster } from "../testing/nats_cluster.ts";
 import { startTestServer, TestClient, type TestServer } from "./helpers/test_server.ts";
 import { needs } from "./helpers/tools.ts";
 
 /** Two nodes on the cluster, each with its own store; every address counted (none trusted). */
-async function twoNodes(nats: NatsCluster): Promise<TestServer[]> {
+async function twoNodes(nats: NatsCluster, limits?: Partial<Limits>): Promise<TestServer[]> {
   const out: TestServer[] = [];
   for (const nodeName of ["node1", "node2"]) {
-    out.push(await startTestServer({ nats: nats.urls, nodeName, trusted: "none" }));
+    out.push(await startTestServer({ nats: nats.urls, nodeName, limits, trusted: "none" }));
   }
   return out;
 }
@@ -128,6 +130,39 @@ Deno.test(
     } finally {
       await dead.kill("SIGTERM");
       await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+Deno.test(
+  "registrations from one address spread over two nodes are refused past the cap in total",
+  needs("nats-server"),
+  async () => {
+    await using nats = await startNatsCluster();
+    const cap = 4;
+    const [a, b] = await twoNodes(nats, { registrationsPerAddress: cap });
+    try {
+      await using onA = await a.connect();
+      await using onB = await b.connect();
+      const register = (c: TestClient, username: string) =>
+        c.request({ type: "register", username, password: "pw" });
+      // Two on each node: alone, neither node would be at its cap yet.
+      for (let i = 0; i < cap; i++) {
+        const reply = await register(i % 2 === 0 ? onA : onB, `inscrit${i}`);
+        assert.equal(reply.status, "ok", JSON.stringify(reply));
+      }
+      // Node 2 first: the last count it needs (node 1's second) is a whole request old.
+      for (const [c, name] of [[onB, "de trop B"], [onA, "de trop A"]] as const) {
+        const refused = await register(c, name);
+        assert.equal(refused.code, "rate_limited", JSON.stringify(refused));
+        assert.match(
+          refused.message as string,
+          /^Too many registrations from your address: try again in \d+ s$/,
+        );
+        assert.ok((refused.retry_after_ms as number) > 0);
+      }
+    } finally {
+      for (const n of [a, b]) await n[Symbol.asyncDispose]();
     }
   },
 );

@@ -51,23 +51,26 @@ export interface AccountsDeps {
   /** Resolves once every message posted before the call is stored (see {@link inbox}). */
   flushed(): Promise<void>;
   /**
-   * Where login outcomes are shared with other servers of a cluster, so failed logins are
-   * throttled across all of them; none on one server.
+   * Where login outcomes and registrations are shared with other servers of a cluster, so failed
+   * logins and registrations per address are limited across all of them; none on one server.
    */
   loginEvents?: LoginEvents;
   /** The guest names held, on this server or on every node of a cluster. */
   guestNames: GuestNames;
 }
 
-/** A login outcome, as servers of a cluster share them. */
+/**
+ * A login outcome, or a registration counted against its address, as servers of a cluster share
+ * them.
+ */
 export interface LoginEvent {
-  kind: "fail" | "ok";
-  /** The case-folded account name tried. */
+  kind: "fail" | "ok" | "register";
+  /** The case-folded account name tried, or registered. */
   account: string;
   address: string;
 }
 
-/** Login outcomes shared between the servers of a cluster. */
+/** Login outcomes and registrations shared between the servers of a cluster. */
 export interface LoginEvents {
   /** Tells the others of an outcome here. */
   publish(event: LoginEvent): void;
@@ -93,13 +96,14 @@ export class Accounts {
       perAddress: limits.loginFailuresPerAddress,
       windowMs: TEN_MINUTES,
     });
-    deps.loginEvents?.subscribe(({ kind, account, address }) => {
-      if (kind === "fail") this.#logins.failed(account, address);
-      else this.#logins.succeeded(account, address);
-    });
     this.#registrations = new KeyedWindows(clock, {
       max: limits.registrationsPerAddress,
       windowMs: TEN_MINUTES,
+    });
+    deps.loginEvents?.subscribe(({ kind, account, address }) => {
+      if (kind === "fail") this.#logins.failed(account, address);
+      else if (kind === "ok") this.#logins.succeeded(account, address);
+      else this.#registrations.add(address);
     });
   }
 
@@ -245,8 +249,16 @@ export class Accounts {
     if (bus.isOnline(nameKey(name)) || await store.getUser(name)) {
       throw new ProtocolError("user_exists", T.userExists());
     }
-    // Counted once the password is about to be hashed: what costs the server.
-    if (!peer.trusted) this.#registrations.add(peer.address);
+    // Counted once the password is about to be hashed: what costs the server. Counted on the
+    // other nodes of a cluster too, so spreading registrations over them gains nothing.
+    if (!peer.trusted) {
+      this.#registrations.add(peer.address);
+      this.#deps.loginEvents?.publish({
+        kind: "register",
+        account: nameKey(name),
+        address: peer.address,
+      });
+    }
     const user = { name, passwordHash: await hasher.hash(password), createdAt: clock.now() };
     if (!await store.createUser(user)) throw new ProtocolError("user_exists", T.userExists());
     return accountOf(user);
