@@ -1,9 +1,10 @@
 // The backend seam: what the server gets from "one node" or "a cluster" — the bus, the store,
-// read-your-writes, shared mutes and login outcomes, readiness, and how it ends. Two
+// read-your-writes, guest names, shared mutes and login outcomes, readiness, and how it ends. Two
 // implementations: a single server's (`server.ts`, over its Deno KV and the local message log)
 // and a cluster node (`cluster/node.ts`). Types only: the server picks one.
 import type { Bus } from "./hub/bus.ts";
 import type { LoginEvents } from "./session/account.ts";
+import type { GuestNames } from "./session/guest_names.ts";
 import type { MuteTable } from "./session/moderation.ts";
 import type { Store } from "./store/store.ts";
 
@@ -15,6 +16,8 @@ export interface Backend {
   readonly bus: Bus;
   /** Resolves once every message posted before the call is stored (history reads after it). */
   flushed(): Promise<void>;
+  /** Guest names held: by this server's guests, or claimed across the cluster's nodes. */
+  readonly guestNames: GuestNames;
   /** Mutes shared with other nodes; none: each server keeps its own. */
   readonly mutes?: MuteTable;
   /** Login outcomes shared with other nodes; none: each server counts its own. */

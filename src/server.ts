@@ -19,6 +19,7 @@ import { Accounts, LOGIN_WINDOW_MS, type LoginEvents } from "./session/account.t
 import { Chat } from "./session/chat.ts";
 import { Console, type Stats } from "./session/console.ts";
 import { ExportTickets } from "./session/export_tickets.ts";
+import { type GuestNames, LocalGuestNames } from "./session/guest_names.ts";
 import type { Connection, Peer, SessionOutput } from "./session/client.ts";
 import { Moderation, type MuteTable } from "./session/moderation.ts";
 import { type ServerInfo, Session, type SessionDeps } from "./session/session.ts";
@@ -155,6 +156,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       flushed: () => backend.flushed(),
       mutes: backend.mutes,
       loginEvents: backend.logins,
+      guestNames: backend.guestNames,
       hasher,
       clock,
       events,
@@ -355,6 +357,7 @@ export async function localBackend(
     store,
     bus,
     flushed: () => commits.flushed(),
+    guestNames: new LocalGuestNames(),
     ready: true,
     close: () => commits.flushed(),
   };
@@ -373,13 +376,27 @@ export function sessionDeps(
       mutes?: MuteTable;
       /** Login outcomes shared with other nodes (a cluster), if any. */
       loginEvents?: LoginEvents;
+      /** Guest names held, on this server or across the cluster. */
+      guestNames: GuestNames;
       hasher: PasswordHasher;
       guests: boolean;
       /** The server's counters, for the teacher console (none: zeros). */
       stats?: () => Promise<Stats>;
     },
 ): SessionDeps & { tickets: ExportTickets } {
-  const { store, hasher, clock, events, limits, guests, bus, flushed, mutes, loginEvents } = parts;
+  const {
+    store,
+    hasher,
+    clock,
+    events,
+    limits,
+    guests,
+    bus,
+    flushed,
+    mutes,
+    loginEvents,
+    guestNames,
+  } = parts;
   const moderation = new Moderation({ bus, store, clock, mutes });
   const tokens = new ResumeTokens(() => store.secret("resume"));
   const accounts = new Accounts({
@@ -393,8 +410,19 @@ export function sessionDeps(
     tokens,
     flushed,
     loginEvents,
+    guestNames,
   });
-  const chat = new Chat({ bus, clock, store, events, accounts, moderation, guests, flushed });
+  const chat = new Chat({
+    bus,
+    clock,
+    store,
+    events,
+    accounts,
+    moderation,
+    guests,
+    guestNames,
+    flushed,
+  });
   const tickets = new ExportTickets(clock);
   const stats = parts.stats ?? noStats(clock.now());
   const console = new Console({ bus, moderation, tickets, stats });

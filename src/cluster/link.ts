@@ -1,6 +1,6 @@
 // A node's link to the NATS cluster: the connection, the message and login streams, and the
-// replicated buckets (accounts and sanctions, presence, private-message cursors), created the
-// same way by every node (docs/cluster.md §2).
+// replicated buckets (accounts and sanctions, presence, private-message cursors, guest names),
+// created the same way by every node (docs/cluster.md §2).
 import { getLogger } from "@logtape/logtape";
 import {
   jetstream,
@@ -18,6 +18,8 @@ const log = getLogger(["classcord", "cluster"]);
 export const MESSAGES = "CC_MSG";
 /** The stream of login outcomes (shared throttling). */
 export const LOGINS = "CC_AUTH";
+/** The bucket of guest names claimed (docs/cluster.md §5.5). */
+export const GUESTS = "cc_guests";
 
 /** Options of {@link ClusterLink.open}. */
 export interface ClusterLinkOptions {
@@ -46,6 +48,8 @@ export class ClusterLink {
     readonly users: KV,
     readonly presence: KV,
     readonly cursors: KV,
+    /** Guest names claimed, one key per name. */
+    readonly guests: KV,
     /** The message stream's creation time: a new value means a new stream (docs/cluster.md §4.2). */
     readonly epoch: string,
     /** Replicas of every stream and bucket: 3, or fewer when the NATS cluster is smaller. */
@@ -107,12 +111,14 @@ export class ClusterLink {
       // Presence keys are rewritten every 2 s; a node's key outlives it by an hour at most.
       const presence = await kvm.create("cc_presence", { replicas, history: 1, ttl: 3_600_000 });
       const cursors = await kvm.create("cc_inbox", { replicas, history: 1 });
+      // No age limit: a guest may stay all day; claims of gone nodes are swept instead.
+      const guests = await kvm.create(GUESTS, { replicas, history: 1 });
       const js = jetstream(nc, { timeout: 2_000 });
       log.info("Joined the NATS cluster at {server} ({replicas} replicas)", {
         server: nc.getServer(),
         replicas,
       });
-      return new ClusterLink(nc, js, jsm, users, presence, cursors, epoch, replicas);
+      return new ClusterLink(nc, js, jsm, users, presence, cursors, guests, epoch, replicas);
     } catch (err) {
       await nc.close();
       throw err;

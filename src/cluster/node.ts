@@ -1,14 +1,15 @@
 // One node of a cluster, put together: the NATS link, the store over the shared buckets and the
 // local read model, the stream log (and its feed, which fills the read model), the bus,
-// presence, shared mutes and login outcomes. Started before the listeners open: by then the history has caught up with the
+// presence, guest names, shared mutes and login outcomes. Started before the listeners open: by then the history has caught up with the
 // stream and the peers' presence is known, so no replayed message meets a session.
 import { getLogger } from "@logtape/logtape";
 import type { Backend } from "../backend.ts";
 import type { Events } from "../events.ts";
 import type { KvStore } from "../store/kv_store.ts";
 import { ClusterBus } from "./bus.ts";
+import { ClusterGuestNames } from "./guest_names.ts";
 import { ClusterLink } from "./link.ts";
-import { ClusterPresence, type PresenceTiming } from "./presence.ts";
+import { ClusterPresence, PRESENCE_TIMING, type PresenceTiming } from "./presence.ts";
 import { SharedLogins, SharedMutes } from "./shared.ts";
 import { ClusterStore, InboxCursors } from "./store.ts";
 import { StreamLog } from "./stream_log.ts";
@@ -39,6 +40,7 @@ export class ClusterNode implements Backend {
     readonly log: StreamLog,
     readonly presence: ClusterPresence,
     readonly cursors: InboxCursors,
+    readonly guestNames: ClusterGuestNames,
   ) {}
 
   /**
@@ -62,6 +64,14 @@ export class ClusterNode implements Backend {
       const store = new ClusterStore(o.local, link, cursors);
       // The bus and the presence refer to each other: the bus's callbacks read it once set.
       const late: { presence?: ClusterPresence; bus?: ClusterBus } = {};
+      const guestNames = new ClusterGuestNames({
+        kv: link.guests,
+        jsm: link.jsm,
+        node: o.node,
+        boot,
+        peers: () => late.presence?.peers ?? new Map(),
+        graceMs: (o.timing ?? PRESENCE_TIMING).deadMs,
+      });
       const messages = new StreamLog({
         link,
         node: o.node,
@@ -83,7 +93,13 @@ export class ClusterNode implements Backend {
         node: o.node,
         boot,
         snapshot: () => bus.snapshot(boot),
-        changed: (before) => bus.peersChanged(before),
+        changed: (before) => {
+          bus.peersChanged(before);
+          // A peer gone (stopped, or buried): the names its guests held are free again.
+          for (const node of before.keys()) {
+            if (!presence.peers.has(node)) return void guestNames.sweep();
+          }
+        },
         timing: o.timing,
       });
       const { feed } = messages;
@@ -94,6 +110,9 @@ export class ClusterNode implements Backend {
       // A refused name leaves nothing to stop (and the other node's key alone).
       await presence.start();
       started.push(presence);
+      // Claims of nodes that died while this one was away (an earlier run of it included).
+      started.push(guestNames);
+      await guestNames.sweep();
       const mutes = new SharedMutes(link.users);
       started.push(mutes);
       await mutes.start();
@@ -105,7 +124,17 @@ export class ClusterNode implements Backend {
         seq: feed.applied,
         peers: presence.peers.size,
       });
-      return new ClusterNode(link, store, bus, mutes, logins, messages, presence, cursors);
+      return new ClusterNode(
+        link,
+        store,
+        bus,
+        mutes,
+        logins,
+        messages,
+        presence,
+        cursors,
+        guestNames,
+      );
     } catch (err) {
       for (const part of started.reverse()) await part.stop();
       await link.close();
@@ -131,8 +160,9 @@ export class ClusterNode implements Backend {
     return this.stop();
   }
 
-  /** Leaves the cluster: presence key deleted, cursors written, reading stopped. */
+  /** Leaves the cluster: guest names given back, presence key deleted, cursors written. */
   async stop(): Promise<void> {
+    await this.guestNames.stop();
     await this.presence.stop();
     this.mutes.stop();
     await this.logins.stop();

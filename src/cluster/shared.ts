@@ -1,8 +1,8 @@
 // What moderation and login throttling share between nodes: running mutes in the `cc_users`
-// bucket (read from a local copy every node keeps by watching), and login outcomes on the
-// `CC_AUTH` stream (every node reads the others' into its own throttle; a restarted node reads
-// the last window again), so an attacker cannot multiply attempts by the number of nodes
-// (docs/cluster.md §5.3, §8).
+// bucket (read from a local copy every node keeps by watching), and login outcomes and
+// registrations on the `CC_AUTH` stream (every node reads the others' into its own throttle and
+// registration caps; a restarted node reads the last window again), so an attacker cannot
+// multiply attempts by the number of nodes (docs/cluster.md §5.3, §8).
 import { getLogger } from "@logtape/logtape";
 import type { KV } from "@nats-io/kv";
 import type { LoginEvent, LoginEvents } from "../session/account.ts";
@@ -86,7 +86,7 @@ function parseMute(value: string, key: string): Mute {
   return Number.isFinite(number) ? { until: number, name: key } : JSON.parse(value) as Mute;
 }
 
-/** Login outcomes shared through the `CC_AUTH` stream. */
+/** Login outcomes and registrations shared through the `CC_AUTH` stream. */
 export class SharedLogins implements LoginEvents {
   readonly #link: ClusterLink;
   readonly #node: string;

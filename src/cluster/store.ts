@@ -114,7 +114,7 @@ function readCursor(entry: KvEntry | null): number {
 }
 
 /** A compare-and-set that lost: someone else wrote the key first. */
-function isWrongSequence(err: unknown): boolean {
+export function isWrongSequence(err: unknown): boolean {
   return /wrong last sequence|key exists/i.test((err as Error).message);
 }
 

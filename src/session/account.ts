@@ -15,6 +15,7 @@ import type { Request, RequestId } from "../protocol/schema.ts";
 import { T, type Text } from "../protocol/texts.ts";
 import type { Account, AccountStore, MessageStore, UserRecord } from "../store/store.ts";
 import type { Client, Inbox, Peer } from "./client.ts";
+import type { GuestNames } from "./guest_names.ts";
 import { KeyedWindows, LoginThrottle } from "./limits.ts";
 import type { Moderation } from "./moderation.ts";
 
@@ -51,21 +52,26 @@ export interface AccountsDeps {
   /** Resolves once every message posted before the call is stored (see {@link inbox}). */
   flushed(): Promise<void>;
   /**
-   * Where login outcomes are shared with other servers of a cluster, so failed logins are
-   * throttled across all of them; none on one server.
+   * Where login outcomes and registrations are shared with other servers of a cluster, so failed
+   * logins and registrations per address are limited across all of them; none on one server.
    */
   loginEvents?: LoginEvents;
+  /** The guest names held, on this server or on every node of a cluster. */
+  guestNames: GuestNames;
 }
 
-/** A login outcome, as servers of a cluster share them. */
+/**
+ * A login outcome, or a registration counted against its address, as servers of a cluster share
+ * them.
+ */
 export interface LoginEvent {
-  kind: "fail" | "ok";
-  /** The case-folded account name tried. */
+  kind: "fail" | "ok" | "register";
+  /** The case-folded account name tried, or registered. */
   account: string;
   address: string;
 }
 
-/** Login outcomes shared between the servers of a cluster. */
+/** Login outcomes and registrations shared between the servers of a cluster. */
 export interface LoginEvents {
   /** Tells the others of an outcome here. */
   publish(event: LoginEvent): void;
@@ -91,13 +97,14 @@ export class Accounts {
       perAddress: limits.loginFailuresPerAddress,
       windowMs: TEN_MINUTES,
     });
-    deps.loginEvents?.subscribe(({ kind, account, address }) => {
-      if (kind === "fail") this.#logins.failed(account, address);
-      else this.#logins.succeeded(account, address);
-    });
     this.#registrations = new KeyedWindows(clock, {
       max: limits.registrationsPerAddress,
       windowMs: TEN_MINUTES,
+    });
+    deps.loginEvents?.subscribe(({ kind, account, address }) => {
+      if (kind === "fail") this.#logins.failed(account, address);
+      else if (kind === "ok") this.#logins.succeeded(account, address);
+      else this.#registrations.add(address);
     });
   }
 
@@ -214,14 +221,19 @@ export class Accounts {
 
   /**
    * The first free name from `base`: itself, then `base2`, `base3`... (neither registered nor
-   * online), so a class whose students all keep a client's default pseudo ("Pseudo") still
-   * chats (docs/protocol.md, section 3, Guests). A long base is shortened to leave the suffix
-   * room within the name's length.
+   * online nor claimed by another guest), so a class whose students all keep a client's default
+   * pseudo ("Pseudo") still chats (docs/protocol.md, section 3, Guests). The name is claimed for
+   * the caller, who joins under it or gives it back ({@link GuestNames.release}). A long base is
+   * shortened to leave the suffix room within the name's length.
    */
   async guestName(base: string): Promise<string> {
     for (let n = 1;; n++) {
       const name = n === 1 ? base : withSuffix(base, n);
-      if (await this.#isFree(name)) return name;
+      // Claimed last, and atomically: of two guests asking for one free name at the same
+      // instant, on one node or two, one gets it and the other goes on to the next suffix.
+      if (await this.#isFree(name) && await this.#deps.guestNames.claim(nameKey(name))) {
+        return name;
+      }
     }
   }
 
@@ -238,8 +250,16 @@ export class Accounts {
     if (bus.isOnline(nameKey(name)) || await store.getUser(name)) {
       throw new ProtocolError("user_exists", T.userExists());
     }
-    // Counted once the password is about to be hashed: what costs the server.
-    if (!peer.trusted) this.#registrations.add(peer.address);
+    // Counted once the password is about to be hashed: what costs the server. Counted on the
+    // other nodes of a cluster too, so spreading registrations over them gains nothing.
+    if (!peer.trusted) {
+      this.#registrations.add(peer.address);
+      this.#deps.loginEvents?.publish({
+        kind: "register",
+        account: nameKey(name),
+        address: peer.address,
+      });
+    }
     const user = { name, passwordHash: await hasher.hash(password), createdAt: clock.now() };
     if (!await store.createUser(user)) throw new ProtocolError("user_exists", T.userExists());
     return accountOf(user);

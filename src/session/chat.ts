@@ -33,6 +33,7 @@ import type {
 } from "../store/store.ts";
 import type { Accounts } from "./account.ts";
 import type { Client } from "./client.ts";
+import type { GuestNames } from "./guest_names.ts";
 import type { Moderation } from "./moderation.ts";
 
 type MessageRequest = Extract<Request, { type: "message" }>;
@@ -51,6 +52,8 @@ export interface ChatDeps {
   moderation: Moderation;
   /** Whether an anonymous message makes a guest (`--guests`). */
   guests: boolean;
+  /** The guest names held (see {@link Accounts.guestName}). */
+  guestNames: GuestNames;
   /** Resolves once every message posted before the call is stored (history reads after it). */
   flushed(): Promise<void>;
 }
@@ -298,7 +301,7 @@ export class Chat {
    * (docs/protocol.md §3.13), or the next free suffix of it when it is taken (`Pseudo2`).
    */
   async #becomeGuest(client: Client, from: unknown): Promise<void> {
-    const { accounts, moderation, bus } = this.#deps;
+    const { accounts, moderation, bus, guestNames } = this.#deps;
     if (!this.#deps.guests) throw new ProtocolError("not_logged_in", T.guestsOff());
     const base = accounts.guestBase(from);
     // A banned or muted name does not come back under a suffix of itself.
@@ -306,15 +309,23 @@ export class Chat {
     moderation.requireNotMuted(nameKey(base));
     for (;;) {
       const name = await accounts.guestName(base);
-      if (name !== base) {
-        await moderation.requireNotBanned(name);
-        moderation.requireNotMuted(nameKey(name));
+      const key = nameKey(name);
+      // Claimed by this session from here: given back unless it joins under it.
+      let joined = false;
+      try {
+        if (name !== base) {
+          await moderation.requireNotBanned(name);
+          moderation.requireNotMuted(key);
+        }
+        if (client.state === "closed") return;
+        // Checked again now: a user may have logged in under the name while the store was read.
+        if (bus.isOnline(key)) continue;
+        client.join(name, "guest");
+        joined = true;
+        return;
+      } finally {
+        if (!joined) guestNames.release(key);
       }
-      if (client.state === "closed") return;
-      // Checked again now: another guest may have taken the name while the store was read.
-      if (bus.isOnline(nameKey(name))) continue;
-      client.join(name, "guest");
-      return;
     }
   }
 

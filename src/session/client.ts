@@ -11,6 +11,7 @@ import { errorReply, statusEvent } from "../protocol/replies.ts";
 import type { RequestId } from "../protocol/schema.ts";
 import { type Lang, T, type Text } from "../protocol/texts.ts";
 import type { Account } from "../store/store.ts";
+import type { GuestNames } from "./guest_names.ts";
 
 const log = getLogger(["classcord", "session"]);
 
@@ -81,6 +82,8 @@ export interface ClientDeps {
   events: Events;
   /** Language of the error texts (`--lang`). */
   lang: Lang;
+  /** The guest names held, given back here when a guest leaves. */
+  guestNames: GuestNames;
 }
 
 /**
@@ -151,6 +154,8 @@ export class Client implements Member {
     this.#deps.events.emit({ type: "session_ended", kind: this.state as "guest" | "user" });
     if (this.#deps.bus.leave(this)) this.#announce("offline");
     log.info("Left {user} from {remote}", { user: this.name, remote: this.peer.address });
+    // Off the bus first: the name is never free while the others still see it online.
+    if (this.state === "guest") this.#deps.guestNames.release(this.key);
     this.state = "anonymous";
     this.account = undefined;
   }
@@ -307,6 +312,7 @@ export class Client implements Member {
       this.error("shutting_down", T.shuttingDown());
       this.#deps.bus.leave(this);
       this.#deps.events.emit({ type: "session_ended", kind: this.state as "guest" | "user" });
+      if (this.state === "guest") this.#deps.guestNames.release(this.key);
     }
     this.state = "closed";
   }

@@ -73,6 +73,7 @@ async function world(wrap: (store: KvStore) => KvStore = (s) => s) {
     store: kv,
     bus: log.bus,
     flushed: () => log.flushed(),
+    guestNames: log.guestNames,
     hasher,
     clock,
     events: NO_EVENTS,
