@@ -1,7 +1,6 @@
 // What the server's parts report as they work: small typed events. Sessions, the hub, the message
 // log and the transports emit them; observers (the metrics module) subscribe. No Prometheus here.
 import type { CloseReason, ErrorCode } from "./errors.ts";
-import type { WriteWatcher } from "./hub/outbox.ts";
 
 /** How a client reached the server. */
 export const TRANSPORTS = ["tcp", "tls", "ws"] as const;
@@ -75,6 +74,11 @@ export class EventStream implements Events {
   emit(event: ServerEvent): void {
     for (const listener of this.#listeners) listener(event);
   }
+}
+
+/** Told when a line it was queued with has been written (for fan-out latency). */
+export interface WriteWatcher {
+  written(): void;
 }
 
 /**

@@ -229,6 +229,26 @@ Deno.test("the hub sees storage and the cluster only through the message-log sea
   assert.ok(local.some((i) => i.target === "src/store/group_commit.ts" && i.typeOnly));
 });
 
+// docs/architecture.md, the fan-out engine: the outbox is built by each connection, whatever
+// carries it; the hub queues lines through the bus's `Output` and knows no transport at all.
+Deno.test("the outbox is the transports': only transport/ imports it, and the hub no transport", async () => {
+  const graph = await SRC();
+  // The parser sees the connections build it through the shared base.
+  assert.ok(
+    graph.get("src/transport/line_conn.ts")!.imports
+      .some((i) => i.target === "src/transport/outbox_conn.ts" && !i.typeOnly),
+  );
+  for (const [path, { text, imports }] of graph) {
+    if (path.startsWith("src/transport/")) continue;
+    for (const imp of imports) {
+      assert.ok(!/^src\/transport\/outbox/.test(imp.target), `${path} imports ${imp.target}`);
+      const hubToTransport = path.startsWith("src/hub/") && imp.target.startsWith("src/transport/");
+      assert.ok(!hubToTransport, `${path} imports ${imp.target}`);
+    }
+    assert.doesNotMatch(text, /new Outbox\(/, `${path} builds an outbox`);
+  }
+});
+
 Deno.test("raw Deno KV only in store/", async () => {
   for (const [path, { text }] of [...await SRC(), ...await SCRIPTS()]) {
     if (path.startsWith("src/store/")) continue;

@@ -5,10 +5,9 @@
 import { getLogger } from "@logtape/logtape";
 import { nameKey } from "../auth/names.ts";
 import type { ErrorCode } from "../errors.ts";
-import type { Events } from "../events.ts";
+import type { Events, WriteWatcher } from "../events.ts";
 import type { Audience, Bus, Member, Post, Presence, SessionInfo, Stored } from "../hub/bus.ts";
 import { Hub } from "../hub/hub.ts";
-import type { WriteWatcher } from "../hub/outbox.ts";
 import { type Channel, DEFAULT, parseChannel } from "../protocol/channel.ts";
 import { encodeBytes } from "../protocol/encode.ts";
 import { statusEvent } from "../protocol/replies.ts";

@@ -2,10 +2,9 @@
 // delivery — without knowing where those sessions are. One in-process implementation (Hub); a
 // cluster implementation can take its place without touching sessions.
 import type { ErrorCode } from "../errors.ts";
-import type { FanoutTimer } from "../events.ts";
+import type { FanoutTimer, WriteWatcher } from "../events.ts";
 import type { Channel } from "../protocol/channel.ts";
 import type { Text } from "../protocol/texts.ts";
-import type { WriteWatcher } from "./outbox.ts";
 
 /** Where an identified session's lines are queued: its connection's outbox. */
 export interface Output {

@@ -3,7 +3,7 @@
 // formatted, fanned out and acknowledged here whichever log numbers and stores them.
 import { getLogger } from "@logtape/logtape";
 import type { ErrorCode } from "../errors.ts";
-import type { Events, MessageKind } from "../events.ts";
+import type { Events, MessageKind, WriteWatcher } from "../events.ts";
 import { type Channel, DEFAULT } from "../protocol/channel.ts";
 import { encodeBytes } from "../protocol/encode.ts";
 import { formatTimestamp, forwardedMessage } from "../protocol/replies.ts";
@@ -11,7 +11,6 @@ import type { Text } from "../protocol/texts.ts";
 import type { Append } from "../store/store.ts";
 import type { Audience, Bus, Member, Post, Presence, SessionInfo, Stored } from "./bus.ts";
 import type { Draft, Local, LogReader, MessageLog } from "./message_log.ts";
-import type { WriteWatcher } from "./outbox.ts";
 
 const log = getLogger(["classcord", "session"]);
 

@@ -3,7 +3,7 @@
 import { getLogger } from "@logtape/logtape";
 import type { CloseReason, ErrorCode } from "../errors.ts";
 import type { Events, Transport } from "../events.ts";
-import type { Outbox } from "../hub/outbox.ts";
+import type { Outbox } from "./outbox.ts";
 import { encodeBytes } from "../protocol/encode.ts";
 import { errorReply } from "../protocol/replies.ts";
 import { type Lang, T, type Text } from "../protocol/texts.ts";

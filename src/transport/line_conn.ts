@@ -3,11 +3,11 @@
 import { concatBytes } from "../bytes.ts";
 import type { CloseReason } from "../errors.ts";
 import type { Events } from "../events.ts";
-import { Outbox, type OutboxFailure, type OutboxOwner } from "../hub/outbox.ts";
 import { LineSplitter } from "../protocol/framing.ts";
 import { decodeLine } from "../protocol/text.ts";
 import { T } from "../protocol/texts.ts";
 import type { Conn, Handler } from "./connections.ts";
+import { OutboxConn } from "./outbox_conn.ts";
 
 /**
  * The bytes a {@link LineConn} reads and writes: a `Deno.Conn`, or TLS started over one after a
@@ -65,8 +65,7 @@ const HALF_CLOSED_MS = 5000;
 const SMALL_READ_BYTES = 512;
 const LARGE_READ_BYTES = 16 * 1024;
 /** A connection speaking JSON lines: framing and decoding in, a bounded outbox out. */
-export class LineConn implements Conn, OutboxOwner {
-  readonly outbox: Outbox;
+export class LineConn extends OutboxConn implements Conn {
   readonly remote: string;
   readonly #conn: ByteStream;
   readonly #maxLineBytes: number;
@@ -84,6 +83,7 @@ export class LineConn implements Conn, OutboxOwner {
   #initial: Uint8Array | undefined;
 
   constructor(conn: ByteStream, peer: LineConnPeer, options: LineConnOptions) {
+    super(options.events, { maxBytes: options.maxQueueBytes });
     this.#conn = conn;
     this.#maxLineBytes = options.maxLineBytes;
     this.#maxUnterminated = options.maxUnterminatedBytes;
@@ -91,22 +91,11 @@ export class LineConn implements Conn, OutboxOwner {
     this.#bridge = options.metricsBridge;
     this.remote = peer.remote;
     if (peer.initial && peer.initial.length > 0) this.#initial = peer.initial;
-    this.outbox = new Outbox(conn, this, { maxBytes: options.maxQueueBytes });
   }
 
-  outboxFailed(failure: OutboxFailure): void {
-    if (failure === "write_error") return this.close("write_error");
-    const limit = failure === "queue_full" ? "send_queue" : "write_deadline";
-    this.#events.emit({ type: "limit", limit });
-    this.close("slow_consumer");
-  }
-
-  outboxWrote(bytes: number): void {
-    this.#events.emit({ type: "bytes_out", bytes });
-  }
-
-  stalledMs(): number {
-    return this.outbox.stalledMs();
+  /** The outbox's writes, straight to the byte stream. */
+  write(bytes: Uint8Array): Promise<number> {
+    return this.#conn.write(bytes);
   }
 
   /** Why the connection ended, once it has. */
@@ -212,12 +201,6 @@ export class LineConn implements Conn, OutboxOwner {
       this.close("write_error");
     }
     return this.#reason!;
-  }
-
-  /** Writes what is queued (for at most `timeoutMs`), then closes. */
-  async end(reason: CloseReason, timeoutMs: number): Promise<void> {
-    await this.outbox.drained(timeoutMs);
-    this.close(reason);
   }
 
   /** Closes the socket now; the first reason given is the one kept. */

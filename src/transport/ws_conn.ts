@@ -12,8 +12,8 @@ import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
 import type { CloseReason } from "../errors.ts";
 import type { Events } from "../events.ts";
-import { Outbox, type OutboxFailure, type OutboxOwner, type Writer } from "../hub/outbox.ts";
 import type { Conn, Handler } from "./connections.ts";
+import { OutboxConn } from "./outbox_conn.ts";
 import { textFrame } from "./ws_frame.ts";
 
 /** Options of {@link WsConn}. */
@@ -48,8 +48,7 @@ const FINAL_FRAME_MS = 1000;
 const decoder = new TextDecoder();
 
 /** A WebSocket speaking JSON frames: each frame in, each line out, through a bounded outbox. */
-export class WsConn implements Conn, OutboxOwner, Writer {
-  readonly outbox: Outbox;
+export class WsConn extends OutboxConn implements Conn {
   readonly remote: string;
   readonly #ws: WebSocket;
   readonly #socket: Duplex;
@@ -69,11 +68,11 @@ export class WsConn implements Conn, OutboxOwner, Writer {
 
   /** `ws` is the open WebSocket over `socket`, both from the upgrade. */
   constructor(ws: WebSocket, socket: Duplex, remote: string, options: WsConnOptions) {
+    super(options.events, { maxBytes: options.maxQueueBytes, frame: textFrame });
     this.#ws = ws;
     this.#socket = socket;
     this.remote = remote;
     this.#options = options;
-    this.outbox = new Outbox(this, this, { maxBytes: options.maxQueueBytes, frame: textFrame });
     ws.on("message", (data, binary) => this.#received(data, binary));
     ws.on("pong", () => this.alive = true);
     ws.on("close", () => this.close("client_closed"));
@@ -86,21 +85,6 @@ export class WsConn implements Conn, OutboxOwner, Writer {
       if (this.#closed || this.#socket.destroyed) return reject(new Error("closed"));
       this.#socket.write(bytes, (err) => err ? reject(err) : resolve(bytes.length));
     });
-  }
-
-  outboxFailed(failure: OutboxFailure): void {
-    if (failure === "write_error") return this.close("write_error");
-    const limit = failure === "queue_full" ? "send_queue" : "write_deadline";
-    this.#options.events.emit({ type: "limit", limit });
-    this.close("slow_consumer");
-  }
-
-  outboxWrote(bytes: number): void {
-    this.#options.events.emit({ type: "bytes_out", bytes });
-  }
-
-  stalledMs(): number {
-    return this.outbox.stalledMs();
   }
 
   get reason(): CloseReason | undefined {
@@ -139,11 +123,6 @@ export class WsConn implements Conn, OutboxOwner, Writer {
       if (verdict) await this.end(verdict, FINAL_FRAME_MS);
     }
     return this.#reason!;
-  }
-
-  async end(reason: CloseReason, timeoutMs: number): Promise<void> {
-    await this.outbox.drained(timeoutMs);
-    this.close(reason);
   }
 
   /** Sends a close frame with the reason's code, then lets the socket go (at once if it failed). */

@@ -1,5 +1,6 @@
 // Per-connection send queue: bounded, coalescing, never making a sender wait for a slow reader.
 import { concatBytes } from "../bytes.ts";
+import type { WriteWatcher } from "../events.ts";
 
 /** Where an outbox writes a byte stream: a Deno.Conn or anything with the same `write`. */
 export interface Writer {
@@ -8,11 +9,6 @@ export interface Writer {
 
 /** Why an outbox gave up: its queue passed the cap, a write took too long, or failed. */
 export type OutboxFailure = "queue_full" | "write_deadline" | "write_error";
-
-/** Told when a line it was queued with has been written (for fan-out latency). */
-export interface WriteWatcher {
-  written(): void;
-}
 
 /**
  * Who an outbox reports to (the connection). One object rather than callbacks: an idle
