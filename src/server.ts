@@ -20,14 +20,14 @@ import { Chat } from "./session/chat.ts";
 import { Console, type Stats } from "./session/console.ts";
 import { ExportTickets } from "./session/export_tickets.ts";
 import { type GuestNames, LocalGuestNames } from "./session/guest_names.ts";
-import type { Connection, Peer, SessionOutput } from "./session/client.ts";
+import type { ConnControl, Origin, SessionOutput } from "./session/session.ts";
 import { Moderation, type MuteTable } from "./session/moderation.ts";
-import { type ServerInfo, Session, type SessionDeps } from "./session/session.ts";
+import { Dispatcher, type DispatcherDeps, type ServerInfo } from "./session/dispatcher.ts";
 import { GroupCommit } from "./store/group_commit.ts";
 import { KvStore } from "./store/kv_store.ts";
 import { StoreLock } from "./store/lock.ts";
 import type { MessageAppender, MessageStore, Store } from "./store/store.ts";
-import { Connections } from "./transport/connections.ts";
+import { ConnTable } from "./transport/conn_table.ts";
 import { AdminSocket, adminSocketPath } from "./transport/admin_socket.ts";
 import { ConnectionGate } from "./transport/gate.ts";
 import { ChatListener } from "./transport/tcp.ts";
@@ -99,7 +99,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   let stopping = false;
   let backend: Backend;
   let hasher: PasswordHasher;
-  let connections: Connections;
+  let connections: ConnTable;
   const listeners: ChatListener[] = [];
   let http: Deno.HttpServer<Deno.NetAddr> | undefined;
   let web: WebListener | undefined;
@@ -167,7 +167,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       stats: () => metrics.snapshot(),
     });
     stack.defer(() => deps.moderation.close());
-    connections = new Connections({
+    connections = new ConnTable({
       ...limits,
       gate: new ConnectionGate(clock, limits, {
         trusted: config.trustedAddresses,
@@ -175,8 +175,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       }),
       events,
       lang: config.lang,
-      accept: (out: SessionOutput, peer: Peer, conn: Connection) =>
-        new Session(deps, out, peer, conn),
+      accept: (out: SessionOutput, origin: Origin, conn: ConnControl) =>
+        new Dispatcher(deps, out, origin, conn),
     });
     if (!memory) {
       const { bus } = deps;
@@ -366,7 +366,7 @@ export async function localBackend(
 /** What every session shares, put together: moderation, accounts, chat and the console. */
 export function sessionDeps(
   parts:
-    & Pick<SessionDeps, "clock" | "events" | "limits" | "info" | "lang">
+    & Pick<DispatcherDeps, "clock" | "events" | "limits" | "info" | "lang">
     & {
       store: Store;
       bus: Bus;
@@ -383,7 +383,7 @@ export function sessionDeps(
       /** The server's counters, for the teacher console (none: zeros). */
       stats?: () => Promise<Stats>;
     },
-): SessionDeps & { tickets: ExportTickets } {
+): DispatcherDeps & { tickets: ExportTickets } {
   const {
     store,
     hasher,

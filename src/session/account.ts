@@ -14,7 +14,7 @@ import { loginOk, registerOk } from "../protocol/replies.ts";
 import type { Request, RequestId } from "../protocol/schema.ts";
 import { T, type Text } from "../protocol/texts.ts";
 import type { Account, AccountStore, MessageStore, UserRecord } from "../store/store.ts";
-import type { Client, Inbox, Peer } from "./client.ts";
+import type { Inbox, Origin, Session } from "./session.ts";
 import type { GuestNames } from "./guest_names.ts";
 import { KeyedWindows, LoginThrottle } from "./limits.ts";
 import type { Moderation } from "./moderation.ts";
@@ -112,17 +112,17 @@ export class Accounts {
    * `register`: creates the account (it does not log in, docs/protocol.md §12.1) and answers with
    * the very next line; the time the connection has to log in starts again.
    */
-  async register(client: Client, req: Credentials): Promise<void> {
-    client.out.hold();
+  async register(session: Session, req: Credentials): Promise<void> {
+    session.out.hold();
     let reply: Record<string, unknown>;
     try {
-      const created = await this.#create(req.username, req.password, client.peer);
+      const created = await this.#create(req.username, req.password, session.origin);
       log.info("Registered {user} from {remote}", {
         user: created.name,
-        remote: client.peer.address,
+        remote: session.origin.address,
       });
       this.#deps.events.emit({ type: "registration", result: "ok" });
-      client.registered();
+      session.registered();
       reply = registerOk(req.id);
     } catch (err) {
       const code = err instanceof ProtocolError ? err.code : undefined;
@@ -137,20 +137,20 @@ export class Accounts {
       if (code === "rate_limited") {
         this.#deps.events.emit({ type: "limit", limit: "registrations" });
       }
-      reply = client.errorFor(err, req.id);
+      reply = session.errorFor(err, req.id);
     }
-    await client.finishIdentify(reply);
+    await session.finishIdentify(reply);
   }
 
   /**
    * `login`: checks the name and password, joins the bus under the account's name, and answers
    * with the very next line, followed by the offline messages (docs/protocol.md §12.1, §4.6).
    */
-  login(client: Client, req: Credentials): Promise<void> {
+  login(session: Session, req: Credentials): Promise<void> {
     return this.#identify(
-      client,
+      session,
       req,
-      () => this.#check(req.username, req.password, client.peer),
+      () => this.#check(req.username, req.password, session.origin),
       req.username,
     );
   }
@@ -159,18 +159,23 @@ export class Accounts {
    * `resume`: a web page's token in place of the password, after it lost its connection;
    * answered exactly as `login` (section 11 of docs/protocol.md).
    */
-  resume(client: Client, req: ResumeRequest): Promise<void> {
-    return this.#identify(client, req, () => this.#checkToken(req.token, client.peer), "(resume)");
+  resume(session: Session, req: ResumeRequest): Promise<void> {
+    return this.#identify(
+      session,
+      req,
+      () => this.#checkToken(req.token, session.origin),
+      "(resume)",
+    );
   }
 
   /** login and resume alike: `check` finds the account, or throws the error to answer. */
   async #identify(
-    client: Client,
+    session: Session,
     req: { id?: RequestId },
     check: () => Promise<UserRecord>,
     tried: string,
   ): Promise<void> {
-    client.out.hold();
+    session.out.hold();
     let reply: Record<string, unknown>;
     let user: Account | undefined;
     try {
@@ -178,7 +183,7 @@ export class Accounts {
       await this.#deps.moderation.requireNotBanned(found.name);
       user = accountOf(found); // only now: a refused login must not join
       this.#deps.events.emit({ type: "login", result: "ok" });
-      reply = await this.#loginReply(client, found, req.id);
+      reply = await this.#loginReply(session, found, req.id);
     } catch (err) {
       const code = err instanceof ProtocolError ? err.code : undefined;
       const result: LoginResult = throttled(code) ? "throttled" : fault(code) ? "error" : "failed";
@@ -189,24 +194,24 @@ export class Accounts {
       if (code === "auth_failed") {
         log.info("Failed login for {user} from {remote}", {
           user: tried.slice(0, 64), // any string: bounded in the log
-          remote: client.peer.address,
+          remote: session.origin.address,
         });
       }
-      reply = client.errorFor(err, req.id);
+      reply = session.errorFor(err, req.id);
     }
-    if (client.state === "closed") return;
+    if (session.state === "closed") return;
     let inbox: Inbox | undefined;
     let notices: Uint8Array[] = [];
-    if (user && nameKey(user.name) !== client.key) {
+    if (user && nameKey(user.name) !== session.key) {
       // Joined while the output still holds: live lines queue behind the reply and the inbox.
-      client.leave();
-      client.join(user.name, "user", user);
-      inbox = await this.#inbox(client);
+      session.leave();
+      session.join(user.name, "user", user);
+      inbox = await this.#inbox(session);
       // A hello'd session learns of its running mute at once, not at its first refused post.
-      const mute = client.helloed ? this.#deps.moderation.muteNotice(client.key) : undefined;
+      const mute = session.helloed ? this.#deps.moderation.muteNotice(session.key) : undefined;
       if (mute) notices = [encodeBytes(mute)];
     }
-    await client.finishIdentify(reply, inbox, notices);
+    await session.finishIdentify(reply, inbox, notices);
   }
 
   /**
@@ -242,22 +247,22 @@ export class Accounts {
    * is registered or used by a guest online, or `rate_limited` past the registrations allowed
    * per address (a trusted address has no such cap)
    */
-  async #create(username: string, password: string, peer: Peer): Promise<Account> {
+  async #create(username: string, password: string, origin: Origin): Promise<Account> {
     const { bus, store, hasher, clock } = this.#deps;
     const name = checkName(username);
-    const wait = peer.trusted ? 0 : this.#registrations.blocked(peer.address);
+    const wait = origin.trusted ? 0 : this.#registrations.blocked(origin.address);
     if (wait > 0) throw rateLimited(T.tooManyRegistrations, wait);
     if (bus.isOnline(nameKey(name)) || await store.getUser(name)) {
       throw new ProtocolError("user_exists", T.userExists());
     }
     // Counted once the password is about to be hashed: what costs the server. Counted on the
     // other nodes of a cluster too, so spreading registrations over them gains nothing.
-    if (!peer.trusted) {
-      this.#registrations.add(peer.address);
+    if (!origin.trusted) {
+      this.#registrations.add(origin.address);
       this.#deps.loginEvents?.publish({
         kind: "register",
         account: nameKey(name),
-        address: peer.address,
+        address: origin.address,
       });
     }
     const user = { name, passwordHash: await hasher.hash(password), createdAt: clock.now() };
@@ -271,19 +276,19 @@ export class Accounts {
    * `rate_limited` while failed logins of this account or address are being slowed down, in
    * which case the password is not even checked
    */
-  async #check(username: string, password: string, peer: Peer): Promise<UserRecord> {
+  async #check(username: string, password: string, origin: Origin): Promise<UserRecord> {
     const account = nameKey(username);
-    const wait = this.#logins.check(account, peer.address, peer.trusted);
+    const wait = this.#logins.check(account, origin.address, origin.trusted);
     if (wait > 0) throw rateLimited(T.tooManyFailedLogins, wait);
     // A name no account can have is not looked up (and cannot overflow a store key).
     const user = isValidName(username) ? await this.#deps.store.getUser(username) : null;
     const hash = user?.passwordHash ?? await this.#dummy();
     if (!user || !await this.#deps.hasher.verify(hash, password)) {
-      this.#loginFailed(account, peer.address);
+      this.#loginFailed(account, origin.address);
       throw new ProtocolError("auth_failed", T.loginFailed());
     }
-    this.#logins.succeeded(account, peer.address);
-    this.#deps.loginEvents?.publish({ kind: "ok", account, address: peer.address });
+    this.#logins.succeeded(account, origin.address);
+    this.#deps.loginEvents?.publish({ kind: "ok", account, address: origin.address });
     return user;
   }
 
@@ -293,15 +298,15 @@ export class Accounts {
    *
    * @throws {ProtocolError} `auth_failed` ("Session expired"), or `rate_limited`
    */
-  async #checkToken(token: string, peer: Peer): Promise<UserRecord> {
+  async #checkToken(token: string, origin: Origin): Promise<UserRecord> {
     const { tokens, store, clock } = this.#deps;
     const claim = tokens.read(token);
     const account = nameKey(claim?.user ?? "");
-    const wait = this.#logins.check(account, peer.address, peer.trusted);
+    const wait = this.#logins.check(account, origin.address, origin.trusted);
     if (wait > 0) throw rateLimited(T.tooManyFailedLogins, wait);
     const user = claim && isValidName(claim.user) ? await store.getUser(claim.user) : null;
     if (!user || !await tokens.check(token, user.passwordHash, clock.now())) {
-      this.#loginFailed(account, peer.address);
+      this.#loginFailed(account, origin.address);
       throw new ProtocolError("auth_failed", T.sessionExpired());
     }
     return user;
@@ -312,11 +317,11 @@ export class Accounts {
    * administrator), which legacy sessions never see (docs/protocol.md §12.4).
    */
   async #loginReply(
-    client: Client,
+    session: Session,
     user: UserRecord,
     id: RequestId | undefined,
   ): Promise<Record<string, unknown>> {
-    if (!client.helloed) return loginOk(user.name, id);
+    if (!session.helloed) return loginOk(user.name, id);
     const reply = loginOk(user.name);
     if (user.admin) reply.admin = true;
     reply.resume_token = await this.#deps.tokens.issue(
@@ -335,17 +340,17 @@ export class Accounts {
    * message sent just before the user came online is then either live or in the inbox); none
    * (they wait) if the store fails.
    */
-  async #inbox(client: Client): Promise<Inbox | undefined> {
+  async #inbox(session: Session): Promise<Inbox | undefined> {
     const { store } = this.#deps;
     try {
       await this.#deps.flushed();
-      const messages = await store.inbox(client.key);
+      const messages = await store.inbox(session.key);
       return {
         lines: messages.map((m) => encodeBytes(m.line)),
-        clear: () => store.clearInbox(client.key, messages.map((m) => m.seq)),
+        clear: () => store.clearInbox(session.key, messages.map((m) => m.seq)),
       };
     } catch (error) {
-      log.error("Cannot read the inbox of {user}: {error}", { user: client.name, error });
+      log.error("Cannot read the inbox of {user}: {error}", { user: session.name, error });
       return undefined;
     }
   }

@@ -32,7 +32,7 @@ import type {
   UserRecord,
 } from "../store/store.ts";
 import type { Accounts } from "./account.ts";
-import type { Client } from "./client.ts";
+import type { Session } from "./session.ts";
 import type { GuestNames } from "./guest_names.ts";
 import type { Moderation } from "./moderation.ts";
 
@@ -79,17 +79,17 @@ export class Chat {
    * @throws {ProtocolError} as {@link route} does; `not_logged_in` without guests; the errors
    * of guest names; `forbidden` while muted
    */
-  async post(client: Client, req: MessageRequest, receivedAt: number): Promise<void> {
+  async post(session: Session, req: MessageRequest, receivedAt: number): Promise<void> {
     const { bus, clock, moderation } = this.#deps;
-    if (client.state !== "user" && typedCommand(req.fields.content)) {
+    if (session.state !== "user" && typedCommand(req.fields.content)) {
       // A console client that does not know the login request: the line holds a password,
       // about to reach the whole class. Never delivered, stored or logged (docs/protocol.md §3.13).
       throw new ProtocolError("not_logged_in", T.commandAsChat());
     }
-    const route = await this.#route(client, req);
-    if (!client.identified) await this.#becomeGuest(client, req.fields.from);
-    moderation.requireNotMuted(client.key);
-    if (!route || client.state === "closed") return;
+    const route = await this.#route(session, req);
+    if (!session.identified) await this.#becomeGuest(session, req.fields.from);
+    moderation.requireNotMuted(session.key);
+    if (!route || session.state === "closed") return;
     let to: Post["to"];
     if ("channel" in route) {
       to = route;
@@ -97,18 +97,18 @@ export class Chat {
       to = { user: route.key, name: route.name, inbox: !bus.isOnline(route.key) };
     } else {
       // Online when routed, gone since, and no account: a guest who left; nobody to keep it for.
-      if (req.id !== undefined) client.error("server_busy", T.notStored(), req.id);
+      if (req.id !== undefined) session.error("server_busy", T.notStored(), req.id);
       return;
     }
-    const post = { fields: req.fields, from: client.name, ts: clock.now(), to, except: client };
+    const post = { fields: req.fields, from: session.name, ts: clock.now(), to, except: session };
     const id = req.id;
     // The ack is owed until the commit: a client that half-closes still gets it.
-    const paid = id === undefined ? undefined : client.owe();
+    const paid = id === undefined ? undefined : session.owe();
     bus.post(
       { ...post, timer: this.#timer(receivedAt) },
       id === undefined ? undefined : (seq, timestamp, error) => {
-        if (error) client.error("server_busy", T.notStored(), id);
-        else client.reply(ackReply(id, seq, timestamp));
+        if (error) session.error("server_busy", T.notStored(), id);
+        else session.reply(ackReply(id, seq, timestamp));
         paid!();
       },
     );
@@ -118,32 +118,32 @@ export class Chat {
    * `announce`, for admins: a global message marked `announce: true`, so legacy clients show it
    * as a message from the teacher and new ones can highlight it; stored like any other.
    */
-  announce(client: Client, req: Of<"announce">, receivedAt: number): void {
-    this.#deps.moderation.requireAdmin(client.account, "announce");
-    this.#deps.moderation.announced(client);
+  announce(session: Session, req: Of<"announce">, receivedAt: number): void {
+    this.#deps.moderation.requireAdmin(session.account, "announce");
+    this.#deps.moderation.announced(session);
     const fields = { type: "message", subtype: "global", announce: true, content: req.content };
     this.#deps.bus.post({
       fields,
-      from: client.name,
+      from: session.name,
       ts: this.#deps.clock.now(),
       to: { channel: DEFAULT },
-      except: client,
+      except: session,
       timer: this.#timer(receivedAt),
     });
-    client.reply(moderationOk("announce", {}, req.id));
+    session.reply(moderationOk("announce", {}, req.id));
   }
 
   /**
    * `status`: relayed verbatim to every other identified session; a hello'd session's request
    * with an `id` gets a direct reply, a legacy one nothing (docs/protocol.md §3.9, §11.3).
    */
-  status(client: Client, req: Of<"status">): void {
-    requireIdentified(client);
-    this.#deps.moderation.requireNotMuted(client.key);
-    this.#deps.bus.setState(client.key, req.state);
-    const line = encodeBytes(statusEvent(client.name, req.state));
-    this.#deps.bus.deliver({ all: true }, line, client);
-    if (client.helloed && req.id !== undefined) client.reply(statusOk(req.state, req.id));
+  status(session: Session, req: Of<"status">): void {
+    requireIdentified(session);
+    this.#deps.moderation.requireNotMuted(session.key);
+    this.#deps.bus.setState(session.key, req.state);
+    const line = encodeBytes(statusEvent(session.name, req.state));
+    this.#deps.bus.deliver({ all: true }, line, session);
+    if (session.helloed && req.id !== undefined) session.reply(statusOk(req.state, req.id));
   }
 
   /**
@@ -153,15 +153,15 @@ export class Chat {
    *
    * @throws {ProtocolError} `forbidden` for a guest: private history belongs to accounts
    */
-  async conversations(client: Client, req: Of<"conversations">): Promise<void> {
-    const account = requireAccount(client);
+  async conversations(session: Session, req: Of<"conversations">): Promise<void> {
+    const account = requireAccount(session);
     await this.#deps.flushed();
-    const list = await this.#deps.store.conversations(client.name, {
+    const list = await this.#deps.store.conversations(session.name, {
       limit: req.limit,
       after: req.after,
       since: account.createdAt,
     });
-    client.reply(conversationsReply(
+    session.reply(conversationsReply(
       list.map((c) => ({ with: c.partner, last: c.last.line, unread: c.unread })),
       req.id,
     ));
@@ -173,26 +173,26 @@ export class Chat {
    *
    * @throws {ProtocolError} `forbidden` for a guest
    */
-  async read(client: Client, req: Of<"read">): Promise<void> {
-    requireAccount(client);
-    await this.#deps.store.markRead(client.name, req.with, req.seq);
-    client.reply(readOk(req.with, req.seq, req.id));
+  async read(session: Session, req: Of<"read">): Promise<void> {
+    requireAccount(session);
+    await this.#deps.store.markRead(session.name, req.with, req.seq);
+    session.reply(readOk(req.with, req.seq, req.id));
   }
 
   /** `directory`: registered names starting with `prefix`, for completion. */
-  async directory(client: Client, req: Of<"directory">): Promise<void> {
-    requireIdentified(client);
+  async directory(session: Session, req: Of<"directory">): Promise<void> {
+    requireIdentified(session);
     const users = req.prefix.trim() === "" ? [] : await this.#deps.store.findUsers(
       req.prefix,
       req.limit,
     );
-    client.reply(directoryReply(req.prefix, users, req.id));
+    session.reply(directoryReply(req.prefix, users, req.id));
   }
 
   /** `users`: each online name once, as plain strings; `details` for hello'd sessions. */
-  users(client: Client, req: Of<"users">): void {
+  users(session: Session, req: Of<"users">): void {
     const presence = this.#deps.bus.presence();
-    const details = client.helloed
+    const details = session.helloed
       ? presence.map((p) => ({
         user: p.name,
         state: p.state,
@@ -200,24 +200,24 @@ export class Chat {
         since: formatTimestamp(p.since),
       }))
       : undefined;
-    client.reply(usersReply(presence.map((p) => p.name), req.id, details));
+    session.reply(usersReply(presence.map((p) => p.name), req.id, details));
   }
 
   /**
    * `who`: the names in a channel, each once, in the order they came (the default channel holds
    * everybody); `channel` echoes the request, the default channel without one.
    */
-  who(client: Client, req: Of<"who">): void {
+  who(session: Session, req: Of<"who">): void {
     const names = this.#deps.bus.members(parseChannel(req.channel).key);
-    client.reply(whoReply(req.channel ?? DEFAULT.name, names, req.id));
+    session.reply(whoReply(req.channel ?? DEFAULT.name, names, req.id));
   }
 
   /** `join` a channel (docs/protocol.md §4.4). */
-  join(client: Client, req: Of<"join">): void {
-    requireIdentified(client);
+  join(session: Session, req: Of<"join">): void {
+    requireIdentified(session);
     const channel = parseChannel(req.channel);
-    this.#deps.bus.joinChannel(client, channel);
-    client.reply(channelOk("join", channel.name, req.id));
+    this.#deps.bus.joinChannel(session, channel);
+    session.reply(channelOk("join", channel.name, req.id));
   }
 
   /**
@@ -225,19 +225,19 @@ export class Chat {
    *
    * @throws {ProtocolError} `forbidden` for the default channel, which holds every session
    */
-  leave(client: Client, req: Of<"leave">): void {
-    requireIdentified(client);
+  leave(session: Session, req: Of<"leave">): void {
+    requireIdentified(session);
     const channel = parseChannel(req.channel);
     if (channel.key === DEFAULT.key) {
       throw new ProtocolError("forbidden", T.cannotLeaveDefault(DEFAULT.name));
     }
-    this.#deps.bus.leaveChannel(client, channel.key);
-    client.reply(channelOk("leave", channel.name, req.id));
+    this.#deps.bus.leaveChannel(session, channel.key);
+    session.reply(channelOk("leave", channel.name, req.id));
   }
 
   /** `channels`, with their members online. */
-  channels(client: Client, req: Of<"channels">): void {
-    client.reply(channelsReply(this.#deps.bus.channels(), req.id));
+  channels(session: Session, req: Of<"channels">): void {
+    session.reply(channelsReply(this.#deps.bus.channels(), req.id));
   }
 
   /**
@@ -248,14 +248,14 @@ export class Chat {
    *
    * @throws {ProtocolError} `forbidden` for a guest asking for a private conversation
    */
-  async history(client: Client, req: Of<"history">): Promise<void> {
-    requireIdentified(client);
+  async history(session: Session, req: Of<"history">): Promise<void> {
+    requireIdentified(session);
     let of: Conversation;
     let since: number | undefined;
     if (req.with !== undefined) {
-      if (!client.account) throw new ProtocolError("forbidden", T.privateHistoryNeedsAccount());
-      of = { between: [client.name, req.with] };
-      since = client.account.createdAt;
+      if (!session.account) throw new ProtocolError("forbidden", T.privateHistoryNeedsAccount());
+      of = { between: [session.name, req.with] };
+      since = session.account.createdAt;
     } else {
       of = { channel: parseChannel(req.channel).name };
     }
@@ -266,7 +266,7 @@ export class Chat {
       after: req.after,
       since,
     });
-    client.reply(historyReply(page.messages.map((m) => m.line), page.more, req.id));
+    session.reply(historyReply(page.messages.map((m) => m.line), page.more, req.id));
   }
 
   /**
@@ -278,9 +278,9 @@ export class Chat {
    * @throws {ProtocolError} `bad_request` for an invalid `channel`; `unknown_user` when a
    * private recipient is neither online nor registered and the sender gave an `id` or said hello
    */
-  async #route(client: Client, req: MessageRequest): Promise<Route | undefined> {
+  async #route(session: Session, req: MessageRequest): Promise<Route | undefined> {
     if (!isPrivate(req)) {
-      return { channel: client.helloed ? parseChannel(req.fields.channel) : DEFAULT };
+      return { channel: session.helloed ? parseChannel(req.fields.channel) : DEFAULT };
     }
     const name = req.to!;
     const key = nameKey(name);
@@ -290,7 +290,7 @@ export class Chat {
     if (!account && !this.#deps.bus.isOnline(key)) {
       // Legacy senders without an id are not answered, as the old server did
       // (docs/protocol.md §3.4).
-      if (req.id === undefined && !client.helloed) return undefined;
+      if (req.id === undefined && !session.helloed) return undefined;
       throw new ProtocolError("unknown_user", T.unknownUser(name));
     }
     return { key, name: account?.name ?? name, account };
@@ -300,7 +300,7 @@ export class Chat {
    * An anonymous connection's first message makes it a guest, named by its `from`
    * (docs/protocol.md §3.13), or the next free suffix of it when it is taken (`Pseudo2`).
    */
-  async #becomeGuest(client: Client, from: unknown): Promise<void> {
+  async #becomeGuest(session: Session, from: unknown): Promise<void> {
     const { accounts, moderation, bus, guestNames } = this.#deps;
     if (!this.#deps.guests) throw new ProtocolError("not_logged_in", T.guestsOff());
     const base = accounts.guestBase(from);
@@ -317,10 +317,10 @@ export class Chat {
           await moderation.requireNotBanned(name);
           moderation.requireNotMuted(key);
         }
-        if (client.state === "closed") return;
+        if (session.state === "closed") return;
         // Checked again now: a user may have logged in under the name while the store was read.
         if (bus.isOnline(key)) continue;
-        client.join(name, "guest");
+        session.join(name, "guest");
         joined = true;
         return;
       } finally {
@@ -350,13 +350,13 @@ function typedCommand(content: unknown): boolean {
  *
  * @throws {ProtocolError} `not_logged_in` for an anonymous connection, `forbidden` for a guest
  */
-function requireAccount(client: Client): Account {
-  requireIdentified(client);
-  if (!client.account) throw new ProtocolError("forbidden", T.privateHistoryNeedsAccount());
-  return client.account;
+function requireAccount(session: Session): Account {
+  requireIdentified(session);
+  if (!session.account) throw new ProtocolError("forbidden", T.privateHistoryNeedsAccount());
+  return session.account;
 }
 
 /** @throws {ProtocolError} `not_logged_in` for a connection that is neither guest nor user */
-export function requireIdentified(client: Client): void {
-  if (!client.identified) throw new ProtocolError("not_logged_in", T.notLoggedIn());
+export function requireIdentified(session: Session): void {
+  if (!session.identified) throw new ProtocolError("not_logged_in", T.notLoggedIn());
 }

@@ -4,7 +4,7 @@ import type { Bus } from "../hub/bus.ts";
 import { parseChannel } from "../protocol/channel.ts";
 import { formatTimestamp } from "../protocol/replies.ts";
 import type { Request } from "../protocol/schema.ts";
-import type { Client } from "./client.ts";
+import type { Session } from "./session.ts";
 import type { ExportTickets } from "./export_tickets.ts";
 import type { Moderation } from "./moderation.ts";
 
@@ -39,7 +39,7 @@ export class Console {
   }
 
   /** Every identified session with its transport, address and the time it came online. */
-  sessions(admin: Client, req: Of<"sessions">): void {
+  sessions(admin: Session, req: Of<"sessions">): void {
     this.#deps.moderation.requireAdmin(admin.account, "console");
     const sessions = this.#deps.bus.sessions().map((s) => ({
       ...s,
@@ -49,7 +49,7 @@ export class Console {
   }
 
   /** The server's counters since it started. */
-  async stats(admin: Client, req: Of<"stats">): Promise<void> {
+  async stats(admin: Session, req: Of<"stats">): Promise<void> {
     this.#deps.moderation.requireAdmin(admin.account, "console");
     const { startedAt, ...figures } = await this.#deps.stats();
     admin.reply(
@@ -58,7 +58,7 @@ export class Console {
   }
 
   /** A ticket for one download of an export, from the web listener's /export. */
-  exportTicket(admin: Client, req: Of<"export_ticket">): void {
+  exportTicket(admin: Session, req: Of<"export_ticket">): void {
     this.#deps.moderation.requireAdmin(admin.account, "console");
     const channel = req.channel === undefined ? undefined : parseChannel(req.channel).name;
     const ticket = this.#deps.tickets.issue({ format: req.format, channel, bom: req.bom });

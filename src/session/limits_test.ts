@@ -20,7 +20,7 @@ Deno.test("TokenBucket lets a users poll every 3 s through a session at the mess
   const clock = new FakeClock();
   const bucket = new TokenBucket(clock, { burst: 20, perSecond: 5 });
   // A client sending exactly 5 messages per second, plus one poll every 3 seconds, would be
-  // refused its polls if they were counted: they are not (see Session), and the bucket agrees
+  // refused its polls if they were counted: they are not (see Dispatcher), and the bucket agrees
   // that 5/s alone is sustainable forever.
   for (let s = 0; s < 600; s++) {
     for (let i = 0; i < 5; i++) assert.ok(bucket.take(), `second ${s}`);

@@ -17,7 +17,7 @@ import {
 import { type AdminAction, T } from "../protocol/texts.ts";
 import type { Request, RequestId } from "../protocol/schema.ts";
 import type { Account, AccountStore } from "../store/store.ts";
-import type { Client } from "./client.ts";
+import type { Session } from "./session.ts";
 
 type Target = Extract<Request, { type: "kick" | "mute" | "ban" | "unban" | "unmute" }>;
 type Sanction = Extract<Request, { type: "mute" | "ban" }>;
@@ -167,7 +167,7 @@ export class Moderation {
    * @throws {ProtocolError} `forbidden` for a non-admin, `unknown_user` when nobody is online
    * under the name
    */
-  kick(admin: Client, req: Target): void {
+  kick(admin: Session, req: Target): void {
     this.requireAdmin(admin.account, "kick");
     const key = this.#target(admin, req, "kick");
     const sessions = this.#bus.disconnect(key, "forbidden", T.kicked());
@@ -181,7 +181,7 @@ export class Moderation {
    *
    * @throws {ProtocolError} `forbidden` for a non-admin
    */
-  mute(admin: Client, req: Sanction): void {
+  mute(admin: Session, req: Sanction): void {
     this.requireAdmin(admin.account, "mute");
     const key = this.#target(admin, req, "mute");
     const until = this.#clock.now() + req.duration * 1000;
@@ -195,7 +195,7 @@ export class Moderation {
    *
    * @throws {ProtocolError} `forbidden` for a non-admin, `unknown_user` when the name is not muted
    */
-  unmute(admin: Client, req: Target): void {
+  unmute(admin: Session, req: Target): void {
     this.requireAdmin(admin.account, "unmute");
     const key = this.#key(req.user);
     if (this.mutedFor(key) === 0) throw new ProtocolError("unknown_user", T.notMuted(req.user));
@@ -209,7 +209,7 @@ export class Moderation {
    *
    * @throws {ProtocolError} `forbidden` for a non-admin
    */
-  mutes(admin: Client, req: { id?: RequestId }): void {
+  mutes(admin: Session, req: { id?: RequestId }): void {
     this.requireAdmin(admin.account, "mutes");
     const now = this.#clock.now();
     const running = [...this.#mutes.entries()].filter(([, m]) => m.until > now)
@@ -223,7 +223,7 @@ export class Moderation {
    *
    * @throws {ProtocolError} `forbidden` for a non-admin
    */
-  async ban(admin: Client, req: Sanction): Promise<void> {
+  async ban(admin: Session, req: Sanction): Promise<void> {
     this.requireAdmin(admin.account, "ban");
     const key = this.#target(admin, req, "ban");
     const until = this.#clock.now() + req.duration * 1000;
@@ -248,7 +248,7 @@ export class Moderation {
    * @throws {ProtocolError} `forbidden` for a non-admin, `unknown_user` when the name is not
    * banned
    */
-  async unban(admin: Client, req: Target): Promise<void> {
+  async unban(admin: Session, req: Target): Promise<void> {
     this.requireAdmin(admin.account, "unban");
     const key = this.#key(req.user);
     const until = await this.#store.bannedUntil(key);
@@ -265,7 +265,7 @@ export class Moderation {
    *
    * @throws {ProtocolError} `forbidden` for a non-admin
    */
-  async bans(admin: Client, req: { id?: RequestId }): Promise<void> {
+  async bans(admin: Session, req: { id?: RequestId }): Promise<void> {
     this.requireAdmin(admin.account, "bans");
     const bans = await this.#store.bans();
     admin.reply(
@@ -274,7 +274,7 @@ export class Moderation {
   }
 
   /** An announcement, for the audit trail (its content is not logged). */
-  announced(admin: Client): void {
+  announced(admin: Session): void {
     audit(admin, "announced to", "everyone", {});
   }
 
@@ -289,7 +289,7 @@ export class Moderation {
    *
    * @throws {ProtocolError} `invalid_name`, or `forbidden` for the admin's own name
    */
-  #target(admin: Client, req: Target, action: "kick" | "mute" | "ban"): string {
+  #target(admin: Session, req: Target, action: "kick" | "mute" | "ban"): string {
     const key = this.#key(req.user);
     if (key === admin.key) throw new ProtocolError("forbidden", T.notYourself(action));
     return key;
@@ -323,7 +323,7 @@ export class Moderation {
 
 /** Logs a moderation act at info: who did what to whom (never a message's content). */
 function audit(
-  admin: Client,
+  admin: Session,
   act: string,
   target: string,
   details: Record<string, unknown>,
@@ -331,7 +331,7 @@ function audit(
   log.info(`Moderation: {admin} from {remote} ${act} {user}`, {
     admin: admin.name,
     user: target,
-    remote: admin.peer.address,
+    remote: admin.origin.address,
     ...details,
   });
 }

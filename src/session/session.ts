@@ -1,234 +1,305 @@
-// One connection's requests: parsing, the per-connection limits, dispatch, and the one place a
-// client fault becomes an `error` reply.
-import type { Limits } from "../config.ts";
+// One connection as the chat sees it: who it is (anonymous, guest or user), its name on the bus,
+// and its output, where its replies go in the order docs/protocol.md §12.1 and §4.6 ask.
+import { getLogger } from "@logtape/logtape";
+import { nameKey } from "../auth/names.ts";
+import type { Clock } from "../clock.ts";
 import { type CloseReason, type ErrorCode, ProtocolError } from "../errors.ts";
-import type { Events, LimitName } from "../events.ts";
-import { helloReply, pongReply } from "../protocol/replies.ts";
-import { parseRequest, readEnvelope, type Request, type RequestId } from "../protocol/schema.ts";
-import { T, type Text } from "../protocol/texts.ts";
-import type { Accounts } from "./account.ts";
-import type { Chat } from "./chat.ts";
-import type { Console } from "./console.ts";
-import {
-  Client,
-  type ClientDeps,
-  type Connection,
-  NO_CONNECTION,
-  type Peer,
-  type SessionOutput,
-  type SessionState,
-} from "./client.ts";
-import { TokenBucket, WindowCounter } from "./limits.ts";
-import type { Moderation } from "./moderation.ts";
+import type { Events, Transport } from "../events.ts";
+import type { Bus, Member, Output } from "../hub/bus.ts";
+import { encodeBytes } from "../protocol/encode.ts";
+import { errorReply, statusEvent } from "../protocol/replies.ts";
+import type { RequestId } from "../protocol/schema.ts";
+import { type Lang, T, type Text } from "../protocol/texts.ts";
+import type { Account } from "../store/store.ts";
+import type { GuestNames } from "./guest_names.ts";
 
-/** What the `hello` reply tells a client (docs/protocol.md §4.1). */
-export interface ServerInfo {
-  version: string;
-  features: string[];
-  limits: Record<string, number>;
+const log = getLogger(["classcord", "session"]);
+
+// Offline messages to a session that never said hello go one line at a time, this far apart
+// and as far from its other lines (docs/protocol.md, section 4, Offline private messages): some
+// clients keep only the last of the lines that arrive together, or read the login reply with one
+// reader and then hand the socket to their chat window's.
+const PACE_MS = 250;
+// Replies to the session's own requests meanwhile push the next offline message back, by at most
+// this much after the previous one: a client polling `users` cannot hold them back for good.
+const PACE_MAX_MS = 1000;
+
+/** Offline messages being paced out to a legacy session. */
+interface Pacing {
+  inbox: Inbox;
+  /** Index of the next line to send. */
+  next: number;
+  /** performance.now() of the last line sent: the login reply, then each offline message. */
+  lastAt: number;
+  timer?: ReturnType<typeof setTimeout>;
 }
 
-/** What a session needs from the rest of the server. */
-export interface SessionDeps extends ClientDeps {
-  accounts: Accounts;
-  chat: Chat;
-  console: Console;
-  moderation: Moderation;
-  info: ServerInfo;
-  limits: Limits;
+/** Where a session's lines go: the connection's outbox, or a plain object in tests. */
+export interface SessionOutput extends Output {
+  /** Keeps later lines back until {@link release}. */
+  hold(): void;
+  /** Sends a line now, ahead of the lines held back, which stay held. */
+  pass(line: Uint8Array): void;
+  /** Sends `first` lines, then the lines held back. */
+  release(...first: Uint8Array[]): void;
+}
+
+/** Who is at the other end of a connection, as the transport saw it. */
+export interface Origin {
+  /** The client's IP address. */
+  readonly address: string;
+  /** How it came: `tcp`, `tls`, `ws`. */
+  readonly transport: Transport;
+  /** In `--trusted-addresses`: no per-address cap applies (docs/protocol.md §5.10). */
+  readonly trusted: boolean;
+}
+
+/** What a session may ask of its connection. */
+export interface ConnControl {
+  /** Ends the connection once what is queued is written (kick, ban). */
+  close(reason: CloseReason): void;
+  /** A successful `register`: the time allowed to log in starts again (docs/protocol.md §5.6). */
+  restartIdentifyTimer(): void;
+}
+
+/** A connection that asks nothing: for sessions driven by tests. */
+export const NO_CONN_CONTROL: ConnControl = { close() {}, restartIdentifyTimer() {} };
+
+/** Offline messages read at login, delivered after the login reply (docs/protocol.md §4.6). */
+export interface Inbox {
+  lines: Uint8Array[];
+  /** Removes the delivered messages from the inbox (they stay in history). */
+  clear(): Promise<void>;
+}
+
+/** Where a connection is in its life (docs/protocol.md §3). */
+export type SessionState = "anonymous" | "guest" | "user" | "closed";
+
+/** What a client needs from the server. */
+export interface SessionDeps {
+  bus: Bus;
+  clock: Clock;
   events: Events;
+  /** Language of the error texts (`--lang`). */
+  lang: Lang;
+  /** The guest names held, given back here when a guest leaves. */
+  guestNames: GuestNames;
 }
-
-// Requests that cost the server work count against the session's rate; a `users` or `who` poll,
-// `ping` and `hello` never do (docs/protocol.md §5: a `users` poll every 3 s always passes), and
-// register/login have limits of their own.
-const UNCOUNTED = new Set(["users", "who", "ping", "hello", "register", "login", "resume"]);
-// Faults of the client's own making, counted against the bad-line budget.
-const BAD_INPUT = new Set<ErrorCode>(["bad_json", "bad_request", "unknown_type"]);
-// The windows of docs/protocol.md §5.
-const TEN_SECONDS = 10_000;
-const ONE_MINUTE = 60_000;
 
 /**
- * The protocol state of one connection, with no socket: lines in, encoded lines out. Requests
- * are handled one at a time, in order; a client fault becomes an `error` reply here and nowhere
- * else.
+ * A connection's identity and output. Chat, accounts and moderation act on it; the bus queues
+ * lines on its output directly.
  */
-export class Session {
+export class Session implements Member {
+  readonly out: SessionOutput;
+  readonly origin: Origin;
+  state: SessionState = "anonymous";
+  /** Whether it said hello and so receives extension messages (docs/protocol.md §4.1). */
+  helloed = false;
+  name = "";
+  key = "";
+  /** The account a user session logged in to; none for guests and anonymous sessions. */
+  account: Account | undefined;
+  /** Ms since the epoch when it came online under its name. */
+  since = 0;
   readonly #deps: SessionDeps;
-  readonly #client: Client;
-  readonly #bucket: TokenBucket;
-  readonly #dropped: WindowCounter;
-  readonly #bad: WindowCounter;
-  readonly #oversized: WindowCounter;
-  #understood = false;
+  readonly #conn: ConnControl;
+  // Offline messages being paced out after the login reply (see finishIdentify).
+  #waiting: Pacing | undefined;
+  // Replies that come after their request was handled (an ack, after its commit), and who waits
+  // for the last of them.
+  #owed = 0;
+  #whenPaid: (() => void)[] = [];
 
-  constructor(deps: SessionDeps, out: SessionOutput, peer: Peer, conn = NO_CONNECTION) {
+  constructor(deps: SessionDeps, out: SessionOutput, origin: Origin, conn: ConnControl) {
     this.#deps = deps;
-    this.#client = new Client(deps, out, peer, conn as Connection);
-    const { clock, limits } = deps;
-    this.#bucket = new TokenBucket(clock, {
-      burst: limits.rateBurst,
-      perSecond: limits.ratePerSecond,
-    });
-    this.#dropped = new WindowCounter(clock, { max: limits.maxDropped, windowMs: TEN_SECONDS });
-    this.#bad = new WindowCounter(clock, { max: limits.maxBadLines, windowMs: TEN_SECONDS });
-    this.#oversized = new WindowCounter(clock, {
-      max: limits.maxOversizedLines - 1, // the last one allowed closes
-      windowMs: ONE_MINUTE,
-    });
+    this.out = out;
+    this.origin = origin;
+    this.#conn = conn;
   }
 
-  get state(): SessionState {
-    return this.#client.state;
+  get transport(): Transport {
+    return this.origin.transport;
   }
 
-  get name(): string {
-    return this.#client.name;
+  get address(): string {
+    return this.origin.address;
   }
 
-  /** Whether the session has a name (guest or user) and so receives broadcasts. */
+  /** Whether it has a name (guest or user) and so receives broadcasts. */
   get identified(): boolean {
-    return this.#client.identified;
+    return this.state === "guest" || this.state === "user";
   }
 
-  /** Whether a request of this connection parsed (it speaks the protocol, if not yet logged in). */
-  get understood(): boolean {
-    return this.#understood;
+  /** Comes online under `name`; the others hear "online" when it is the name's first session. */
+  join(name: string, kind: "guest" | "user", account?: Account): void {
+    const { bus, clock, events } = this.#deps;
+    this.name = name;
+    this.key = nameKey(name);
+    this.state = kind;
+    this.account = account;
+    this.since = clock.now();
+    events.emit({ type: "session_started", kind });
+    if (bus.join(this, { guest: kind === "guest", now: clock.now() })) this.#announce("online");
+    log.info(kind === "guest" ? "Guest {user} from {remote}" : "Logged in {user} from {remote}", {
+      user: name,
+      remote: this.origin.address,
+    });
   }
 
-  /** Whether the session said hello and so receives extension messages (docs/protocol.md §4.1). */
-  get helloed(): boolean {
-    return this.#client.helloed;
+  /** Leaves the bus; the others hear "offline" when it was the name's last session. */
+  leave(): void {
+    this.#dropWaiting();
+    if (!this.identified) return;
+    this.#deps.events.emit({ type: "session_ended", kind: this.state as "guest" | "user" });
+    if (this.#deps.bus.leave(this)) this.#announce("offline");
+    log.info("Left {user} from {remote}", { user: this.name, remote: this.origin.address });
+    // Off the bus first: the name is never free while the others still see it online.
+    if (this.state === "guest") this.#deps.guestNames.release(this.key);
+    this.state = "anonymous";
+    this.account = undefined;
   }
 
-  /**
-   * Handles one decoded line; never throws. Resolves with a close reason when the connection
-   * must now be closed (its last line, an error, is already queued).
-   */
-  async handleLine(text: string): Promise<CloseReason | undefined> {
-    const client = this.#client;
-    if (client.state === "closed" || text.trim() === "") return;
-    const receivedAt = performance.now();
-    let id: RequestId | undefined;
-    try {
-      const envelope = readEnvelope(text);
-      id = envelope.id;
-      const req = parseRequest(envelope);
-      this.#understood = true;
-      if (!UNCOUNTED.has(req.type) && !this.#bucket.take()) return this.#rateLimited(req.id);
-      await this.#dispatch(req, receivedAt);
-    } catch (err) {
-      client.failed(err, id);
-      if (err instanceof ProtocolError && BAD_INPUT.has(err.code) && this.#bad.add()) {
-        client.error("bad_request", T.badLinesClosing());
-        return "bad_input";
-      }
-    }
-  }
-
-  #dispatch(req: Request, receivedAt: number): Promise<void> | void {
-    const { accounts, chat, moderation, info, console } = this.#deps;
-    const client = this.#client;
-    switch (req.type) {
-      case "register":
-        return accounts.register(client, req);
-      case "login":
-        return accounts.login(client, req);
-      case "resume":
-        return accounts.resume(client, req);
-      case "message":
-        return chat.post(client, req, receivedAt);
-      case "status":
-        return chat.status(client, req);
-      case "users":
-        return chat.users(client, req);
-      case "who":
-        return chat.who(client, req);
-      case "join":
-        return chat.join(client, req);
-      case "leave":
-        return chat.leave(client, req);
-      case "channels":
-        return chat.channels(client, req);
-      case "history":
-        return chat.history(client, req);
-      case "announce":
-        return chat.announce(client, req, receivedAt);
-      case "kick":
-        return moderation.kick(client, req);
-      case "mute":
-        return moderation.mute(client, req);
-      case "ban":
-        return moderation.ban(client, req);
-      case "unban":
-        return moderation.unban(client, req);
-      case "unmute":
-        return moderation.unmute(client, req);
-      case "mutes":
-        return moderation.mutes(client, req);
-      case "conversations":
-        return chat.conversations(client, req);
-      case "read":
-        return chat.read(client, req);
-      case "directory":
-        return chat.directory(client, req);
-      case "bans":
-        return moderation.bans(client, req);
-      case "sessions":
-        return console.sessions(client, req);
-      case "stats":
-        return console.stats(client, req);
-      case "export_ticket":
-        return console.exportTicket(client, req);
-      case "hello":
-        client.helloed = true;
-        return client.reply(helloReply(info, req.id));
-      case "ping":
-        return client.reply(pongReply(req.id));
-    }
-  }
-
-  /** A request over the rate: `rate_limited`, and the connection closes if it keeps on. */
-  #rateLimited(id: RequestId | undefined): CloseReason | undefined {
-    const retry = this.#bucket.retryAfterMs();
-    this.#limit("message_rate", "rate_limited", T.rateWait(retry), id, { retry_after_ms: retry });
-    if (this.#dropped.add()) {
-      this.#client.error("rate_limited", T.rateClosing());
-      return "flood";
-    }
+  /** A successful `register`: the time allowed to log in starts again. */
+  registered(): void {
+    if (!this.identified) this.#conn.restartIdentifyTimer();
   }
 
   /**
-   * Answers a line that was over the size cap (its bytes were discarded unread); too many of them
-   * close the connection.
+   * Sends a reply; while offline messages are paced out, replies go ahead of them and push the
+   * next one back.
    */
-  tooLarge(maxBytes: number): CloseReason | undefined {
-    this.#limit("line_size", "too_large", T.lineTooLong(maxBytes));
-    if (this.#oversized.add()) {
-      this.#client.error("too_large", T.oversizedClosing());
-      return "too_large";
+  reply(value: Record<string, unknown>): void {
+    if (this.state === "closed") return;
+    const line = encodeBytes(value);
+    if (!this.#waiting) return this.out.send(line);
+    this.out.pass(line);
+    this.#pace(this.#waiting, performance.now());
+  }
+
+  /**
+   * A reply that will be sent after its request is handled (an `ack`); the function returned is
+   * called once it is queued (once; later calls do nothing).
+   */
+  owe(): () => void {
+    this.#owed++;
+    let paid = false;
+    return () => {
+      if (paid) return;
+      paid = true;
+      if (--this.#owed > 0) return;
+      const waiters = this.#whenPaid;
+      this.#whenPaid = [];
+      for (const wake of waiters) wake();
+    };
+  }
+
+  /** Resolves once no reply is owed (see {@link owe}). */
+  settled(): Promise<void> {
+    if (this.#owed === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#whenPaid.push(resolve));
+  }
+
+  /** Sends an error reply in the server's language, and counts it. */
+  error(
+    code: ErrorCode,
+    text: Text,
+    id?: RequestId,
+    extra?: Readonly<Record<string, unknown>>,
+  ): void {
+    this.reply(this.errorReply(code, text, id, extra));
+  }
+
+  /** An error reply in the server's language, counted; not sent. */
+  errorReply(
+    code: ErrorCode,
+    text: Text,
+    id?: RequestId,
+    extra?: Readonly<Record<string, unknown>>,
+  ): Record<string, unknown> {
+    this.#deps.events.emit({ type: "error", code });
+    return errorReply(code, text[this.#deps.lang], { id, extra });
+  }
+
+  /** Answers a failed request with {@link errorFor}. */
+  failed(err: unknown, id: RequestId | undefined): void {
+    this.reply(this.errorFor(err, id));
+  }
+
+  /** The error reply to a failed request: the client's fault, or `server_busy` for a bug. */
+  errorFor(err: unknown, id: RequestId | undefined): Record<string, unknown> {
+    if (err instanceof ProtocolError) return this.errorReply(err.code, err.text, id, err.extra);
+    log.error("Request failed for {remote}: {error}", { remote: this.origin.address, error: err });
+    return this.errorReply("server_busy", T.serverError(), id);
+  }
+
+  /**
+   * Sends the reply to register or login, which is always the very next line
+   * (docs/protocol.md §12.1), then `notices` for a hello'd session (its running mute), and the
+   * offline messages found at login. Sessions that said hello read one stream and get them at once,
+   * right after the reply. To a legacy session they go one line at a time, {@link PACE_MS} apart
+   * and as far from its other lines, live lines held behind them: a client may keep only the last
+   * of the lines that arrive together, or read the reply with one reader and then hand the socket
+   * to another, losing what the first had buffered (docs/protocol.md, section 4, Offline private
+   * messages).
+   */
+  async finishIdentify(
+    reply: Record<string, unknown>,
+    inbox?: Inbox,
+    notices: Uint8Array[] = [],
+  ): Promise<void> {
+    if (this.state === "closed") return;
+    const waiting = inbox !== undefined && inbox.lines.length > 0;
+    if (this.#waiting) return this.reply(reply);
+    if (waiting && !this.helloed) {
+      this.out.pass(encodeBytes(reply));
+      const pacing: Pacing = { inbox, next: 0, lastAt: performance.now() };
+      this.#waiting = pacing;
+      this.#pace(pacing, pacing.lastAt);
+      return;
     }
+    this.out.release(encodeBytes(reply), ...notices, ...inbox?.lines ?? []);
+    if (waiting) await this.#cleared(inbox);
   }
 
-  /** Answers a stream that never ends its line: a final error, then the connection closes. */
-  unterminated(maxBytes: number): CloseReason {
-    this.#limit("line_size", "too_large", T.noLineEnd(maxBytes));
-    return "too_large";
+  /** Schedules the next paced line {@link PACE_MS} after `now`, within {@link PACE_MAX_MS}. */
+  #pace(pacing: Pacing, now: number): void {
+    clearTimeout(pacing.timer);
+    const due = Math.min(now + PACE_MS, pacing.lastAt + PACE_MAX_MS);
+    pacing.timer = setTimeout(() => this.#sendPaced(pacing), Math.max(0, due - performance.now()));
   }
 
-  /** A binary WebSocket frame: `bad_request`, counted as a bad line. */
-  binary(): CloseReason | undefined {
-    this.#client.error("bad_request", T.binaryFrame());
-    if (this.#bad.add()) {
-      this.#client.error("bad_request", T.badLinesClosing());
-      return "bad_input";
+  /**
+   * Sends the next offline message alone (the inbox is emptied once the last is sent); once the
+   * last has been alone for {@link PACE_MS}, the live lines held behind them follow.
+   */
+  #sendPaced(pacing: Pacing): void {
+    if (this.#waiting !== pacing || this.state === "closed") return;
+    const { inbox } = pacing;
+    if (pacing.next < inbox.lines.length) {
+      this.out.pass(inbox.lines[pacing.next++]);
+      pacing.lastAt = performance.now();
+      this.#pace(pacing, pacing.lastAt);
+      // All sent: delivered once, whatever happens to the connection from now on.
+      if (pacing.next === inbox.lines.length) this.#cleared(inbox);
+      return;
     }
+    this.#waiting = undefined;
+    this.out.release();
   }
 
-  /** A last error before the server closes the connection (timeouts), whatever the state. */
-  finalError(code: ErrorCode, text: Text): void {
-    this.#client.error(code, text);
+  /** Sends a last error, leaves and has the connection closed (an admin's kick or ban). */
+  disconnect(code: ErrorCode, text: Text, extra?: Readonly<Record<string, unknown>>): void {
+    this.error(code, text, undefined, extra);
+    this.leave();
+    this.state = "closed";
+    this.#conn.close("kicked");
+  }
+
+  /** Ends the session: its name leaves the bus. */
+  close(): void {
+    this.leave();
+    this.state = "closed";
   }
 
   /**
@@ -236,28 +307,32 @@ export class Session {
    * without an "offline" broadcast, so the error stays the last line every client receives.
    */
   shutdown(): void {
-    this.#client.shutdown();
+    this.#dropWaiting();
+    if (this.identified) {
+      this.error("shutting_down", T.shuttingDown());
+      this.#deps.bus.leave(this);
+      this.#deps.events.emit({ type: "session_ended", kind: this.state as "guest" | "user" });
+      if (this.state === "guest") this.#deps.guestNames.release(this.key);
+    }
+    this.state = "closed";
   }
 
-  /** Resolves once every request handled so far has its reply queued (acks after commits). */
-  settled(): Promise<void> {
-    return this.#client.settled();
+  #announce(state: "online" | "offline"): void {
+    this.#deps.bus.deliver({ all: true }, encodeBytes(statusEvent(this.name, state)), this);
   }
 
-  /** Ends the session: its name leaves the bus, and goes "offline" if it was its last session. */
-  close(): void {
-    this.#client.close();
+  /** Stops pacing offline messages out: they stay in the store for the next login. */
+  #dropWaiting(): void {
+    if (!this.#waiting) return;
+    clearTimeout(this.#waiting.timer);
+    this.#waiting = undefined;
   }
 
-  /** A limit was hit: counted, and answered with its error. */
-  #limit(
-    limit: LimitName,
-    code: ErrorCode,
-    text: Text,
-    id?: RequestId,
-    extra?: Record<string, unknown>,
-  ): void {
-    this.#deps.events.emit({ type: "limit", limit });
-    this.#client.error(code, text, id, extra);
+  /** Removes delivered offline messages from the store (they stay in history). */
+  async #cleared(inbox: Inbox): Promise<void> {
+    if (this.state === "closed") return;
+    await inbox.clear().catch((error) =>
+      log.error("Cannot clear the inbox of {user}: {error}", { user: this.name, error })
+    );
   }
 }

@@ -6,7 +6,7 @@ import type { Events } from "../events.ts";
 import { LineSplitter } from "../protocol/framing.ts";
 import { decodeLine } from "../protocol/text.ts";
 import { T } from "../protocol/texts.ts";
-import type { Conn, Handler } from "./connections.ts";
+import type { Conn, Handler } from "./conn_table.ts";
 import { OutboxConn } from "./outbox_conn.ts";
 
 /**
@@ -20,7 +20,7 @@ export interface ByteStream {
 }
 
 /** Where a {@link LineConn}'s bytes come from. */
-export interface LineConnPeer {
+export interface LineConnSource {
   /** The client's IP address: the socket's peer, or what a load balancer's PROXY header said. */
   remote: string;
   /** Bytes of the client read already (those after a PROXY header): handled before any read. */
@@ -82,7 +82,7 @@ export class LineConn extends OutboxConn implements Conn {
   #closed = false;
   #initial: Uint8Array | undefined;
 
-  constructor(conn: ByteStream, peer: LineConnPeer, options: LineConnOptions) {
+  constructor(conn: ByteStream, peer: LineConnSource, options: LineConnOptions) {
     super(options.events, { maxBytes: options.maxQueueBytes });
     this.#conn = conn;
     this.#maxLineBytes = options.maxLineBytes;

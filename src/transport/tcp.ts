@@ -1,5 +1,5 @@
 // TCP and TLS listeners: accept, read the PROXY header of a load balancer in --proxy-from, refuse
-// what the caps refuse, and hand each connection to the shared Connections as lines over a
+// what the caps refuse, and hand each connection to the shared ConnTable as lines over a
 // Deno.Conn (or over TLS started on one after the header).
 import { getLogger } from "@logtape/logtape";
 import type { Buffer } from "node:buffer";
@@ -8,7 +8,7 @@ import { createSecureContext, type SecureContext, TLSSocket } from "node:tls";
 import { AddressSet } from "../address_set.ts";
 import { concatBytes } from "../bytes.ts";
 import type { Transport } from "../events.ts";
-import type { Connections } from "./connections.ts";
+import type { ConnTable } from "./conn_table.ts";
 import { type ByteStream, LineConn, type LineConnOptions } from "./line_conn.ts";
 import { parseProxyHeader } from "./proxy_header.ts";
 
@@ -21,7 +21,7 @@ export interface ChatListenerOptions extends LineConnOptions {
   /** A certificate and key (PEM text): a TLS listener (docs/protocol.md §7); else plain TCP. */
   tls?: { cert: string; key: string };
   /** Where accepted connections are served, with those of the other listeners. */
-  connections: Connections;
+  connections: ConnTable;
   /**
    * Load balancers (`--proxy-from`): a connection from one of them starts with a PROXY protocol
    * header (v1 or v2) naming the client, whose address it then has everywhere. Nobody else's

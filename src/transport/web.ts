@@ -18,7 +18,7 @@ import type { Events } from "../events.ts";
 import type { ExportTickets } from "../session/export_tickets.ts";
 import { exportStream } from "../store/export.ts";
 import type { MessageStore } from "../store/store.ts";
-import type { Connections } from "./connections.ts";
+import type { ConnTable } from "./conn_table.ts";
 import { WsConn, type WsConnOptions } from "./ws_conn.ts";
 
 const log = getLogger(["classcord", "http"]);
@@ -155,7 +155,7 @@ export interface WebListenerOptions extends WsConnOptions {
   /** How often browsers are pinged; one that missed the last ping is closed (30 s). */
   heartbeatMs?: number;
   assets: Map<string, Asset>;
-  connections: Connections;
+  connections: ConnTable;
   events: Events;
   tickets: ExportTickets;
   /** Where exports read channel messages. */

@@ -12,7 +12,7 @@ import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
 import type { CloseReason } from "../errors.ts";
 import type { Events } from "../events.ts";
-import type { Conn, Handler } from "./connections.ts";
+import type { Conn, Handler } from "./conn_table.ts";
 import { OutboxConn } from "./outbox_conn.ts";
 import { textFrame } from "./ws_frame.ts";
 

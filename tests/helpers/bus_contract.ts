@@ -38,7 +38,7 @@ const DEADLINE_MS = 10_000;
 const decoder = new TextDecoder();
 
 /** A session as the bus sees it: what it is sent is kept, decoded, in order. */
-class Session implements Member {
+class Dispatcher implements Member {
   readonly key: string;
   readonly lines: Record<string, unknown>[] = [];
   readonly ended: { code: ErrorCode; extra?: Readonly<Record<string, unknown>> }[] = [];
@@ -101,7 +101,7 @@ interface World {
   /** How many buses the chat has. */
   readonly size: number;
   /** A session of `name` joined on bus `i`, online since `since`. */
-  join(i: number, name: string, since: number, opts?: { helloed?: boolean }): Session;
+  join(i: number, name: string, since: number, opts?: { helloed?: boolean }): Dispatcher;
   settled(): Promise<void>;
 }
 
@@ -128,14 +128,14 @@ export async function busContract(
       ignore: reason !== undefined,
       fn: async () => {
         const opened = await open();
-        const joined: [Bus, Session][] = [];
+        const joined: [Bus, Dispatcher][] = [];
         const bus = (i: number) => opened.buses[i % opened.buses.length];
         try {
           await run({
             bus,
             size: opened.buses.length,
             join(i, name, since, opts = {}) {
-              const s = new Session(name, since, opts.helloed);
+              const s = new Dispatcher(name, since, opts.helloed);
               bus(i).join(s, { guest: false, now: since });
               joined.push([bus(i), s]);
               return s;
@@ -162,7 +162,7 @@ function test(name: string, run: Case): void {
 const MATHS = parseChannel("#maths");
 
 /** A chat message from `from` to a channel (the default one unless given). */
-function toChannel(from: Session, content: string, channel: Channel = DEFAULT): Post {
+function toChannel(from: Dispatcher, content: string, channel: Channel = DEFAULT): Post {
   return {
     fields: { type: "message", content },
     from: from.name,
@@ -173,7 +173,7 @@ function toChannel(from: Session, content: string, channel: Channel = DEFAULT): 
 }
 
 /** A private chat message from `from` to `to`, who is online. */
-function toUser(from: Session, to: string, content: string): Post {
+function toUser(from: Dispatcher, to: string, content: string): Post {
   return {
     fields: { type: "message", content },
     from: from.name,
@@ -202,10 +202,10 @@ async function post(bus: Bus, p: Post): Promise<{ seq: number; timestamp: string
 
 test("a name is online once, whichever bus its sessions joined, until its last leaves", async (w) => {
   const b = w.bus(1);
-  const a1 = new Session("Alice", 1000);
+  const a1 = new Dispatcher("Alice", 1000);
   // One spelling, the account's, as logins give it (which spelling a cluster node shows when a
   // name's sessions differ is not promised alike: each node prefers its own sessions').
-  const a2 = new Session("Alice", 2000);
+  const a2 = new Dispatcher("Alice", 2000);
   assert.equal(w.bus(0).join(a1, { guest: false, now: 1000 }), true, "first session: online");
   await w.settled();
   assert.equal(b.join(a2, { guest: false, now: 2000 }), false, "second session: already online");
@@ -381,7 +381,7 @@ test("deliver queues a line on its bus's sessions of the audience but one, and c
   assert.equal(b.deliver({ user: "bob", helloed: true }, line(5)), 1, "extension: helloed only");
   assert.equal(b.deliver({ user: "bob" }, line(6), b1), 1);
   assert.equal(b.deliver({ user: "nobody" }, line(7)), 0);
-  const states = (s: Session) => s.lines.map((l) => l.state);
+  const states = (s: Dispatcher) => s.lines.map((l) => l.state);
   assert.deepEqual(states(a), ["s3"]);
   assert.deepEqual(states(b1), ["s1", "s3", "s4", "s5"]);
   assert.deepEqual(states(b2), ["s1", "s3", "s4", "s6"]);

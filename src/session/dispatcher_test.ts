@@ -4,8 +4,8 @@ import { DEFAULT_LIMITS } from "../config.ts";
 import { NO_EVENTS } from "../events.ts";
 import { localBackend, sessionDeps } from "../server.ts";
 import { KvStore } from "../store/kv_store.ts";
-import type { SessionOutput } from "./client.ts";
-import { Session } from "./session.ts";
+import type { SessionOutput } from "./session.ts";
+import { Dispatcher } from "./dispatcher.ts";
 
 /** A hasher test double: "hash" is a tagged copy; `gate` holds verifications back on demand. */
 class FakeHasher implements PasswordHasher {
@@ -86,7 +86,7 @@ async function world(wrap: (store: KvStore) => KvStore = (s) => s) {
     const out = new Recorder();
     return {
       out,
-      session: new Session(deps, out, {
+      session: new Dispatcher(deps, out, {
         address: "127.0.0.1",
         trusted: false,
         transport: "tcp",
@@ -96,7 +96,7 @@ async function world(wrap: (store: KvStore) => KvStore = (s) => s) {
   return { kv, hasher, log, clock, open, [Symbol.dispose]: () => kv.close() };
 }
 
-const send = (s: Session, value: unknown) => s.handleLine(JSON.stringify(value));
+const send = (s: Dispatcher, value: unknown) => s.handleLine(JSON.stringify(value));
 
 async function user(w: Awaited<ReturnType<typeof world>>, name: string) {
   const c = w.open();

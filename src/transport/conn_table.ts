@@ -7,13 +7,13 @@ import type { Outbox } from "./outbox.ts";
 import { encodeBytes } from "../protocol/encode.ts";
 import { errorReply } from "../protocol/replies.ts";
 import { type Lang, T, type Text } from "../protocol/texts.ts";
-import type { Connection, Peer, SessionOutput } from "../session/client.ts";
+import type { ConnControl, Origin, SessionOutput } from "../session/session.ts";
 import type { Activity, Anonymous, AnonymousCap, ConnectionGate, Refusal } from "./gate.ts";
 
 const log = getLogger(["classcord", "tcp"]);
 
 /**
- * What handles a connection's traffic (a Session). A returned close reason ends the connection
+ * What handles a connection's traffic (a Dispatcher). A returned close reason ends the connection
  * once what is queued (the handler's last error) is written.
  */
 export interface Handler {
@@ -68,8 +68,8 @@ export interface Conn {
   close(reason: CloseReason): void;
 }
 
-/** Options of {@link Connections}. */
-export interface ConnectionsOptions {
+/** Options of {@link ConnTable}. */
+export interface ConnTableOptions {
   /** Connection caps (docs/protocol.md §5.9). */
   gate: ConnectionGate;
   events: Events;
@@ -81,8 +81,8 @@ export interface ConnectionsOptions {
   identifyTimeoutMs: number;
   /** Time without a request from a hello'd session (docs/protocol.md §5.8: 120 s). */
   idleTimeoutMs: number;
-  /** Makes the handler (a Session) of a new connection. */
-  accept(out: SessionOutput, peer: Peer, conn: Connection): Handler;
+  /** Makes the handler (a Dispatcher) of a new connection. */
+  accept(out: SessionOutput, origin: Origin, conn: ConnControl): Handler;
   /** The caps of connections waiting to log in, named in the error of one closed for room. */
   maxAnonymousPerAddress: number;
   maxAnonymous: number;
@@ -97,13 +97,13 @@ const SHUTDOWN_DRAIN_MS = 2000;
 const FINAL_LINE_MS = 1000;
 
 /** One connection being served: its transport's conn, its handler, its place in the gate. */
-class Served implements Anonymous, Connection {
+class ConnEntry implements Anonymous, ConnControl {
   readonly conn: Conn;
   readonly address: string;
   handler!: Handler;
-  readonly #owner: Connections;
+  readonly #owner: ConnTable;
 
-  constructor(conn: Conn, owner: Connections) {
+  constructor(conn: Conn, owner: ConnTable) {
     this.conn = conn;
     this.address = conn.remote;
     this.#owner = owner;
@@ -143,17 +143,17 @@ class Served implements Anonymous, Connection {
 }
 
 /** Every connection of every listener, from admission to close. */
-export class Connections {
+export class ConnTable {
   readonly gate: ConnectionGate;
-  readonly #options: ConnectionsOptions;
-  readonly #served = new Set<Served>();
+  readonly #options: ConnTableOptions;
+  readonly #served = new Set<ConnEntry>();
   readonly #sweep: ReturnType<typeof setInterval>;
   // Connections being served, and who waits for that to reach 0 on shutdown.
   #serving = 0;
   #allServed: (() => void) | undefined;
   #stopping = false;
 
-  constructor(options: ConnectionsOptions) {
+  constructor(options: ConnTableOptions) {
     this.#options = options;
     this.gate = options.gate;
     const shortest = Math.min(
@@ -168,7 +168,7 @@ export class Connections {
   }
 
   /** The caps the error of an evicted connection names. */
-  get limits(): Pick<ConnectionsOptions, "maxAnonymousPerAddress" | "maxAnonymous"> {
+  get limits(): Pick<ConnTableOptions, "maxAnonymousPerAddress" | "maxAnonymous"> {
     return this.#options;
   }
 
@@ -212,10 +212,10 @@ export class Connections {
     const { gate, events } = this.#options;
     const { remote } = conn;
     this.#serving++;
-    const served = new Served(conn, this);
+    const served = new ConnEntry(conn, this);
     try {
-      const peer = { address: remote, trusted: gate.isTrusted(remote), transport };
-      const handler = served.handler = this.#options.accept(conn.outbox, peer, served);
+      const origin = { address: remote, trusted: gate.isTrusted(remote), transport };
+      const handler = served.handler = this.#options.accept(conn.outbox, origin, served);
       this.#served.add(served);
       gate.waiting(served);
       events.emit({ type: "connection_opened", transport });
@@ -245,7 +245,7 @@ export class Connections {
   }
 
   /** A last `timeout` error (counted under `limit`), then the connection closes. */
-  timeout(served: Served, limit: "identify_timeout" | "idle_timeout", text: Text): void {
+  timeout(served: ConnEntry, limit: "identify_timeout" | "idle_timeout", text: Text): void {
     this.#options.events.emit({ type: "limit", limit });
     this.gate.forget(served);
     served.handler.finalError("timeout", text);
@@ -273,7 +273,7 @@ export class Connections {
     const now = performance.now();
     const { writeDeadlineMs, identifyTimeoutMs, idleTimeoutMs } = this.#options;
     for (const anonymous of this.gate.expired(identifyTimeoutMs)) {
-      const served = anonymous as Served;
+      const served = anonymous as ConnEntry;
       if (served.conn.reason !== undefined) continue;
       this.timeout(served, "identify_timeout", T.identifyTimeout());
     }

@@ -1,0 +1,263 @@
+// One connection's requests: parsing, the per-connection limits, dispatch, and the one place a
+// client fault becomes an `error` reply.
+import type { Limits } from "../config.ts";
+import { type CloseReason, type ErrorCode, ProtocolError } from "../errors.ts";
+import type { Events, LimitName } from "../events.ts";
+import { helloReply, pongReply } from "../protocol/replies.ts";
+import { parseRequest, readEnvelope, type Request, type RequestId } from "../protocol/schema.ts";
+import { T, type Text } from "../protocol/texts.ts";
+import type { Accounts } from "./account.ts";
+import type { Chat } from "./chat.ts";
+import type { Console } from "./console.ts";
+import {
+  type ConnControl,
+  NO_CONN_CONTROL,
+  type Origin,
+  Session,
+  type SessionDeps,
+  type SessionOutput,
+  type SessionState,
+} from "./session.ts";
+import { TokenBucket, WindowCounter } from "./limits.ts";
+import type { Moderation } from "./moderation.ts";
+
+/** What the `hello` reply tells a client (docs/protocol.md §4.1). */
+export interface ServerInfo {
+  version: string;
+  features: string[];
+  limits: Record<string, number>;
+}
+
+/** What a session needs from the rest of the server. */
+export interface DispatcherDeps extends SessionDeps {
+  accounts: Accounts;
+  chat: Chat;
+  console: Console;
+  moderation: Moderation;
+  info: ServerInfo;
+  limits: Limits;
+  events: Events;
+}
+
+// Requests that cost the server work count against the session's rate; a `users` or `who` poll,
+// `ping` and `hello` never do (docs/protocol.md §5: a `users` poll every 3 s always passes), and
+// register/login have limits of their own.
+const UNCOUNTED = new Set(["users", "who", "ping", "hello", "register", "login", "resume"]);
+// Faults of the client's own making, counted against the bad-line budget.
+const BAD_INPUT = new Set<ErrorCode>(["bad_json", "bad_request", "unknown_type"]);
+// The windows of docs/protocol.md §5.
+const TEN_SECONDS = 10_000;
+const ONE_MINUTE = 60_000;
+
+/**
+ * The protocol state of one connection, with no socket: lines in, encoded lines out. Requests
+ * are handled one at a time, in order; a client fault becomes an `error` reply here and nowhere
+ * else.
+ */
+export class Dispatcher {
+  readonly #deps: DispatcherDeps;
+  readonly #session: Session;
+  readonly #bucket: TokenBucket;
+  readonly #dropped: WindowCounter;
+  readonly #bad: WindowCounter;
+  readonly #oversized: WindowCounter;
+  #understood = false;
+
+  constructor(deps: DispatcherDeps, out: SessionOutput, origin: Origin, conn = NO_CONN_CONTROL) {
+    this.#deps = deps;
+    this.#session = new Session(deps, out, origin, conn as ConnControl);
+    const { clock, limits } = deps;
+    this.#bucket = new TokenBucket(clock, {
+      burst: limits.rateBurst,
+      perSecond: limits.ratePerSecond,
+    });
+    this.#dropped = new WindowCounter(clock, { max: limits.maxDropped, windowMs: TEN_SECONDS });
+    this.#bad = new WindowCounter(clock, { max: limits.maxBadLines, windowMs: TEN_SECONDS });
+    this.#oversized = new WindowCounter(clock, {
+      max: limits.maxOversizedLines - 1, // the last one allowed closes
+      windowMs: ONE_MINUTE,
+    });
+  }
+
+  get state(): SessionState {
+    return this.#session.state;
+  }
+
+  get name(): string {
+    return this.#session.name;
+  }
+
+  /** Whether the session has a name (guest or user) and so receives broadcasts. */
+  get identified(): boolean {
+    return this.#session.identified;
+  }
+
+  /** Whether a request of this connection parsed (it speaks the protocol, if not yet logged in). */
+  get understood(): boolean {
+    return this.#understood;
+  }
+
+  /** Whether the session said hello and so receives extension messages (docs/protocol.md §4.1). */
+  get helloed(): boolean {
+    return this.#session.helloed;
+  }
+
+  /**
+   * Handles one decoded line; never throws. Resolves with a close reason when the connection
+   * must now be closed (its last line, an error, is already queued).
+   */
+  async handleLine(text: string): Promise<CloseReason | undefined> {
+    const session = this.#session;
+    if (session.state === "closed" || text.trim() === "") return;
+    const receivedAt = performance.now();
+    let id: RequestId | undefined;
+    try {
+      const envelope = readEnvelope(text);
+      id = envelope.id;
+      const req = parseRequest(envelope);
+      this.#understood = true;
+      if (!UNCOUNTED.has(req.type) && !this.#bucket.take()) return this.#rateLimited(req.id);
+      await this.#dispatch(req, receivedAt);
+    } catch (err) {
+      session.failed(err, id);
+      if (err instanceof ProtocolError && BAD_INPUT.has(err.code) && this.#bad.add()) {
+        session.error("bad_request", T.badLinesClosing());
+        return "bad_input";
+      }
+    }
+  }
+
+  #dispatch(req: Request, receivedAt: number): Promise<void> | void {
+    const { accounts, chat, moderation, info, console } = this.#deps;
+    const session = this.#session;
+    switch (req.type) {
+      case "register":
+        return accounts.register(session, req);
+      case "login":
+        return accounts.login(session, req);
+      case "resume":
+        return accounts.resume(session, req);
+      case "message":
+        return chat.post(session, req, receivedAt);
+      case "status":
+        return chat.status(session, req);
+      case "users":
+        return chat.users(session, req);
+      case "who":
+        return chat.who(session, req);
+      case "join":
+        return chat.join(session, req);
+      case "leave":
+        return chat.leave(session, req);
+      case "channels":
+        return chat.channels(session, req);
+      case "history":
+        return chat.history(session, req);
+      case "announce":
+        return chat.announce(session, req, receivedAt);
+      case "kick":
+        return moderation.kick(session, req);
+      case "mute":
+        return moderation.mute(session, req);
+      case "ban":
+        return moderation.ban(session, req);
+      case "unban":
+        return moderation.unban(session, req);
+      case "unmute":
+        return moderation.unmute(session, req);
+      case "mutes":
+        return moderation.mutes(session, req);
+      case "conversations":
+        return chat.conversations(session, req);
+      case "read":
+        return chat.read(session, req);
+      case "directory":
+        return chat.directory(session, req);
+      case "bans":
+        return moderation.bans(session, req);
+      case "sessions":
+        return console.sessions(session, req);
+      case "stats":
+        return console.stats(session, req);
+      case "export_ticket":
+        return console.exportTicket(session, req);
+      case "hello":
+        session.helloed = true;
+        return session.reply(helloReply(info, req.id));
+      case "ping":
+        return session.reply(pongReply(req.id));
+    }
+  }
+
+  /** A request over the rate: `rate_limited`, and the connection closes if it keeps on. */
+  #rateLimited(id: RequestId | undefined): CloseReason | undefined {
+    const retry = this.#bucket.retryAfterMs();
+    this.#limit("message_rate", "rate_limited", T.rateWait(retry), id, { retry_after_ms: retry });
+    if (this.#dropped.add()) {
+      this.#session.error("rate_limited", T.rateClosing());
+      return "flood";
+    }
+  }
+
+  /**
+   * Answers a line that was over the size cap (its bytes were discarded unread); too many of them
+   * close the connection.
+   */
+  tooLarge(maxBytes: number): CloseReason | undefined {
+    this.#limit("line_size", "too_large", T.lineTooLong(maxBytes));
+    if (this.#oversized.add()) {
+      this.#session.error("too_large", T.oversizedClosing());
+      return "too_large";
+    }
+  }
+
+  /** Answers a stream that never ends its line: a final error, then the connection closes. */
+  unterminated(maxBytes: number): CloseReason {
+    this.#limit("line_size", "too_large", T.noLineEnd(maxBytes));
+    return "too_large";
+  }
+
+  /** A binary WebSocket frame: `bad_request`, counted as a bad line. */
+  binary(): CloseReason | undefined {
+    this.#session.error("bad_request", T.binaryFrame());
+    if (this.#bad.add()) {
+      this.#session.error("bad_request", T.badLinesClosing());
+      return "bad_input";
+    }
+  }
+
+  /** A last error before the server closes the connection (timeouts), whatever the state. */
+  finalError(code: ErrorCode, text: Text): void {
+    this.#session.error(code, text);
+  }
+
+  /**
+   * The server is stopping: an identified session gets a last `shutting_down` error and leaves
+   * without an "offline" broadcast, so the error stays the last line every client receives.
+   */
+  shutdown(): void {
+    this.#session.shutdown();
+  }
+
+  /** Resolves once every request handled so far has its reply queued (acks after commits). */
+  settled(): Promise<void> {
+    return this.#session.settled();
+  }
+
+  /** Ends the session: its name leaves the bus, and goes "offline" if it was its last session. */
+  close(): void {
+    this.#session.close();
+  }
+
+  /** A limit was hit: counted, and answered with its error. */
+  #limit(
+    limit: LimitName,
+    code: ErrorCode,
+    text: Text,
+    id?: RequestId,
+    extra?: Record<string, unknown>,
+  ): void {
+    this.#deps.events.emit({ type: "limit", limit });
+    this.#session.error(code, text, id, extra);
+  }
+}
