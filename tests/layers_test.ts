@@ -351,7 +351,9 @@ Deno.test("the web app's test doubles stay out of its code: web/src/ never impor
   const web = await modules("web/src/", true);
   // The parser sees the unit tests' imports of the fakes.
   assert.ok(
-    web.get("web/src/core/client_test.ts")!.imports.some((i) => i.target === "web/test/fakes.ts"),
+    web.get("web/src/core/chat_model_test.ts")!.imports.some((i) =>
+      i.target === "web/test/fakes.ts"
+    ),
   );
   for (const [path, { imports }] of web) {
     if (/_test\.tsx?$/.test(path)) continue;

@@ -1,9 +1,9 @@
-// Entry point: the browser's socket, timers and storage for the client, then the page.
+// Entry point: the browser's socket, timers and storage for the chat model, then the page.
 // Only the language and the notifications choice go to localStorage; the resume token to the
 // tab's sessionStorage.
 import { render } from "preact";
-import { Client } from "./core/client.ts";
-import type { SavedToken, Timers, TokenStore } from "./core/connection.ts";
+import { ChatModel } from "./core/chat_model.ts";
+import type { SavedToken, Timers, TokenStore } from "./core/server_link.ts";
 import { chooseLang, I18n, type Lang } from "./core/i18n.ts";
 import { App } from "./ui/app.tsx";
 import "./style.css";
@@ -90,7 +90,7 @@ function saveLang(lang: Lang): void {
 const lang = chooseLang(savedLang(), navigator.languages ?? [navigator.language]);
 document.documentElement.lang = lang;
 
-const client = new Client({
+const chat = new ChatModel({
   url: `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`,
   createSocket: (url) => new WebSocket(url),
   timers,
@@ -99,19 +99,19 @@ const client = new Client({
   lang: new I18n(lang),
 });
 
-addEventListener("online", () => client.conn.networkOnline());
+addEventListener("online", () => chat.link.networkOnline());
 document.addEventListener("visibilitychange", () => {
-  if (document.visibilityState === "visible") client.conn.pageVisible();
+  if (document.visibilityState === "visible") chat.link.pageVisible();
 });
 
 // A reload within the token's life resumes; otherwise the form (no socket before it is sent).
-client.resumeSaved();
+chat.resumeSaved();
 
 const root = document.getElementById("app");
 if (root) {
   render(
     <App
-      client={client}
+      chat={chat}
       lang={lang}
       saveLang={saveLang}
       notify={savedNotify()}

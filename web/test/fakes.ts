@@ -1,6 +1,6 @@
 // Test doubles for core/: a fake socket, fake timers, a token store in memory, and a small fake
 // server that answers the requests the page sends (docs/protocol.md §3, §4, §11).
-import type { SavedToken, SocketLike, Timers, TokenStore } from "../src/core/connection.ts";
+import type { SavedToken, SocketLike, Timers, TokenStore } from "../src/core/server_link.ts";
 
 /** Timers that only move when told to. */
 export class FakeTimers implements Timers {

@@ -1,7 +1,7 @@
 // The teacher console's data (docs/web.md §9): sessions and running mutes every 10 s and on status
 // events, stats every 5 s with messages per second from the delta of `messages`, bans, name
 // completion from `directory`, the moderation requests, and how its times read. No DOM here.
-import type { Timers } from "./connection.ts";
+import type { Timers } from "./server_link.ts";
 import { type I18n, localDate, parseTimestamp } from "./i18n.ts";
 import { type Line, nameKey, num, str, typeOf } from "./wire.ts";
 

@@ -6,7 +6,7 @@
 // reader's line in place itself when rows come and go. @tanstack/virtual-core 3.19 was measured
 // first: 10.2 KB of gzip bundled, a third of the app's 30 KB budget, for absolute positioning a
 // chat log does not need.
-import { type ChatMessage, compareMessages } from "./store.ts";
+import { type ChatMessage, compareMessages } from "./chat_state.ts";
 
 /** Messages rendered at most: about 12 DOM nodes each, under the log's 3,000-node budget. */
 export const WINDOW_ROWS = 150;
@@ -42,8 +42,8 @@ export function indexOf(order: readonly ChatMessage[], m: ChatMessage): number {
 }
 
 /**
- * The messages to render. A pinned window whose first message is gone (dropped from the store)
- * starts at the oldest held one, the nearest to where the reader was.
+ * The messages to render. A pinned window whose first message is gone (dropped from the chat
+ * state) starts at the oldest held one, the nearest to where the reader was.
  */
 export function windowRange(
   order: readonly ChatMessage[],

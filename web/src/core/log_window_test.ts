@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { FOLLOW, indexOf, shiftNewer, shiftOlder, windowRange } from "./log_window.ts";
-import { Store } from "./store.ts";
+import { ChatState } from "./chat_state.ts";
 
-function held(n: number, first = 1, s = new Store()) {
+function held(n: number, first = 1, s = new ChatState()) {
   s.ensure("#g", "channel", "#g");
   for (let seq = first; seq < first + n; seq++) {
     s.upsert("#g", {
@@ -50,13 +50,13 @@ Deno.test("the log window moves up and down by steps, never past either end", ()
 });
 
 Deno.test("a pinned log window keeps its messages when an older page comes in on top", () => {
-  const store = new Store();
-  const conv = held(300, 201, store);
+  const chat = new ChatState();
+  const conv = held(300, 201, chat);
   const state = { follow: false, topSeq: 300 };
   const pinned = windowRange(conv.order, conv.bySeq, state, 150);
   const shown = conv.order.slice(pinned.start, pinned.end).map((m) => m.seq);
-  // The older page: seqs 1..200, with older timestamps, through the store.
-  held(200, 1, store);
+  // The older page: seqs 1..200, with older timestamps, through the chat state.
+  held(200, 1, chat);
   const after = windowRange(conv.order, conv.bySeq, state, 150);
   assert.deepEqual(conv.order.slice(after.start, after.end).map((m) => m.seq), shown);
   assert.equal(after.start, pinned.start + 200);

@@ -1,14 +1,14 @@
 // The page: login form, or the chat (header, nav, main, aside) with the teacher console at
 // #/console; live regions; language, title and keyboard shortcuts (docs/web.md §7, §8, §9).
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
-import type { Client } from "../core/client.ts";
+import type { ChatModel } from "../core/chat_model.ts";
 import { I18n, type Lang, LANGS } from "../core/i18n.ts";
 import { DEFAULT_KEY } from "../core/wire.ts";
 import { Banner } from "./banner.tsx";
 import { Composer } from "./composer.tsx";
 import { ConsoleView } from "./console_view.tsx";
 import { ConversationNav, conversationOrder } from "./conversation_nav.tsx";
-import { I18nContext, useClient, useHash, useI18n, useMedia, useVisible } from "./hooks.ts";
+import { I18nContext, useChatModel, useHash, useI18n, useMedia, useVisible } from "./hooks.ts";
 import { MenuIcon, PeopleIcon } from "./icons.tsx";
 import { Login } from "./login.tsx";
 import { MessageLog } from "./message_log.tsx";
@@ -20,7 +20,7 @@ const MY_STATUSES = ["online", "away", "dnd"] as const;
 
 /** Props of {@link App}. */
 export interface AppProps {
-  client: Client;
+  chat: ChatModel;
   lang: Lang;
   /** Keeps the choice (localStorage, with the notifications choice). */
   saveLang: (lang: Lang) => void;
@@ -32,21 +32,21 @@ export interface AppProps {
 
 /** The whole page. */
 export function App(props: AppProps) {
-  const { client } = props;
+  const { chat } = props;
   const [lang, setLang] = useState<Lang>(props.lang);
   const i18n = useMemo(() => new I18n(lang), [lang]);
-  useClient(client);
+  useChatModel(chat);
 
   useEffect(() => {
     document.documentElement.lang = lang;
-    client.setLang(i18n);
+    chat.setLang(i18n);
   }, [i18n]);
 
   // The network went away: say so at once, not when a ping times out (`online` is in main.tsx).
   // Whether the page is hidden decides desktop notifications.
   useEffect(() => {
-    const offline = () => client.conn.networkOffline();
-    const visibility = () => client.hidden = document.visibilityState !== "visible";
+    const offline = () => chat.link.networkOffline();
+    const visibility = () => chat.hidden = document.visibilityState !== "visible";
     visibility();
     addEventListener("offline", offline);
     document.addEventListener("visibilitychange", visibility);
@@ -54,9 +54,9 @@ export function App(props: AppProps) {
       removeEventListener("offline", offline);
       document.removeEventListener("visibilitychange", visibility);
     };
-  }, [client]);
+  }, [chat]);
 
-  const unread = client.store.totalUnread;
+  const unread = chat.state.totalUnread;
   useEffect(() => {
     document.title = unread > 0 ? i18n.t("unreadTitle", { n: unread }) : i18n.t("htmlTitle");
   }, [unread, i18n]);
@@ -65,8 +65,8 @@ export function App(props: AppProps) {
     setLang(l);
     props.saveLang(l);
   };
-  const state = client.status.state;
-  const login = state === "idle" || client.fromForm || client.me === undefined;
+  const state = chat.status.state;
+  const login = state === "idle" || chat.fromForm || chat.me === undefined;
   return (
     <I18nContext.Provider value={i18n}>
       <div class="app" data-state={state}>
@@ -77,20 +77,20 @@ export function App(props: AppProps) {
                 <p class="brand">{i18n.t("appName")}</p>
                 <LangSelect lang={lang} onChange={changeLang} />
               </header>
-              <Banner client={client} />
-              <Login client={client} />
+              <Banner chat={chat} />
+              <Login chat={chat} />
             </>
           )
           : (
             <Chat
-              client={client}
+              chat={chat}
               lang={lang}
               onLang={changeLang}
               notify={props.notify}
               saveNotify={props.saveNotify}
             />
           )}
-        <LiveRegions client={client} />
+        <LiveRegions chat={chat} />
       </div>
     </I18nContext.Provider>
   );
@@ -116,14 +116,14 @@ function LangSelect(props: { lang: Lang; onChange: (lang: Lang) => void }) {
 }
 
 /** The polite status region (≤ one text every 2 s) and the alert region. */
-function LiveRegions(props: { client: Client }) {
+function LiveRegions(props: { chat: ChatModel }) {
   return (
     <>
       <div class="sr-only" role="status" aria-live="polite" aria-atomic="true">
-        <span key={props.client.notice.n}>{props.client.notice.text}</span>
+        <span key={props.chat.notice.n}>{props.chat.notice.text}</span>
       </div>
       <div class="sr-only" role="alert" aria-atomic="true">
-        <span key={props.client.alert.n}>{props.client.alert.text}</span>
+        <span key={props.chat.alert.n}>{props.chat.alert.text}</span>
       </div>
     </>
   );
@@ -135,12 +135,12 @@ function isTyping(target: EventTarget | null): boolean {
 }
 
 function Chat(
-  props: Pick<AppProps, "client" | "lang" | "notify" | "saveNotify"> & {
+  props: Pick<AppProps, "chat" | "lang" | "notify" | "saveNotify"> & {
     onLang: (lang: Lang) => void;
   },
 ) {
   const t = useI18n();
-  const { client } = props;
+  const { chat } = props;
   const hash = useHash();
   const consoleView = hash === "#/console";
   // The console has no composer: its skip link goes to its heading (console_view.tsx).
@@ -151,8 +151,8 @@ function Chat(
   const [notify, setNotify] = useState(props.notify ?? false);
   const navToggle = useRef<HTMLButtonElement>(null);
   const peopleToggle = useRef<HTMLButtonElement>(null);
-  const conv = client.store.conversations.get(client.store.active ?? DEFAULT_KEY) ??
-    client.store.conversations.get(DEFAULT_KEY);
+  const conv = chat.state.conversations.get(chat.state.active ?? DEFAULT_KEY) ??
+    chat.state.conversations.get(DEFAULT_KEY);
 
   const closeDrawer = () => {
     const toggle = drawer === "nav" ? navToggle : peopleToggle;
@@ -165,24 +165,24 @@ function Chat(
   };
 
   useEffect(() => {
-    if (consoleView) client.store.setViewing(false);
+    if (consoleView) chat.state.setViewing(false);
     setDrawer(undefined);
   }, [consoleView]);
 
   // Opt-in desktop notifications: a mention of me or a private message while the page is hidden.
   useEffect(() => {
-    client.onNotify = notify
+    chat.onNotify = notify
       ? (n) => {
         const shown = new Notification(n.title, { body: n.body, tag: n.conv, lang: t.lang });
         shown.onclick = () => {
           focus();
-          client.open(n.conv);
+          chat.open(n.conv);
           shown.close();
         };
       }
       : undefined;
-    return () => client.onNotify = undefined;
-  }, [client, notify, t]);
+    return () => chat.onNotify = undefined;
+  }, [chat, notify, t]);
 
   // A drawer takes the focus when it opens.
   useEffect(() => {
@@ -194,10 +194,10 @@ function Chat(
     const onKey = (e: KeyboardEvent) => {
       if (e.altKey && !e.ctrlKey && !e.metaKey && (e.key === "ArrowUp" || e.key === "ArrowDown")) {
         e.preventDefault();
-        const list = conversationOrder(client);
+        const list = conversationOrder(chat);
         const n = list.length;
         if (n === 0) return;
-        const i = Math.max(0, list.findIndex((c) => c.key === client.store.active));
+        const i = Math.max(0, list.findIndex((c) => c.key === chat.state.active));
         const dir = e.key === "ArrowDown" ? 1 : -1;
         let next: string | undefined;
         for (let k = 1; k <= n; k++) {
@@ -208,7 +208,7 @@ function Chat(
           }
         }
         if (next !== undefined) {
-          client.open(next);
+          chat.open(next);
           if (location.hash === "#/console") location.hash = "#/";
         }
         return;
@@ -222,14 +222,14 @@ function Chat(
     };
     document.addEventListener("keydown", onKey);
     return () => document.removeEventListener("keydown", onKey);
-  }, [client, drawer, help]);
+  }, [chat, drawer, help]);
 
-  const state = client.status.state;
+  const state = chat.status.state;
   // One set of tools: in the header, or at the end of the drawer on phones.
   const phone = useMedia("(max-width: 760px)");
   const tools = (
     <Tools
-      client={client}
+      chat={chat}
       consoleView={consoleView}
       lang={props.lang}
       onLang={props.onLang}
@@ -265,7 +265,7 @@ function Chat(
         >
           <MenuIcon />
           <span class="sr-only">{t.t("openNav")}</span>
-          {client.store.totalUnread > 0 && <span class="dot-unread" aria-hidden="true" />}
+          {chat.state.totalUnread > 0 && <span class="dot-unread" aria-hidden="true" />}
         </button>
         <p class="brand">{t.t("appName")}</p>
         <p class="conn" data-conn={state}>
@@ -287,7 +287,7 @@ function Chat(
           </button>
         )}
       </header>
-      <Banner client={client} />
+      <Banner chat={chat} />
       <div class={consoleView ? "layout wide" : "layout"}>
         <nav
           id="nav"
@@ -297,40 +297,40 @@ function Chat(
           <button type="button" class="drawer-close" onClick={closeDrawer}>
             {t.t("closePanel")}
           </button>
-          <ConversationNav client={client} onOpened={opened} />
+          <ConversationNav chat={chat} onOpened={opened} />
           {phone && tools}
         </nav>
         <main id="main" aria-labelledby={consoleView ? "console-h" : "conv-title"}>
-          {consoleView ? <ConsoleView client={client} /> : conv && (
+          {consoleView ? <ConsoleView chat={chat} /> : conv && (
             <>
               <div class="conv-head">
                 <h1 id="conv-title">
                   <bdi>{conv.name}</bdi>
                 </h1>
-                {client.joined.has(conv.key) && conv.key !== DEFAULT_KEY && (
+                {chat.joined.has(conv.key) && conv.key !== DEFAULT_KEY && (
                   <button
                     type="button"
-                    onClick={() => client.leave(conv.key)}
+                    onClick={() => chat.leave(conv.key)}
                   >
                     {t.t("leave", { conv: conv.name })}
                   </button>
                 )}
               </div>
-              <MessageLog client={client} conv={conv} visible={visible} />
-              {conv.kind === "channel" && !client.joined.has(conv.key)
+              <MessageLog chat={chat} conv={conv} visible={visible} />
+              {conv.kind === "channel" && !chat.joined.has(conv.key)
                 ? (
                   <p class="composer read-only">
                     {t.t("readOnly")}{" "}
-                    <button type="button" onClick={() => client.join(conv.name)}>
+                    <button type="button" onClick={() => chat.join(conv.name)}>
                       {t.t("joinButton")}
                     </button>
                   </p>
                 )
                 : (
                   <Composer
-                    client={client}
+                    chat={chat}
                     conv={conv}
-                    maxBytes={client.conn.limits.maxLineBytes}
+                    maxBytes={chat.link.limits.maxLineBytes}
                   />
                 )}
             </>
@@ -345,7 +345,7 @@ function Chat(
             <button type="button" class="drawer-close" onClick={closeDrawer}>
               {t.t("closePanel")}
             </button>
-            <PeopleList client={client} onOpened={opened} />
+            <PeopleList chat={chat} onOpened={opened} />
           </aside>
         )}
         {drawer && <div class="scrim" onClick={closeDrawer} aria-hidden="true" />}
@@ -357,7 +357,7 @@ function Chat(
 
 /** Status, language, shortcuts, logout: in the header, or in the drawer on phones. */
 function Tools(props: {
-  client: Client;
+  chat: ChatModel;
   consoleView: boolean;
   lang: Lang;
   onLang: (lang: Lang) => void;
@@ -367,10 +367,10 @@ function Tools(props: {
   onNotify: (on: boolean) => void;
 }) {
   const t = useI18n();
-  const { client, consoleView } = props;
+  const { chat, consoleView } = props;
   return (
     <div class={props.drawer ? "tools tools-drawer" : "tools tools-top"}>
-      {client.admin && (
+      {chat.admin && (
         <a class="console-link" href={consoleView ? "#/" : "#/console"}>
           {consoleView ? t.t("chatLink") : t.t("consoleLink")}
         </a>
@@ -378,14 +378,14 @@ function Tools(props: {
       <label class="field-inline">
         <span>{t.t("myStatus")}</span>
         <select
-          value={client.myStatus}
-          disabled={client.status.state !== "ready"}
-          onChange={(e) => client.setStatus(e.currentTarget.value)}
+          value={chat.myStatus}
+          disabled={chat.status.state !== "ready"}
+          onChange={(e) => chat.setStatus(e.currentTarget.value)}
         >
           {MY_STATUSES.map((s) => <option key={s} value={s}>{t.t(`status_${s}`)}</option>)}
         </select>
       </label>
-      <NotifyToggle client={client} on={props.notify} onChange={props.onNotify} />
+      <NotifyToggle chat={chat} on={props.notify} onChange={props.onNotify} />
       <LangSelect lang={props.lang} onChange={props.onLang} />
       <button
         type="button"
@@ -397,7 +397,7 @@ function Tools(props: {
         <span aria-hidden="true">?</span>
         <span class="sr-only">{t.t("shortcutsButton")}</span>
       </button>
-      <button type="button" onClick={() => client.logout()}>{t.t("logout")}</button>
+      <button type="button" onClick={() => chat.logout()}>{t.t("logout")}</button>
     </div>
   );
 }
@@ -406,19 +406,19 @@ function Tools(props: {
  * "Notifications": off until the student ticks it; the browser's permission is asked only then,
  * on that click (browsers refuse a request that no gesture started).
  */
-function NotifyToggle(props: { client: Client; on: boolean; onChange: (on: boolean) => void }) {
+function NotifyToggle(props: { chat: ChatModel; on: boolean; onChange: (on: boolean) => void }) {
   const t = useI18n();
   const supported = typeof Notification === "function";
   const toggle = async (wanted: boolean) => {
     if (!wanted) return props.onChange(false);
-    if (!supported) return props.client.tell(t.t("notifyUnsupported"));
+    if (!supported) return props.chat.tell(t.t("notifyUnsupported"));
     const permission = Notification.permission === "default"
       ? await Notification.requestPermission()
       : Notification.permission;
     if (permission === "granted") props.onChange(true);
     else {
       props.onChange(false);
-      props.client.tell(t.t("notifyDenied"));
+      props.chat.tell(t.t("notifyDenied"));
     }
   };
   return (

@@ -1,7 +1,7 @@
 // The connection banner: reconnecting with its countdown and "Réessayer maintenant", or stopped
 // with the reason (kick, ban with its end date) and a reconnect button (docs/web.md §3.2). It sits
 // in a labelled region, so every part of the page is in a landmark.
-import type { Client } from "../core/client.ts";
+import type { ChatModel } from "../core/chat_model.ts";
 import { describeError } from "../core/describe_error.ts";
 import { type I18n, parseTimestamp } from "../core/i18n.ts";
 import { useI18n, useNow } from "./hooks.ts";
@@ -20,10 +20,10 @@ export function banEnd(t: I18n, until: string): string {
 }
 
 /** Shown above the chat while the connection is not up. */
-export function Banner(props: { client: Client }) {
+export function Banner(props: { chat: ChatModel }) {
   const t = useI18n();
-  const { client } = props;
-  const s = client.status;
+  const { chat } = props;
+  const s = chat.status;
   const counting = s.state === "reconnecting" && s.retryAt !== undefined;
   const now = useNow(counting);
   if (s.state === "ready" || s.state === "syncing" || s.state === "idle") return null;
@@ -38,7 +38,7 @@ export function Banner(props: { client: Client }) {
       <section class="banner stopped" aria-label={t.t("connectionRegion")}>
         <p>{text}</p>
         <div class="actions">
-          <button type="button" class="primary" onClick={() => client.conn.retryNow()}>
+          <button type="button" class="primary" onClick={() => chat.link.retryNow()}>
             {t.t("reconnect")}
           </button>
         </div>
@@ -49,7 +49,7 @@ export function Banner(props: { client: Client }) {
   if (s.state !== "reconnecting") text = t.t("lostRetrying");
   else if (s.waitingForNetwork) text = t.t("offlineWait");
   else {
-    // retryAt is on the client's clock (Date.now in the page).
+    // retryAt is on the page's clock (Date.now).
     const left = Math.max(0, Math.ceil(((s.retryAt ?? now) - now) / 1000));
     const code = s.reason?.code;
     text = left === 0
@@ -65,7 +65,7 @@ export function Banner(props: { client: Client }) {
       <p>{text}</p>
       {s.state === "reconnecting" && (
         <div class="actions">
-          <button type="button" class="primary" onClick={() => client.conn.retryNow()}>
+          <button type="button" class="primary" onClick={() => chat.link.retryNow()}>
             {t.t("retryNow")}
           </button>
         </div>

@@ -1,8 +1,8 @@
 // The message box: Enter sends, Shift+Enter adds a line; a draft per conversation; waits out a
 // teacher's mute with a countdown, the draft kept (docs/web.md §5, §7.3).
 import { useEffect, useRef, useState } from "preact/hooks";
-import type { Client } from "../core/client.ts";
-import type { Conversation } from "../core/store.ts";
+import type { ChatModel } from "../core/chat_model.ts";
+import type { Conversation } from "../core/chat_state.ts";
 import { useI18n, useNow } from "./hooks.ts";
 import { SendIcon } from "./icons.tsx";
 
@@ -14,13 +14,13 @@ const ENVELOPE_BYTES = 512;
 const drafts = new Map<string, string>();
 
 /** The composer of the open conversation. */
-export function Composer(props: { client: Client; conv: Conversation; maxBytes: number }) {
+export function Composer(props: { chat: ChatModel; conv: Conversation; maxBytes: number }) {
   const t = useI18n();
-  const { client, conv } = props;
+  const { chat, conv } = props;
   const [text, setText] = useState(drafts.get(conv.key) ?? "");
   const [tooLong, setTooLong] = useState(false);
   const area = useRef<HTMLTextAreaElement>(null);
-  const mutedUntil = client.mutedUntil ?? 0;
+  const mutedUntil = chat.mutedUntil ?? 0;
   const now = useNow(mutedUntil > Date.now());
   const muted = mutedUntil > now;
 
@@ -32,7 +32,7 @@ export function Composer(props: { client: Client; conv: Conversation; maxBytes: 
   }, [conv.key]);
 
   // A refused post (muted) comes back here.
-  const restored = client.restoredDraft;
+  const restored = chat.restoredDraft;
   useEffect(() => {
     if (!restored) return;
     drafts.set(restored.conv, restored.text);
@@ -51,7 +51,7 @@ export function Composer(props: { client: Client; conv: Conversation; maxBytes: 
       setTooLong(true);
       return;
     }
-    client.send(conv.key, text);
+    chat.send(conv.key, text);
     update("");
   };
 

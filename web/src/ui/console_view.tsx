@@ -5,7 +5,7 @@
 // name (docs/protocol.md §11.7), whose row offers no action.
 import type { ComponentChildren } from "preact";
 import { useEffect, useMemo, useState } from "preact/hooks";
-import type { Client } from "../core/client.ts";
+import type { ChatModel } from "../core/chat_model.ts";
 import {
   ConsoleModel,
   isSelf,
@@ -13,7 +13,7 @@ import {
   sinceText,
   whenText,
 } from "../core/console_model.ts";
-import { errorInfo } from "../core/connection.ts";
+import { errorInfo } from "../core/server_link.ts";
 import { describeError } from "../core/describe_error.ts";
 import { parseTimestamp } from "../core/i18n.ts";
 import { Dialog } from "./dialog.tsx";
@@ -51,28 +51,28 @@ function Card(props: { id: string; title: string; children: ComponentChildren })
 /** Asks for a ban's confirmation: the name, and the duration offered first (seconds). */
 type AskBan = (name: string, seconds?: number) => void;
 
-/** The console; `client.admin` decides whether it is offered. */
-export function ConsoleView(props: { client: Client }) {
+/** The console; `chat.admin` decides whether it is offered. */
+export function ConsoleView(props: { chat: ChatModel }) {
   const t = useI18n();
-  const { client } = props;
+  const { chat } = props;
   const [, setTick] = useState(0);
   const model = useMemo(
     () =>
       new ConsoleModel({
-        request: (body) => client.request(body),
-        timers: client.timers,
-        onLine: (fn) => client.onLine(fn),
+        request: (body) => chat.request(body),
+        timers: chat.timers,
+        onLine: (fn) => chat.onLine(fn),
         onChange: () => setTick((n) => n + 1),
       }),
-    [client],
+    [chat],
   );
-  const ready = client.status.state === "ready";
+  const ready = chat.status.state === "ready";
   useEffect(() => {
-    if (!client.admin || !ready) return;
+    if (!chat.admin || !ready) return;
     model.start();
-    void client.refreshChannels();
+    void chat.refreshChannels();
     return () => model.stop();
-  }, [client.admin, ready]);
+  }, [chat.admin, ready]);
 
   const [done, setDone] = useState("");
   const [failed, setFailed] = useState("");
@@ -91,17 +91,17 @@ export function ConsoleView(props: { client: Client }) {
     <section class="console" aria-labelledby="console-h">
       {/* The skip link's target on this page (app.tsx): the heading takes the focus. */}
       <h1 id="console-h" tabIndex={-1}>{t.t("consoleHeading")}</h1>
-      {!client.admin ? <p>{t.t("notAdmin")}</p> : (
+      {!chat.admin ? <p>{t.t("notAdmin")}</p> : (
         <>
           <p class="console-feedback" role="status">{done}</p>
           <p class="console-feedback error" role="alert">{failed}</p>
           <Live model={model} />
-          <Connected model={model} me={client.me} act={act} askBan={askBan} />
+          <Connected model={model} me={chat.me} act={act} askBan={askBan} />
           <Mutes model={model} act={act} />
           <Sanctions model={model} act={act} />
           <ByName
             model={model}
-            me={client.me}
+            me={chat.me}
             act={act}
             askBan={askBan}
             refuse={(text) => {
@@ -110,8 +110,8 @@ export function ConsoleView(props: { client: Client }) {
             }}
           />
           <Announce model={model} act={act} />
-          <Channels client={client} />
-          <Export model={model} client={client} act={act} />
+          <Channels chat={chat} />
+          <Export model={model} chat={chat} act={act} />
           <BanDialog
             model={model}
             act={act}
@@ -560,9 +560,9 @@ function Announce(props: { model: ConsoleModel; act: Act }) {
   );
 }
 
-function Channels(props: { client: Client }) {
+function Channels(props: { chat: ChatModel }) {
   const t = useI18n();
-  const { client } = props;
+  const { chat } = props;
   return (
     <Card id="chan-h" title={t.t("channelsConsoleHeading")}>
       <table>
@@ -574,7 +574,7 @@ function Channels(props: { client: Client }) {
           </tr>
         </thead>
         <tbody>
-          {client.channelList.map((c) => (
+          {chat.channelList.map((c) => (
             <tr key={c.key}>
               <th scope="row">
                 <bdi>{c.name}</bdi>
@@ -584,7 +584,7 @@ function Channels(props: { client: Client }) {
                 <button
                   type="button"
                   onClick={() => {
-                    client.peek(c.name); // read-only in the chat until joined
+                    chat.peek(c.name); // read-only in the chat until joined
                     location.hash = "#/";
                   }}
                 >
@@ -599,7 +599,7 @@ function Channels(props: { client: Client }) {
   );
 }
 
-function Export(props: { model: ConsoleModel; client: Client; act: Act }) {
+function Export(props: { model: ConsoleModel; chat: ChatModel; act: Act }) {
   const t = useI18n();
   const [format, setFormat] = useState("csv");
   const [channel, setChannel] = useState("");

@@ -1,8 +1,8 @@
 // The conversation list (nav): channels with unread badges, join/create, private conversations
 // (as the server lists them: last message, unread count) and a new one with anyone registered.
 import { useRef, useState } from "preact/hooks";
-import type { Client } from "../core/client.ts";
-import type { Conversation } from "../core/store.ts";
+import type { ChatModel } from "../core/chat_model.ts";
+import type { Conversation } from "../core/chat_state.ts";
 import { nameKey } from "../core/wire.ts";
 import { Field } from "./field.tsx";
 import { useI18n } from "./hooks.ts";
@@ -16,18 +16,18 @@ function lastTime(c: Conversation): string {
  * Conversations in list order: channels as joined (#général first), then private ones, the most
  * recent first (as the server lists them).
  */
-export function conversationOrder(client: Client): Conversation[] {
+export function conversationOrder(chat: ChatModel): Conversation[] {
   const channels: Conversation[] = [];
-  for (const key of client.joined.keys()) {
-    const c = client.store.conversations.get(key);
+  for (const key of chat.joined.keys()) {
+    const c = chat.state.conversations.get(key);
     if (c) channels.push(c);
   }
-  const privates = [...client.store.conversations.values()]
+  const privates = [...chat.state.conversations.values()]
     .filter((c) => c.kind === "private")
     .sort((a, b) => {
       const ta = lastTime(a);
       const tb = lastTime(b);
-      return ta !== tb ? (ta < tb ? 1 : -1) : client.i18n.collator.compare(a.name, b.name);
+      return ta !== tb ? (ta < tb ? 1 : -1) : chat.i18n.collator.compare(a.name, b.name);
     });
   return [...channels, ...privates];
 }
@@ -73,22 +73,22 @@ function ConvButton(
 }
 
 /** The nav landmark. */
-export function ConversationNav(props: { client: Client; onOpened: () => void }) {
+export function ConversationNav(props: { chat: ChatModel; onOpened: () => void }) {
   const t = useI18n();
-  const { client } = props;
+  const { chat } = props;
   const [name, setName] = useState("");
   const [error, setError] = useState<string | undefined>(undefined);
-  const all = conversationOrder(client);
+  const all = conversationOrder(chat);
   const channels = all.filter((c) => c.kind === "channel");
   const privates = all.filter((c) => c.kind === "private");
   const open = (key: string) => {
-    client.open(key);
+    chat.open(key);
     props.onOpened();
   };
   const join = async (e: Event) => {
     e.preventDefault();
     if (name.trim() === "" || name.trim() === "#") return;
-    const problem = await client.join(name);
+    const problem = await chat.join(name);
     setError(problem);
     if (!problem) {
       setName("");
@@ -100,7 +100,7 @@ export function ConversationNav(props: { client: Client; onOpened: () => void })
       <h2 id="channels-h">{t.t("channelsHeading")}</h2>
       <ul class="convs" aria-labelledby="channels-h">
         {channels.map((c) => (
-          <ConvButton key={c.key} conv={c} active={c.key === client.store.active} onOpen={open} />
+          <ConvButton key={c.key} conv={c} active={c.key === chat.state.active} onOpen={open} />
         ))}
       </ul>
       <form class="join" onSubmit={join}>
@@ -123,7 +123,7 @@ export function ConversationNav(props: { client: Client; onOpened: () => void })
           error={error ? { id: "join-error", text: error } : undefined}
         >
           <datalist id="channel-list">
-            {client.channelList.filter((c) => !client.joined.has(c.key)).map((c) => (
+            {chat.channelList.filter((c) => !chat.joined.has(c.key)).map((c) => (
               <option key={c.key} value={c.name}>{t.n("peopleCount", c.members)}</option>
             ))}
           </datalist>
@@ -138,14 +138,14 @@ export function ConversationNav(props: { client: Client; onOpened: () => void })
               <ConvButton
                 key={c.key}
                 conv={c}
-                active={c.key === client.store.active}
+                active={c.key === chat.state.active}
                 onOpen={open}
-                me={client.me}
+                me={chat.me}
               />
             ))}
           </ul>
         )}
-      <NewPrivate client={client} onOpened={props.onOpened} />
+      <NewPrivate chat={chat} onOpened={props.onOpened} />
     </>
   );
 }
@@ -154,9 +154,9 @@ export function ConversationNav(props: { client: Client; onOpened: () => void })
  * "Nouvelle conversation": any registered name, online or not, completed from the server's
  * `directory` (docs/protocol.md §11.6) in a native datalist (arrow keys, Enter).
  */
-function NewPrivate(props: { client: Client; onOpened: () => void }) {
+function NewPrivate(props: { chat: ChatModel; onOpened: () => void }) {
   const t = useI18n();
-  const { client } = props;
+  const { chat } = props;
   const [name, setName] = useState("");
   const [names, setNames] = useState<string[]>([]);
   const [error, setError] = useState<string | undefined>(undefined);
@@ -168,7 +168,7 @@ function NewPrivate(props: { client: Client; onOpened: () => void }) {
     // One request per pause in typing: `directory` counts against the request rate.
     timer.current = setTimeout(async () => {
       asked.current = prefix;
-      const found = await client.directory(prefix);
+      const found = await chat.directory(prefix);
       if (asked.current === prefix) setNames(found);
     }, 150);
   };
@@ -179,8 +179,8 @@ function NewPrivate(props: { client: Client; onOpened: () => void }) {
     if (typed === "") return;
     const key = nameKey(typed);
     const known = names.find((n) => nameKey(n) === key) ??
-      (await client.directory(typed)).find((n) => nameKey(n) === key) ??
-      client.people.get(key)?.name;
+      (await chat.directory(typed)).find((n) => nameKey(n) === key) ??
+      chat.people.get(key)?.name;
     if (known === undefined) {
       setError(t.t("err_unknown_user"));
       return;
@@ -188,7 +188,7 @@ function NewPrivate(props: { client: Client; onOpened: () => void }) {
     setName("");
     setNames([]);
     setError(undefined);
-    client.openPrivate(known);
+    chat.openPrivate(known);
     props.onOpened();
   };
   return (

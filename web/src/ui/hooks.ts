@@ -1,7 +1,7 @@
-// Small hooks shared by the components: re-render on client changes, a ticking clock, the hash.
+// Small hooks shared by the components: re-render on chat model changes, a ticking clock, the hash.
 import { createContext } from "preact";
 import { useContext, useEffect, useState } from "preact/hooks";
-import type { Client } from "../core/client.ts";
+import type { ChatModel } from "../core/chat_model.ts";
 import { I18n } from "../core/i18n.ts";
 
 /** The page's texts. */
@@ -12,11 +12,11 @@ export function useI18n(): I18n {
   return useContext(I18nContext);
 }
 
-/** Re-renders the caller whenever the client changes. */
-export function useClient(client: Client): number {
+/** Re-renders the caller whenever the chat model changes. */
+export function useChatModel(chat: ChatModel): number {
   const [, setTick] = useState(0);
-  useEffect(() => client.subscribe(() => setTick((n) => n + 1)), [client]);
-  return client.version;
+  useEffect(() => chat.subscribe(() => setTick((n) => n + 1)), [chat]);
+  return chat.version;
 }
 
 /** Date.now(), refreshed every `ms` while `active`. */

@@ -1,7 +1,7 @@
 // The login / registration form. No socket is opened before it is sent (docs/web.md §11). What is
 // missing or wrong in the form is said next to it, before anything is sent.
 import { useEffect, useRef, useState } from "preact/hooks";
-import type { Client } from "../core/client.ts";
+import type { ChatModel } from "../core/chat_model.ts";
 import { describeError } from "../core/describe_error.ts";
 import type { TextKey } from "../i18n/catalog.ts";
 import { banEnd } from "./banner.tsx";
@@ -11,10 +11,10 @@ import { useI18n } from "./hooks.ts";
 type FieldName = "user" | "pass" | "confirm";
 
 /** Login screen; also shown while a saved session resumes. */
-export function Login(props: { client: Client }) {
+export function Login(props: { chat: ChatModel }) {
   const t = useI18n();
-  const { client } = props;
-  const status = client.status;
+  const { chat } = props;
+  const status = chat.status;
   const [mode, setMode] = useState<"login" | "register">("login");
   const [username, setUsername] = useState(status.user ?? "");
   const [password, setPassword] = useState("");
@@ -54,8 +54,8 @@ export function Login(props: { client: Client }) {
     if (password === "") return refuse("errNoPassword", "pass");
     if (register && confirm !== password) return refuse("errPasswordMismatch", "confirm");
     setLocal(undefined);
-    if (register) client.register(name, password);
-    else client.login(name, password);
+    if (register) chat.register(name, password);
+    else chat.login(name, password);
   };
 
   const switchMode = () => {

@@ -5,7 +5,7 @@
 // "↓ N nouveaux" pill (docs/web.md §6.2, §6.3, §7.2).
 import { Component, type VNode } from "preact";
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
-import type { Client } from "../core/client.ts";
+import type { ChatModel } from "../core/chat_model.ts";
 import { dayLabel, dayOf, fullDateTime } from "../core/dates.ts";
 import { describeError } from "../core/describe_error.ts";
 import { type I18n, localDate } from "../core/i18n.ts";
@@ -18,7 +18,7 @@ import {
   type WindowState,
 } from "../core/log_window.ts";
 import { mentionPattern, richText } from "../core/rich_text.ts";
-import type { ChatMessage, Conversation, PendingSend } from "../core/store.ts";
+import type { ChatMessage, Conversation, PendingSend } from "../core/chat_state.ts";
 import { nameKey } from "../core/wire.ts";
 import { useI18n, useNow } from "./hooks.ts";
 
@@ -86,9 +86,9 @@ class MessageRow extends Component<RowProps> {
   }
 }
 
-function PendingRow(props: { p: PendingSend; me: string; client: Client }) {
+function PendingRow(props: { p: PendingSend; me: string; chat: ChatModel }) {
   const t = useI18n();
-  const { p, client } = props;
+  const { p, chat } = props;
   const failed = p.state === "failed";
   return (
     <li
@@ -113,7 +113,7 @@ function PendingRow(props: { p: PendingSend; me: string; client: Client }) {
                   ? ` (${describeError(t, p.error, "send").text})`
                   : ""}
               </span>{" "}
-              <button type="button" class="link" onClick={() => client.resend(p.id)}>
+              <button type="button" class="link" onClick={() => chat.resend(p.id)}>
                 {t.t("resend")}
               </button>
             </>
@@ -169,9 +169,9 @@ function findRow(el: HTMLElement, key: string): HTMLElement | null {
 }
 
 /** The log of one conversation. */
-export function MessageLog(props: { client: Client; conv: Conversation; visible: boolean }) {
+export function MessageLog(props: { chat: ChatModel; conv: Conversation; visible: boolean }) {
   const t = useI18n();
-  const { client, conv } = props;
+  const { chat, conv } = props;
   const ref = useRef<HTMLDivElement>(null);
   // The window belongs to one conversation: another one opens following its newest line.
   const [win, setWin] = useState<{ key: string; state: WindowState }>({
@@ -187,10 +187,10 @@ export function MessageLog(props: { client: Client; conv: Conversation; visible:
   const dirRef = useRef<"up" | "down">("up");
   const lastTop = useRef(0);
   const today = localDate(new Date(useNow(true, 60_000)));
-  const me = client.me ?? "";
+  const me = chat.me ?? "";
   const meKey = nameKey(me);
   const pattern = useMemo(() => mentionPattern(me), [me]);
-  const pending = client.store.pendingOf(conv.key);
+  const pending = chat.state.pendingOf(conv.key);
   const range: Range = windowRange(conv.order, conv.bySeq, state);
   const atEnd = range.end >= conv.order.length;
 
@@ -215,7 +215,7 @@ export function MessageLog(props: { client: Client; conv: Conversation; visible:
     if (dirRef.current === "up" && fromTop < EDGE_PX) {
       const older = shiftOlder(conv.order, range);
       if (older) return move(older);
-      if (conv.hasMore && conv.loaded && !conv.loading) void client.loadOlder(conv.key);
+      if (conv.hasMore && conv.loaded && !conv.loading) void chat.loadOlder(conv.key);
     } else if (dirRef.current === "down" && fromBottom < EDGE_PX) {
       const newer = shiftNewer(conv.order, range);
       if (newer) return move(newer);
@@ -264,8 +264,8 @@ export function MessageLog(props: { client: Client; conv: Conversation; visible:
   // lines go.
   const seen = props.visible && atBottom && atEnd;
   useEffect(() => {
-    client.store.setViewing(seen);
-    if (seen && state.follow) client.store.trim(conv.key);
+    chat.state.setViewing(seen);
+    if (seen && state.follow) chat.state.trim(conv.key);
   }, [seen, state.follow, conv.key, conv.version]);
 
   const onScroll = () => {
@@ -324,7 +324,7 @@ export function MessageLog(props: { client: Client; conv: Conversation; visible:
     if (m.seq === conv.gapAfterSeq) {
       rows.push(
         <li key="gap" class="gap" data-key="gap">
-          <button type="button" class="link" onClick={() => client.loadGap(conv.key)}>
+          <button type="button" class="link" onClick={() => chat.loadGap(conv.key)}>
             {t.t("gap")}
           </button>
         </li>,
@@ -338,11 +338,11 @@ export function MessageLog(props: { client: Client; conv: Conversation; visible:
         rows.push(<DaySeparator key={`day-${day}`} day={day} today={today} t={t} />);
         lastDay = day;
       }
-      rows.push(<PendingRow key={p.id} p={p} me={me} client={client} />);
+      rows.push(<PendingRow key={p.id} p={p} me={me} chat={chat} />);
     }
   }
 
-  const busy = client.busy || conv.loading;
+  const busy = chat.busy || conv.loading;
   const oldest = range.start === 0;
   return (
     <div class="log-wrap">

@@ -1,6 +1,6 @@
 // Who is online (aside), or who is in the open channel (`who`): names with their status; a click
 // opens the private conversation.
-import type { Client, Person } from "../core/client.ts";
+import type { ChatModel, Person } from "../core/chat_model.ts";
 import type { I18n } from "../core/i18n.ts";
 import { nameKey } from "../core/wire.ts";
 import { useI18n } from "./hooks.ts";
@@ -14,20 +14,20 @@ export function statusLabel(t: I18n, state: string): string {
 }
 
 /** The aside landmark's content. */
-export function PeopleList(props: { client: Client; onOpened: () => void }) {
+export function PeopleList(props: { chat: ChatModel; onOpened: () => void }) {
   const t = useI18n();
-  const { client } = props;
-  const active = client.store.active;
-  const members = active !== undefined ? client.members.get(active) : undefined;
+  const { chat } = props;
+  const active = chat.state.active;
+  const members = active !== undefined ? chat.members.get(active) : undefined;
   const channel = members && active !== undefined
-    ? client.store.conversations.get(active)
+    ? chat.state.conversations.get(active)
     : undefined;
   const people: Person[] = members && channel
     ? members.map((name) =>
-      client.people.get(nameKey(name)) ?? { name, state: "online", guest: false }
+      chat.people.get(nameKey(name)) ?? { name, state: "online", guest: false }
     ).sort((a, b) => t.collator.compare(a.name, b.name))
-    : client.sortedPeople();
-  const me = client.me ? nameKey(client.me) : "";
+    : chat.sortedPeople();
+  const me = chat.me ? nameKey(chat.me) : "";
   return (
     <>
       <h2 id="people-h">
@@ -46,7 +46,7 @@ export function PeopleList(props: { client: Client; onOpened: () => void }) {
                 disabled={self}
                 title={self ? undefined : t.t("writeTo", { name: p.name })}
                 onClick={() => {
-                  client.openPrivate(p.name);
+                  chat.openPrivate(p.name);
                   props.onOpened();
                 }}
               >

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Store } from "./store.ts";
+import { ChatState } from "./chat_state.ts";
 import type { WireMessage } from "./wire.ts";
 
 function msg(seq: number, from = "bob", timestamp?: string, content = `m${seq}`): WireMessage {
@@ -12,24 +12,24 @@ function msg(seq: number, from = "bob", timestamp?: string, content = `m${seq}`)
   };
 }
 
-function storeWith(key = "#général"): Store {
-  const s = new Store();
+function stateWith(key = "#général"): ChatState {
+  const s = new ChatState();
   s.ensure(key, "channel", key);
   s.setActive(key);
   return s;
 }
 
-const seqs = (s: Store, key = "#général") => s.conversations.get(key)!.order.map((m) => m.seq);
+const seqs = (s: ChatState, key = "#général") => s.conversations.get(key)!.order.map((m) => m.seq);
 
-Deno.test("Store.upsert() keys by seq: a message seen twice is kept once", () => {
-  const s = storeWith();
+Deno.test("ChatState.upsert() keys by seq: a message seen twice is kept once", () => {
+  const s = stateWith();
   assert.equal(s.upsert("#général", msg(1)), true);
   assert.equal(s.upsert("#général", msg(1)), false);
   assert.deepEqual(seqs(s), [1]);
 });
 
-Deno.test("Store orders by (timestamp, seq): imported messages with a higher seq sort by time", () => {
-  const s = storeWith();
+Deno.test("ChatState orders by (timestamp, seq): imported messages with a higher seq sort by time", () => {
+  const s = stateWith();
   s.upsert("#général", msg(10, "bob", "2026-03-02T14:00:00.000"));
   s.upsert("#général", msg(3, "bob", "2026-03-02T14:01:00.000"));
   s.upsert("#général", msg(500, "old", "2025-01-01T08:00:00.000")); // imported
@@ -40,8 +40,8 @@ Deno.test("Store orders by (timestamp, seq): imported messages with a higher seq
   assert.equal(s.newestSeq("#général"), 4);
 });
 
-Deno.test("Store.addPage() dedupes overlapping pages and tracks hasMore", () => {
-  const s = storeWith();
+Deno.test("ChatState.addPage() dedupes overlapping pages and tracks hasMore", () => {
+  const s = stateWith();
   s.addPage("#général", [6, 7, 8, 9, 10].map((n) => msg(n)), { more: true, direction: "latest" });
   assert.equal(s.conversations.get("#général")!.hasMore, true);
   // a live line, then an older page that overlaps
@@ -59,8 +59,8 @@ Deno.test("Store.addPage() dedupes overlapping pages and tracks hasMore", () => 
   assert.deepEqual(seqs(s), [4, 5, 6, 7, 8, 9, 10, 11, 12]);
 });
 
-Deno.test("Store counts unread only for others' fresh messages not seen", () => {
-  const s = storeWith();
+Deno.test("ChatState counts unread only for others' fresh messages not seen", () => {
+  const s = stateWith();
   s.ensure("#sisr", "channel", "#sisr");
   s.addPage("#sisr", [msg(1)], { more: false, direction: "latest" }); // history: not unread
   s.upsert("#sisr", msg(2), { fresh: true });
@@ -84,8 +84,8 @@ Deno.test("Store counts unread only for others' fresh messages not seen", () => 
   assert.equal(s.conversations.get("#général")!.markerSeq, undefined, "left: line dropped");
 });
 
-Deno.test("Store pending sends: sending → ack → stored; refused → failed", () => {
-  const s = storeWith();
+Deno.test("ChatState pending sends: sending → ack → stored; refused → failed", () => {
+  const s = stateWith();
   s.addPending({ id: "a", conv: "#général", text: "Bonjour", state: "sending", timestamp: "t" });
   s.addPending({ id: "b", conv: "#général", text: "Encore", state: "sending", timestamp: "t" });
   assert.equal(s.pendingOf("#général").length, 2);
@@ -100,8 +100,8 @@ Deno.test("Store pending sends: sending → ack → stored; refused → failed",
   assert.deepEqual(seqs(s), [7]);
 });
 
-Deno.test("Store settles sends in doubt after a drop: found → sent, not found → queued again, not caught up → failed", () => {
-  const s = storeWith();
+Deno.test("ChatState settles sends in doubt after a drop: found → sent, not found → queued again, not caught up → failed", () => {
+  const s = stateWith();
   s.ensure("@bob", "private", "bob");
   s.addPending({ id: "a", conv: "#général", text: "stored", state: "sending", timestamp: "t" });
   s.addPending({ id: "b", conv: "#général", text: "lost", state: "sending", timestamp: "t" });
@@ -130,8 +130,8 @@ Deno.test("Store settles sends in doubt after a drop: found → sent, not found 
   assert.deepEqual(s.pendingOf("@bob").map((p) => [p.id, p.state]), [["e", "failed"]]);
 });
 
-Deno.test("Store.trim() keeps the newest messages and says older ones exist", () => {
-  const s = storeWith();
+Deno.test("ChatState.trim() keeps the newest messages and says older ones exist", () => {
+  const s = stateWith();
   s.addPage("#général", Array.from({ length: 30 }, (_, i) => msg(i + 1)), {
     more: false,
     direction: "latest",
@@ -142,8 +142,8 @@ Deno.test("Store.trim() keeps the newest messages and says older ones exist", ()
   assert.equal(s.upsert("#général", msg(5)), true, "a trimmed message may come back");
 });
 
-Deno.test("Store.dropOlderThan() forgets what lies before a capped catch-up", () => {
-  const s = storeWith();
+Deno.test("ChatState.dropOlderThan() forgets what lies before a capped catch-up", () => {
+  const s = stateWith();
   for (const n of [1, 2, 3, 50, 51]) s.upsert("#général", msg(n));
   s.dropOlderThan("#général", 50);
   assert.deepEqual(seqs(s), [50, 51]);

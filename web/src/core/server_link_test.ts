@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
-import { CONNECT_TIMEOUT_MS, Connection, type ConnStatus, type Session } from "./connection.ts";
+import { CONNECT_TIMEOUT_MS, type LinkStatus, type LoginInfo, ServerLink } from "./server_link.ts";
 import { FakeServer, FakeTimers, fixedRandom, flush, MemoryTokens } from "../../test/fakes.ts";
 import type { Line } from "./wire.ts";
 
 interface Rig {
-  conn: Connection;
+  link: ServerLink;
   server: FakeServer;
   timers: FakeTimers;
   tokens: MemoryTokens;
   states: string[];
-  sessions: Session[];
+  logins: LoginInfo[];
   lines: Line[];
   online: { value: boolean };
 }
@@ -19,11 +19,11 @@ function rig(options: { random?: number; autoReady?: boolean } = {}): Rig {
   const timers = new FakeTimers();
   const tokens = new MemoryTokens();
   const states: string[] = [];
-  const sessions: Session[] = [];
+  const logins: LoginInfo[] = [];
   const lines: Line[] = [];
   const online = { value: true };
-  let conn: Connection | undefined = undefined;
-  conn = new Connection({
+  let link: ServerLink | undefined = undefined;
+  link = new ServerLink({
     url: "ws://127.0.0.1:8080/ws",
     createSocket: server.createSocket,
     timers,
@@ -31,40 +31,40 @@ function rig(options: { random?: number; autoReady?: boolean } = {}): Rig {
     isOnline: () => online.value,
     random: fixedRandom(options.random ?? 0.5),
     events: {
-      onStatus: (s: ConnStatus) => {
+      onStatus: (s: LinkStatus) => {
         if (states[states.length - 1] !== s.state) states.push(s.state);
       },
       onLine: (line, matched) => {
         if (!matched) lines.push(line);
       },
-      onSession: (s) => {
-        sessions.push(s);
-        if (options.autoReady !== false) conn?.markReady();
+      onLogin: (s) => {
+        logins.push(s);
+        if (options.autoReady !== false) link?.markReady();
       },
       onClosed: () => {},
     },
   });
-  return { conn, server, timers, tokens, states, sessions, lines, online };
+  return { link, server, timers, tokens, states, logins, lines, online };
 }
 
 async function loggedIn(options: { random?: number } = {}): Promise<Rig> {
   const r = rig(options);
-  r.conn.login("Alice", "secret1");
+  r.link.login("Alice", "secret1");
   await flush();
-  assert.equal(r.conn.status.state, "ready");
+  assert.equal(r.link.status.state, "ready");
   return r;
 }
 
-Deno.test("Connection opens no socket before the form is sent", () => {
+Deno.test("ServerLink opens no socket before the form is sent", () => {
   const r = rig();
-  assert.equal(r.conn.status.state, "idle");
+  assert.equal(r.link.status.state, "idle");
   assert.equal(r.server.sockets.length, 0);
-  r.conn.dispose();
+  r.link.dispose();
 });
 
-Deno.test("Connection goes idle → connecting → authenticating → syncing → ready", async () => {
+Deno.test("ServerLink goes idle → connecting → authenticating → syncing → ready", async () => {
   const r = rig({ autoReady: false });
-  r.conn.login("Alice", "secret1");
+  r.link.login("Alice", "secret1");
   assert.equal(r.server.sockets.length, 1);
   assert.equal(r.server.socket.url, "ws://127.0.0.1:8080/ws");
   await flush();
@@ -74,22 +74,22 @@ Deno.test("Connection goes idle → connecting → authenticating → syncing �
   assert.ok(r.server.socket.sent.every((q) => typeof q.id === "string"));
   assert.equal(r.tokens.saved?.token, "token-1");
   assert.equal(r.tokens.saved?.user, "Alice");
-  assert.deepEqual(r.sessions, [{ user: "Alice", admin: false, resumed: false }]);
-  r.conn.markReady();
-  assert.equal(r.conn.status.state, "ready");
-  r.conn.dispose();
+  assert.deepEqual(r.logins, [{ user: "Alice", admin: false, resumed: false }]);
+  r.link.markReady();
+  assert.equal(r.link.status.state, "ready");
+  r.link.dispose();
 });
 
-Deno.test("Connection registers, then logs in, on the same socket", async () => {
+Deno.test("ServerLink registers, then logs in, on the same socket", async () => {
   const r = rig();
-  r.conn.login("Zoé", "pw", true);
+  r.link.login("Zoé", "pw", true);
   await flush();
   assert.deepEqual(r.server.socket.sent.map((q) => q.type), ["hello", "register", "login"]);
-  assert.equal(r.conn.status.state, "ready");
-  r.conn.dispose();
+  assert.equal(r.link.status.state, "ready");
+  r.link.dispose();
 });
 
-Deno.test("Connection: a refused login goes back to the form with the reason, socket closed", async () => {
+Deno.test("ServerLink: a refused login goes back to the form with the reason, socket closed", async () => {
   const r = rig();
   r.server.overrides.set("login", (req, s) => {
     queueMicrotask(() =>
@@ -97,58 +97,58 @@ Deno.test("Connection: a refused login goes back to the form with the reason, so
     );
     return true;
   });
-  r.conn.login("Alice", "wrong");
+  r.link.login("Alice", "wrong");
   await flush();
-  assert.equal(r.conn.status.state, "idle");
-  assert.equal(r.conn.status.reason?.code, "auth_failed");
-  assert.equal(r.conn.status.user, "Alice");
+  assert.equal(r.link.status.state, "idle");
+  assert.equal(r.link.status.reason?.code, "auth_failed");
+  assert.equal(r.link.status.user, "Alice");
   assert.ok(r.server.socket.closed);
   assert.equal(r.timers.pending, 0);
-  r.conn.dispose();
+  r.link.dispose();
 });
 
-Deno.test("Connection: an unreachable server at the form goes back to idle, no retry", async () => {
+Deno.test("ServerLink: an unreachable server at the form goes back to idle, no retry", async () => {
   const r = rig();
   r.server.autoOpen = false;
-  r.conn.login("Alice", "secret1");
+  r.link.login("Alice", "secret1");
   r.server.socket.serverClose();
   await flush();
-  assert.equal(r.conn.status.state, "idle");
-  assert.equal(r.conn.status.reason?.code, "network");
+  assert.equal(r.link.status.state, "idle");
+  assert.equal(r.link.status.reason?.code, "network");
   assert.equal(r.timers.pending, 0);
 });
 
-Deno.test("Connection gives up opening after 10 s", async () => {
+Deno.test("ServerLink gives up opening after 10 s", async () => {
   const r = rig();
   r.server.autoOpen = false;
-  r.conn.login("Alice", "secret1");
+  r.link.login("Alice", "secret1");
   await r.timers.advance(CONNECT_TIMEOUT_MS - 1);
-  assert.equal(r.conn.status.state, "connecting");
+  assert.equal(r.link.status.state, "connecting");
   await r.timers.advance(1);
-  assert.equal(r.conn.status.state, "idle");
+  assert.equal(r.link.status.state, "idle");
   assert.ok(r.server.socket.closed);
 });
 
-Deno.test("Connection: a close with no last line reconnects after a jittered delay, then resumes", async () => {
+Deno.test("ServerLink: a close with no last line reconnects after a jittered delay, then resumes", async () => {
   const r = await loggedIn();
   const before = r.timers.now();
   r.server.socket.serverClose();
   await flush();
-  assert.equal(r.conn.status.state, "reconnecting");
-  assert.equal(r.conn.status.reason?.code, "network");
+  assert.equal(r.link.status.state, "reconnecting");
+  assert.equal(r.link.status.reason?.code, "network");
   // first ceiling 0.5 s, random 0.5
-  assert.equal(r.conn.status.retryAt, before + 250);
+  assert.equal(r.link.status.retryAt, before + 250);
   await r.timers.advance(250);
   assert.equal(r.server.sockets.length, 2);
   assert.deepEqual(r.server.socket.sent.map((q) => q.type), ["hello", "resume"]);
   assert.equal(r.server.socket.sent[1].token, "token-1");
-  assert.equal(r.conn.status.state, "ready");
+  assert.equal(r.link.status.state, "ready");
   assert.equal(r.tokens.saved?.token, "token-2");
-  assert.deepEqual(r.sessions.map((s) => s.resumed), [false, true]);
-  r.conn.dispose();
+  assert.deepEqual(r.logins.map((s) => s.resumed), [false, true]);
+  r.link.dispose();
 });
 
-Deno.test("Connection: shutting_down reconnects after 0.5–5 s", async () => {
+Deno.test("ServerLink: shutting_down reconnects after 0.5–5 s", async () => {
   for (const random of [0, 0.999]) {
     const r = await loggedIn({ random });
     r.server.socket.receive({
@@ -158,15 +158,15 @@ Deno.test("Connection: shutting_down reconnects after 0.5–5 s", async () => {
     });
     r.server.socket.serverClose();
     await flush();
-    assert.equal(r.conn.status.state, "reconnecting");
-    assert.equal(r.conn.status.reason?.code, "shutting_down");
-    const delay = (r.conn.status.retryAt ?? 0) - r.timers.now();
+    assert.equal(r.link.status.state, "reconnecting");
+    assert.equal(r.link.status.reason?.code, "shutting_down");
+    const delay = (r.link.status.retryAt ?? 0) - r.timers.now();
     assert.ok(delay >= 500 && delay <= 5000, `${delay}`);
-    r.conn.dispose();
+    r.link.dispose();
   }
 });
 
-Deno.test("Connection: server_busy and rate_limited wait at least retry_after_ms, else 5 s", async () => {
+Deno.test("ServerLink: server_busy and rate_limited wait at least retry_after_ms, else 5 s", async () => {
   const cases: [Record<string, unknown>, number][] = [
     [{ code: "server_busy", message: "Too many connections, try again later" }, 5000],
     [{ code: "rate_limited", message: "Too many requests: closing the connection" }, 5000],
@@ -177,13 +177,13 @@ Deno.test("Connection: server_busy and rate_limited wait at least retry_after_ms
     r.server.socket.receive({ type: "error", ...line });
     r.server.socket.serverClose();
     await flush();
-    assert.equal(r.conn.status.state, "reconnecting");
-    assert.equal((r.conn.status.retryAt ?? 0) - r.timers.now(), min);
-    r.conn.dispose();
+    assert.equal(r.link.status.state, "reconnecting");
+    assert.equal((r.link.status.retryAt ?? 0) - r.timers.now(), min);
+    r.link.dispose();
   }
 });
 
-Deno.test("Connection: a kick or a ban stops, with the reason and no timer", async () => {
+Deno.test("ServerLink: a kick or a ban stops, with the reason and no timer", async () => {
   for (
     const message of ["Disconnected by an administrator", "Banned until 2026-11-25T18:50:12.531"]
   ) {
@@ -191,18 +191,18 @@ Deno.test("Connection: a kick or a ban stops, with the reason and no timer", asy
     r.server.socket.receive({ type: "error", message, code: "forbidden", error: message });
     r.server.socket.serverClose();
     await flush();
-    assert.equal(r.conn.status.state, "stopped");
-    assert.equal(r.conn.status.reason?.message, message);
+    assert.equal(r.link.status.state, "stopped");
+    assert.equal(r.link.status.reason?.message, message);
     assert.equal(r.timers.pending, 0);
     // "Se reconnecter" resumes
-    r.conn.retryNow();
+    r.link.retryNow();
     await flush();
-    assert.equal(r.conn.status.state, "ready");
-    r.conn.dispose();
+    assert.equal(r.link.status.state, "ready");
+    r.link.dispose();
   }
 });
 
-Deno.test("Connection: auth_failed after resume goes back to the form, name kept, token erased", async () => {
+Deno.test("ServerLink: auth_failed after resume goes back to the form, name kept, token erased", async () => {
   const r = await loggedIn();
   r.server.overrides.set("resume", (req, s) => {
     queueMicrotask(() =>
@@ -217,71 +217,71 @@ Deno.test("Connection: auth_failed after resume goes back to the form, name kept
   });
   r.server.socket.serverClose();
   await r.timers.advance(1000);
-  assert.equal(r.conn.status.state, "idle");
-  assert.equal(r.conn.status.reason?.code, "session_expired");
-  assert.equal(r.conn.status.user, "Alice");
+  assert.equal(r.link.status.state, "idle");
+  assert.equal(r.link.status.reason?.code, "session_expired");
+  assert.equal(r.link.status.user, "Alice");
   assert.equal(r.tokens.saved, undefined);
   assert.ok(r.server.socket.closed);
-  r.conn.dispose();
+  r.link.dispose();
 });
 
-Deno.test("Connection waits for `online` while the browser is offline", async () => {
+Deno.test("ServerLink waits for `online` while the browser is offline", async () => {
   const r = await loggedIn();
   r.online.value = false;
   r.server.socket.serverClose();
   await flush();
-  assert.equal(r.conn.status.state, "reconnecting");
-  assert.equal(r.conn.status.waitingForNetwork, true);
-  assert.equal(r.conn.status.retryAt, undefined);
+  assert.equal(r.link.status.state, "reconnecting");
+  assert.equal(r.link.status.waitingForNetwork, true);
+  assert.equal(r.link.status.retryAt, undefined);
   await r.timers.advance(120_000);
   assert.equal(r.server.sockets.length, 1);
   r.online.value = true;
-  r.conn.networkOnline();
+  r.link.networkOnline();
   await flush();
   assert.equal(r.server.sockets.length, 2);
-  assert.equal(r.conn.status.state, "ready");
-  r.conn.dispose();
+  assert.equal(r.link.status.state, "ready");
+  r.link.dispose();
 });
 
-Deno.test("Connection: the browser's `offline` event drops the socket at once and waits for `online`", async () => {
+Deno.test("ServerLink: the browser's `offline` event drops the socket at once and waits for `online`", async () => {
   const r = await loggedIn();
   r.online.value = false;
-  r.conn.networkOffline();
-  assert.equal(r.conn.status.state, "reconnecting");
-  assert.equal(r.conn.status.waitingForNetwork, true);
+  r.link.networkOffline();
+  assert.equal(r.link.status.state, "reconnecting");
+  assert.equal(r.link.status.waitingForNetwork, true);
   assert.equal(r.server.socket.closed, true);
   await r.timers.advance(120_000);
   assert.equal(r.server.sockets.length, 1, "no attempt while offline");
   r.online.value = true;
-  r.conn.networkOnline();
+  r.link.networkOnline();
   await flush();
-  assert.equal(r.conn.status.state, "ready");
-  r.conn.dispose();
+  assert.equal(r.link.status.state, "ready");
+  r.link.dispose();
 });
 
-Deno.test("Connection tries at once when the page turns visible or on 'Réessayer maintenant'", async () => {
+Deno.test("ServerLink tries at once when the page turns visible or on 'Réessayer maintenant'", async () => {
   const r = await loggedIn();
   r.server.autoOpen = false;
   r.server.socket.serverClose();
   await flush();
-  r.conn.pageVisible();
+  r.link.pageVisible();
   assert.equal(r.server.sockets.length, 2);
   r.server.socket.serverClose();
   await flush();
-  assert.equal(r.conn.status.state, "reconnecting");
-  r.conn.retryNow();
+  assert.equal(r.link.status.state, "reconnecting");
+  r.link.retryNow();
   assert.equal(r.server.sockets.length, 3);
-  r.conn.dispose();
+  r.link.dispose();
 });
 
-Deno.test("Connection backoff grows while failing and resets after 30 s in ready", async () => {
+Deno.test("ServerLink backoff grows while failing and resets after 30 s in ready", async () => {
   const r = await loggedIn({ random: 0.999 });
   r.server.autoOpen = false;
   const delays: number[] = [];
   for (let i = 0; i < 4; i++) {
     r.server.socket.serverClose();
     await flush();
-    const delay = (r.conn.status.retryAt ?? 0) - r.timers.now();
+    const delay = (r.link.status.retryAt ?? 0) - r.timers.now();
     delays.push(delay);
     await r.timers.advance(delay);
   }
@@ -289,15 +289,15 @@ Deno.test("Connection backoff grows while failing and resets after 30 s in ready
   // this attempt succeeds and stays up 30 s
   r.server.socket.open();
   await flush();
-  assert.equal(r.conn.status.state, "ready");
+  assert.equal(r.link.status.state, "ready");
   await r.timers.advance(30_000);
   r.server.socket.serverClose();
   await flush();
-  assert.equal((r.conn.status.retryAt ?? 0) - r.timers.now(), 499);
-  r.conn.dispose();
+  assert.equal((r.link.status.retryAt ?? 0) - r.timers.now(), 499);
+  r.link.dispose();
 });
 
-Deno.test("Connection pings every min(45 s, idle/3) and drops a socket that does not answer", async () => {
+Deno.test("ServerLink pings every min(45 s, idle/3) and drops a socket that does not answer", async () => {
   const r = await loggedIn();
   await r.timers.advance(40_000);
   assert.equal(r.server.socket.ofType("ping").length, 1);
@@ -305,52 +305,52 @@ Deno.test("Connection pings every min(45 s, idle/3) and drops a socket that does
   await r.timers.advance(40_000);
   assert.equal(r.server.socket.ofType("ping").length, 2);
   await r.timers.advance(10_000);
-  assert.equal(r.conn.status.state, "reconnecting");
-  r.conn.dispose();
+  assert.equal(r.link.status.state, "reconnecting");
+  r.link.dispose();
 });
 
-Deno.test("Connection renews its token on the live socket before it expires", async () => {
+Deno.test("ServerLink renews its token on the live socket before it expires", async () => {
   const r = await loggedIn();
   r.server.overrides.set("ping", () => false);
   await r.timers.advance(600_000);
   assert.equal(r.server.socket.ofType("resume").length, 1);
   assert.equal(r.tokens.saved?.token, "token-2");
-  assert.equal(r.conn.status.state, "ready");
-  r.conn.dispose();
+  assert.equal(r.link.status.state, "ready");
+  r.link.dispose();
 });
 
-Deno.test("Connection: logout closes, forgets the token and the name", async () => {
+Deno.test("ServerLink: logout closes, forgets the token and the name", async () => {
   const r = await loggedIn();
-  r.conn.logout();
-  assert.equal(r.conn.status.state, "idle");
-  assert.equal(r.conn.status.user, undefined);
+  r.link.logout();
+  assert.equal(r.link.status.state, "idle");
+  assert.equal(r.link.status.user, undefined);
   assert.equal(r.tokens.saved, undefined);
   assert.ok(r.server.socket.closed);
   assert.equal(r.timers.pending, 0);
 });
 
-Deno.test("Connection resumes from a saved token at page load, unless expired", async () => {
+Deno.test("ServerLink resumes from a saved token at page load, unless expired", async () => {
   const r = rig();
   r.tokens.saved = { token: "old", user: "Alice", expiresAt: r.timers.now() - 1 };
-  assert.equal(r.conn.resumeSaved(), false);
+  assert.equal(r.link.resumeSaved(), false);
   assert.equal(r.tokens.saved, undefined);
   r.tokens.saved = { token: "t", user: "Alice", expiresAt: r.timers.now() + 1000 };
-  assert.equal(r.conn.resumeSaved(), true);
+  assert.equal(r.link.resumeSaved(), true);
   await flush();
   assert.deepEqual(r.server.socket.sent.map((q) => q.type), ["hello", "resume"]);
-  assert.equal(r.conn.status.state, "ready");
-  r.conn.dispose();
+  assert.equal(r.link.status.state, "ready");
+  r.link.dispose();
 });
 
-Deno.test("Connection: requests fail with `closed` when the socket goes", async () => {
+Deno.test("ServerLink: requests fail with `closed` when the socket goes", async () => {
   const r = await loggedIn();
   r.server.overrides.set("users", () => true);
-  const pending = r.conn.request({ type: "users" });
+  const pending = r.link.request({ type: "users" });
   r.server.socket.serverClose();
   await assert.rejects(pending, (e: { info: { code: string } }) => e.info.code === "closed");
   await assert.rejects(
-    r.conn.request({ type: "users" }),
+    r.link.request({ type: "users" }),
     (e: { info: { code: string } }) => e.info.code === "closed",
   );
-  r.conn.dispose();
+  r.link.dispose();
 });

@@ -1,19 +1,19 @@
-// The chat client: the connection, the store, the people online, channels joined, the catch-up
-// after a resume (docs/web.md §3.5), local echoes, and the texts for the live regions. No DOM here.
+// The chat page's model: the server link, the chat state, the people online, channels joined, the
+// catch-up after a resume (docs/web.md §3.5), local echoes, and the texts for the live regions. No
+// DOM here.
 import { ProtocolError } from "../../../src/errors.ts";
 import { parseChannel } from "../../../src/protocol/channel.ts";
 import {
-  Connection,
-  type ConnectionOptions,
-  type ConnStatus,
   errorInfo,
-  type Session,
+  type LinkStatus,
+  type LoginInfo,
+  ServerLink,
+  type ServerLinkOptions,
   type Timers,
-} from "./connection.ts";
+} from "./server_link.ts";
 import { describeError } from "./describe_error.ts";
 import { I18n, localTimestamp } from "./i18n.ts";
-import type { Store as StoreType } from "./store.ts";
-import { compareMessages, Store } from "./store.ts";
+import { ChatState, compareMessages } from "./chat_state.ts";
 import {
   DEFAULT_KEY,
   type ErrorInfo,
@@ -76,17 +76,17 @@ export const PAGE = 200;
 export const NOTICE_GAP_MS = 2000;
 const DEFAULT_NAME = "#général";
 
-/** Options of {@link Client}: those of the connection, without its events. */
-export type ClientOptions = Omit<ConnectionOptions, "events"> & {
+/** Options of {@link ChatModel}: those of its {@link ServerLink}, without the events. */
+export type ChatModelOptions = Omit<ServerLinkOptions, "events"> & {
   lang?: I18n;
   /** Local wall-clock timestamp for echoes; the page's clock by default. */
   localTime?: () => string;
 };
 
 /** Everything the chat page shows, and what it can do. */
-export class Client {
-  readonly store: StoreType = new Store();
-  readonly conn: Connection;
+export class ChatModel {
+  readonly state: ChatState = new ChatState();
+  readonly link: ServerLink;
   readonly people = new Map<string, Person>();
   /** Channels this page is in: key → name as first written. #général always. */
   readonly joined = new Map<string, string>([[DEFAULT_KEY, DEFAULT_NAME]]);
@@ -125,8 +125,8 @@ export class Client {
   #noticeText: string | undefined;
   #lastNoticeAt = -Infinity;
   #noticeTimer: number | undefined;
-  #session = 0;
-  #lastState: ConnStatus["state"] = "idle";
+  #logins = 0;
+  #lastState: LinkStatus["state"] = "idle";
   /**
    * Sends per conversation, in the order typed (docs/protocol.md §5.1: queue them):
    * the head is the only one out; the next leaves on its ack.
@@ -138,41 +138,41 @@ export class Client {
   /** Per private conversation, the highest seq told to the server with `read`. */
   readonly #readMarks = new Map<string, number>();
 
-  constructor(options: ClientOptions) {
+  constructor(options: ChatModelOptions) {
     this.#timers = options.timers;
     this.i18n = options.lang ?? new I18n("fr");
     this.#localTime = options.localTime ?? (() => localTimestamp(new Date()));
-    this.conn = new Connection({
+    this.link = new ServerLink({
       ...options,
       events: {
         onStatus: (status) => this.#statusChanged(status),
         onLine: (line, matched) => this.#line(line, matched),
-        onSession: (s) => this.#sessionStarted(s),
+        onLogin: (s) => this.#loggedIn(s),
         onClosed: () => {
           this.#offlineWindow = false;
-          this.store.markInDoubt();
+          this.state.markInDoubt();
           this.#changed();
         },
       },
     });
-    this.store.ensure(DEFAULT_KEY, "channel", DEFAULT_NAME);
-    this.store.setActive(DEFAULT_KEY);
+    this.state.ensure(DEFAULT_KEY, "channel", DEFAULT_NAME);
+    this.state.setActive(DEFAULT_KEY);
   }
 
-  /** The timers and clock the client runs on. */
+  /** The timers and clock the model runs on. */
   get timers(): Timers {
     return this.#timers;
   }
 
-  /** The connection's status. */
-  get status(): ConnStatus {
-    return this.conn.status;
+  /** The server link's status. */
+  get status(): LinkStatus {
+    return this.link.status;
   }
 
   /** At page load: resumes the tab's session if its token still works. */
   resumeSaved(): boolean {
-    if (!this.conn.resumeSaved()) return false;
-    this.me = this.conn.status.user;
+    if (!this.link.resumeSaved()) return false;
+    this.me = this.link.status.user;
     this.#changed();
     return true;
   }
@@ -189,7 +189,7 @@ export class Client {
     return () => this.#lineListeners.delete(fn);
   }
 
-  /** Changes the language of the texts the client makes. */
+  /** Changes the language of the texts the model makes. */
   setLang(i18n: I18n): void {
     this.i18n = i18n;
     this.#changed();
@@ -200,17 +200,17 @@ export class Client {
   /** Logs in from the form (the form stays shown until the session starts). */
   login(username: string, password: string): void {
     this.fromForm = true;
-    this.conn.login(username, password, false);
+    this.link.login(username, password, false);
   }
 
   /** Registers, then logs in, from the form. */
   register(username: string, password: string): void {
     this.fromForm = true;
-    this.conn.login(username, password, true);
+    this.link.login(username, password, true);
   }
 
   logout(): void {
-    this.conn.logout();
+    this.link.logout();
     this.#forget();
     this.#changed();
   }
@@ -219,8 +219,8 @@ export class Client {
 
   /** Shows a conversation; loads its newest page the first time. */
   open(key: string): void {
-    if (!this.store.conversations.has(key)) return;
-    this.store.setActive(key);
+    if (!this.state.conversations.has(key)) return;
+    this.state.setActive(key);
     this.#loadIfNeeded(key);
     void this.refreshMembers(key);
     this.#changed();
@@ -229,7 +229,7 @@ export class Client {
   /** Opens (or starts) the private conversation with `name`. */
   openPrivate(name: string): void {
     const key = privateKey(name);
-    this.store.ensure(key, "private", name);
+    this.state.ensure(key, "private", name);
     this.open(key);
   }
 
@@ -251,7 +251,7 @@ export class Client {
         return describeError(this.i18n, errorInfo(e)).text;
       }
       this.joined.set(channel.key, channel.name);
-      this.store.ensure(channel.key, "channel", channel.name);
+      this.state.ensure(channel.key, "channel", channel.name);
       void this.refreshChannels();
     }
     this.open(channel.key);
@@ -270,21 +270,21 @@ export class Client {
     }
     this.joined.delete(key);
     this.members.delete(key);
-    this.store.remove(key);
-    this.store.setActive(DEFAULT_KEY);
+    this.state.remove(key);
+    this.state.setActive(DEFAULT_KEY);
     void this.refreshChannels();
     this.#changed();
   }
 
   /** Pages back in a conversation (scroll to the top). */
   loadOlder(key: string): Promise<void> {
-    const conv = this.store.conversations.get(key);
-    const before = this.store.oldestSeq(key);
+    const conv = this.state.conversations.get(key);
+    const before = this.state.oldestSeq(key);
     if (!conv?.hasMore) return Promise.resolve();
     if (before === undefined) return this.#loadLatest(key);
     return this.#paging(key, async () => {
       const reply = await this.#request({ ...this.#target(key), limit: PAGE, before });
-      this.store.addPage(key, readMessages(reply), {
+      this.state.addPage(key, readMessages(reply), {
         more: reply.more === true,
         direction: "older",
       });
@@ -293,7 +293,7 @@ export class Client {
 
   /** "Messages manquants, charger": goes on from the gap. */
   loadGap(key: string): Promise<void> {
-    const after = this.store.conversations.get(key)?.gapAfterSeq;
+    const after = this.state.conversations.get(key)?.gapAfterSeq;
     return after === undefined
       ? Promise.resolve()
       : this.#paging(key, () => this.#forward(key, after, new Map()));
@@ -303,13 +303,13 @@ export class Client {
   peek(name: string): void {
     const channel = tryChannel(name);
     if (!channel) return;
-    this.store.ensure(channel.key, "channel", channel.name);
+    this.state.ensure(channel.key, "channel", channel.name);
     this.open(channel.key);
   }
 
   async #paging(key: string, work: () => Promise<void>): Promise<void> {
-    const conv = this.store.conversations.get(key);
-    if (!conv || conv.loading || !this.conn.isOpen) return;
+    const conv = this.state.conversations.get(key);
+    if (!conv || conv.loading || !this.link.isOpen) return;
     conv.loading = this.busy = true;
     this.#changed();
     try {
@@ -318,7 +318,7 @@ export class Client {
       this.#historyFailed(key, errorInfo(e));
     } finally {
       conv.loading = this.busy = false;
-      this.store.touch(key);
+      this.state.touch(key);
       this.#changed();
     }
   }
@@ -331,10 +331,10 @@ export class Client {
    * session. Refused: "Renvoyer".
    */
   send(key: string, text: string): void {
-    const conv = this.store.conversations.get(key);
+    const conv = this.state.conversations.get(key);
     if (!conv || text.trim() === "") return;
-    const id = this.conn.newId();
-    this.store.addPending({ id, conv: key, text, state: "queued", timestamp: this.#localTime() });
+    const id = this.link.newId();
+    this.state.addPending({ id, conv: key, text, state: "queued", timestamp: this.#localTime() });
     const body: Record<string, unknown> = conv.kind === "private"
       ? { type: "message", subtype: "private", to: conv.name, content: text }
       : key === DEFAULT_KEY
@@ -349,9 +349,9 @@ export class Client {
 
   /** "Renvoyer": the same text under a new id. */
   resend(id: string): void {
-    const p = this.store.pending.get(id);
+    const p = this.state.pending.get(id);
     if (!p || p.state !== "failed") return;
-    this.store.dropPending(id);
+    this.state.dropPending(id);
     const queue = this.#outbox.get(p.conv);
     if (queue) this.#outbox.set(p.conv, queue.filter((item) => item.id !== id));
     this.send(p.conv, p.text);
@@ -385,9 +385,9 @@ export class Client {
 
   /** Registered names starting with `prefix`, for completion (empty when unavailable). */
   async directory(prefix: string): Promise<string[]> {
-    if (prefix.trim() === "" || !this.conn.features.has("directory")) return [];
+    if (prefix.trim() === "" || !this.link.features.has("directory")) return [];
     try {
-      const reply = await this.conn.request({ type: "directory", prefix: prefix.trim() });
+      const reply = await this.link.request({ type: "directory", prefix: prefix.trim() });
       const users = Array.isArray(reply.users) ? reply.users : [];
       return users.filter((u): u is string => typeof u === "string");
     } catch {
@@ -398,9 +398,9 @@ export class Client {
   /** Refreshes the member list of a channel other than #général (`who`, never rate-limited). */
   async refreshMembers(key: string): Promise<void> {
     const name = this.joined.get(key);
-    if (name === undefined || key === DEFAULT_KEY || !this.conn.isOpen) return;
+    if (name === undefined || key === DEFAULT_KEY || !this.link.isOpen) return;
     try {
-      const reply = await this.conn.request({ type: "who", channel: name });
+      const reply = await this.link.request({ type: "who", channel: name });
       const users = Array.isArray(reply.users) ? reply.users : [];
       this.members.set(key, users.filter((u): u is string => typeof u === "string"));
       this.#changed();
@@ -437,7 +437,7 @@ export class Client {
 
   /** Stops timers (tests, unload). */
   dispose(): void {
-    this.conn.dispose();
+    this.link.dispose();
     if (this.#noticeTimer !== undefined) this.#timers.clearTimeout(this.#noticeTimer);
   }
 
@@ -454,7 +454,7 @@ export class Client {
     });
   }
 
-  #statusChanged(status: ConnStatus): void {
+  #statusChanged(status: LinkStatus): void {
     const before = this.#lastState;
     this.#lastState = status.state;
     if (status.state === "idle") this.fromForm = false;
@@ -469,7 +469,7 @@ export class Client {
   }
 
   #forget(): void {
-    this.store.clear();
+    this.state.clear();
     this.people.clear();
     this.joined.clear();
     this.joined.set(DEFAULT_KEY, DEFAULT_NAME);
@@ -482,14 +482,14 @@ export class Client {
     this.#outbox.clear();
     this.#busyConvs.clear();
     this.#readMarks.clear();
-    this.store.ensure(DEFAULT_KEY, "channel", DEFAULT_NAME);
-    this.store.setActive(DEFAULT_KEY);
+    this.state.ensure(DEFAULT_KEY, "channel", DEFAULT_NAME);
+    this.state.setActive(DEFAULT_KEY);
   }
 
   async #request(body: Readonly<Record<string, unknown>>, tries = 3): Promise<Line> {
     for (let attempt = 0;; attempt++) {
       try {
-        return await this.conn.request(body);
+        return await this.link.request(body);
       } catch (e) {
         const info = errorInfo(e);
         if (info.code !== "rate_limited" || info.retryAfterMs === undefined || attempt >= tries) {
@@ -506,15 +506,15 @@ export class Client {
 
   /** Sends the head of a conversation's queue when nothing of it is out and the page is ready. */
   #pump(key: string): void {
-    if (this.#busyConvs.has(key) || !this.conn.isOpen) return;
-    if (this.conn.status.state !== "ready") return; // sends in doubt are settled first
+    if (this.#busyConvs.has(key) || !this.link.isOpen) return;
+    if (this.link.status.state !== "ready") return; // sends in doubt are settled first
     const head = this.#outbox.get(key)?.[0];
     if (!head) return;
-    const p = this.store.pending.get(head.id);
+    const p = this.state.pending.get(head.id);
     if (!p || p.state !== "queued") return;
     const token = ++this.#busyToken;
     this.#busyConvs.set(key, token);
-    this.store.setState(head.id, "sending");
+    this.state.setState(head.id, "sending");
     const done = () => {
       if (this.#busyConvs.get(key) === token) this.#busyConvs.delete(key);
     };
@@ -524,9 +524,9 @@ export class Client {
       done();
       this.#pump(key);
     };
-    this.conn.request(head.body, head.id).then(
+    this.link.request(head.body, head.id).then(
       (ack) => {
-        this.store.ack(
+        this.state.ack(
           head.id,
           num(ack, "seq") ?? 0,
           str(ack, "timestamp") ?? this.#localTime(),
@@ -543,7 +543,7 @@ export class Client {
         }
         if (info.code === "rate_limited" && info.retryAfterMs !== undefined) {
           // Not carried out (docs/protocol.md §5.1): the same message again after the wait.
-          this.store.setState(head.id, "queued");
+          this.state.setState(head.id, "queued");
           this.#timers.setTimeout(() => {
             done();
             this.#pump(key);
@@ -556,10 +556,10 @@ export class Client {
           const queue = this.#outbox.get(key) ?? [];
           const texts: string[] = [];
           for (const item of queue.splice(0)) {
-            const waiting = this.store.pending.get(item.id);
+            const waiting = this.state.pending.get(item.id);
             if (waiting && waiting.state !== "failed") {
               texts.push(waiting.text);
-              this.store.dropPending(item.id);
+              this.state.dropPending(item.id);
             }
           }
           done();
@@ -573,8 +573,8 @@ export class Client {
           this.#refused(info);
           return;
         }
-        this.store.fail(head.id, info);
-        const conv = this.store.conversations.get(key);
+        this.state.fail(head.id, info);
+        const conv = this.state.conversations.get(key);
         this.#say(
           "alert",
           this.i18n.t("sendFailed", {
@@ -592,7 +592,7 @@ export class Client {
   #resumeSends(stored: ReadonlySet<string>): void {
     for (const [key, queue] of this.#outbox) {
       const kept = queue.filter((item) => {
-        const p = this.store.pending.get(item.id);
+        const p = this.state.pending.get(item.id);
         return !stored.has(item.id) && p !== undefined && p.state !== "failed";
       });
       if (kept.length > 0) this.#outbox.set(key, kept);
@@ -632,12 +632,12 @@ export class Client {
   #message(m: WireMessage, offline: boolean): void {
     const own = this.me !== undefined && nameKey(m.from) === nameKey(this.me);
     const key = this.#conversationOf(m, own);
-    const added = this.store.upsert(key, m, { fresh: true, offline, own });
-    if (this.conn.status.state === "ready") {
-      const conv = this.store.conversations.get(key);
-      if (conv?.loaded) conv.syncedSeq = this.store.newestSeq(key);
+    const added = this.state.upsert(key, m, { fresh: true, offline, own });
+    if (this.link.status.state === "ready") {
+      const conv = this.state.conversations.get(key);
+      if (conv?.loaded) conv.syncedSeq = this.state.newestSeq(key);
     }
-    if (added && !own && !(key === this.store.active && this.store.viewing)) this.#queueNew(key);
+    if (added && !own && !(key === this.state.active && this.state.viewing)) this.#queueNew(key);
     if (added && !own && !offline) this.#maybeNotify(key, m);
     const members = this.members.get(key);
     if (members && !members.some((n) => nameKey(n) === nameKey(m.from))) {
@@ -649,7 +649,7 @@ export class Client {
   #maybeNotify(key: string, m: WireMessage): void {
     if (!this.onNotify || !this.hidden || this.me === undefined) return;
     if (!shouldNotify(m, this.me)) return;
-    const conv = this.store.conversations.get(key);
+    const conv = this.state.conversations.get(key);
     this.onNotify({
       title: isPrivate(m) ? m.from : `${m.from} (${conv?.name ?? ""})`,
       body: m.content,
@@ -661,10 +661,10 @@ export class Client {
     if (isPrivate(m)) {
       const peer = own ? m.to ?? "" : m.from;
       const key = privateKey(peer);
-      const conv = this.store.ensure(key, "private", peer);
+      const conv = this.state.ensure(key, "private", peer);
       if (!own && conv.name !== m.from) {
         conv.name = m.from; // as registered
-        this.store.touch(key);
+        this.state.touch(key);
       }
       return key;
     }
@@ -704,20 +704,20 @@ export class Client {
     this.#changed();
   }
 
-  #sessionStarted(s: Session): void {
-    const session = ++this.#session;
+  #loggedIn(s: LoginInfo): void {
+    const login = ++this.#logins;
     if (this.me === undefined || nameKey(this.me) !== nameKey(s.user)) this.#forget();
     this.me = s.user;
     this.admin = s.admin;
     this.fromForm = false;
     this.#offlineWindow = true;
-    if (!this.store.active) this.store.setActive(DEFAULT_KEY);
+    if (!this.state.active) this.state.setActive(DEFAULT_KEY);
     this.#changed();
-    void this.#catchUp(session, s.resumed);
+    void this.#catchUp(login, s.resumed);
   }
 
   /** After login or resume: channels, people, then every conversation up to date. */
-  async #catchUp(session: number, resumed: boolean): Promise<void> {
+  async #catchUp(login: number, resumed: boolean): Promise<void> {
     this.busy = true;
     this.#changed();
     const fresh = new Map<string, Set<number>>();
@@ -732,7 +732,7 @@ export class Client {
         } catch (e) {
           if (errorInfo(e).code === "closed") throw e;
           this.joined.delete(key); // refused now: drop it
-          this.store.remove(key);
+          this.state.remove(key);
         }
       }
       this.#users(await this.#request({ type: "users" }));
@@ -740,30 +740,30 @@ export class Client {
       if (this.myStatus !== "online") {
         await this.#request({ type: "status", state: this.myStatus }).catch(() => {});
       }
-      for (const conv of [...this.store.conversations.values()]) {
+      for (const conv of [...this.state.conversations.values()]) {
         if (!conv.loaded) {
-          if (conv.key === this.store.active) await this.#loadLatest(conv.key);
+          if (conv.key === this.state.active) await this.#loadLatest(conv.key);
           continue;
         }
         if (conv.syncedSeq === undefined) await this.#loadLatest(conv.key);
         else if (conv.kind === "channel") await this.#forward(conv.key, conv.syncedSeq, fresh);
         else await this.#backward(conv.key, conv.syncedSeq, fresh);
       }
-      if (session !== this.#session) return;
+      if (login !== this.#logins) return;
       await this.#loadConversations();
-      if (session !== this.#session) return;
-      stored = this.me ? this.store.settleInDoubt(this.me, fresh) : new Set();
+      if (login !== this.#logins) return;
+      stored = this.me ? this.state.settleInDoubt(this.me, fresh) : new Set();
     } catch {
       return; // the socket is gone: the next session starts again from the same marks
     } finally {
-      if (session === this.#session) {
+      if (login === this.#logins) {
         this.busy = false;
         this.#changed();
       }
     }
-    this.conn.markReady();
+    this.link.markReady();
     this.#resumeSends(stored);
-    const active = this.store.active;
+    const active = this.state.active;
     if (active !== undefined) void this.refreshMembers(active);
     if (resumed) this.#say("notice", this.i18n.t("reconnected"));
     this.#changed();
@@ -774,7 +774,7 @@ export class Client {
    * message and unread counts, so they survive a reload even when the partner has left.
    */
   async #loadConversations(): Promise<void> {
-    if (!this.conn.features.has("conversations")) return;
+    if (!this.link.features.has("conversations")) return;
     let reply: Line;
     try {
       reply = await this.#request({ type: "conversations" });
@@ -784,26 +784,26 @@ export class Client {
     }
     for (const c of readConversations(reply)) {
       const key = privateKey(c.with);
-      const conv = this.store.ensure(key, "private", c.with);
+      const conv = this.state.ensure(key, "private", c.with);
       conv.name = c.with;
-      if (c.last) this.store.upsert(key, c.last);
-      const seen = key === this.store.active && this.store.viewing;
+      if (c.last) this.state.upsert(key, c.last);
+      const seen = key === this.state.active && this.state.viewing;
       if (!seen && c.unread !== conv.unread) {
         conv.unread = c.unread;
         if (c.unread === 0) conv.markerSeq = undefined;
       }
-      this.store.touch(key);
+      this.state.touch(key);
     }
     this.#changed();
   }
 
   /** Tells the server what the open private conversation has been read up to. */
   #syncRead(): void {
-    const key = this.store.active;
-    if (key === undefined || !this.store.viewing) return;
-    const conv = this.store.conversations.get(key);
+    const key = this.state.active;
+    if (key === undefined || !this.state.viewing) return;
+    const conv = this.state.conversations.get(key);
     if (!conv || conv.kind !== "private" || conv.order.length === 0) return;
-    if (this.conn.status.state !== "ready" || !this.conn.features.has("conversations")) return;
+    if (this.link.status.state !== "ready" || !this.link.features.has("conversations")) return;
     // Only the partner's messages count as unread: our own sends need no mark (and each `read`
     // counts against the request rate, docs/protocol.md §5.1).
     const me = nameKey(this.me ?? "");
@@ -845,20 +845,20 @@ export class Client {
   }
 
   #target(key: string): Record<string, unknown> {
-    const conv = this.store.conversations.get(key);
+    const conv = this.state.conversations.get(key);
     return conv?.kind === "private"
       ? { type: "history", with: conv.name }
       : { type: "history", channel: conv?.name ?? DEFAULT_NAME };
   }
 
   #loadIfNeeded(key: string): void {
-    const conv = this.store.conversations.get(key);
-    if (conv && !conv.loaded && !conv.loading && this.conn.isOpen) void this.#loadLatest(key);
+    const conv = this.state.conversations.get(key);
+    if (conv && !conv.loaded && !conv.loading && this.link.isOpen) void this.#loadLatest(key);
   }
 
   /** The newest page; `fresh` during a catch-up (its messages may be unread). */
   async #loadLatest(key: string, fresh = false): Promise<void> {
-    const conv = this.store.conversations.get(key);
+    const conv = this.state.conversations.get(key);
     if (!conv || conv.loading) return;
     conv.loading = true;
     this.#changed();
@@ -866,38 +866,38 @@ export class Client {
       const reply = await this.#request({ ...this.#target(key), limit: PAGE });
       const messages = readMessages(reply);
       if (fresh) { for (const m of messages) this.#upsertFresh(key, m); }
-      this.store.addPage(key, messages, { more: reply.more === true, direction: "latest" });
+      this.state.addPage(key, messages, { more: reply.more === true, direction: "latest" });
       // 0: an empty conversation, caught up from its beginning next time.
-      conv.syncedSeq = this.store.newestSeq(key) ?? 0;
+      conv.syncedSeq = this.state.newestSeq(key) ?? 0;
     } catch (e) {
       const info = errorInfo(e);
       if (info.code === "closed") throw e;
       this.#historyFailed(key, info);
     } finally {
       conv.loading = false;
-      this.store.touch(key);
+      this.state.touch(key);
       this.#changed();
     }
   }
 
   #historyFailed(key: string, info: ErrorInfo): void {
-    const conv = this.store.conversations.get(key);
+    const conv = this.state.conversations.get(key);
     if (!conv || info.code === "closed") return;
     // A guest's private history is refused: nothing older to ask for.
     conv.loaded = true;
     conv.hasMore = false;
-    this.store.touch(key);
+    this.state.touch(key);
   }
 
   /** Forward catch-up: `after` the last seq held, while `more`, up to the cap. */
   async #forward(key: string, after: number, fresh: Map<string, Set<number>>): Promise<void> {
-    const conv = this.store.conversations.get(key);
+    const conv = this.state.conversations.get(key);
     if (!conv) return;
     const seen = fresh.get(key) ?? new Set<number>();
     fresh.set(key, seen);
     let cursor = after;
     let count = 0;
-    const limit = this.conn.limits.historyMax;
+    const limit = this.link.limits.historyMax;
     for (;;) {
       const reply = await this.#request({ ...this.#target(key), after: cursor, limit });
       const messages = readMessages(reply);
@@ -915,13 +915,13 @@ export class Client {
         break;
       }
     }
-    conv.syncedSeq = conv.gapAfterSeq ?? this.store.newestSeq(key);
-    this.store.touch(key);
+    conv.syncedSeq = conv.gapAfterSeq ?? this.state.newestSeq(key);
+    this.state.touch(key);
   }
 
   /** Backward catch-up: newest pages until the last message held, up to the cap. */
   async #backward(key: string, synced: number, fresh: Map<string, Set<number>>): Promise<void> {
-    const conv = this.store.conversations.get(key);
+    const conv = this.state.conversations.get(key);
     const mark = conv?.bySeq.get(synced);
     if (!conv || !mark) return this.#loadLatest(key, true);
     const seen = fresh.get(key) ?? new Set<number>();
@@ -941,19 +941,19 @@ export class Client {
       count += messages.length;
       if (reached || reply.more !== true || messages.length === 0) break;
       if (count >= CATCH_UP_CAP) {
-        this.store.dropOlderThan(key, messages[0].seq); // too far behind: start afresh
+        this.state.dropOlderThan(key, messages[0].seq); // too far behind: start afresh
         break;
       }
       before = messages[0].seq;
     }
-    conv.syncedSeq = this.store.newestSeq(key);
-    this.store.touch(key);
+    conv.syncedSeq = this.state.newestSeq(key);
+    this.state.touch(key);
   }
 
   #upsertFresh(key: string, m: WireMessage): boolean {
     const own = this.me !== undefined && nameKey(m.from) === nameKey(this.me);
-    const added = this.store.upsert(key, m, { fresh: true, own });
-    if (added && !own && !(key === this.store.active && this.store.viewing)) this.#queueNew(key);
+    const added = this.state.upsert(key, m, { fresh: true, own });
+    if (added && !own && !(key === this.state.active && this.state.viewing)) this.#queueNew(key);
     return added;
   }
 
@@ -987,7 +987,7 @@ export class Client {
     const parts: string[] = [];
     if (this.#noticeText !== undefined) parts.push(this.#noticeText);
     for (const [key, n] of this.#newCounts) {
-      const conv = this.store.conversations.get(key);
+      const conv = this.state.conversations.get(key);
       if (conv) parts.push(this.i18n.n("newIn", n, { conv: conv.name }));
     }
     this.#noticeText = undefined;

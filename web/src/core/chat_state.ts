@@ -1,4 +1,4 @@
-// The conversation store (docs/web.md §6.1): messages upserted by seq from live lines, offline
+// The chat state (docs/web.md §6.1): messages upserted by seq from live lines, offline
 // deliveries, history pages and the catch-up alike, ordered by (timestamp, seq); local echoes
 // keyed by request id; unread counts and the "nouveaux messages" line. Memory only.
 import { type ErrorInfo, nameKey, type WireMessage } from "./wire.ts";
@@ -73,7 +73,7 @@ export interface UpsertOptions {
 }
 
 /** Every conversation of the page, and the sends waiting for their ack. */
-export class Store {
+export class ChatState {
   readonly conversations = new Map<string, Conversation>();
   readonly pending = new Map<string, PendingSend>();
   /** The conversation shown. */
@@ -276,7 +276,7 @@ export class Store {
   /**
    * After the catch-up: a send in doubt found among the messages the catch-up brought (our
    * name, same text) was stored and is dropped; one not found in a conversation the catch-up
-   * covered (a key of `fresh`) never reached the store and goes back to `queued` (sent again,
+   * covered (a key of `fresh`) was never stored and goes back to `queued` (sent again,
    * once); one in a conversation not caught up cannot be told and fails ("Renvoyer").
    * @returns the ids found stored
    */

@@ -1,12 +1,13 @@
-// The connection state machine of docs/web.md §3.1: idle → connecting → authenticating → syncing →
-// ready, then reconnecting or stopped by the last error line; requests matched to replies by id;
-// pings; the resume token. No DOM here: the socket, timers and storage are injected.
+// The link to the server, the connection state machine of docs/web.md §3.1: idle → connecting →
+// authenticating → syncing → ready, then reconnecting or stopped by the last error line; requests
+// matched to replies by id; pings; the resume token. No DOM here: the socket, timers and storage
+// are injected.
 import { Backoff } from "./backoff.ts";
 import { idSource } from "./ids.ts";
 import { type ErrorInfo, type Line, num, parseLine, readError, str, typeOf } from "./wire.ts";
 
 /** Where the connection is (docs/web.md §3.1). */
-export type ConnState =
+export type LinkState =
   | "idle"
   | "connecting"
   | "authenticating"
@@ -15,7 +16,7 @@ export type ConnState =
   | "reconnecting"
   | "stopped";
 
-/** The few WebSocket members the connection uses (a real WebSocket fits). */
+/** The few WebSocket members the link uses (a real WebSocket fits). */
 export interface SocketLike {
   onopen: ((ev: Event) => unknown) | null;
   onmessage: ((ev: MessageEvent) => unknown) | null;
@@ -48,8 +49,8 @@ export interface TokenStore {
 }
 
 /** What the UI shows about the connection. */
-export interface ConnStatus {
-  state: ConnState;
+export interface LinkStatus {
+  state: LinkState;
   /** Why the page is reconnecting, stopped or back to the form: the last error line, or local. */
   reason?: ErrorInfo;
   /** While reconnecting: when the next attempt starts (Timers.now clock). */
@@ -62,20 +63,20 @@ export interface ConnStatus {
 }
 
 /** A login or resume that succeeded. */
-export interface Session {
+export interface LoginInfo {
   user: string;
   admin: boolean;
   resumed: boolean;
 }
 
-/** What the connection tells its owner. */
-export interface ConnectionEvents {
+/** What the link tells its owner. */
+export interface ServerLinkEvents {
   /** The status changed. */
-  onStatus(status: ConnStatus): void;
+  onStatus(status: LinkStatus): void;
   /** A line not matched to a request (`matched` false), or a reply (`matched` true). */
   onLine(line: Line, matched: boolean): void;
-  /** Logged in: the owner catches up, then calls {@link Connection.markReady}. */
-  onSession(session: Session): void;
+  /** Logged in: the owner catches up, then calls {@link ServerLink.markReady}. */
+  onLogin(login: LoginInfo): void;
   /** The socket is gone (unacknowledged sends are now in doubt). */
   onClosed(): void;
 }
@@ -87,13 +88,13 @@ export interface Limits {
   maxLineBytes: number;
 }
 
-/** Options of {@link Connection}. */
-export interface ConnectionOptions {
+/** Options of {@link ServerLink}. */
+export interface ServerLinkOptions {
   url: string;
   createSocket: (url: string) => SocketLike;
   timers: Timers;
   tokens: TokenStore;
-  events: ConnectionEvents;
+  events: ServerLinkEvents;
   /** Whether the browser thinks it is online (navigator.onLine). */
   isOnline?: () => boolean;
   random?: () => number;
@@ -124,15 +125,15 @@ const DEFAULT_LIMITS: Limits = { idleTimeoutMs: 120_000, historyMax: 200, maxLin
 type Pending = { resolve: (line: Line) => void; reject: (e: RequestError) => void };
 type TimerName = "connect" | "retry" | "ping" | "refresh" | "probe";
 
-/** One chat connection, reconnecting by itself once logged in. */
-export class Connection {
-  readonly #o: ConnectionOptions;
+/** The page's link to the chat server: reconnecting by itself once logged in. */
+export class ServerLink {
+  readonly #o: ServerLinkOptions;
   readonly #ids: () => string;
   readonly #random: () => number;
   readonly #backoff: Backoff;
   readonly #pending = new Map<string, Pending>();
   readonly #timers = new Map<TimerName, number>();
-  #status: ConnStatus = { state: "idle", waitingForNetwork: false, admin: false };
+  #status: LinkStatus = { state: "idle", waitingForNetwork: false, admin: false };
   #socket: SocketLike | undefined;
   #open = false;
   /** Bumped whenever a socket is dropped: events of older sockets are ignored. */
@@ -140,14 +141,14 @@ export class Connection {
   #lastLine: Line | undefined;
   #credentials: { username: string; password: string; register: boolean } | undefined;
   /** Logged in at least once since the form: a lost socket reconnects by itself. */
-  #hasSession = false;
+  #hasLogin = false;
   #readyAt: number | undefined;
   #limits: Limits = DEFAULT_LIMITS;
   #features: ReadonlySet<string> = new Set();
   /** The login or resume request waiting for its reply. */
   #auth: { id: string; mode: "login" | "resume" } | undefined;
 
-  constructor(options: ConnectionOptions) {
+  constructor(options: ServerLinkOptions) {
     this.#o = options;
     this.#ids = options.ids ?? idSource();
     this.#random = options.random ?? Math.random;
@@ -155,7 +156,7 @@ export class Connection {
   }
 
   /** The current status (a fresh object at every change). */
-  get status(): ConnStatus {
+  get status(): LinkStatus {
     return this.#status;
   }
 
@@ -183,7 +184,7 @@ export class Connection {
   login(username: string, password: string, register = false): void {
     if (this.#status.state !== "idle" && this.#status.state !== "stopped") return;
     this.#drop();
-    this.#hasSession = false;
+    this.#hasLogin = false;
     this.#credentials = { username, password, register };
     this.#set({ user: username, reason: undefined });
     this.#connect("login");
@@ -196,7 +197,7 @@ export class Connection {
       if (saved) this.#o.tokens.clear();
       return false;
     }
-    this.#hasSession = true;
+    this.#hasLogin = true;
     this.#set({ user: saved.user });
     this.#connect("resume");
     return true;
@@ -212,7 +213,7 @@ export class Connection {
   logout(): void {
     this.#drop();
     this.#o.tokens.clear();
-    this.#hasSession = false;
+    this.#hasLogin = false;
     this.#credentials = undefined;
     this.#set({
       state: "idle",
@@ -246,7 +247,7 @@ export class Connection {
     if (state === "reconnecting") {
       this.#clear("retry");
       this.#set({ waitingForNetwork: true, retryAt: undefined });
-    } else if (state !== "idle" && state !== "stopped" && this.#hasSession) {
+    } else if (state !== "idle" && state !== "stopped" && this.#hasLogin) {
       this.#lost({ code: "network" });
     }
   }
@@ -280,7 +281,7 @@ export class Connection {
 
   // --- internals
 
-  #set(patch: Partial<ConnStatus>): void {
+  #set(patch: Partial<LinkStatus>): void {
     this.#status = { ...this.#status, ...patch };
     this.#o.events.onStatus(this.#status);
   }
@@ -401,10 +402,10 @@ export class Connection {
     const user = str(reply, "username") ?? this.#credentials?.username ?? this.#status.user ?? "";
     const admin = reply.admin === true;
     this.#credentials = undefined; // the password leaves page memory
-    this.#hasSession = true;
+    this.#hasLogin = true;
     this.#keepToken(reply, user);
     this.#set({ state: "syncing", user, admin, reason: undefined, retryAt: undefined });
-    this.#o.events.onSession({ user, admin, resumed: mode === "resume" });
+    this.#o.events.onLogin({ user, admin, resumed: mode === "resume" });
   }
 
   #keepToken(reply: Line, user: string): void {
@@ -432,7 +433,7 @@ export class Connection {
     this.#drop();
     if (mode === "login") {
       this.#credentials = undefined;
-      this.#hasSession = false;
+      this.#hasLogin = false;
       this.#set({ state: "idle", reason: info });
       return;
     }
@@ -440,7 +441,7 @@ export class Connection {
       info.code === "auth_failed" || info.code === "forbidden" || info.code === "session_expired"
     ) {
       this.#o.tokens.clear();
-      this.#hasSession = false;
+      this.#hasLogin = false;
       this.#o.events.onClosed();
       this.#set({
         state: "idle",
@@ -509,7 +510,7 @@ export class Connection {
       : undefined;
     const reason = closing ?? local ?? { code: "network" };
     this.#drop();
-    if (!this.#hasSession) {
+    if (!this.#hasLogin) {
       this.#credentials = undefined;
       this.#set({ state: "idle", reason });
       return;
@@ -551,7 +552,7 @@ export class Connection {
     const saved = this.#o.tokens.load();
     if (!saved || saved.expiresAt <= this.#o.timers.now()) {
       this.#o.tokens.clear();
-      this.#hasSession = false;
+      this.#hasLogin = false;
       this.#set({
         state: "idle",
         reason: { code: "session_expired" },

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { CATCH_UP_CAP, Client, shouldNotify } from "./client.ts";
+import { CATCH_UP_CAP, ChatModel, shouldNotify } from "./chat_model.ts";
 import { I18n } from "./i18n.ts";
 import { FakeServer, FakeTimers, fixedRandom, flush, MemoryTokens } from "../../test/fakes.ts";
 
 interface Rig {
-  client: Client;
+  chat: ChatModel;
   server: FakeServer;
   timers: FakeTimers;
 }
@@ -12,7 +12,7 @@ interface Rig {
 function rig(): Rig {
   const server = new FakeServer();
   const timers = new FakeTimers();
-  const client = new Client({
+  const chat = new ChatModel({
     url: "ws://127.0.0.1/ws",
     createSocket: server.createSocket,
     timers,
@@ -21,32 +21,32 @@ function rig(): Rig {
     lang: new I18n("fr"),
     localTime: () => "2026-03-02T15:00:00.000",
   });
-  return { client, server, timers };
+  return { chat, server, timers };
 }
 
 async function ready(r: Rig): Promise<void> {
-  r.client.login("alice", "secret1");
+  r.chat.login("alice", "secret1");
   await flush();
-  assert.equal(r.client.status.state, "ready");
+  assert.equal(r.chat.status.state, "ready");
 }
 
-const seqs = (c: Client, key: string) => c.store.conversations.get(key)!.order.map((m) => m.seq);
+const seqs = (c: ChatModel, key: string) => c.state.conversations.get(key)!.order.map((m) => m.seq);
 
-Deno.test("Client after login: users, channels, the newest page of #général", async () => {
+Deno.test("ChatModel after login: users, channels, the newest page of #général", async () => {
   const r = rig();
   for (let i = 0; i < 260; i++) r.server.add({ from: "bob", content: `m${i}` });
   await ready(r);
   const types = r.server.socket.sent.map((q) => q.type);
   assert.deepEqual(types.slice(0, 4), ["hello", "login", "users", "channels"]);
   assert.ok(types.includes("history"));
-  assert.equal(seqs(r.client, "#général").length, 200, "a page is the server's maximum");
-  assert.equal(r.client.store.conversations.get("#général")!.hasMore, true);
-  assert.equal(r.client.store.conversations.get("#général")!.unread, 0);
-  assert.deepEqual(r.client.sortedPeople().map((p) => p.name), ["alice", "bob"]);
-  r.client.dispose();
+  assert.equal(seqs(r.chat, "#général").length, 200, "a page is the server's maximum");
+  assert.equal(r.chat.state.conversations.get("#général")!.hasMore, true);
+  assert.equal(r.chat.state.conversations.get("#général")!.unread, 0);
+  assert.deepEqual(r.chat.sortedPeople().map((p) => p.name), ["alice", "bob"]);
+  r.chat.dispose();
 });
 
-Deno.test("Client marks the private messages after the login reply as received while away", async () => {
+Deno.test("ChatModel marks the private messages after the login reply as received while away", async () => {
   const r = rig();
   const away = r.server.add({
     from: "bob",
@@ -56,7 +56,7 @@ Deno.test("Client marks the private messages after the login reply as received w
   });
   r.server.offline.push(away);
   await ready(r);
-  const conv = r.client.store.conversations.get("@bob")!;
+  const conv = r.chat.state.conversations.get("@bob")!;
   assert.equal(conv.order[0].offline, true);
   assert.equal(conv.unread, 1);
   // a later live private message is not
@@ -64,10 +64,10 @@ Deno.test("Client marks the private messages after the login reply as received w
     r.server.add({ from: "bob", content: "Alors ?", subtype: "private", to: "alice" }),
   ));
   assert.deepEqual(conv.order.map((m) => m.offline), [true, false]);
-  r.client.dispose();
+  r.chat.dispose();
 });
 
-Deno.test("Client routes a legacy `channel` it has not joined to #général", async () => {
+Deno.test("ChatModel routes a legacy `channel` it has not joined to #général", async () => {
   const r = rig();
   await ready(r);
   r.server.socket.receive({
@@ -86,30 +86,30 @@ Deno.test("Client routes a legacy `channel` it has not joined to #général", as
     timestamp: "2026-03-02T14:59:01.000",
     seq: 901,
   });
-  assert.deepEqual(seqs(r.client, "#général").slice(-2), [900, 901]);
-  r.client.dispose();
+  assert.deepEqual(seqs(r.chat, "#général").slice(-2), [900, 901]);
+  r.chat.dispose();
 });
 
-Deno.test("Client join() validates with the server's rules and joins", async () => {
+Deno.test("ChatModel join() validates with the server's rules and joins", async () => {
   const r = rig();
   await ready(r);
-  assert.match(String(await r.client.join("deux mots")), /^Le nom du salon doit être un seul mot/);
+  assert.match(String(await r.chat.join("deux mots")), /^Le nom du salon doit être un seul mot/);
   assert.equal(r.server.socket.ofType("join").length, 0);
-  assert.equal(await r.client.join("#SISR"), undefined);
-  assert.ok(r.client.joined.has("#sisr"));
-  assert.equal(r.client.store.active, "#sisr");
+  assert.equal(await r.chat.join("#SISR"), undefined);
+  assert.ok(r.chat.joined.has("#sisr"));
+  assert.equal(r.chat.state.active, "#sisr");
   assert.deepEqual(r.server.socket.ofType("join").map((q) => q.channel), ["#SISR"]);
-  r.client.dispose();
+  r.chat.dispose();
 });
 
-Deno.test("Client local echo: envoi… → sent on ack; refused → failed → Renvoyer", async () => {
+Deno.test("ChatModel local echo: envoi… → sent on ack; refused → failed → Renvoyer", async () => {
   const r = rig();
   await ready(r);
-  r.client.send("#général", "Bonjour");
-  assert.equal(r.client.store.pendingOf("#général")[0].state, "sending");
+  r.chat.send("#général", "Bonjour");
+  assert.equal(r.chat.state.pendingOf("#général")[0].state, "sending");
   await flush();
-  assert.equal(r.client.store.pendingOf("#général").length, 0);
-  assert.equal(r.client.store.conversations.get("#général")!.order.at(-1)!.content, "Bonjour");
+  assert.equal(r.chat.state.pendingOf("#général").length, 0);
+  assert.equal(r.chat.state.conversations.get("#général")!.order.at(-1)!.content, "Bonjour");
   r.server.overrides.set("message", (req, s) => {
     queueMicrotask(() =>
       s.receive({
@@ -121,20 +121,20 @@ Deno.test("Client local echo: envoi… → sent on ack; refused → failed → R
     );
     return true;
   });
-  r.client.send("#général", "Encore");
+  r.chat.send("#général", "Encore");
   await flush();
-  const [failed] = r.client.store.pendingOf("#général");
+  const [failed] = r.chat.state.pendingOf("#général");
   assert.equal(failed.state, "failed");
-  assert.match(r.client.alert.text, /non envoyé/i);
+  assert.match(r.chat.alert.text, /non envoyé/i);
   r.server.overrides.delete("message");
-  r.client.resend(failed.id);
+  r.chat.resend(failed.id);
   await flush();
-  assert.equal(r.client.store.pendingOf("#général").length, 0);
-  assert.equal(r.client.store.conversations.get("#général")!.order.at(-1)!.content, "Encore");
-  r.client.dispose();
+  assert.equal(r.chat.state.pendingOf("#général").length, 0);
+  assert.equal(r.chat.state.conversations.get("#général")!.order.at(-1)!.content, "Encore");
+  r.chat.dispose();
 });
 
-Deno.test("Client: a muted post is refused, the text goes back to the composer, a countdown starts", async () => {
+Deno.test("ChatModel: a muted post is refused, the text goes back to the composer, a countdown starts", async () => {
   const r = rig();
   await ready(r);
   r.server.overrides.set("message", (req, s) => {
@@ -149,37 +149,37 @@ Deno.test("Client: a muted post is refused, the text goes back to the composer, 
     );
     return true;
   });
-  r.client.send("#général", "mais monsieur !");
+  r.chat.send("#général", "mais monsieur !");
   await flush();
-  assert.equal(r.client.store.pendingOf("#général").length, 0);
-  assert.deepEqual(r.client.restoredDraft?.text, "mais monsieur !");
-  assert.equal(r.client.mutedUntil, r.timers.now() + 298_798);
-  assert.match(r.client.alert.text, /muet/);
-  r.client.dispose();
+  assert.equal(r.chat.state.pendingOf("#général").length, 0);
+  assert.deepEqual(r.chat.restoredDraft?.text, "mais monsieur !");
+  assert.equal(r.chat.mutedUntil, r.timers.now() + 298_798);
+  assert.match(r.chat.alert.text, /muet/);
+  r.chat.dispose();
 });
 
-Deno.test("Client: sends while disconnected wait and leave in order on reconnection, once", async () => {
+Deno.test("ChatModel: sends while disconnected wait and leave in order on reconnection, once", async () => {
   const r = rig();
   await ready(r);
   r.server.autoOpen = false;
   r.server.socket.serverClose();
   await flush();
-  r.client.send("#général", "pendant la coupure 1");
-  r.client.send("#général", "pendant la coupure 2");
-  assert.deepEqual(r.client.store.pendingOf("#général").map((p) => p.state), ["queued", "queued"]);
+  r.chat.send("#général", "pendant la coupure 1");
+  r.chat.send("#général", "pendant la coupure 2");
+  assert.deepEqual(r.chat.state.pendingOf("#général").map((p) => p.state), ["queued", "queued"]);
   r.server.autoOpen = true;
   await r.timers.advance(1000);
   await flush();
-  assert.equal(r.client.status.state, "ready");
+  assert.equal(r.chat.status.state, "ready");
   assert.deepEqual(r.server.messages.map((m) => m.content), [
     "pendant la coupure 1",
     "pendant la coupure 2",
   ]);
-  assert.equal(r.client.store.pendingOf("#général").length, 0);
-  r.client.dispose();
+  assert.equal(r.chat.state.pendingOf("#général").length, 0);
+  r.chat.dispose();
 });
 
-Deno.test("Client sends one message per conversation at a time, in the order typed", async () => {
+Deno.test("ChatModel sends one message per conversation at a time, in the order typed", async () => {
   const r = rig();
   await ready(r);
   const out: string[] = [];
@@ -192,7 +192,7 @@ Deno.test("Client sends one message per conversation at a time, in the order typ
     });
     return true;
   });
-  for (let i = 1; i <= 5; i++) r.client.send("#général", `m${i}`);
+  for (let i = 1; i <= 5; i++) r.chat.send("#général", `m${i}`);
   await flush();
   assert.deepEqual(out, ["m1"], "the next waits for the ack");
   while (held.length > 0) {
@@ -200,12 +200,12 @@ Deno.test("Client sends one message per conversation at a time, in the order typ
     await flush();
   }
   assert.deepEqual(out, ["m1", "m2", "m3", "m4", "m5"]);
-  const contents = r.client.store.conversations.get("#général")!.order.map((m) => m.content);
+  const contents = r.chat.state.conversations.get("#général")!.order.map((m) => m.content);
   assert.deepEqual(contents, ["m1", "m2", "m3", "m4", "m5"]);
-  r.client.dispose();
+  r.chat.dispose();
 });
 
-Deno.test("Client: a rate-limited message is sent again after retry_after_ms, never shown failed", async () => {
+Deno.test("ChatModel: a rate-limited message is sent again after retry_after_ms, never shown failed", async () => {
   const r = rig();
   await ready(r);
   let refusals = 3;
@@ -222,10 +222,10 @@ Deno.test("Client: a rate-limited message is sent again after retry_after_ms, ne
     );
     return true;
   });
-  r.client.send("#général", "premier");
-  r.client.send("#général", "second");
+  r.chat.send("#général", "premier");
+  r.chat.send("#général", "second");
   await flush();
-  assert.deepEqual(r.client.store.pendingOf("#général").map((p) => p.state), ["queued", "queued"]);
+  assert.deepEqual(r.chat.state.pendingOf("#général").map((p) => p.state), ["queued", "queued"]);
   assert.equal(r.server.socket.ofType("message").length, 1, "nothing overtakes the refused one");
   await r.timers.advance(197);
   await r.timers.advance(197);
@@ -233,12 +233,12 @@ Deno.test("Client: a rate-limited message is sent again after retry_after_ms, ne
   await r.timers.advance(197);
   await flush();
   assert.deepEqual(r.server.messages.map((m) => m.content), ["premier", "second"]);
-  assert.equal(r.client.store.pendingOf("#général").length, 0);
-  assert.equal(r.client.alert.text, "");
-  r.client.dispose();
+  assert.equal(r.chat.state.pendingOf("#général").length, 0);
+  assert.equal(r.chat.alert.text, "");
+  r.chat.dispose();
 });
 
-Deno.test("Client follows `muted` events: locked with the time left, unlocked on until null", async () => {
+Deno.test("ChatModel follows `muted` events: locked with the time left, unlocked on until null", async () => {
   const r = rig();
   await ready(r);
   r.server.socket.receive({
@@ -247,14 +247,14 @@ Deno.test("Client follows `muted` events: locked with the time left, unlocked on
     remaining_ms: 900_000,
   });
   await flush();
-  assert.equal(r.client.mutedUntil, r.timers.now() + 900_000);
+  assert.equal(r.chat.mutedUntil, r.timers.now() + 900_000);
   r.server.socket.receive({ type: "muted", until: null });
   await flush();
-  assert.equal(r.client.mutedUntil, undefined);
-  r.client.dispose();
+  assert.equal(r.chat.mutedUntil, undefined);
+  r.chat.dispose();
 });
 
-Deno.test("Client lists private conversations from the server and tells it what was read", async () => {
+Deno.test("ChatModel lists private conversations from the server and tells it what was read", async () => {
   const r = rig();
   r.server.features = [...r.server.features, "conversations"];
   const last = r.server.add({ from: "bob", content: "deux", subtype: "private", to: "alice" });
@@ -275,16 +275,16 @@ Deno.test("Client lists private conversations from the server and tells it what 
     return true;
   });
   await ready(r);
-  const conv = r.client.store.conversations.get("@bob")!;
+  const conv = r.chat.state.conversations.get("@bob")!;
   assert.equal(conv.name, "Bob");
   assert.equal(conv.unread, 2);
   assert.equal(conv.order.at(-1)!.content, "deux");
   assert.equal(reads.length, 0);
-  r.client.open("@bob");
+  r.chat.open("@bob");
   await flush();
   assert.equal(conv.unread, 0);
   assert.deepEqual(reads.map((q) => [q.with, q.seq]), [["Bob", last.seq]]);
-  r.client.dispose();
+  r.chat.dispose();
 });
 
 Deno.test("shouldNotify: private messages, and my name as a whole word in any case", () => {
@@ -297,50 +297,50 @@ Deno.test("shouldNotify: private messages, and my name as a whole word in any ca
   assert.equal(shouldNotify({ content: "bonjour à tous" }, me), false);
 });
 
-Deno.test("Client resume: re-join, users, channels, history after, every gap line once", async () => {
+Deno.test("ChatModel resume: re-join, users, channels, history after, every gap line once", async () => {
   const r = rig();
   for (let i = 0; i < 5; i++) r.server.add({ from: "bob", content: `old${i}` });
   await ready(r);
-  await r.client.join("sisr");
+  await r.chat.join("sisr");
   await flush();
-  r.client.open("#général");
-  r.client.send("#général", "in doubt, stored");
+  r.chat.open("#général");
+  r.chat.send("#général", "in doubt, stored");
   r.server.overrides.set("message", () => true); // stored, but the ack is lost
-  r.client.send("#général", "in doubt, lost");
+  r.chat.send("#général", "in doubt, lost");
   await flush();
   r.server.overrides.delete("message");
   // the first one reached the server before the drop
   r.server.socket.serverClose();
   await flush();
-  assert.equal(r.client.status.state, "reconnecting");
+  assert.equal(r.chat.status.state, "reconnecting");
   // while away: 3 in #général, 2 in #sisr
   for (let i = 0; i < 3; i++) r.server.add({ from: "bob", content: `gap-g${i}` });
   for (let i = 0; i < 2; i++) r.server.add({ from: "bob", content: `gap-s${i}`, channel: "sisr" });
   await r.timers.advance(1000);
-  assert.equal(r.client.status.state, "ready");
+  assert.equal(r.chat.status.state, "ready");
   const sent = r.server.socket.sent.map((q) => q.type);
   assert.deepEqual(sent.slice(0, 4), ["hello", "resume", "join", "users"]);
   const histories = r.server.socket.ofType("history");
   assert.ok(histories.every((h) => typeof h.after === "number"), JSON.stringify(histories));
-  const general = r.client.store.conversations.get("#général")!;
+  const general = r.chat.state.conversations.get("#général")!;
   const contents = general.order.map((m) => m.content);
   for (const c of ["gap-g0", "gap-g1", "gap-g2"]) {
     assert.equal(contents.filter((x) => x === c).length, 1, c);
   }
   const order = general.order.map((m) => m.seq);
   assert.deepEqual(order, [...order].sort((a, b) => a - b));
-  assert.equal(r.client.store.conversations.get("#sisr")!.unread, 2);
+  assert.equal(r.chat.state.conversations.get("#sisr")!.unread, 2);
   // the stored one is now a plain message; the lost one was sent again, once
   await flush();
   const after = general.order.map((m) => m.content);
   assert.equal(after.filter((x) => x === "in doubt, stored").length, 1);
   assert.equal(after.filter((x) => x === "in doubt, lost").length, 1);
-  assert.deepEqual(r.client.store.pendingOf("#général"), []);
-  assert.match(r.client.notice.text + " ", /./);
-  r.client.dispose();
+  assert.deepEqual(r.chat.state.pendingOf("#général"), []);
+  assert.match(r.chat.notice.text + " ", /./);
+  r.chat.dispose();
 });
 
-Deno.test("Client resume stops at 1,000 messages per conversation with a gap marker", async () => {
+Deno.test("ChatModel resume stops at 1,000 messages per conversation with a gap marker", async () => {
   const r = rig();
   r.server.add({ from: "bob", content: "before" });
   await ready(r);
@@ -348,59 +348,59 @@ Deno.test("Client resume stops at 1,000 messages per conversation with a gap mar
   await flush();
   for (let i = 0; i < CATCH_UP_CAP + 150; i++) r.server.add({ from: "bob", content: `g${i}` });
   await r.timers.advance(1000);
-  assert.equal(r.client.status.state, "ready");
-  const conv = r.client.store.conversations.get("#général")!;
+  assert.equal(r.chat.status.state, "ready");
+  const conv = r.chat.state.conversations.get("#général")!;
   assert.equal(conv.order.length, 1 + CATCH_UP_CAP);
   assert.equal(conv.gapAfterSeq, conv.order.at(-1)!.seq);
-  await r.client.loadGap("#général");
+  await r.chat.loadGap("#général");
   assert.equal(conv.order.length, 1 + CATCH_UP_CAP + 150);
   assert.equal(conv.gapAfterSeq, undefined);
-  r.client.dispose();
+  r.chat.dispose();
 });
 
-Deno.test("Client resume pages private conversations back from the newest to the last seen", async () => {
+Deno.test("ChatModel resume pages private conversations back from the newest to the last seen", async () => {
   const r = rig();
   r.server.add({ from: "bob", content: "p0", subtype: "private", to: "alice" });
   await ready(r);
-  r.client.openPrivate("bob");
+  r.chat.openPrivate("bob");
   await flush();
-  assert.equal(r.client.store.conversations.get("@bob")!.order.length, 1);
+  assert.equal(r.chat.state.conversations.get("@bob")!.order.length, 1);
   r.server.socket.serverClose();
   await flush();
   for (let i = 1; i <= 250; i++) {
     r.server.add({ from: "bob", content: `p${i}`, subtype: "private", to: "alice" });
   }
   await r.timers.advance(1000);
-  const conv = r.client.store.conversations.get("@bob")!;
+  const conv = r.chat.state.conversations.get("@bob")!;
   assert.equal(conv.order.length, 251);
   const withs = r.server.socket.ofType("history").filter((h) => h.with !== undefined);
   assert.equal(withs.length, 2);
   assert.equal(withs[0].after, undefined);
-  r.client.dispose();
+  r.chat.dispose();
 });
 
-Deno.test("Client announces new messages politely, at most one text every 2 s", async () => {
+Deno.test("ChatModel announces new messages politely, at most one text every 2 s", async () => {
   const r = rig();
   await ready(r);
-  await r.client.join("sisr");
-  r.client.open("#général");
+  await r.chat.join("sisr");
+  r.chat.open("#général");
   await r.timers.advance(5000);
-  const before = r.client.notice.n;
+  const before = r.chat.notice.n;
   for (let i = 0; i < 3; i++) {
     r.server.socket.receive(
       r.server.line(r.server.add({ from: "bob", content: `s${i}`, channel: "sisr" })),
     );
   }
   await r.timers.advance(0);
-  assert.equal(r.client.notice.n, before + 1);
-  assert.equal(r.client.notice.text, "3 nouveaux messages dans #sisr");
+  assert.equal(r.chat.notice.n, before + 1);
+  assert.equal(r.chat.notice.text, "3 nouveaux messages dans #sisr");
   r.server.socket.receive(
     r.server.line(r.server.add({ from: "bob", content: "x", channel: "sisr" })),
   );
   await r.timers.advance(1999);
-  assert.equal(r.client.notice.n, before + 1, "not within 2 s");
+  assert.equal(r.chat.notice.n, before + 1, "not within 2 s");
   await r.timers.advance(1);
-  assert.equal(r.client.notice.n, before + 2);
-  assert.equal(r.client.notice.text, "1 nouveau message dans #sisr");
-  r.client.dispose();
+  assert.equal(r.chat.notice.n, before + 2);
+  assert.equal(r.chat.notice.text, "1 nouveau message dans #sisr");
+  r.chat.dispose();
 });
