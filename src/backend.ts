@@ -1,12 +1,16 @@
 // The backend seam: what the server gets from "one node" or "a cluster" — the bus, the store,
 // read-your-writes, guest names, shared mutes and login outcomes, readiness, and how it ends. Two
-// implementations: a single server's (`server.ts`, over its Deno KV and the local message log)
-// and a cluster node (`cluster/node.ts`). Types only: the server picks one.
+// implementations: one node's (`localBackend` here, over its Deno KV and the local message log)
+// and a cluster node (`cluster/node.ts`); the server picks one.
+import type { Events } from "./events.ts";
 import type { Bus } from "./hub/bus.ts";
+import { Hub } from "./hub/hub.ts";
+import { LocalLog } from "./hub/local_log.ts";
 import type { LoginEvents } from "./session/account.ts";
-import type { GuestNames } from "./session/guest_names.ts";
+import { type GuestNames, LocalGuestNames } from "./session/guest_names.ts";
 import type { MuteTable } from "./session/moderation.ts";
-import type { Store } from "./store/store.ts";
+import { GroupCommit } from "./store/group_commit.ts";
+import type { MessageAppender, Store } from "./store/store.ts";
 
 /** One node or a cluster node, as the server and its sessions use it. */
 export interface Backend {
@@ -29,4 +33,24 @@ export interface Backend {
    * the server closes the store file itself, after.
    */
   close(): Promise<void>;
+}
+
+/**
+ * One node: the in-process bus over the local message log (group commit into `store`); nothing
+ * shared, always ready. Closing it stores what is queued.
+ */
+export async function localBackend(
+  store: Store & MessageAppender,
+  events: Events,
+): Promise<Backend> {
+  const commits = await GroupCommit.open(store, { events });
+  const bus = new Hub({ log: new LocalLog(commits), events });
+  return {
+    store,
+    bus,
+    flushed: () => commits.flushed(),
+    guestNames: new LocalGuestNames(),
+    ready: true,
+    close: () => commits.flushed(),
+  };
 }

@@ -6,27 +6,18 @@ import { type Argon2Params, type PasswordHasher, WorkerHasher } from "./auth/pas
 import { type Clock, systemClock } from "./clock.ts";
 import type { Config, Limits } from "./config.ts";
 import { answerAdmin } from "./admin.ts";
-import { ResumeTokens } from "./auth/resume.ts";
-import type { Backend } from "./backend.ts";
+import { type Backend, localBackend } from "./backend.ts";
 import { type Events, EventStream } from "./events.ts";
 import { serveHttp } from "./http.ts";
-import type { Bus } from "./hub/bus.ts";
-import { Hub } from "./hub/hub.ts";
-import { LocalLog } from "./hub/local_log.ts";
 import { Metrics, processMetrics } from "./metrics.ts";
 import { HISTORY_MAX_LIMIT } from "./protocol/schema.ts";
-import { Accounts, LOGIN_WINDOW_MS, type LoginEvents } from "./session/account.ts";
-import { Chat } from "./session/chat.ts";
-import { Console, type Stats } from "./session/console.ts";
-import { ExportTickets } from "./session/export_tickets.ts";
-import { type GuestNames, LocalGuestNames } from "./session/guest_names.ts";
+import { LOGIN_WINDOW_MS } from "./session/account.ts";
 import type { ConnControl, Origin, SessionOutput } from "./session/session.ts";
-import { Moderation, type MuteTable } from "./session/moderation.ts";
-import { Dispatcher, type DispatcherDeps, type ServerInfo } from "./session/dispatcher.ts";
-import { GroupCommit } from "./store/group_commit.ts";
+import { Dispatcher, type ServerInfo } from "./session/dispatcher.ts";
+import { sessionDeps } from "./session/wiring.ts";
 import { KvStore } from "./store/kv_store.ts";
 import { StoreLock } from "./store/lock.ts";
-import type { MessageAppender, MessageStore, Store } from "./store/store.ts";
+import type { MessageStore } from "./store/store.ts";
 import { ConnTable } from "./transport/conn_table.ts";
 import { AdminSocket, adminSocketPath } from "./transport/admin_socket.ts";
 import { ConnectionGate } from "./transport/gate.ts";
@@ -341,98 +332,6 @@ async function openBackend(config: Config, local: KvStore, events: Events): Prom
     retentionDays: config.retentionDays,
     loginWindowMs: LOGIN_WINDOW_MS,
   });
-}
-
-/**
- * One node: the in-process bus over the local message log (group commit into `store`); nothing
- * shared, always ready. Closing it stores what is queued.
- */
-export async function localBackend(
-  store: Store & MessageAppender,
-  events: Events,
-): Promise<Backend> {
-  const commits = await GroupCommit.open(store, { events });
-  const bus = new Hub({ log: new LocalLog(commits), events });
-  return {
-    store,
-    bus,
-    flushed: () => commits.flushed(),
-    guestNames: new LocalGuestNames(),
-    ready: true,
-    close: () => commits.flushed(),
-  };
-}
-
-/** What every session shares, put together: moderation, accounts, chat and the console. */
-export function sessionDeps(
-  parts:
-    & Pick<DispatcherDeps, "clock" | "events" | "limits" | "info" | "lang">
-    & {
-      store: Store;
-      bus: Bus;
-      /** Resolves once every message posted before the call is stored. */
-      flushed(): Promise<void>;
-      /** Mutes shared with other nodes (a cluster), if any. */
-      mutes?: MuteTable;
-      /** Login outcomes shared with other nodes (a cluster), if any. */
-      loginEvents?: LoginEvents;
-      /** Guest names held, on this server or across the cluster. */
-      guestNames: GuestNames;
-      hasher: PasswordHasher;
-      guests: boolean;
-      /** The server's counters, for the teacher console (none: zeros). */
-      stats?: () => Promise<Stats>;
-    },
-): DispatcherDeps & { tickets: ExportTickets } {
-  const {
-    store,
-    hasher,
-    clock,
-    events,
-    limits,
-    guests,
-    bus,
-    flushed,
-    mutes,
-    loginEvents,
-    guestNames,
-  } = parts;
-  const moderation = new Moderation({ bus, store, clock, mutes });
-  const tokens = new ResumeTokens(() => store.secret("resume"));
-  const accounts = new Accounts({
-    store,
-    hasher,
-    bus,
-    clock,
-    limits,
-    events,
-    moderation,
-    tokens,
-    flushed,
-    loginEvents,
-    guestNames,
-  });
-  const chat = new Chat({
-    bus,
-    clock,
-    store,
-    events,
-    accounts,
-    moderation,
-    guests,
-    guestNames,
-    flushed,
-  });
-  const tickets = new ExportTickets(clock);
-  const stats = parts.stats ?? noStats(clock.now());
-  const console = new Console({ bus, moderation, tickets, stats });
-  return { ...parts, bus, moderation, accounts, chat, console, tickets };
-}
-
-/** Counters that stay at zero: a session world without metrics (tests). */
-function noStats(startedAt: number): () => Promise<Stats> {
-  const zero = { connections: {}, sessions: {}, messages: 0, deliveries: 0, limit_hits: {} };
-  return () => Promise.resolve({ ...zero, startedAt });
 }
 
 /** Deletes messages past the retention period; a failure is logged and retried next sweep. */

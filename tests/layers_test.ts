@@ -179,7 +179,7 @@ Deno.test("observability is a seam: protocol, session and hub emit events, never
   );
 });
 
-Deno.test("only transport/, http.ts and the cluster's link open sockets; only server.ts picks implementations", async () => {
+Deno.test("only transport/, http.ts and the cluster's link open sockets; only server.ts and a backend pick implementations", async () => {
   for (const [path, { text, imports }] of await SRC()) {
     // The user command's side of the admin socket is a client, as a chat client would be.
     const client = path === "src/commands/admin_client.ts";
@@ -190,8 +190,11 @@ Deno.test("only transport/, http.ts and the cluster's link open sockets; only se
     if (path !== "src/cluster/link.ts") {
       assert.ok(!imports.some((i) => i.target === "@nats-io/transport-node"), path);
     }
-    // The server's composition root, and each command's own (a store, a hasher).
-    if (path === "src/server.ts" || path.startsWith("src/commands/")) continue;
+    // The server's composition root, one node's backend (a cluster node's is cluster/node.ts),
+    // and each command's own (a store, a hasher).
+    if (["src/server.ts", "src/backend.ts"].includes(path) || path.startsWith("src/commands/")) {
+      continue;
+    }
     // A cluster node's bus keeps its own node's sessions in an in-process Hub.
     const clusterHub = path === "src/cluster/bus.ts";
     for (const imp of imports) {

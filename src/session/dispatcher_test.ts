@@ -2,10 +2,11 @@ import assert from "node:assert/strict";
 import type { PasswordHasher } from "../auth/password.ts";
 import { DEFAULT_LIMITS } from "../config.ts";
 import { NO_EVENTS } from "../events.ts";
-import { localBackend, sessionDeps } from "../server.ts";
+import { localBackend } from "../backend.ts";
 import { KvStore } from "../store/kv_store.ts";
 import type { SessionOutput } from "./session.ts";
 import { Dispatcher } from "./dispatcher.ts";
+import { sessionDeps } from "./wiring.ts";
 
 /** A hasher test double: "hash" is a tagged copy; `gate` holds verifications back on demand. */
 class FakeHasher implements PasswordHasher {
