@@ -6,7 +6,7 @@ import { getLogger } from "@logtape/logtape";
 import { nameKey } from "../auth/names.ts";
 import type { ErrorCode } from "../errors.ts";
 import type { Events, WriteWatcher } from "../events.ts";
-import type { Audience, Bus, Member, Post, Presence, SessionInfo, Stored } from "../hub/bus.ts";
+import type { Audience, Bus, Member, Post, Presence, SessionInfo } from "../hub/bus.ts";
 import { Hub } from "../hub/hub.ts";
 import { type Channel, DEFAULT, parseChannel } from "../protocol/channel.ts";
 import { encodeBytes } from "../protocol/encode.ts";
@@ -145,10 +145,10 @@ export class ClusterBus implements Bus {
   }
 
   /** Through this node's hub and the stream log: numbered by the stream, fanned out by every node. */
-  post(post: Post, stored?: Stored): void {
+  post(post: Post): void {
     const { to, except } = post;
     if ("channel" in to && except) this.joinChannel(except, to.channel); // the others hear of it
-    this.#local.post(post, stored);
+    this.#local.post(post);
   }
 
   /** A name's sessions to end, told by another node through the stream. */

@@ -4,6 +4,7 @@
 import type { ErrorCode } from "../errors.ts";
 import type { FanoutTimer, WriteWatcher } from "../events.ts";
 import type { Channel } from "../protocol/channel.ts";
+import type { RequestId } from "../protocol/schema.ts";
 import type { Text } from "../protocol/texts.ts";
 
 /** Where an identified session's lines are queued: its connection's outbox. */
@@ -30,6 +31,10 @@ export interface Member {
   readonly helloed: boolean;
   /** Sends a last error (with `extra` fields), then closes the session (a kick or a ban). */
   disconnect(code: ErrorCode, text: Text, extra?: Readonly<Record<string, unknown>>): void;
+  /** Queues the reply to one of its own requests (an `ack`), as every reply is queued. */
+  reply(value: Record<string, unknown>): void;
+  /** Sends an error reply to one of its own requests, in the server's language, and counts it. */
+  error(code: ErrorCode, text: Text, id?: RequestId): void;
 }
 
 /** What the bus knows of an online name (docs/protocol.md §3.7 `details`). */
@@ -74,10 +79,12 @@ export interface Post {
   except?: Member;
   /** Told of each recipient's write (fan-out latency), when this message is timed. */
   timer?: FanoutTimer;
+  /**
+   * The request's id: the sender (`except`) is sent its `ack` once the message is durable, or
+   * `server_busy` when it could not be stored (docs/protocol.md §4.3).
+   */
+  id?: RequestId;
 }
-
-/** Told a message's seq and timestamp once it is durably stored, or why it could not be. */
-export type Stored = (seq: number, timestamp: string, error?: Error) => void;
 
 /** Fan-out, presence and private delivery across every session of the chat. */
 export interface Bus {
@@ -120,8 +127,8 @@ export interface Bus {
   ): number;
   /**
    * Gives a chat message its seq, queues it on its recipients with `from`, `timestamp` and
-   * `seq` set, and stores it; `stored` is told once it is durable (never before). A sender
-   * posting to a channel joins it. Nothing here waits.
+   * `seq` set, and stores it; with an `id`, the sender is acknowledged once it is durable (never
+   * before). A sender posting to a channel joins it. Nothing here waits.
    */
-  post(post: Post, stored?: Stored): void;
+  post(post: Post): void;
 }

@@ -6,10 +6,10 @@ import type { ErrorCode } from "../errors.ts";
 import type { Events, MessageKind, WriteWatcher } from "../events.ts";
 import { type Channel, DEFAULT } from "../protocol/channel.ts";
 import { encodeBytes } from "../protocol/encode.ts";
-import { formatTimestamp, forwardedMessage } from "../protocol/replies.ts";
-import type { Text } from "../protocol/texts.ts";
+import { ackReply, formatTimestamp, forwardedMessage } from "../protocol/replies.ts";
+import { T, type Text } from "../protocol/texts.ts";
 import type { Append } from "../store/store.ts";
-import type { Audience, Bus, Member, Post, Presence, SessionInfo, Stored } from "./bus.ts";
+import type { Audience, Bus, Member, Post, Presence, SessionInfo } from "./bus.ts";
 import type { Draft, Local, LogReader, MessageLog } from "./message_log.ts";
 
 const log = getLogger(["classcord", "session"]);
@@ -169,8 +169,8 @@ export class Hub implements Bus, LogReader {
     return sessions.length;
   }
 
-  post(post: Post, stored?: Stored): void {
-    const { to, ts, except, timer } = post;
+  post(post: Post): void {
+    const { to, ts, except, timer, id } = post;
     const kind: MessageKind = "user" in to
       ? "private"
       : to.channel.key === DEFAULT.key
@@ -185,12 +185,15 @@ export class Hub implements Bus, LogReader {
     };
     if ("channel" in to && except) this.joinChannel(except, to.channel);
     this.#events.emit({ type: "message", kind });
-    // The ack rule, for both logs: an ack once the message is durable, never before
-    // (docs/protocol.md §4.3).
+    // The ack rule, for both logs: an ack once the message is durable, never before, queued
+    // here on the sender's session like any line of the hub (docs/protocol.md §4.3).
     this.#log.append(
       draft,
       { except, timer },
-      stored && ((seq, error) => stored(seq, formatTimestamp(ts), error)),
+      id === undefined || !except ? undefined : (seq, error) => {
+        if (error) except.error("server_busy", T.notStored(), id);
+        else except.reply(ackReply(id, seq, formatTimestamp(ts)));
+      },
     );
   }
 

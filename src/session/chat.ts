@@ -8,7 +8,6 @@ import type { Bus, Post } from "../hub/bus.ts";
 import { type Channel, DEFAULT, parseChannel } from "../protocol/channel.ts";
 import { encodeBytes } from "../protocol/encode.ts";
 import {
-  ackReply,
   channelOk,
   channelsReply,
   conversationsReply,
@@ -100,18 +99,16 @@ export class Chat {
       if (req.id !== undefined) session.error("server_busy", T.notStored(), req.id);
       return;
     }
-    const post = { fields: req.fields, from: session.name, ts: clock.now(), to, except: session };
-    const id = req.id;
-    // The ack is owed until the commit: a client that half-closes still gets it.
-    const paid = id === undefined ? undefined : session.owe();
-    bus.post(
-      { ...post, timer: this.#timer(receivedAt) },
-      id === undefined ? undefined : (seq, timestamp, error) => {
-        if (error) session.error("server_busy", T.notStored(), id);
-        else session.reply(ackReply(id, seq, timestamp));
-        paid!();
-      },
-    );
+    // The hub acknowledges it once durable (docs/architecture.md, "The ack rule").
+    bus.post({
+      fields: req.fields,
+      from: session.name,
+      ts: clock.now(),
+      to,
+      except: session,
+      timer: this.#timer(receivedAt),
+      id: req.id,
+    });
   }
 
   /**

@@ -37,6 +37,8 @@ export interface DispatcherDeps extends SessionDeps {
   info: ServerInfo;
   limits: Limits;
   events: Events;
+  /** Resolves once every message posted before the call is durable or given up (its ack sent). */
+  flushed(): Promise<void>;
 }
 
 // Requests that cost the server work count against the session's rate; a `users` or `who` poll,
@@ -239,9 +241,12 @@ export class Dispatcher {
     this.#session.shutdown();
   }
 
-  /** Resolves once every request handled so far has its reply queued (acks after commits). */
+  /**
+   * Resolves once every request handled so far has its reply queued: requests are handled in
+   * order, and the acks still owed are sent by the hub once their messages are durable.
+   */
   settled(): Promise<void> {
-    return this.#session.settled();
+    return this.#deps.flushed();
   }
 
   /** Ends the session: its name leaves the bus, and goes "offline" if it was its last session. */

@@ -251,6 +251,24 @@ Deno.test("a store failure is answered with server_busy and the session goes on"
   ]);
 });
 
+Deno.test("a message that cannot be stored is answered server_busy, and never acknowledged", async () => {
+  using w = await world((store) =>
+    new Proxy(store, {
+      get(target, prop) {
+        if (prop === "append") return () => Promise.reject(new Error("disk full"));
+        const value = Reflect.get(target, prop);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    })
+  );
+  const alice = await user(w, "alice");
+  await send(alice.session, { type: "message", content: "x", id: 5 });
+  await alice.out.until(1);
+  assert.deepEqual(alice.out.take().map((l) => [l.type, l.code, l.id]), [
+    ["error", "server_busy", 5],
+  ]);
+});
+
 Deno.test("the server timestamp is local ISO time with T and milliseconds", async () => {
   using w = await world();
   const alice = await user(w, "alice");

@@ -106,10 +106,6 @@ export class Session implements Member {
   readonly #conn: ConnControl;
   // Offline messages being paced out after the login reply (see finishIdentify).
   #waiting: Pacing | undefined;
-  // Replies that come after their request was handled (an ack, after its commit), and who waits
-  // for the last of them.
-  #owed = 0;
-  #whenPaid: (() => void)[] = [];
 
   constructor(deps: SessionDeps, out: SessionOutput, origin: Origin, conn: ConnControl) {
     this.#deps = deps;
@@ -175,29 +171,6 @@ export class Session implements Member {
     if (!this.#waiting) return this.out.send(line);
     this.out.pass(line);
     this.#pace(this.#waiting, performance.now());
-  }
-
-  /**
-   * A reply that will be sent after its request is handled (an `ack`); the function returned is
-   * called once it is queued (once; later calls do nothing).
-   */
-  owe(): () => void {
-    this.#owed++;
-    let paid = false;
-    return () => {
-      if (paid) return;
-      paid = true;
-      if (--this.#owed > 0) return;
-      const waiters = this.#whenPaid;
-      this.#whenPaid = [];
-      for (const wake of waiters) wake();
-    };
-  }
-
-  /** Resolves once no reply is owed (see {@link owe}). */
-  settled(): Promise<void> {
-    if (this.#owed === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#whenPaid.push(resolve));
   }
 
   /** Sends an error reply in the server's language, and counts it. */

@@ -38,7 +38,7 @@ const DEADLINE_MS = 10_000;
 const decoder = new TextDecoder();
 
 /** A session as the bus sees it: what it is sent is kept, decoded, in order. */
-class Dispatcher implements Member {
+class FakeMember implements Member {
   readonly key: string;
   readonly lines: Record<string, unknown>[] = [];
   readonly ended: { code: ErrorCode; extra?: Readonly<Record<string, unknown>> }[] = [];
@@ -62,6 +62,19 @@ class Dispatcher implements Member {
 
   disconnect(code: ErrorCode, _text: unknown, extra?: Readonly<Record<string, unknown>>): void {
     this.ended.push({ code, extra });
+    this.#wake?.();
+  }
+
+  /** Replies to its own requests (acks), kept apart from what it is sent. */
+  readonly replies: Record<string, unknown>[] = [];
+
+  reply(value: Record<string, unknown>): void {
+    this.replies.push(value);
+    this.#wake?.();
+  }
+
+  error(code: ErrorCode, _text: unknown, id?: unknown): void {
+    this.replies.push({ type: "error", code, id });
     this.#wake?.();
   }
 
@@ -101,7 +114,7 @@ interface World {
   /** How many buses the chat has. */
   readonly size: number;
   /** A session of `name` joined on bus `i`, online since `since`. */
-  join(i: number, name: string, since: number, opts?: { helloed?: boolean }): Dispatcher;
+  join(i: number, name: string, since: number, opts?: { helloed?: boolean }): FakeMember;
   settled(): Promise<void>;
 }
 
@@ -128,14 +141,14 @@ export async function busContract(
       ignore: reason !== undefined,
       fn: async () => {
         const opened = await open();
-        const joined: [Bus, Dispatcher][] = [];
+        const joined: [Bus, FakeMember][] = [];
         const bus = (i: number) => opened.buses[i % opened.buses.length];
         try {
           await run({
             bus,
             size: opened.buses.length,
             join(i, name, since, opts = {}) {
-              const s = new Dispatcher(name, since, opts.helloed);
+              const s = new FakeMember(name, since, opts.helloed);
               bus(i).join(s, { guest: false, now: since });
               joined.push([bus(i), s]);
               return s;
@@ -162,7 +175,7 @@ function test(name: string, run: Case): void {
 const MATHS = parseChannel("#maths");
 
 /** A chat message from `from` to a channel (the default one unless given). */
-function toChannel(from: Dispatcher, content: string, channel: Channel = DEFAULT): Post {
+function toChannel(from: FakeMember, content: string, channel: Channel = DEFAULT): Post {
   return {
     fields: { type: "message", content },
     from: from.name,
@@ -173,7 +186,7 @@ function toChannel(from: Dispatcher, content: string, channel: Channel = DEFAULT
 }
 
 /** A private chat message from `from` to `to`, who is online. */
-function toUser(from: Dispatcher, to: string, content: string): Post {
+function toUser(from: FakeMember, to: string, content: string): Post {
   return {
     fields: { type: "message", content },
     from: from.name,
@@ -183,29 +196,26 @@ function toUser(from: Dispatcher, to: string, content: string): Post {
   };
 }
 
-/** Posts, resolving with what `stored` told (failing past the deadline). */
+let nextId = 1;
+
+/** Posts with an id, resolving with the sender's ack (failing past the deadline or on an error). */
 async function post(bus: Bus, p: Post): Promise<{ seq: number; timestamp: string }> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      new Promise<{ seq: number; timestamp: string }>((resolve, reject) =>
-        bus.post(p, (seq, timestamp, error) => error ? reject(error) : resolve({ seq, timestamp }))
-      ),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error("stored: not told in time")), DEADLINE_MS);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+  const from = p.except as FakeMember;
+  const id = `p${nextId++}`;
+  bus.post({ ...p, id });
+  const answer = () => from.replies.find((r) => r.id === id);
+  await from.until(`the answer to ${id}`, () => answer() !== undefined);
+  const reply = answer()!;
+  assert.equal(reply.type, "ack", `${id}: ${JSON.stringify(reply)}`);
+  return { seq: reply.seq as number, timestamp: reply.timestamp as string };
 }
 
 test("a name is online once, whichever bus its sessions joined, until its last leaves", async (w) => {
   const b = w.bus(1);
-  const a1 = new Dispatcher("Alice", 1000);
+  const a1 = new FakeMember("Alice", 1000);
   // One spelling, the account's, as logins give it (which spelling a cluster node shows when a
   // name's sessions differ is not promised alike: each node prefers its own sessions').
-  const a2 = new Dispatcher("Alice", 2000);
+  const a2 = new FakeMember("Alice", 2000);
   assert.equal(w.bus(0).join(a1, { guest: false, now: 1000 }), true, "first session: online");
   await w.settled();
   assert.equal(b.join(a2, { guest: false, now: 2000 }), false, "second session: already online");
@@ -381,7 +391,7 @@ test("deliver queues a line on its bus's sessions of the audience but one, and c
   assert.equal(b.deliver({ user: "bob", helloed: true }, line(5)), 1, "extension: helloed only");
   assert.equal(b.deliver({ user: "bob" }, line(6), b1), 1);
   assert.equal(b.deliver({ user: "nobody" }, line(7)), 0);
-  const states = (s: Dispatcher) => s.lines.map((l) => l.state);
+  const states = (s: FakeMember) => s.lines.map((l) => l.state);
   assert.deepEqual(states(a), ["s3"]);
   assert.deepEqual(states(b1), ["s1", "s3", "s4", "s5"]);
   assert.deepEqual(states(b2), ["s1", "s3", "s4", "s6"]);
