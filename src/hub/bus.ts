@@ -5,7 +5,7 @@ import type { ErrorCode } from "../errors.ts";
 import type { FanoutTimer, WriteWatcher } from "../events.ts";
 import type { Channel } from "../protocol/channel.ts";
 import type { RequestId } from "../protocol/schema.ts";
-import type { Text } from "../protocol/texts.ts";
+import type { Lang, Text } from "../protocol/texts.ts";
 
 /** Where an identified session's lines are queued: its connection's outbox. */
 export interface Output {
@@ -31,10 +31,6 @@ export interface Member {
   readonly helloed: boolean;
   /** Sends a last error (with `extra` fields), then closes the session (a kick or a ban). */
   disconnect(code: ErrorCode, text: Text, extra?: Readonly<Record<string, unknown>>): void;
-  /** Queues the reply to one of its own requests (an `ack`), as every reply is queued. */
-  reply(value: Record<string, unknown>): void;
-  /** Sends an error reply to one of its own requests, in the server's language, and counts it. */
-  error(code: ErrorCode, text: Text, id?: RequestId): void;
 }
 
 /** What the bus knows of an online name (docs/protocol.md §3.7 `details`). */
@@ -80,10 +76,10 @@ export interface Post {
   /** Told of each recipient's write (fan-out latency), when this message is timed. */
   timer?: FanoutTimer;
   /**
-   * The request's id: the sender (`except`) is sent its `ack` once the message is durable, or
-   * `server_busy` when it could not be stored (docs/protocol.md §4.3).
+   * The request's id and the sender's language: the sender (`except`) is sent its `ack` once the
+   * message is durable, or `server_busy` when it could not be stored (docs/protocol.md §4.3).
    */
-  id?: RequestId;
+  ack?: { id: RequestId; lang: Lang };
 }
 
 /** Fan-out, presence and private delivery across every session of the chat. */

@@ -6,7 +6,7 @@ import type { ErrorCode } from "../errors.ts";
 import type { Events, MessageKind, WriteWatcher } from "../events.ts";
 import { type Channel, DEFAULT } from "../protocol/channel.ts";
 import { encodeBytes } from "../protocol/encode.ts";
-import { ackReply, formatTimestamp, forwardedMessage } from "../protocol/replies.ts";
+import { ackReply, errorReply, formatTimestamp, forwardedMessage } from "../protocol/replies.ts";
 import { T, type Text } from "../protocol/texts.ts";
 import type { Append } from "../store/store.ts";
 import type { Audience, Bus, Member, Post, Presence, SessionInfo } from "./bus.ts";
@@ -170,7 +170,7 @@ export class Hub implements Bus, LogReader {
   }
 
   post(post: Post): void {
-    const { to, ts, except, timer, id } = post;
+    const { to, ts, except, timer, ack } = post;
     const kind: MessageKind = "user" in to
       ? "private"
       : to.channel.key === DEFAULT.key
@@ -186,14 +186,17 @@ export class Hub implements Bus, LogReader {
     if ("channel" in to && except) this.joinChannel(except, to.channel);
     this.#events.emit({ type: "message", kind });
     // The ack rule, for both logs: an ack once the message is durable, never before, queued
-    // here on the sender's session like any line of the hub (docs/protocol.md §4.3).
+    // here on the sender's output like any line of the hub (docs/protocol.md §4.3).
     this.#log.append(
       draft,
       { except, timer },
-      id === undefined || !except ? undefined : (seq, error) => {
-        if (error) except.error("server_busy", T.notStored(), id);
-        else except.reply(ackReply(id, seq, formatTimestamp(ts)));
-      },
+      ack && except && ((seq, error) => {
+        if (error) this.#events.emit({ type: "error", code: "server_busy" });
+        const reply = error
+          ? errorReply("server_busy", T.notStored()[ack.lang], { id: ack.id })
+          : ackReply(ack.id, seq, formatTimestamp(ts));
+        except.out.send(encodeBytes(reply));
+      }),
     );
   }
 

@@ -22,7 +22,7 @@ import {
   whoReply,
 } from "../protocol/replies.ts";
 import { isPrivate, type Request } from "../protocol/schema.ts";
-import { T } from "../protocol/texts.ts";
+import { type Lang, T } from "../protocol/texts.ts";
 import type {
   Account,
   AccountStore,
@@ -55,6 +55,8 @@ export interface ChatDeps {
   guestNames: GuestNames;
   /** Resolves once every message posted before the call is stored (history reads after it). */
   flushed(): Promise<void>;
+  /** Language of the error texts (`--lang`): a message the hub could not store is refused in it. */
+  lang: Lang;
 }
 
 /** Chat traffic through the bus; every line is encoded once, whatever the fan-out. */
@@ -107,7 +109,7 @@ export class Chat {
       to,
       except: session,
       timer: this.#timer(receivedAt),
-      id: req.id,
+      ack: req.id === undefined ? undefined : { id: req.id, lang: this.#deps.lang },
     });
   }
 

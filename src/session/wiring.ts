@@ -71,6 +71,7 @@ export function sessionDeps(
     guests,
     guestNames,
     flushed,
+    lang: parts.lang,
   });
   const tickets = new ExportTickets(clock);
   const stats = parts.stats ?? noStats(clock.now());

@@ -65,19 +65,6 @@ class FakeMember implements Member {
     this.#wake?.();
   }
 
-  /** Replies to its own requests (acks), kept apart from what it is sent. */
-  readonly replies: Record<string, unknown>[] = [];
-
-  reply(value: Record<string, unknown>): void {
-    this.replies.push(value);
-    this.#wake?.();
-  }
-
-  error(code: ErrorCode, _text: unknown, id?: unknown): void {
-    this.replies.push({ type: "error", code, id });
-    this.#wake?.();
-  }
-
   /** Resolves once `ready()` holds, failing after {@link DEADLINE_MS}. */
   async until(what: string, ready: () => boolean): Promise<void> {
     const deadline = Date.now() + DEADLINE_MS;
@@ -202,8 +189,8 @@ let nextId = 1;
 async function post(bus: Bus, p: Post): Promise<{ seq: number; timestamp: string }> {
   const from = p.except as FakeMember;
   const id = `p${nextId++}`;
-  bus.post({ ...p, id });
-  const answer = () => from.replies.find((r) => r.id === id);
+  bus.post({ ...p, ack: { id, lang: "en" } });
+  const answer = () => from.lines.find((r) => r.id === id);
   await from.until(`the answer to ${id}`, () => answer() !== undefined);
   const reply = answer()!;
   assert.equal(reply.type, "ack", `${id}: ${JSON.stringify(reply)}`);
