@@ -4,6 +4,16 @@ import { fileURLToPath } from "node:url";
 import { freePort } from "../../testing/ports.ts";
 
 const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
+// The ClassCord that startServer runs: this checkout's, or another's for a before/after run.
+let main = MAIN;
+
+/**
+ * Runs the given checkout's `src/main.ts` (a directory) in the servers started from now on, or
+ * this checkout's again with none: a benchmark compares two versions of the code in one sitting.
+ */
+export function useCheckout(dir?: string): void {
+  main = dir ? `${dir.replace(/\/$/, "")}/src/main.ts` : MAIN;
+}
 const CONFIG = fileURLToPath(new URL("../../deno.json", import.meta.url));
 
 /** A server started as a subprocess, with its pid for CPU and memory readings. */
@@ -81,7 +91,7 @@ export async function startServer(
       // e.g. BENCH_SERVER_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the server.
       ...(Deno.env.get("BENCH_SERVER_FLAGS")?.split(" ").filter((f) => f) ?? []),
       ...(options.script ? [options.script, "--port", String(port)] : [
-        MAIN,
+        main,
         "--host=127.0.0.1",
         `--port=${port}`,
         "--metrics-port=0",

@@ -15,7 +15,7 @@ import {
   total,
   until,
 } from "./fanout.ts";
-import { cpuSplit, pause, pinSelf, processStats, startServer } from "./harness.ts";
+import { cpuSplit, pause, pinSelf, processStats, startServer, useCheckout } from "./harness.ts";
 import { OPEN_LIMITS } from "./storm.ts";
 
 const encoder = new TextEncoder();
@@ -203,7 +203,15 @@ async function ircRig(exe: string, n: number): Promise<Rig> {
 }
 
 /** One server's step at one rate, on a fresh server. */
-export type Server = "classcord" | "inspircd";
+export type Server = "classcord" | "inspircd" | "baseline";
+
+/**
+ * Another checkout of ClassCord to measure beside this one (`BENCH_BASELINE=DIR`), e.g. the
+ * commit before a change: its steps run interleaved with the others, as "baseline".
+ */
+function baseline(): string | undefined {
+  return Deno.env.get("BENCH_BASELINE") || undefined;
+}
 
 async function freshStep(
   server: Server,
@@ -212,10 +220,14 @@ async function freshStep(
   rate: number,
   seconds: number,
 ): Promise<Step> {
-  await using r = server === "classcord"
-    ? await rig("classcord", n, 20, [`--max-queue-bytes=${QUEUE_BYTES}`])
-    : await ircRig(exe, n);
-  const line = server === "classcord" ? undefined : (now: number) => `PRIVMSG ${ROOM} :t${now}\r\n`;
+  const irc = server === "inspircd";
+  if (server === "baseline") useCheckout(baseline());
+  await using r = irc
+    ? await ircRig(exe, n)
+    : await rig("classcord", n, 20, [`--max-queue-bytes=${QUEUE_BYTES}`]).finally(() =>
+      useCheckout()
+    );
+  const line = irc ? (now: number) => `PRIVMSG ${ROOM} :t${now}\r\n` : undefined;
   return await step(r, rate, n - 1, () => drive(r.peers, 10, rate, seconds, line));
 }
 
@@ -224,6 +236,8 @@ export interface RateRow {
   rate: number;
   classcord: Step[];
   inspircd: Step[];
+  /** With `BENCH_BASELINE`: the other checkout's ClassCord. */
+  baseline: Step[];
 }
 
 /** A rate passes for a server when both its tries held (nothing lost, p99 ≤ 200 ms). */
@@ -253,13 +267,16 @@ export async function compareFanout(
   const rows: RateRow[] = [];
   while (queue.length > 0) {
     const rate = queue.shift()!;
-    const row: RateRow = { rate, classcord: [], inspircd: [] };
-    for (const server of ["classcord", "inspircd", "inspircd", "classcord"] as const) {
+    const row: RateRow = { rate, classcord: [], inspircd: [], baseline: [] };
+    const order: Server[] = baseline()
+      ? ["classcord", "baseline", "inspircd", "inspircd", "baseline", "classcord"]
+      : ["classcord", "inspircd", "inspircd", "classcord"];
+    for (const server of order) {
       row[server].push(await freshStep(server, exe, n, rate, seconds));
     }
     rows.push(row);
     options.onRow?.(row);
-    const anyHeld = [...row.classcord, ...row.inspircd].some(holds);
+    const anyHeld = [...row.classcord, ...row.inspircd, ...row.baseline].some(holds);
     if (queue.length === 0 && anyHeld && rate * 2 <= maxRate) queue.push(rate * 2);
   }
   return rows;
@@ -292,6 +309,12 @@ export function summarize(rows: RateRow[], n: number): Record<string, unknown> {
     ratio_cpu_per_delivery_at_100: cpuOurs !== null && cpuTheirs
       ? Number((cpuOurs / cpuTheirs).toFixed(2))
       : null,
+    ...(rows.some((r) => r.baseline.length > 0)
+      ? {
+        baseline_best_rate: best("baseline"),
+        baseline_cpu_us_per_delivery_at_100: cpu("baseline"),
+      }
+      : {}),
   };
 }
 

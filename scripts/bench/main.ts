@@ -284,6 +284,7 @@ if (chosen.includes("inspircd") || chosen.includes("inspircd-memory")) {
           deliveries_per_s: row.rate * (clients - 1),
           classcord: tries(row.classcord),
           inspircd: tries(row.inspircd),
+          ...(row.baseline.length ? { baseline: tries(row.baseline) } : {}),
         }));
       },
     });

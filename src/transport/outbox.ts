@@ -1,5 +1,6 @@
 // Per-connection send queue: bounded, coalescing, never making a sender wait for a slow reader.
 import { concatBytes } from "../bytes.ts";
+import { FlushPacer } from "./flush_pacer.ts";
 import type { WriteWatcher } from "../events.ts";
 
 /** Where an outbox writes a byte stream: a Deno.Conn or anything with the same `write`. */
@@ -162,17 +163,21 @@ export class Outbox {
     clearTimeout(timer);
   }
 
-  // One timer per turn of the event loop flushes every outbox with lines queued during that
-  // turn: a sender's burst of lines (handled one after the other, with awaits in between) and
-  // every fan-out of the turn share one write per connection, instead of one write per line.
-  // Tried and dropped (README, Benchmarks): setImmediate instead of the timer (fan-out to 5,000
-  // clients ten times slower), and queues of runs over a shared per-turn line log with one
+  // One timer flushes every outbox with lines queued since the last flush: a sender's burst of
+  // lines (handled one after the other, with awaits in between) and every fan-out meanwhile share
+  // one write per connection, instead of one write per line. The timer fires at the next turn of
+  // the event loop while flushes take a small share of the time, later under load, so that a
+  // write carries more lines (transport/flush_pacer.ts; docs/architecture.md, "Fan-out under
+  // load"). Tried and dropped (docs/benchmarks.md): setImmediate instead of the timer (fan-out to
+  // 5,000 clients ten times slower), and queues of runs over a shared per-turn line log with one
   // joined buffer per turn (CPU per delivery 0.24 → 0.17 µs at N = 1,000, but idle memory after
   // a login storm went from 14 to 58-65 KB a connection: malloc fragmentation).
   static #due: Outbox[] = [];
   static #timer = false;
+  static #pacer = new FlushPacer();
 
   static #flushAll(): void {
+    const start = monotonicNow();
     const due = Outbox.#due;
     Outbox.#due = [];
     Outbox.#timer = false;
@@ -180,6 +185,7 @@ export class Outbox {
       outbox.#scheduled = false;
       outbox.#drain();
     }
+    Outbox.#pacer.flushed(start, monotonicNow());
   }
 
   #schedule(): void {
@@ -188,7 +194,7 @@ export class Outbox {
     Outbox.#due.push(this);
     if (Outbox.#timer) return;
     Outbox.#timer = true;
-    setTimeout(Outbox.#flushAll, 0);
+    setTimeout(Outbox.#flushAll, Outbox.#pacer.delay(monotonicNow()));
   }
 
   async #drain(): Promise<void> {
