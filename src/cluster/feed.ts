@@ -2,8 +2,10 @@
 // the read model stands, each batch written to the read model with its new position in the same
 // commits, then handed on for fan-out; so what a session saw live can always be paged, and a
 // restarted node goes on from where it stood. A recreated stream (another epoch) or an empty
-// store means reading it all again. What a record becomes (its line, its fan-out) is the
-// handler's: the feed only reads, stores and keeps the order.
+// store means reading it all again. Records the stream no longer holds (its age limit, a purge)
+// are passed over with a warning counting them, never waited for (docs/cluster.md §4.5). What a
+// record becomes (its line, its fan-out) is the handler's: the feed only reads, stores and keeps
+// the order.
 import { getLogger } from "@logtape/logtape";
 import type { JsMsg } from "@nats-io/jetstream";
 import type { Events } from "../events.ts";
@@ -92,7 +94,9 @@ export class Feed {
       }
       try {
         const info = await this.#link.jsm.streams.info(MESSAGES);
-        if (info.state.last_seq > this.#received) this.#restart("stalled");
+        // An empty stream has nothing left to deliver: what was not received is gone.
+        if (info.state.messages === 0) this.#skip(info.state.last_seq);
+        else if (info.state.last_seq > this.#received) this.#restart("stalled");
       } catch {
         // No answer now: the next round asks again.
       }
@@ -115,7 +119,7 @@ export class Feed {
   async start(): Promise<void> {
     let position = await this.#model.position();
     const info = await this.#link.jsm.streams.info(MESSAGES);
-    const last = info.state.last_seq;
+    const { first_seq: first, last_seq: last, messages } = info.state;
     if (position && (position.epoch !== this.#link.epoch || position.seq > last)) {
       log.warning("The message stream was recreated: rebuilding this node's history");
       await this.#model.clear();
@@ -125,6 +129,9 @@ export class Feed {
     this.#applied = this.#received = position?.seq ?? 0;
     this.#lastTs = position?.ts ?? 0;
     const from = this.#applied;
+    // Nothing before the stream's first record can come any more: an empty stream's first seq
+    // is the next one (a purge, or every record past the age limit).
+    this.#skip((messages > 0 ? first : last + 1) - 1);
     this.#running = this.#run();
     this.#watching = this.#watchdog();
     const started = performance.now();
@@ -179,9 +186,33 @@ export class Feed {
     }
   }
 
+  /**
+   * Passes over the records up to `seq` that the stream no longer holds, with one warning that
+   * counts them: the read model's position moves past them with the next commit.
+   */
+  #skip(seq: number): void {
+    if (seq <= this.#received) return;
+    this.#gone(this.#received + 1, seq);
+    this.#received = seq;
+    this.#pending.push({ seq });
+    this.#schedule();
+  }
+
+  /** Warns that records `from` to `to` were never read: the stream had dropped them. */
+  #gone(from: number, to: number): void {
+    log.warning(
+      "Cannot read {count} messages of the stream ({from} to {to}): no longer in it (age limit " +
+        "or purge); going on from {next}",
+      { count: to - from + 1, from, to, next: to + 1 },
+    );
+  }
+
   #receive(m: JsMsg): void {
     const seq = m.seq;
     if (seq <= this.#received) return; // a consumer made again redelivers
+    // The stream's seqs have no holes (deletes are refused, §2.2): a jump means the records
+    // between were dropped before this consumer reached them, and it went on from the first left.
+    if (seq > this.#received + 1) this.#gone(this.#received + 1, seq - 1);
     this.#received = seq;
     const record = parseRecord(m.data);
     const entry = record?.kind === "msg" ? this.#entry(seq, record) : undefined;
@@ -200,10 +231,14 @@ export class Feed {
       this.#items.push(item);
     }
     if (this.#items.length >= BATCH) this.#flush();
-    else if (!this.#scheduled) {
-      this.#scheduled = true;
-      setTimeout(() => this.#flush(), 0);
-    }
+    else this.#schedule();
+  }
+
+  /** A flush at the next turn of the event loop, gathering what arrives meanwhile. */
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setTimeout(() => this.#flush(), 0);
   }
 
   /** A message record's entry, or none when the handler cannot read it (a newer node's). */
@@ -223,11 +258,19 @@ export class Feed {
     if (pending.length === 0) return;
     this.#pending = [];
     this.#items = [];
+    // The index time of this batch's last message: later records may raise it before it commits.
+    const ts = this.#lastTs;
     this.#flushing = this.#flushing.then(async () => {
       for (;;) {
         try {
           const start = performance.now();
           await this.#model.append(items, this.#link.epoch);
+          // A batch that ends past its last message (records skipped or gone) moves the
+          // position on its own: a restart neither waits for nor warns about them again.
+          const through = pending[pending.length - 1].seq;
+          if (through > (items.at(-1)?.message.seq ?? 0)) {
+            await this.#model.moveTo({ seq: through, ts, epoch: this.#link.epoch });
+          }
           if (items.length > 0) {
             const seconds = (performance.now() - start) / 1000;
             this.#events.emit({ type: "commit", seconds, messages: items.length });

@@ -49,6 +49,14 @@ export class ReadModel {
     await this.#local.append(batch, position);
   }
 
+  /**
+   * Records a position with no message to store: past records that carry none (control
+   * records, records this node does not know) or that the stream no longer holds.
+   */
+  async moveTo(position: StreamPosition): Promise<void> {
+    await this.#local.setSideValue(STREAM_KEY, position);
+  }
+
   /** Deletes every entry: a read model whose stream was recreated starts over. */
   async clear(): Promise<void> {
     await deleteEntries(this.#local);

@@ -21,7 +21,8 @@
 // mutes are in NATS, not here):
 //   ["stream"]                      -> StreamPosition  where the read model stands in the stream
 //                                                      (owner: src/cluster/read_model.ts, through
-//                                                      append's SideValue; clusterNode() reads it)
+//                                                      append's SideValue or setSideValue;
+//                                                      clusterNode() reads it)
 //   ["cluster"]                     -> ClusterMark     written at each start of a node
 import { concatBytes } from "../bytes.ts";
 import { nameKey } from "../auth/names.ts";
@@ -249,6 +250,14 @@ export class KvStore implements Store, MessageAppender {
   /** The side value under `key` (see {@link SideValue}), or null when none was written. */
   async sideValue<T>(key: Deno.KvKey): Promise<T | null> {
     return (await this.kv.get<T>(key)).value;
+  }
+
+  /**
+   * Sets a side value alone (see {@link SideValue}): for a position that moved past records
+   * that left no message to store.
+   */
+  async setSideValue(key: Deno.KvKey, value: unknown): Promise<void> {
+    await this.kv.set(key, value);
   }
 
   /**
