@@ -28,7 +28,8 @@ async function ask(
   request: Record<string, unknown>,
 ): Promise<Record<string, unknown>> {
   await client.send(request);
-  return await client.until((l) => l.type !== "status");
+  // Past the 12 s a publish may wait for an election (docs/cluster.md §3.1): the answer comes.
+  return await client.until((l) => l.type !== "status", 20_000);
 }
 
 /** Asks `users` until the list satisfies `ok` (a change on another node takes a moment). */
