@@ -1,13 +1,26 @@
-// Every limit of docs/protocol.md §5 over real sockets: its exact answer, and that the connection
-// stays or closes as the protocol says. Small limits and a fake clock keep each test quick and
-// exact.
+// Every limit of docs/protocol.md §5 over real sockets, over each transport alike (TCP, TLS and
+// WebSocket, docs/protocol.md §7 and §11): its exact answer, and that the connection stays or
+// closes as the protocol says. Small limits and fake clocks keep each case quick and exact.
 import assert from "node:assert/strict";
+import type { Limits } from "../src/config.ts";
 import { FakeClock } from "./helpers/fake_clock.ts";
-import { startTestServer, TestClient } from "./helpers/test_server.ts";
+import { FLOOD_LIMITS, loginAll, type TestServer } from "./helpers/test_server.ts";
+import { startOn, transportCases } from "./helpers/transports.ts";
+import type { WsStream } from "./helpers/ws_stream.ts";
 
-Deno.test("over the message rate: rate_limited with retry_after_ms; users polls always pass", async () => {
+const SKIPS = [
+  {
+    test: "a stream without line end past the limit gets a final too_large and a close",
+    transport: "ws",
+    reason: "a WebSocket frame is a whole request, there is no line end to wait for",
+  },
+] as const;
+
+const cases = transportCases([...SKIPS]);
+
+cases.test("over the message rate: rate_limited with retry_after_ms; users polls always pass", async (transport) => {
   const clock = new FakeClock();
-  await using srv = await startTestServer({ clock, limits: { rateBurst: 3, ratePerSecond: 1 } });
+  await using srv = await startOn(transport, { clock, limits: { rateBurst: 3, ratePerSecond: 1 } });
   await using c = await srv.connect();
   await c.loginAs("alice");
   for (let i = 0; i < 3; i++) await c.send({ type: "message", content: `m${i}` });
@@ -20,9 +33,9 @@ Deno.test("over the message rate: rate_limited with retry_after_ms; users polls 
   assert.equal((await c.request({ type: "message", content: "again", id: 5 })).type, "ack");
 });
 
-Deno.test("too many rate-limited requests in 10 s close the connection with a last error", async () => {
+cases.test("too many rate-limited requests in 10 s close the connection with a last error", async (transport) => {
   const clock = new FakeClock();
-  await using srv = await startTestServer({
+  await using srv = await startOn(transport, {
     clock,
     limits: { rateBurst: 1, ratePerSecond: 1, maxDropped: 5 },
   });
@@ -47,8 +60,8 @@ Deno.test("too many rate-limited requests in 10 s close the connection with a la
   }
 });
 
-Deno.test("too many bad lines in 10 s close the connection; fewer keep it", async () => {
-  await using srv = await startTestServer({ limits: { maxBadLines: 3 } });
+cases.test("too many bad lines in 10 s close the connection; fewer keep it", async (transport) => {
+  await using srv = await startOn(transport, { limits: { maxBadLines: 3 } });
   const c = await srv.connect();
   try {
     for (let i = 0; i < 3; i++) {
@@ -64,8 +77,8 @@ Deno.test("too many bad lines in 10 s close the connection; fewer keep it", asyn
   }
 });
 
-Deno.test("oversized lines: too_large each, and the third in a minute closes", async () => {
-  await using srv = await startTestServer({ limits: { maxLineBytes: 100 } });
+cases.test("oversized lines: too_large each, and the third in a minute closes", async (transport) => {
+  await using srv = await startOn(transport, { limits: { maxLineBytes: 100 } });
   const c = await srv.connect();
   try {
     const big = `{"type":"message","content":"${"x".repeat(200)}"}\n`;
@@ -83,8 +96,8 @@ Deno.test("oversized lines: too_large each, and the third in a minute closes", a
   }
 });
 
-Deno.test("a stream without line end past the limit gets a final too_large and a close", async () => {
-  await using srv = await startTestServer({
+cases.test("a stream without line end past the limit gets a final too_large and a close", async (transport) => {
+  await using srv = await startOn(transport, {
     limits: { maxLineBytes: 100, maxUnterminatedBytes: 10_000 },
   });
   const c = await srv.connect();
@@ -101,9 +114,9 @@ Deno.test("a stream without line end past the limit gets a final too_large and a
   }
 });
 
-Deno.test("failed logins: free ones, then a delay during which even the right password waits", async () => {
+cases.test("failed logins: free ones, then a delay during which even the right password waits", async (transport) => {
   const clock = new FakeClock();
-  await using srv = await startTestServer({ clock, limits: { loginFreeFailures: 2 } });
+  await using srv = await startOn(transport, { clock, limits: { loginFreeFailures: 2 } });
   await using c = await srv.connect();
   await c.request({ type: "register", username: "bob", password: "right" });
   for (let i = 0; i < 3; i++) {
@@ -122,8 +135,8 @@ Deno.test("failed logins: free ones, then a delay during which even the right pa
   );
 });
 
-Deno.test("registrations per address are capped with rate_limited", async () => {
-  await using srv = await startTestServer({
+cases.test("registrations per address are capped with rate_limited", async (transport) => {
+  await using srv = await startOn(transport, {
     limits: { registrationsPerAddress: 2 },
     trusted: "none",
   });
@@ -139,12 +152,21 @@ Deno.test("registrations per address are capped with rate_limited", async () => 
   assert.ok((refused.retry_after_ms as number) > 0);
 });
 
-Deno.test("a connection that does not identify in time gets timeout and is closed", async () => {
-  await using srv = await startTestServer({ limits: { identifyTimeoutMs: 200 } });
+cases.test("a connection that does not identify in time gets timeout and is closed", async (transport) => {
+  // The time to identify runs on the gate's clock, moved by hand: the user's own login never
+  // races the 200 ms, however loaded the machine.
+  let mono = 0;
+  await using srv = await startOn(transport, {
+    monotonic: () => mono,
+    limits: { identifyTimeoutMs: 200 },
+  });
+  // Connected first: once the user is logged in, the server has accepted both (it accepts in
+  // order) and started the idle one's time to identify at 0.
   const idle = await srv.connect();
   await using user = await srv.connect();
   try {
     await user.loginAs("alice");
+    mono += 200;
     const last = (await idle.closed()).map((l) => JSON.parse(l));
     assert.deepEqual(last.map((l) => l.code), ["timeout"]);
     assert.deepEqual(await user.request({ type: "users" }), { type: "users", users: ["alice"] });
@@ -153,8 +175,8 @@ Deno.test("a connection that does not identify in time gets timeout and is close
   }
 });
 
-Deno.test("a hello'd session without ping is closed; a legacy one is not; ping answers pong", async () => {
-  await using srv = await startTestServer({ limits: { idleTimeoutMs: 300 } });
+cases.test("a hello'd session without ping is closed; a legacy one is not; ping answers pong", async (transport) => {
+  await using srv = await startOn(transport, { limits: { idleTimeoutMs: 300 } });
   await using legacy = await srv.connect();
   await legacy.loginAs("legacy");
   const modern = await srv.connect();
@@ -173,7 +195,7 @@ Deno.test("a hello'd session without ping is closed; a legacy one is not; ping a
   }
 });
 
-Deno.test("connection caps: per address, in total and per 10 s, answered server_busy then closed", async () => {
+cases.test("connection caps: per address, in total and per 10 s, answered server_busy then closed", async (transport) => {
   for (
     const limits of [
       { maxConnectionsPerAddress: 2 },
@@ -181,15 +203,17 @@ Deno.test("connection caps: per address, in total and per 10 s, answered server_
       { newConnectionsPerAddress: 2 },
     ]
   ) {
-    await using srv = await startTestServer({ limits, trusted: "none" });
+    await using srv = await startOn(transport, { limits, trusted: "none" });
     await using a = await srv.connect();
     await using b = await srv.connect();
     await a.expectNothingPending();
     await b.expectNothingPending();
-    const refused = await TestClient.connect(srv.port);
+    const refused = await srv.connect();
     try {
       const lines = (await refused.closed()).map((l) => JSON.parse(l));
       assert.deepEqual(lines.map((l) => l.code), ["server_busy"], JSON.stringify(limits));
+      // A WebSocket is refused once open (docs/protocol.md §11): "try again later".
+      if (transport === "ws") assert.equal((refused.stream as WsStream).closeCode, 1013);
     } finally {
       refused.close();
     }
@@ -197,10 +221,58 @@ Deno.test("connection caps: per address, in total and per 10 s, answered server_
   }
 });
 
-Deno.test("--guests off: a message without logging in is refused with not_logged_in", async () => {
-  await using srv = await startTestServer({ guests: false });
+cases.test("--guests off: a message without logging in is refused with not_logged_in", async (transport) => {
+  await using srv = await startOn(transport, { guests: false });
   await using c = await srv.connect();
   const reply = await c.request({ type: "message", content: "hi", from: "visitor" });
   assert.equal(reply.code, "not_logged_in");
   assert.deepEqual(await c.request({ type: "users" }), { type: "users", users: [] });
+});
+
+// docs/protocol.md §5.11: a client that never reads is cut off alone; everybody else keeps
+// chatting.
+
+const BIG = "x".repeat(60 * 1024);
+
+/** Alice floods, bob reads everything, carol never reads; returns how many messages bob got. */
+async function floodUntilCarolLeaves(srv: TestServer): Promise<number> {
+  await using alice = await srv.connect();
+  await using bob = await srv.connect();
+  await using carol = await srv.connect();
+  await loginAll([alice, "alice"], [bob, "bob"], [carol, "carol"]);
+  // Bounded in time and count; either bound is far beyond what cutting carol off takes.
+  const deadline = Date.now() + 15_000;
+  for (let sent = 1; sent <= 100_000 && Date.now() < deadline; sent++) {
+    await alice.send({ type: "message", content: BIG });
+    for (;;) {
+      const line = await bob.json();
+      if (line.type === "status") {
+        assert.deepEqual(line, { type: "status", user: "carol", state: "offline" });
+        return sent;
+      }
+      assert.equal(line.content, BIG, "bob gets every message, whole and in order");
+      break;
+    }
+  }
+  throw new Error("carol was never cut off");
+}
+
+const flooding = (limits: Partial<Limits>) => ({ limits: { ...FLOOD_LIMITS, ...limits } });
+
+cases.test("a client that never reads is closed when its queue passes the cap", async (transport) => {
+  await using srv = await startOn(
+    transport,
+    flooding({ maxQueueBytes: 1024 * 1024, writeDeadlineMs: 60_000 }),
+  );
+  const sent = await floodUntilCarolLeaves(srv);
+  assert.ok(sent > 16, `carol was cut after ${sent} messages, not before her queue filled`);
+});
+
+cases.test("a client whose writes stall past the deadline is closed", async (transport) => {
+  // A queue cap too large to be reached: only the write deadline can end carol.
+  await using srv = await startOn(
+    transport,
+    flooding({ maxQueueBytes: 1024 * 1024 * 1024, writeDeadlineMs: 300 }),
+  );
+  await floodUntilCarolLeaves(srv);
 });

@@ -130,19 +130,41 @@ export async function storeWithAdmin(
 const READ_TIMEOUT_MS = 5000;
 const encoder = new TextEncoder();
 
-/** A raw TCP client that reads the server's lines, each with a deadline. */
+/**
+ * What a {@link TestClient} reads and writes: a TCP or TLS connection, or a WebSocket whose frames
+ * are lines (tests/helpers/ws_stream.ts).
+ */
+export interface ClientStream {
+  read(into: Uint8Array): Promise<number | null>;
+  write(bytes: Uint8Array): Promise<number>;
+  closeWrite(): Promise<void>;
+  close(): void;
+}
+
+/** A raw client (TCP unless told) that reads the server's lines, each with a deadline. */
 export class TestClient implements AsyncDisposable {
-  readonly #conn: Deno.TcpConn;
+  readonly #conn: ClientStream;
   #buffer = new Uint8Array(0);
   #closed = false;
   #eof = false;
 
-  private constructor(conn: Deno.TcpConn) {
+  private constructor(conn: ClientStream) {
     this.#conn = conn;
   }
 
+  /** A client over TCP to the chat port. */
   static async connect(port: number): Promise<TestClient> {
     return new TestClient(await Deno.connect({ hostname: "127.0.0.1", port }));
+  }
+
+  /** A client over an open stream of another transport. */
+  static over(stream: ClientStream): TestClient {
+    return new TestClient(stream);
+  }
+
+  /** The stream it reads and writes (a WebSocket's tells its close code). */
+  get stream(): ClientStream {
+    return this.#conn;
   }
 
   /** Sends one object as a JSON line (LF). */
