@@ -1,13 +1,12 @@
 // When the outboxes' next flush may run: at once at a classroom's pace, later under load, so that
-// each write carries more lines (docs/architecture.md, "Fan-out under load"). Pure: times in, a
-// delay out.
+// each write carries more lines (docs/architecture.md, "Fan-out under load"). Pure: times and CPU
+// readings in, a delay out.
 
 /** Options of {@link FlushPacer}. */
 export interface FlushPacerOptions {
   /**
-   * The share of wall time flushes may take before the next one waits: 0.3 leaves the rest to
-   * reading, parsing and fanning out (docs/benchmarks.md, "Fan-out under load", for how it was
-   * chosen).
+   * The share of one core the server may use before flushes wait: below it nothing waits; above
+   * it, the next flush waits until the last cycle's CPU is this share of the time since it began.
    */
   share: number;
   /** The longest a flush ever waits, in ms: the latency budget batching may spend. */
@@ -16,30 +15,33 @@ export interface FlushPacerOptions {
   windowMs: number;
 }
 
-/** The defaults of the server. */
-export const FLUSH_PACING: FlushPacerOptions = { share: 0.3, maxDelayMs: 25, windowMs: 100 };
+/** The defaults of the server (docs/benchmarks.md, "Fan-out under load", for how they were chosen). */
+export const FLUSH_PACING: FlushPacerOptions = { share: 0.6, maxDelayMs: 25, windowMs: 500 };
 
 /**
- * Keeps the share of wall time the flushes took, averaged over about `windowMs`. Each flush costs
- * about one write call per connection whatever it carries (several µs each, docs/benchmarks.md,
- * "Write cost"), so under load the way to spend less is to flush less often with more lines each:
- * while flushes take more than `share` of the time, the next one waits until the last one's cost
- * is `share` of the time since it began (at most `maxDelayMs`). Below that share the delay is 0:
- * batching grows with load and is not a timer everyone pays.
+ * Keeps the share of one core the process used from one flush to the next, averaged over about
+ * `windowMs`. A flush costs about one write call per connection whatever it carries (several µs
+ * each, docs/benchmarks.md, "Write cost"), and most of that CPU is spent after the flush returns,
+ * when the runtime performs the writes and resolves them; so the cost of a cycle is read from the
+ * process's CPU time, not timed around the flush. Under load the way to spend less is to flush
+ * less often with more lines each: while the share is above `share`, the next flush waits until
+ * the last cycle's CPU is `share` of the time since it began (at most `maxDelayMs`). Below it the
+ * delay is 0: batching grows with load and is not a timer everyone pays.
  */
 export class FlushPacer {
   readonly #o: FlushPacerOptions;
-  /** Averaged share of wall time spent flushing, 0..1. */
+  /** Averaged share of a core, 0..(cores). */
   #share = 0;
-  /** When the last flush ended, and what it cost, in ms. */
-  #lastEnd = Number.NEGATIVE_INFINITY;
+  /** When the last flush began (ms), the process CPU then (ms), and the CPU of its cycle. */
+  #lastStart = Number.NEGATIVE_INFINITY;
+  #lastCpu = 0;
   #lastCost = 0;
 
   constructor(options: FlushPacerOptions = FLUSH_PACING) {
     this.#o = options;
   }
 
-  /** The averaged share of time spent flushing (for tests and the benchmark). */
+  /** The averaged share of a core (for tests and the benchmark). */
   get share(): number {
     return this.#share;
   }
@@ -47,24 +49,25 @@ export class FlushPacer {
   /** How long a flush asked for at `now` waits, in ms. */
   delay(now: number): number {
     const { share, maxDelayMs, windowMs } = this.#o;
-    // Idle since: the share decays as if flushes of no cost had run meanwhile.
-    const idle = now - this.#lastEnd;
+    // Idle since: the share decays as if cycles of no cost had run meanwhile.
+    const idle = now - this.#lastStart;
     const current = idle >= windowMs ? 0 : this.#share * (1 - idle / windowMs);
     if (current <= share) return 0;
-    const due = this.#lastEnd - this.#lastCost + this.#lastCost / share;
+    const due = this.#lastStart + this.#lastCost / share;
     return Math.min(maxDelayMs, Math.max(0, due - now));
   }
 
-  /** A flush ran from `start` to `end` (ms). */
-  flushed(start: number, end: number): void {
+  /** A flush begins at `now` (ms), the process having used `cpu` ms of CPU so far. */
+  flushing(now: number, cpu: number): void {
     const { windowMs } = this.#o;
-    const cost = Math.max(0, end - start);
-    // The time this flush stands for: since the last one ended, at least its own cost.
-    const span = Math.max(cost, Math.min(windowMs, end - this.#lastEnd));
-    const weight = Math.min(1, span / windowMs);
-    const sample = span > 0 ? cost / span : 0;
-    this.#share += weight * (sample - this.#share);
-    this.#lastEnd = end;
-    this.#lastCost = cost;
+    const span = now - this.#lastStart;
+    const cost = Math.max(0, cpu - this.#lastCpu);
+    if (span > 0 && Number.isFinite(span)) {
+      const weight = Math.min(1, span / windowMs);
+      this.#share += weight * (Math.min(cost / span, 4) - this.#share);
+    }
+    this.#lastStart = now;
+    this.#lastCpu = cpu;
+    this.#lastCost = Number.isFinite(span) ? Math.min(cost, span) : 0;
   }
 }

@@ -1,4 +1,5 @@
 // Per-connection send queue: bounded, coalescing, never making a sender wait for a slow reader.
+import process from "node:process";
 import { concatBytes } from "../bytes.ts";
 import { FlushPacer } from "./flush_pacer.ts";
 import type { WriteWatcher } from "../events.ts";
@@ -36,6 +37,12 @@ export interface OutboxOptions {
 }
 
 const monotonicNow = (): number => performance.now();
+
+/** CPU time the process has used, user and system, in ms (one getrusage call, ~3 µs). */
+function processCpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}
 // The empty list every outbox starts with and goes back to: an idle connection's outbox then
 // owns no arrays (frozen, so a push onto it would throw rather than leak between outboxes).
 const NONE: never[] = Object.freeze([]) as never[];
@@ -177,7 +184,7 @@ export class Outbox {
   static #pacer = new FlushPacer();
 
   static #flushAll(): void {
-    const start = monotonicNow();
+    Outbox.#pacer.flushing(monotonicNow(), processCpuMs());
     const due = Outbox.#due;
     Outbox.#due = [];
     Outbox.#timer = false;
@@ -185,7 +192,6 @@ export class Outbox {
       outbox.#scheduled = false;
       outbox.#drain();
     }
-    Outbox.#pacer.flushed(start, monotonicNow());
   }
 
   #schedule(): void {
@@ -197,30 +203,33 @@ export class Outbox {
     setTimeout(Outbox.#flushAll, Outbox.#pacer.delay(monotonicNow()));
   }
 
+  /**
+   * Writes what is queued in one write. Lines queued meanwhile wait for the next flush, as every
+   * line does, so that the pacing holds for a connection whose writes are slow to complete too.
+   */
   async #drain(): Promise<void> {
-    if (this.#writing || this.#failed) return;
+    if (this.#writing || this.#failed || this.#queue.length === 0) return;
     this.#writing = true;
     try {
-      while (this.#queue.length > 0 && !this.#failed) {
-        const chunks = this.#queue;
-        const watchers = this.#watchers;
-        this.#queue = NONE;
-        this.#watchers = NONE;
-        this.#writeStartedAt = this.#now();
-        const bytes = concatBytes(this.#frame ? chunks.map(this.#frame) : chunks);
-        for (let off = 0; off < bytes.length;) {
-          off += await this.#writer.write(off === 0 ? bytes : bytes.subarray(off));
-        }
-        if (this.#frame) { for (const line of chunks) this.#queuedBytes -= line.length; }
-        else this.#queuedBytes -= bytes.length;
-        this.#owner.outboxWrote?.(bytes.length);
-        for (const w of watchers) w.written();
+      const chunks = this.#queue;
+      const watchers = this.#watchers;
+      this.#queue = NONE;
+      this.#watchers = NONE;
+      this.#writeStartedAt = this.#now();
+      const bytes = concatBytes(this.#frame ? chunks.map(this.#frame) : chunks);
+      for (let off = 0; off < bytes.length;) {
+        off += await this.#writer.write(off === 0 ? bytes : bytes.subarray(off));
       }
+      if (this.#frame) { for (const line of chunks) this.#queuedBytes -= line.length; }
+      else this.#queuedBytes -= bytes.length;
+      this.#owner.outboxWrote?.(bytes.length);
+      for (const w of watchers) w.written();
     } catch {
       this.fail("write_error");
     } finally {
       this.#writing = false;
       if (this.#queue.length === 0 || this.#failed) this.#wakeIdle();
+      else this.#schedule();
     }
   }
 

@@ -18,13 +18,16 @@ class GatedWriter implements Writer {
     return new Promise((resolve) => this.#gates.push(() => resolve(n)));
   }
 
-  /** Completes pending writes until none is left, letting the outbox issue the next ones. */
+  /**
+   * Completes pending writes until none has come for 50 ms, letting the outbox issue the next
+   * ones (a flush may wait up to 25 ms under load: transport/flush_pacer.ts).
+   */
   async open(): Promise<void> {
-    for (let i = 0; i < 100; i++) {
-      await new Promise((r) => setTimeout(r, 0));
+    for (let idle = 0; idle < 10;) {
+      await new Promise((r) => setTimeout(r, 5));
       const gate = this.#gates.shift();
-      if (!gate) return;
-      gate();
+      if (gate) gate(), idle = 0;
+      else idle++;
     }
   }
 }
