@@ -13,10 +13,21 @@ export interface FlushPacerOptions {
   maxDelayMs: number;
   /** Over how long the share is averaged, in ms. */
   windowMs: number;
+  /**
+   * Lines per write at which batching is enough: once the writes carry this many on average
+   * (a load high enough to batch by itself), flushes no longer wait, so the server is never left
+   * idle while lines wait.
+   */
+  linesPerWrite: number;
 }
 
 /** The defaults of the server (docs/benchmarks.md, "Fan-out under load", for how they were chosen). */
-export const FLUSH_PACING: FlushPacerOptions = { share: 0.6, maxDelayMs: 25, windowMs: 500 };
+export const FLUSH_PACING: FlushPacerOptions = {
+  share: 0.6,
+  maxDelayMs: 25,
+  windowMs: 500,
+  linesPerWrite: 4,
+};
 
 /**
  * Keeps the share of one core the process used from one flush to the next, averaged over about
@@ -26,7 +37,9 @@ export const FLUSH_PACING: FlushPacerOptions = { share: 0.6, maxDelayMs: 25, win
  * process's CPU time, not timed around the flush. Under load the way to spend less is to flush
  * less often with more lines each: while the share is above `share`, the next flush waits until
  * the last cycle's CPU is `share` of the time since it began (at most `maxDelayMs`). Below it the
- * delay is 0: batching grows with load and is not a timer everyone pays.
+ * delay is 0: batching grows with load and is not a timer everyone pays. Nor does a flush wait
+ * once the writes carry `linesPerWrite` lines on average: past that the load batches by itself,
+ * and waiting would only leave the core idle while lines queue.
  */
 export class FlushPacer {
   readonly #o: FlushPacerOptions;
@@ -36,6 +49,8 @@ export class FlushPacer {
   #lastStart = Number.NEGATIVE_INFINITY;
   #lastCpu = 0;
   #lastCost = 0;
+  /** Averaged lines per write of the flushes. */
+  #linesPerWrite = 1;
 
   constructor(options: FlushPacerOptions = FLUSH_PACING) {
     this.#o = options;
@@ -52,7 +67,7 @@ export class FlushPacer {
     // Idle since: the share decays as if cycles of no cost had run meanwhile.
     const idle = now - this.#lastStart;
     const current = idle >= windowMs ? 0 : this.#share * (1 - idle / windowMs);
-    if (current <= share) return 0;
+    if (current <= share || this.#linesPerWrite >= this.#o.linesPerWrite) return 0;
     const due = this.#lastStart + this.#lastCost / share;
     return Math.min(maxDelayMs, Math.max(0, due - now));
   }
@@ -69,5 +84,11 @@ export class FlushPacer {
     this.#lastStart = now;
     this.#lastCpu = cpu;
     this.#lastCost = Number.isFinite(span) ? Math.min(cost, span) : 0;
+  }
+
+  /** The flush that began wrote `lines` lines in `writes` writes. */
+  wrote(lines: number, writes: number): void {
+    if (writes === 0) return;
+    this.#linesPerWrite += 0.2 * (lines / writes - this.#linesPerWrite);
   }
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { FlushPacer } from "./flush_pacer.ts";
 
-const options = { share: 0.5, maxDelayMs: 25, windowMs: 200 };
+const options = { share: 0.5, maxDelayMs: 25, windowMs: 200, linesPerWrite: 4 };
 
 /**
  * Flushes every `every` ms for a second, each cycle costing `cost` ms of CPU; then the delay asked
@@ -10,7 +10,7 @@ const options = { share: 0.5, maxDelayMs: 25, windowMs: 200 };
 function steady(pacer: FlushPacer, cost: number, every: number): number {
   let t = 1000;
   let cpu = 0;
-  for (; t < 2000; t += every) pacer.flushing(t, cpu += cost);
+  for (; t < 2000; t += every) pacer.flushing(t, cpu += cost), pacer.wrote(1000, 1000);
   return pacer.delay(t);
 }
 
@@ -33,4 +33,13 @@ Deno.test("FlushPacer: the delay never passes its budget, and an idle spell forg
   assert.equal(steady(pacer, 40, 40), 25);
   // 200 ms without a flush: the next one goes at once.
   assert.equal(pacer.delay(2000 + 200), 0);
+});
+
+Deno.test("FlushPacer: no delay once the writes carry several lines each by themselves", () => {
+  const pacer = new FlushPacer(options);
+  let t = 1000;
+  let cpu = 0;
+  // 1,600 messages a second: each flush finds 5 lines per connection without waiting.
+  for (; t < 2000; t += 10) pacer.flushing(t, cpu += 9.7), pacer.wrote(5000, 1000);
+  assert.equal(pacer.delay(t), 0);
 });

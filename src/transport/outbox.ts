@@ -188,10 +188,13 @@ export class Outbox {
     const due = Outbox.#due;
     Outbox.#due = [];
     Outbox.#timer = false;
+    let lines = 0;
     for (const outbox of due) {
       outbox.#scheduled = false;
+      lines += outbox.#queue.length;
       outbox.#drain();
     }
+    Outbox.#pacer.wrote(lines, due.length);
   }
 
   #schedule(): void {
