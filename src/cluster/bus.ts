@@ -93,8 +93,8 @@ export class ClusterBus implements Bus {
   }
 
   joinChannel(member: Member, channel: Channel): void {
-    this.#local.joinChannel(member, channel);
-    this.#o.presenceChanged();
+    // The others hear of a session that joined, not of one that posts where it already is.
+    if (this.#local.joinChannel(member, channel)) this.#o.presenceChanged();
   }
 
   leaveChannel(member: Member, key: string): void {
@@ -147,7 +147,7 @@ export class ClusterBus implements Bus {
   /** Through this node's hub and the stream log: numbered by the stream, fanned out by every node. */
   post(post: Post): void {
     const { to, except } = post;
-    if ("channel" in to && except) this.joinChannel(except, to.channel); // the others hear of it
+    if ("channel" in to && except) this.joinChannel(except, to.channel); // the others hear of a join
     this.#local.post(post);
   }
 

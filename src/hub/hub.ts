@@ -106,14 +106,17 @@ export class Hub implements Bus, LogReader {
     return out;
   }
 
-  joinChannel(member: Member, channel: Channel): void {
-    if (channel.key === DEFAULT.key) return;
+  /** Adds a session to a channel; true when it was not in it yet. */
+  joinChannel(member: Member, channel: Channel): boolean {
+    if (channel.key === DEFAULT.key) return false;
     let room = this.#rooms.get(channel.key);
     if (!room) this.#rooms.set(channel.key, room = { name: channel.name, members: new Set() });
+    if (room.members.has(member)) return false;
     room.members.add(member);
     let joined = this.#joined.get(member);
     if (!joined) this.#joined.set(member, joined = new Set());
     joined.add(channel.key);
+    return true;
   }
 
   leaveChannel(member: Member, key: string): void {
