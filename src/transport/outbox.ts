@@ -182,6 +182,32 @@ export class Outbox {
   static #due: Outbox[] = [];
   static #timer = false;
   static #pacer = new FlushPacer();
+  // The last bytes joined in this flush, and from what: the members of a room get the same lines
+  // in the same order, so one join serves them all (joining was 18 % of the server's JS time at
+  // 1,600 msg/s to 1,000 clients, one copy per connection). Dropped at the end of the flush.
+  static #joinedFrom: readonly Uint8Array[] | undefined;
+  static #joinedFrame: ((line: Uint8Array) => Uint8Array) | undefined;
+  static #joined: Uint8Array | undefined;
+
+  /** `chunks` (framed by `frame`) in one buffer: the last one made when it holds the same lines. */
+  static #join(
+    chunks: readonly Uint8Array[],
+    frame: ((line: Uint8Array) => Uint8Array) | undefined,
+  ): Uint8Array {
+    if (chunks.length === 1) return frame ? frame(chunks[0]) : chunks[0];
+    const last = Outbox.#joinedFrom;
+    if (
+      last?.length === chunks.length && Outbox.#joinedFrame === frame &&
+      chunks.every((c, i) => c === last[i])
+    ) {
+      return Outbox.#joined!;
+    }
+    const bytes = concatBytes(frame ? chunks.map(frame) : chunks);
+    Outbox.#joinedFrom = chunks;
+    Outbox.#joinedFrame = frame;
+    Outbox.#joined = bytes;
+    return bytes;
+  }
 
   static #flushAll(): void {
     Outbox.#pacer.flushing(monotonicNow(), processCpuMs());
@@ -194,6 +220,7 @@ export class Outbox {
       lines += outbox.#queue.length;
       outbox.#drain();
     }
+    Outbox.#joinedFrom = Outbox.#joinedFrame = Outbox.#joined = undefined;
     Outbox.#pacer.wrote(lines, due.length);
   }
 
@@ -219,7 +246,7 @@ export class Outbox {
       this.#queue = NONE;
       this.#watchers = NONE;
       this.#writeStartedAt = this.#now();
-      const bytes = concatBytes(this.#frame ? chunks.map(this.#frame) : chunks);
+      const bytes = Outbox.#join(chunks, this.#frame);
       for (let off = 0; off < bytes.length;) {
         off += await this.#writer.write(off === 0 ? bytes : bytes.subarray(off));
       }

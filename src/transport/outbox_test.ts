@@ -169,3 +169,23 @@ Deno.test("An outbox busy writing keeps the lines of past turns, in order", asyn
   assert.deepEqual(a.writer.writes, ["1\n", "2\n3\n4\n"]);
   assert.deepEqual(b.writer.writes, ["0\n2\n3\n"]);
 });
+
+Deno.test("Outboxes flushed together with the same lines share one joined buffer", async () => {
+  const raw: Uint8Array[][] = [[], [], []];
+  const outboxes = raw.map((bytes) =>
+    new Outbox(
+      {
+        write: (b: Uint8Array) => (bytes.push(b), Promise.resolve(b.length)),
+      },
+      { outboxFailed() {} },
+      { maxBytes: 1000 },
+    )
+  );
+  const [l1, l2, l3] = [enc("1\n"), enc("2\n"), enc("3\n")];
+  for (const line of [l1, l2]) for (const o of outboxes) o.send(line);
+  outboxes[2].send(l3);
+  await Promise.all(outboxes.map((o) => o.drained()));
+  assert.deepEqual(raw.map((w) => w.map(dec)), [["1\n2\n"], ["1\n2\n"], ["1\n2\n3\n"]]);
+  assert.equal(raw[0][0], raw[1][0], "one join for the room");
+  assert.notEqual(raw[1][0], raw[2][0]);
+});
