@@ -6,6 +6,7 @@
 // cluster), so what the interface promises across nodes is checked too. A case that does not
 // apply to an implementation is skipped by name, with the reason in the step's name.
 import assert from "node:assert/strict";
+import { Contract, type SkipList } from "./contract.ts";
 import { nameKey } from "../../src/auth/names.ts";
 import type { ErrorCode } from "../../src/errors.ts";
 import type { Bus, Member, Post } from "../../src/hub/bus.ts";
@@ -28,8 +29,7 @@ export interface OpenedBus {
 /** Opens the buses of an empty chat of the implementation under test. */
 export type OpenBus = () => Promise<OpenedBus>;
 
-/** Cases that do not apply to an implementation: case name → the reason. */
-export type SkipList = Record<string, string>;
+export type { SkipList };
 
 // How long a line may take to reach a session: through a cluster's stream and read model, or
 // a disconnection through the stream.
@@ -118,45 +118,34 @@ export async function busContract(
   open: OpenBus,
   skip: SkipList = {},
 ): Promise<void> {
-  for (const name of Object.keys(skip)) {
-    assert.ok(CASES.has(name), `the skip list names "${name}", which is no case of the contract`);
-  }
-  for (const [name, run] of CASES) {
-    const reason = skip[name];
-    await t.step({
-      name: reason === undefined ? name : `${name} (skipped: ${reason})`,
-      ignore: reason !== undefined,
-      fn: async () => {
-        const opened = await open();
-        const joined: [Bus, FakeMember][] = [];
-        const bus = (i: number) => opened.buses[i % opened.buses.length];
-        try {
-          await run({
-            bus,
-            size: opened.buses.length,
-            join(i, name, since, opts = {}) {
-              const s = new FakeMember(name, since, opts.helloed);
-              bus(i).join(s, { guest: false, now: since });
-              joined.push([bus(i), s]);
-              return s;
-            },
-            settled: () => opened.settled(),
-          });
-        } finally {
-          for (const [b, s] of joined) b.leave(s);
-          await opened.close();
-        }
-      },
-    });
-  }
+  await CASES.steps(t, skip, async (run) => {
+    const opened = await open();
+    const joined: [Bus, FakeMember][] = [];
+    const bus = (i: number) => opened.buses[i % opened.buses.length];
+    try {
+      await run({
+        bus,
+        size: opened.buses.length,
+        join(i, name, since, opts = {}) {
+          const s = new FakeMember(name, since, opts.helloed);
+          bus(i).join(s, { guest: false, now: since });
+          joined.push([bus(i), s]);
+          return s;
+        },
+        settled: () => opened.settled(),
+      });
+    } finally {
+      for (const [b, s] of joined) b.leave(s);
+      await opened.close();
+    }
+  });
 }
 
 /** The cases, by name, in order. */
-const CASES = new Map<string, Case>();
+const CASES = new Contract<Case>();
 
 function test(name: string, run: Case): void {
-  assert.ok(!CASES.has(name), `two cases named "${name}"`);
-  CASES.set(name, run);
+  CASES.test(name, run);
 }
 
 const MATHS = parseChannel("#maths");

@@ -5,6 +5,7 @@
 // log's reader here records what the log calls, as the hub would be called; a case that does not
 // apply to an implementation is skipped by name, with the reason in the step's name.
 import assert from "node:assert/strict";
+import { Contract, type SkipList } from "./contract.ts";
 import type { Draft, Local, LogReader, MessageLog } from "../../src/hub/message_log.ts";
 import { DEFAULT, parseChannel } from "../../src/protocol/channel.ts";
 import type { Append, StoredMessage } from "../../src/store/store.ts";
@@ -23,8 +24,7 @@ export interface OpenedLog {
 /** Opens an empty log of the implementation under test. */
 export type OpenLog = () => Promise<OpenedLog>;
 
-/** Cases that do not apply to an implementation: case name → the reason. */
-export type SkipList = Record<string, string>;
+export type { SkipList };
 
 // How long a message may take to be numbered, stored and acknowledged: a cluster's publish is
 // retried for 12 s before it is given up (docs/cluster.md §3), plus the read model's commit.
@@ -142,44 +142,33 @@ export async function messageLogContract(
   open: OpenLog,
   skip: SkipList = {},
 ): Promise<void> {
-  for (const name of Object.keys(skip)) {
-    assert.ok(CASES.has(name), `the skip list names "${name}", which is no case of the contract`);
-  }
-  for (const [name, run] of CASES) {
-    const reason = skip[name];
-    await t.step({
-      name: reason === undefined ? name : `${name} (skipped: ${reason})`,
-      ignore: reason !== undefined,
-      fn: async () => {
-        const opened = await open();
-        // Every read a case started is over before the store closes.
-        const reads: Promise<unknown>[] = [];
-        const read = opened.read;
-        opened.read = (channel, seq) => {
-          const reading = read(channel, seq);
-          reads.push(reading.catch(() => {}));
-          return reading;
-        };
-        const reader = new Recorder();
-        opened.log.attach(reader);
-        try {
-          await run(opened, reader);
-        } finally {
-          await opened.log.flushed();
-          await Promise.all(reads);
-          await opened.close();
-        }
-      },
-    });
-  }
+  await CASES.steps(t, skip, async (run) => {
+    const opened = await open();
+    // Every read a case started is over before the store closes.
+    const reads: Promise<unknown>[] = [];
+    const read = opened.read;
+    opened.read = (channel, seq) => {
+      const reading = read(channel, seq);
+      reads.push(reading.catch(() => {}));
+      return reading;
+    };
+    const reader = new Recorder();
+    opened.log.attach(reader);
+    try {
+      await run(opened, reader);
+    } finally {
+      await opened.log.flushed();
+      await Promise.all(reads);
+      await opened.close();
+    }
+  });
 }
 
 /** The cases, by name, in order. */
-const CASES = new Map<string, Case>();
+const CASES = new Contract<Case>();
 
 function test(name: string, run: Case): void {
-  assert.ok(!CASES.has(name), `two cases named "${name}"`);
-  CASES.set(name, run);
+  CASES.test(name, run);
 }
 
 test("seqs go up by one: numbered once per message, in seq order", async (opened, reader) => {

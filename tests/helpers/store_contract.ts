@@ -6,9 +6,11 @@
 // cluster's ClusterStore both against a real NATS cluster in tests/cluster_store_test.ts. A case
 // that does not apply to an implementation is skipped by name, with the reason, and the reason
 // shows in the step's name.
-import assert from "node:assert/strict";
 import type { StoredMessage } from "../../src/store/store.ts";
+import { Contract, type SkipList } from "./contract.ts";
 import { FakeClock } from "./fake_clock.ts";
+
+export type { SkipList };
 
 /** A message of the default channel (or private, with `channel: null` and `to`). */
 export function message(
@@ -32,9 +34,6 @@ export function message(
   return m;
 }
 
-/** Cases that do not apply to an implementation: case name → the reason. */
-export type SkipList = Record<string, string>;
-
 /** What a case gets: what `open` gave, closed after the case. */
 export interface Opened {
   /** Closes the store and anything opened with it; the next case starts empty. */
@@ -42,47 +41,27 @@ export interface Opened {
 }
 
 /** The cases of one store part, by name, in order, each run on a fresh store. */
-export class StoreContract<O extends Opened> {
-  readonly #cases = new Map<string, (opened: O, clock: FakeClock) => Promise<void>>();
-
-  /** Adds a case. */
-  test(name: string, run: (opened: O, clock: FakeClock) => Promise<void>): void {
-    assert.ok(!this.#cases.has(name), `two cases named "${name}"`);
-    this.#cases.set(name, run);
-  }
-
+export class StoreContract<O extends Opened>
+  extends Contract<(opened: O, clock: FakeClock) => Promise<void>> {
   /**
    * Runs every case as a step of `t`, each on a store `open` gives (with a fake clock), but
    * those `skip` names (reported as ignored, with the reason).
    *
    * @throws {AssertionError} when `skip` names a case the contract does not have
    */
-  async run(
+  run(
     t: Deno.TestContext,
     open: (clock: FakeClock) => Promise<O>,
     skip: SkipList = {},
   ): Promise<void> {
-    for (const name of Object.keys(skip)) {
-      assert.ok(
-        this.#cases.has(name),
-        `the skip list names "${name}", which is no case of the contract`,
-      );
-    }
-    for (const [name, run] of this.#cases) {
-      const reason = skip[name];
-      await t.step({
-        name: reason === undefined ? name : `${name} (skipped: ${reason})`,
-        ignore: reason !== undefined,
-        fn: async () => {
-          const clock = new FakeClock();
-          const opened = await open(clock);
-          try {
-            await run(opened, clock);
-          } finally {
-            await opened.close();
-          }
-        },
-      });
-    }
+    return this.steps(t, skip, async (run) => {
+      const clock = new FakeClock();
+      const opened = await open(clock);
+      try {
+        await run(opened, clock);
+      } finally {
+        await opened.close();
+      }
+    });
   }
 }
