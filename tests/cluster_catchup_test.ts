@@ -120,6 +120,17 @@ async function node(
   return n;
 }
 
+/** Registers each name through the node on `port`. */
+async function register(port: number, names: string[]): Promise<void> {
+  for (const name of names) {
+    await using c = await TestClient.connect(port);
+    assert.equal(
+      (await c.request({ type: "register", username: name, password: "pw" })).status,
+      "ok",
+    );
+  }
+}
+
 /** Stops a node cleanly and forgets it. */
 async function stop(nodes: NodeProcess[], n: NodeProcess): Promise<void> {
   await n.kill("SIGTERM");
@@ -133,13 +144,7 @@ Deno.test(
     withCluster(async (nats, dir, nodes) => {
       const a = await node(nats, dir, nodes, "node1");
       let b = await node(nats, dir, nodes, "node2");
-      for (const name of ["alice", "lecteur"]) {
-        await using c = await TestClient.connect(a.port);
-        assert.equal(
-          (await c.request({ type: "register", username: name, password: "pw" })).status,
-          "ok",
-        );
-      }
+      await register(a.port, ["alice", "lecteur"]);
       const alice = await chatter(a.port, "alice");
       try {
         for (const m of ["m1", "m2", "m3"]) await alice.say(m);
@@ -188,13 +193,7 @@ Deno.test(
     withCluster(async (nats, dir, nodes) => {
       const a = await node(nats, dir, nodes, "node1");
       let b = await node(nats, dir, nodes, "node2");
-      for (const name of ["alice", "lecteur"]) {
-        await using c = await TestClient.connect(a.port);
-        assert.equal(
-          (await c.request({ type: "register", username: name, password: "pw" })).status,
-          "ok",
-        );
-      }
+      await register(a.port, ["alice", "lecteur"]);
       const alice = await chatter(a.port, "alice");
       try {
         for (const m of ["m1", "m2"]) await alice.say(m);

@@ -232,16 +232,20 @@ Deno.test("several sessions of one user: online once, offline with the last, lis
   assert.deepEqual(alice.out.take(), [{ type: "status", user: "bob", state: "offline" }]);
 });
 
-Deno.test("a store failure is answered with server_busy and the session goes on", async () => {
-  using w = await world((store) =>
+/** A store whose `method` always fails, as a full disk makes it; the rest works. */
+function failing(method: string): (store: KvStore) => KvStore {
+  return (store) =>
     new Proxy(store, {
       get(target, prop) {
-        if (prop === "createUser") return () => Promise.reject(new Error("disk full"));
+        if (prop === method) return () => Promise.reject(new Error("disk full"));
         const value = Reflect.get(target, prop);
         return typeof value === "function" ? value.bind(target) : value;
       },
-    })
-  );
+    });
+}
+
+Deno.test("a store failure is answered with server_busy and the session goes on", async () => {
+  using w = await world(failing("createUser"));
   const c = w.open();
   await send(c.session, { type: "register", username: "alice", password: "pw", id: 9 });
   await send(c.session, { type: "users" });
@@ -252,15 +256,7 @@ Deno.test("a store failure is answered with server_busy and the session goes on"
 });
 
 Deno.test("a message that cannot be stored is answered server_busy, and never acknowledged", async () => {
-  using w = await world((store) =>
-    new Proxy(store, {
-      get(target, prop) {
-        if (prop === "append") return () => Promise.reject(new Error("disk full"));
-        const value = Reflect.get(target, prop);
-        return typeof value === "function" ? value.bind(target) : value;
-      },
-    })
-  );
+  using w = await world(failing("append"));
   const alice = await user(w, "alice");
   await send(alice.session, { type: "message", content: "x", id: 5 });
   await alice.out.until(1);
