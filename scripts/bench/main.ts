@@ -91,6 +91,8 @@ Scenarios (all by default; one JSON line each):
           ClassCord, InspIRCd, InspIRCd, ClassCord. One JSON line per rate (p99, loss, server CPU
           in % of one core of each try), then the highest rate both tries held and CPU per
           delivery at 100 msg/s, with their ratios. Limits opened on both, pinned as for fanout
+          BENCH_BASELINE=DIR runs another checkout's server beside this one ("baseline"),
+          as ClassCord, baseline, InspIRCd, InspIRCd, baseline, ClassCord
   inspircd-memory
           --inspircd-memory-clients (5000) connections logged in to ClassCord, then registered
           and joined to one room on InspIRCd: each server's RSS per connection
