@@ -42,11 +42,12 @@ class FakeMember implements Member {
   readonly key: string;
   readonly lines: Record<string, unknown>[] = [];
   readonly ended: { code: ErrorCode; extra?: Readonly<Record<string, unknown>> }[] = [];
-  #wake: (() => void) | undefined;
+  // Who waits for a line: several waits may run at once (the answers to concurrent posts).
+  readonly #waiters = new Set<() => void>();
   readonly out = {
     send: (line: Uint8Array) => {
       this.lines.push(JSON.parse(decoder.decode(line)));
-      this.#wake?.();
+      this.#wakeAll();
     },
   };
 
@@ -62,7 +63,7 @@ class FakeMember implements Member {
 
   disconnect(code: ErrorCode, _text: unknown, extra?: Readonly<Record<string, unknown>>): void {
     this.ended.push({ code, extra });
-    this.#wake?.();
+    this.#wakeAll();
   }
 
   /** Resolves once `ready()` holds, failing after {@link DEADLINE_MS}. */
@@ -72,13 +73,19 @@ class FakeMember implements Member {
       const left = deadline - Date.now();
       assert.ok(left > 0, `${this.name}: ${what} not within ${DEADLINE_MS} ms`);
       let timer: ReturnType<typeof setTimeout> | undefined;
+      let wake: (() => void) | undefined;
       await new Promise<void>((resolve) => {
-        this.#wake = resolve;
+        wake = resolve;
+        this.#waiters.add(resolve);
         timer = setTimeout(resolve, left);
       });
       clearTimeout(timer);
-      this.#wake = undefined;
+      this.#waiters.delete(wake!);
     }
+  }
+
+  #wakeAll(): void {
+    for (const wake of this.#waiters) wake();
   }
 
   /** The chat messages received, once there are `n` (failing past the deadline). */
