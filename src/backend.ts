@@ -9,7 +9,6 @@ import { LocalLog } from "./hub/local_log.ts";
 import type { LoginEvents } from "./session/account.ts";
 import { type GuestNames, LocalGuestNames } from "./session/guest_names.ts";
 import type { MuteTable } from "./session/moderation.ts";
-import { GroupCommit } from "./store/group_commit.ts";
 import type { MessageAppender, Store } from "./store/store.ts";
 
 /** One node or a cluster node, as the server and its sessions use it. */
@@ -43,14 +42,14 @@ export async function localBackend(
   store: Store & MessageAppender,
   events: Events,
 ): Promise<Backend> {
-  const commits = await GroupCommit.open(store, { events });
-  const bus = new Hub({ log: new LocalLog(commits), events });
+  const log = await LocalLog.open(store, { events });
+  const bus = new Hub({ log, events });
   return {
     store,
     bus,
-    flushed: () => commits.flushed(),
+    flushed: () => log.flushed(),
     guestNames: new LocalGuestNames(),
     ready: true,
-    close: () => commits.flushed(),
+    close: () => log.flushed(),
   };
 }
