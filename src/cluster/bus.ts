@@ -9,7 +9,7 @@ import type { Events, WriteWatcher } from "../events.ts";
 import type { Audience, Bus, Member, Post, Presence, SessionInfo } from "../hub/bus.ts";
 import { Hub } from "../hub/hub.ts";
 import { type Channel, DEFAULT, parseChannel } from "../protocol/channel.ts";
-import { encodeBytes } from "../protocol/encode.ts";
+import { encodeBytes } from "../protocol/framing.ts";
 import { statusEvent } from "../protocol/replies.ts";
 import type { Text } from "../protocol/texts.ts";
 import type { NodeSnapshot, UserSnapshot } from "./presence.ts";

@@ -5,7 +5,7 @@ import { getLogger } from "@logtape/logtape";
 import type { ErrorCode } from "../errors.ts";
 import type { Events, MessageKind, WriteWatcher } from "../events.ts";
 import { type Channel, DEFAULT } from "../protocol/channel.ts";
-import { encodeBytes } from "../protocol/encode.ts";
+import { encodeBytes } from "../protocol/framing.ts";
 import { ackReply, errorReply, formatTimestamp, forwardedMessage } from "../protocol/replies.ts";
 import { T, type Text } from "../protocol/texts.ts";
 import type { Append } from "../store/store.ts";

@@ -1,4 +1,6 @@
-// Byte stream → lines: splits on LF, CRLF or a lone CR before any decoding, with a line size cap.
+// The framing of docs/protocol.md §1 and §11, both ways: a byte stream split into lines before
+// any decoding, with a line size cap; a line's bytes decoded; a reply encoded once as one ASCII
+// JSON line; and a line as a WebSocket text frame, for connections written to directly.
 import { concatBytes } from "../bytes.ts";
 
 /** What the splitter found in the stream. */
@@ -110,4 +112,81 @@ export class LineSplitter {
   #join(tail: Uint8Array): Uint8Array {
     return this.#parts.length === 0 ? tail : concatBytes([...this.#parts, tail]);
   }
+}
+
+// Line bytes → string: UTF-8 when valid, else Windows-1252 (Java clients on a French Windows).
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+const cp1252 = new TextDecoder("windows-1252");
+
+/**
+ * Decodes one line (docs/protocol.md §1). Valid UTF-8 is decoded as such (a leading BOM is
+ * dropped); anything else is read as Windows-1252, which maps every byte, so decoding never fails.
+ */
+export function decodeLine(bytes: Uint8Array): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return cp1252.decode(bytes);
+  }
+}
+
+// Object → one pure-ASCII JSON line: every non-ASCII UTF-16 unit escaped as \uXXXX.
+
+const NON_ASCII = /[\u0080-\uffff]/g;
+const HAS_NON_ASCII = /[\u0080-\uffff]/; // not global: test() keeps no state
+const encoder = new TextEncoder();
+
+function escapeUnit(ch: string): string {
+  return "\\u" + ch.charCodeAt(0).toString(16).padStart(4, "0");
+}
+
+/**
+ * Serialises a reply or event as one JSON line ending in LF, pure ASCII: accented letters become
+ * `\u00e9`, astral characters a surrogate pair, so clients reading with any charset see them right.
+ */
+export function encodeLine(value: unknown): string {
+  const json = JSON.stringify(value);
+  // JSON.stringify already escapes control characters and lone surrogates; only the
+  // remaining non-ASCII units need escaping, which cannot occur inside an escape sequence.
+  return (HAS_NON_ASCII.test(json) ? json.replace(NON_ASCII, escapeUnit) : json) + "\n";
+}
+
+/** {@link encodeLine} as bytes, ready to be queued on any number of connections. */
+export function encodeBytes(value: unknown): Uint8Array {
+  return encoder.encode(encodeLine(value));
+}
+
+// Server-to-client WebSocket frames (RFC 6455 §5.2): unmasked, final, text. A line is encoded
+// once and its bytes shared by every recipient of a fan-out, so its frame is built once too.
+
+const frames = new WeakMap<Uint8Array, Uint8Array>();
+
+/** The text frame carrying `line` (one JSON object and its LF) without the LF; cached by line. */
+export function textFrame(line: Uint8Array): Uint8Array {
+  let frame = frames.get(line);
+  if (frame === undefined) {
+    frame = encodeTextFrame(line.subarray(0, line[line.length - 1] === 0x0a ? -1 : undefined));
+    frames.set(line, frame);
+  }
+  return frame;
+}
+
+/** A final, unmasked text frame whose payload is `payload` (UTF-8). */
+export function encodeTextFrame(payload: Uint8Array): Uint8Array {
+  const n = payload.length;
+  const head = n < 126 ? 2 : n < 0x10000 ? 4 : 10;
+  const frame = new Uint8Array(head + n);
+  frame[0] = 0x81; // FIN, opcode 1 (text)
+  if (n < 126) frame[1] = n;
+  else if (n < 0x10000) {
+    frame[1] = 126;
+    frame[2] = n >>> 8;
+    frame[3] = n & 0xff;
+  } else {
+    frame[1] = 127;
+    new DataView(frame.buffer).setBigUint64(2, BigInt(n));
+  }
+  frame.set(payload, head);
+  return frame;
 }

@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { type Frame, LineSplitter } from "./framing.ts";
+import {
+  decodeLine,
+  encodeBytes,
+  encodeLine,
+  encodeTextFrame,
+  type Frame,
+  LineSplitter,
+  textFrame,
+} from "./framing.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const lines = (frames: Frame[]) =>
@@ -55,4 +63,68 @@ Deno.test("LineSplitter keeps memory bounded on a stream without line ends", () 
   for (let i = 0; i < 100; i++) s.push(chunk);
   assert.equal(s.bufferedBytes, 0);
   assert.equal(s.discarding, true);
+});
+
+Deno.test("decodeLine() reads valid UTF-8 as UTF-8", () => {
+  assert.equal(decodeLine(new TextEncoder().encode("café 😀")), "café 😀");
+});
+
+Deno.test("decodeLine() reads invalid UTF-8 as Windows-1252", () => {
+  // "café €" as a French Windows Java client writes it: é = 0xE9, € = 0x80.
+  assert.equal(decodeLine(new Uint8Array([0x63, 0x61, 0x66, 0xe9, 0x20, 0x80])), "café €");
+});
+
+Deno.test("decodeLine() drops a UTF-8 byte order mark", () => {
+  assert.equal(decodeLine(new Uint8Array([0xef, 0xbb, 0xbf, 0x7b, 0x7d])), "{}");
+});
+
+Deno.test("encodeLine() escapes every non-ASCII character as \\uXXXX", () => {
+  assert.equal(encodeLine({ a: "é€" }), '{"a":"\\u00e9\\u20ac"}\n');
+});
+
+Deno.test("encodeLine() writes astral characters as a surrogate pair", () => {
+  assert.equal(encodeLine({ a: "😀" }), '{"a":"\\ud83d\\ude00"}\n');
+});
+
+Deno.test("encodeLine() output parses back to the same value", () => {
+  const value = { s: 'ligne\u2028 é \u0000 "q" 😀 \ud800', n: [1, null, true] };
+  const line = encodeLine(value);
+  assert.match(line, /^[\x20-\x7e]*\n$/);
+  assert.deepEqual(JSON.parse(line), value);
+});
+
+Deno.test("encodeLine() is stable across calls (no regex state carried over)", () => {
+  for (let i = 0; i < 3; i++) assert.equal(encodeLine({ a: "é" }), '{"a":"\\u00e9"}\n');
+});
+
+Deno.test("encodeBytes() is the ASCII bytes of encodeLine()", () => {
+  assert.deepEqual([...encodeBytes({ a: "é" })], [
+    ...new TextEncoder().encode(encodeLine({ a: "é" })),
+  ]);
+});
+
+const bytes = (n: number) => new Uint8Array(n).fill(0x61);
+
+Deno.test("encodeTextFrame() uses the 7-bit, 16-bit and 64-bit lengths of RFC 6455", () => {
+  assert.deepEqual([...encodeTextFrame(new TextEncoder().encode("hé"))], [
+    0x81,
+    3,
+    0x68,
+    0xc3,
+    0xa9,
+  ]);
+  assert.deepEqual([...encodeTextFrame(bytes(125)).subarray(0, 2)], [0x81, 125]);
+  assert.deepEqual([...encodeTextFrame(bytes(126)).subarray(0, 4)], [0x81, 126, 0, 126]);
+  assert.deepEqual([...encodeTextFrame(bytes(65535)).subarray(0, 4)], [0x81, 126, 0xff, 0xff]);
+  const big = encodeTextFrame(bytes(65536));
+  assert.deepEqual([...big.subarray(0, 10)], [0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]);
+  assert.equal(big.length, 65536 + 10);
+});
+
+Deno.test("textFrame() drops the line end and builds a shared line's frame once", () => {
+  const line = new TextEncoder().encode('{"type":"ping"}\n');
+  const frame = textFrame(line);
+  assert.equal(new TextDecoder().decode(frame.subarray(2)), '{"type":"ping"}');
+  assert.equal(frame[1], line.length - 1);
+  assert.equal(textFrame(line), frame, "the same bytes for every recipient");
 });

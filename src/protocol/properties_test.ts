@@ -3,10 +3,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { ProtocolError } from "../errors.ts";
-import { encodeLine } from "./encode.ts";
-import { type Frame, LineSplitter } from "./framing.ts";
+import { decodeLine, encodeLine, type Frame, LineSplitter } from "./framing.ts";
 import { parseRequest, readEnvelope } from "./schema.ts";
-import { decodeLine } from "./text.ts";
 import { cut } from "../../tests/helpers/chunks.ts";
 
 const RUNS = { numRuns: 500 };

@@ -9,7 +9,7 @@ import type { Limits } from "../config.ts";
 import { ProtocolError } from "../errors.ts";
 import type { Events, LoginResult, RegistrationResult } from "../events.ts";
 import type { Bus } from "../hub/bus.ts";
-import { encodeBytes } from "../protocol/encode.ts";
+import { encodeBytes } from "../protocol/framing.ts";
 import { loginOk, registerOk } from "../protocol/replies.ts";
 import type { Request, RequestId } from "../protocol/schema.ts";
 import { T, type Text } from "../protocol/texts.ts";

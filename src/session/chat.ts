@@ -6,7 +6,7 @@ import { ProtocolError } from "../errors.ts";
 import { type Events, FanoutTimer } from "../events.ts";
 import type { Bus, Post } from "../hub/bus.ts";
 import { type Channel, DEFAULT, parseChannel } from "../protocol/channel.ts";
-import { encodeBytes } from "../protocol/encode.ts";
+import { encodeBytes } from "../protocol/framing.ts";
 import {
   channelOk,
   channelsReply,

@@ -6,7 +6,7 @@ import { checkName, nameKey } from "../auth/names.ts";
 import type { Clock } from "../clock.ts";
 import { ProtocolError } from "../errors.ts";
 import type { Bus } from "../hub/bus.ts";
-import { encodeBytes } from "../protocol/encode.ts";
+import { encodeBytes } from "../protocol/framing.ts";
 import {
   bansReply,
   formatTimestamp,

@@ -6,7 +6,7 @@ import type { Clock } from "../clock.ts";
 import { type CloseReason, type ErrorCode, ProtocolError } from "../errors.ts";
 import type { Events, Transport } from "../events.ts";
 import type { Bus, Member, Output } from "../hub/bus.ts";
-import { encodeBytes } from "../protocol/encode.ts";
+import { encodeBytes } from "../protocol/framing.ts";
 import { errorReply, statusEvent } from "../protocol/replies.ts";
 import type { RequestId } from "../protocol/schema.ts";
 import { type Lang, T, type Text } from "../protocol/texts.ts";

@@ -3,8 +3,7 @@
 // store's folder): the same trust as the KV file itself.
 import { getLogger } from "@logtape/logtape";
 import { type AdminReply, AdminRequest } from "../protocol/admin.ts";
-import { encodeBytes } from "../protocol/encode.ts";
-import { LineSplitter } from "../protocol/framing.ts";
+import { encodeBytes, LineSplitter } from "../protocol/framing.ts";
 
 const log = getLogger(["classcord", "tcp"]);
 

@@ -4,7 +4,7 @@ import { getLogger } from "@logtape/logtape";
 import type { CloseReason, ErrorCode } from "../errors.ts";
 import type { Events, Transport } from "../events.ts";
 import type { Outbox } from "./outbox.ts";
-import { encodeBytes } from "../protocol/encode.ts";
+import { encodeBytes } from "../protocol/framing.ts";
 import { errorReply } from "../protocol/replies.ts";
 import { type Lang, T, type Text } from "../protocol/texts.ts";
 import type { ConnControl, Origin, SessionOutput } from "../session/session.ts";

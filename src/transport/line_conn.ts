@@ -3,8 +3,7 @@
 import { concatBytes } from "../bytes.ts";
 import type { CloseReason } from "../errors.ts";
 import type { Events } from "../events.ts";
-import { LineSplitter } from "../protocol/framing.ts";
-import { decodeLine } from "../protocol/text.ts";
+import { decodeLine, LineSplitter } from "../protocol/framing.ts";
 import { T } from "../protocol/texts.ts";
 import type { Conn, Handler } from "./conn_table.ts";
 import { OutboxConn } from "./outbox_conn.ts";

@@ -14,7 +14,7 @@ import type { CloseReason } from "../errors.ts";
 import type { Events } from "../events.ts";
 import type { Conn, Handler } from "./conn_table.ts";
 import { OutboxConn } from "./outbox_conn.ts";
-import { textFrame } from "./ws_frame.ts";
+import { textFrame } from "../protocol/framing.ts";
 
 /** Options of {@link WsConn}. */
 export interface WsConnOptions {

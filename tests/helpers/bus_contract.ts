@@ -11,7 +11,7 @@ import { nameKey } from "../../src/auth/names.ts";
 import type { ErrorCode } from "../../src/errors.ts";
 import type { Bus, Member, Post } from "../../src/hub/bus.ts";
 import { type Channel, DEFAULT, parseChannel } from "../../src/protocol/channel.ts";
-import { encodeBytes } from "../../src/protocol/encode.ts";
+import { encodeBytes } from "../../src/protocol/framing.ts";
 import { T } from "../../src/protocol/texts.ts";
 
 /** The buses of one chat, empty: one for a single server, one per node for a cluster. */
