@@ -238,7 +238,7 @@ Deno.test("the outbox is the transports': only transport/ imports it, and the hu
   // The parser sees the connections build it through the shared base.
   assert.ok(
     graph.get("src/transport/line_conn.ts")!.imports
-      .some((i) => i.target === "src/transport/outbox_conn.ts" && !i.typeOnly),
+      .some((i) => i.target === "src/transport/outbox.ts" && !i.typeOnly),
   );
   for (const [path, { text, imports }] of graph) {
     if (path.startsWith("src/transport/")) continue;

@@ -6,7 +6,7 @@ import type { Events } from "../events.ts";
 import { decodeLine, LineSplitter } from "../protocol/framing.ts";
 import { T } from "../protocol/texts.ts";
 import type { Conn, Handler } from "./conn_table.ts";
-import { OutboxConn } from "./outbox_conn.ts";
+import { OutboxConn } from "./outbox.ts";
 
 /**
  * The bytes a {@link LineConn} reads and writes: a `Deno.Conn`, or TLS started over one after a
@@ -82,7 +82,8 @@ export class LineConn extends OutboxConn implements Conn {
   #initial: Uint8Array | undefined;
 
   constructor(conn: ByteStream, peer: LineConnSource, options: LineConnOptions) {
-    super(options.events, { maxBytes: options.maxQueueBytes });
+    // The outbox writes straight to the byte stream.
+    super(conn, options.events, { maxBytes: options.maxQueueBytes });
     this.#conn = conn;
     this.#maxLineBytes = options.maxLineBytes;
     this.#maxUnterminated = options.maxUnterminatedBytes;
@@ -90,11 +91,6 @@ export class LineConn extends OutboxConn implements Conn {
     this.#bridge = options.metricsBridge;
     this.remote = peer.remote;
     if (peer.initial && peer.initial.length > 0) this.#initial = peer.initial;
-  }
-
-  /** The outbox's writes, straight to the byte stream. */
-  write(bytes: Uint8Array): Promise<number> {
-    return this.#conn.write(bytes);
   }
 
   /** Why the connection ended, once it has. */

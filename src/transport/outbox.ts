@@ -1,12 +1,78 @@
-// Per-connection send queue: bounded, coalescing, never making a sender wait for a slow reader.
+// A connection's way out, whatever carries it (lines over TCP and TLS, frames over WebSocket): a
+// send queue that is bounded, coalescing, and never makes a sender wait for a slow reader; the
+// socket it writes to, straight; and what every connection does with it: a reader too slow is
+// cut off, bytes written are counted, a connection ends once its last line is written or its
+// time is up.
+import type { Duplex } from "node:stream";
 import process from "node:process";
 import { concatBytes } from "../bytes.ts";
+import type { CloseReason } from "../errors.ts";
+import type { Events, WriteWatcher } from "../events.ts";
 import { FlushPacer } from "./flush_pacer.ts";
-import type { WriteWatcher } from "../events.ts";
 
-/** Where an outbox writes a byte stream: a Deno.Conn or anything with the same `write`. */
+/** Where an outbox writes a byte stream: a Deno.Conn, a {@link SocketWriter}. */
 export interface Writer {
   write(bytes: Uint8Array): Promise<number>;
+}
+
+/** A node:stream socket (under a WebSocket) as a {@link Writer}: resolved once it took the bytes. */
+export class SocketWriter implements Writer {
+  readonly #socket: Duplex;
+
+  constructor(socket: Duplex) {
+    this.#socket = socket;
+  }
+
+  write(bytes: Uint8Array): Promise<number> {
+    return new Promise((resolve, reject) => {
+      if (this.#socket.destroyed) return reject(new Error("closed"));
+      this.#socket.write(bytes, (err) => err ? reject(err) : resolve(bytes.length));
+    });
+  }
+}
+
+/**
+ * A connection writing through a bounded {@link Outbox}: `LineConn` and `WsConn`. It is the
+ * outbox's owner (no closures for an idle connection); the outbox writes to the socket itself,
+ * so a flush never goes back through the connection.
+ */
+export abstract class OutboxConn implements OutboxOwner {
+  readonly outbox: Outbox;
+  readonly #events: Events;
+
+  constructor(writer: Writer, events: Events, options: OutboxOptions) {
+    this.#events = events;
+    this.outbox = new Outbox(writer, this, options);
+  }
+
+  /** Closes now; the first reason given is the one kept. */
+  abstract close(reason: CloseReason): void;
+
+  /**
+   * A queue past its cap or a write past its deadline is a slow consumer, cut off and counted
+   * as the limit it hit (docs/protocol.md §5.11); a failed write, the peer gone.
+   */
+  outboxFailed(failure: OutboxFailure): void {
+    if (failure === "write_error") return this.close("write_error");
+    const limit = failure === "queue_full" ? "send_queue" : "write_deadline";
+    this.#events.emit({ type: "limit", limit });
+    this.close("slow_consumer");
+  }
+
+  outboxWrote(bytes: number): void {
+    this.#events.emit({ type: "bytes_out", bytes });
+  }
+
+  /** How long the peer has not been taking what is written to it, in ms; 0 when it keeps up. */
+  stalledMs(): number {
+    return this.outbox.stalledMs();
+  }
+
+  /** Writes what is queued (for at most `timeoutMs`), then closes. */
+  async end(reason: CloseReason, timeoutMs: number): Promise<void> {
+    await this.outbox.drained(timeoutMs);
+    this.close(reason);
+  }
 }
 
 /** Why an outbox gave up: its queue passed the cap, a write took too long, or failed. */
@@ -265,7 +331,17 @@ export class Outbox {
 
   /** Marks the outbox failed, dropping whatever is queued; the owner is told once. */
   fail(reason: OutboxFailure): void {
-    if (this.#failed) return;
+    if (this.#stop()) this.#owner.outboxFailed(reason);
+  }
+
+  /** The connection is closing: what is queued is dropped, and later lines too. */
+  close(): void {
+    this.#stop();
+  }
+
+  /** Drops what is queued and takes no more lines; false when that was done already. */
+  #stop(): boolean {
+    if (this.#failed) return false;
     this.#failed = true;
     // Fan-outs waiting on this reader are over for it: their latency includes the cut-off.
     for (const w of this.#watchers) w.written();
@@ -276,7 +352,7 @@ export class Outbox {
     this.#held = null;
     this.#queuedBytes = 0;
     this.#wakeIdle();
-    this.#owner.outboxFailed(reason);
+    return true;
   }
 
   #wakeIdle(): void {

@@ -13,7 +13,7 @@ import type { WebSocket } from "ws";
 import type { CloseReason } from "../errors.ts";
 import type { Events } from "../events.ts";
 import type { Conn, Handler } from "./conn_table.ts";
-import { OutboxConn } from "./outbox_conn.ts";
+import { OutboxConn, SocketWriter } from "./outbox.ts";
 import { textFrame } from "../protocol/framing.ts";
 
 /** Options of {@link WsConn}. */
@@ -51,7 +51,6 @@ const decoder = new TextDecoder();
 export class WsConn extends OutboxConn implements Conn {
   readonly remote: string;
   readonly #ws: WebSocket;
-  readonly #socket: Duplex;
   readonly #options: WsConnOptions;
   lastReadAt = performance.now();
   busy = false;
@@ -68,23 +67,18 @@ export class WsConn extends OutboxConn implements Conn {
 
   /** `ws` is the open WebSocket over `socket`, both from the upgrade. */
   constructor(ws: WebSocket, socket: Duplex, remote: string, options: WsConnOptions) {
-    super(options.events, { maxBytes: options.maxQueueBytes, frame: textFrame });
+    // The outbox writes frames straight to the socket under the WebSocket.
+    super(new SocketWriter(socket), options.events, {
+      maxBytes: options.maxQueueBytes,
+      frame: textFrame,
+    });
     this.#ws = ws;
-    this.#socket = socket;
     this.remote = remote;
     this.#options = options;
     ws.on("message", (data, binary) => this.#received(data, binary));
     ws.on("pong", () => this.alive = true);
     ws.on("close", () => this.close("client_closed"));
     ws.on("error", () => this.close("read_error"));
-  }
-
-  /** The outbox's writes: frames, straight to the socket, resolved once it took them. */
-  write(bytes: Uint8Array): Promise<number> {
-    return new Promise((resolve, reject) => {
-      if (this.#closed || this.#socket.destroyed) return reject(new Error("closed"));
-      this.#socket.write(bytes, (err) => err ? reject(err) : resolve(bytes.length));
-    });
   }
 
   get reason(): CloseReason | undefined {
@@ -131,6 +125,8 @@ export class WsConn extends OutboxConn implements Conn {
     this.#wake?.();
     if (this.#closed) return;
     this.#closed = true;
+    // Nothing may follow the close frame.
+    this.outbox.close();
     const failed = reason === "slow_consumer" || reason === "write_error" ||
       reason === "read_error" || reason === "client_closed";
     try {
