@@ -21,6 +21,40 @@ import {
 import { TokenBucket, WindowCounter } from "./limits.ts";
 import type { Moderation } from "./moderation.ts";
 
+/**
+ * What a transport drives for each of its connections (the transport seam, docs/architecture.md,
+ * "Seams"): requests in, in order; a returned close reason ends the connection once what is
+ * queued (the last error) is written. The transports import it; the session knows no transport.
+ */
+export interface Handler {
+  /** One request (a line, or a frame); the next one is read only once this resolves. */
+  handleLine(text: string): Promise<CloseReason | undefined> | CloseReason | undefined;
+  /** A request over the size cap was discarded. */
+  tooLarge(maxBytes: number): CloseReason | undefined;
+  /** The peer sent `maxBytes` without ending a request. */
+  unterminated(maxBytes: number): CloseReason;
+  /** The peer sent a binary frame (WebSocket), which holds no request. */
+  binary(): CloseReason | undefined;
+  /** Logged in or posting as a guest: no identify timeout any more. */
+  readonly identified: boolean;
+  /** Said hello: subject to the idle timeout. */
+  readonly helloed: boolean;
+  /** Handled a valid request (one that parsed), whatever its answer. */
+  readonly understood: boolean;
+  /** A last error before the server closes the connection (timeouts). */
+  finalError(code: ErrorCode, text: Text): void;
+  /** The server is stopping: last words (if any) before the connection is closed. */
+  shutdown(): void;
+  /**
+   * Resolves once every request handled so far has its reply queued (an `ack` comes after its
+   * commit): a client that half-closes its side still gets every answer (docs/protocol.md,
+   * section 1).
+   */
+  settled(): Promise<void>;
+  /** The connection is gone. */
+  close(): void;
+}
+
 /** What the `hello` reply tells a client (docs/protocol.md §4.1). */
 export interface ServerInfo {
   version: string;
@@ -56,7 +90,7 @@ const ONE_MINUTE = 60_000;
  * are handled one at a time, in order; a client fault becomes an `error` reply here and nowhere
  * else.
  */
-export class Dispatcher {
+export class Dispatcher implements Handler {
   readonly #deps: DispatcherDeps;
   readonly #session: Session;
   readonly #bucket: TokenBucket;

@@ -7,43 +7,11 @@ import type { Outbox } from "./outbox.ts";
 import { encodeBytes } from "../protocol/framing.ts";
 import { errorReply } from "../protocol/replies.ts";
 import { type Lang, T, type Text } from "../protocol/texts.ts";
+import type { Handler } from "../session/dispatcher.ts";
 import type { ConnControl, Origin, SessionOutput } from "../session/session.ts";
 import type { Activity, Anonymous, AnonymousCap, ConnectionGate, Refusal } from "./gate.ts";
 
 const log = getLogger(["classcord", "tcp"]);
-
-/**
- * What handles a connection's traffic (a Dispatcher). A returned close reason ends the connection
- * once what is queued (the handler's last error) is written.
- */
-export interface Handler {
-  /** One request (a line, or a frame); the next one is read only once this resolves. */
-  handleLine(text: string): Promise<CloseReason | undefined> | CloseReason | undefined;
-  /** A request over the size cap was discarded. */
-  tooLarge(maxBytes: number): CloseReason | undefined;
-  /** The peer sent `maxBytes` without ending a request. */
-  unterminated(maxBytes: number): CloseReason;
-  /** The peer sent a binary frame (WebSocket), which holds no request. */
-  binary(): CloseReason | undefined;
-  /** Logged in or posting as a guest: no identify timeout any more. */
-  readonly identified: boolean;
-  /** Said hello: subject to the idle timeout. */
-  readonly helloed: boolean;
-  /** Handled a valid request (one that parsed), whatever its answer. */
-  readonly understood: boolean;
-  /** A last error before the server closes the connection (timeouts). */
-  finalError(code: ErrorCode, text: Text): void;
-  /** The server is stopping: last words (if any) before the connection is closed. */
-  shutdown(): void;
-  /**
-   * Resolves once every request handled so far has its reply queued (an `ack` comes after its
-   * commit): a client that half-closes its side still gets every answer (docs/protocol.md,
-   * section 1).
-   */
-  settled(): Promise<void>;
-  /** The connection is gone. */
-  close(): void;
-}
 
 /** A connection as every transport offers it: requests in, an outbox out. */
 export interface Conn {

@@ -5,7 +5,8 @@ import type { CloseReason } from "../errors.ts";
 import type { Events } from "../events.ts";
 import { decodeLine, LineSplitter } from "../protocol/framing.ts";
 import { T } from "../protocol/texts.ts";
-import type { Conn, Handler } from "./conn_table.ts";
+import type { Handler } from "../session/dispatcher.ts";
+import type { Conn } from "./conn_table.ts";
 import { OutboxConn } from "./outbox.ts";
 
 /**

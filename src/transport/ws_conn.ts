@@ -12,7 +12,8 @@ import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
 import type { CloseReason } from "../errors.ts";
 import type { Events } from "../events.ts";
-import type { Conn, Handler } from "./conn_table.ts";
+import type { Handler } from "../session/dispatcher.ts";
+import type { Conn } from "./conn_table.ts";
 import { OutboxConn, SocketWriter } from "./outbox.ts";
 import { textFrame } from "../protocol/framing.ts";
 
