@@ -1,7 +1,7 @@
 // The transport seam: every listener hands its connections here, whatever carries them. Caps,
 // one session per connection, timeouts swept by one timer, close reasons, events, shutdown.
 import { getLogger } from "@logtape/logtape";
-import type { CloseReason, ErrorCode } from "../errors.ts";
+import type { CloseReason } from "../errors.ts";
 import type { Events, Transport } from "../events.ts";
 import type { Outbox } from "./outbox.ts";
 import { encodeBytes } from "../protocol/framing.ts";
