@@ -47,6 +47,12 @@ export class LineSplitter {
     return this.#discarding ? this.#discarded : this.#size;
   }
 
+  /** The first `max` bytes of the unfinished line buffered (none while one is skipped). */
+  peek(max: number): Uint8Array {
+    const bytes = this.#join(new Uint8Array(0));
+    return bytes.length <= max ? bytes : bytes.subarray(0, max);
+  }
+
   /**
    * Feeds one chunk and returns the frames it completes. The chunk may be reused by the caller
    * afterwards: every buffered or returned byte is copied or returned before the next call.
@@ -128,6 +134,16 @@ export function decodeLine(bytes: Uint8Array): string {
     return utf8.decode(bytes);
   } catch {
     return cp1252.decode(bytes);
+  }
+}
+
+/** Whether {@link decodeLine} reads `bytes` as UTF-8 (else as Windows-1252). */
+export function isUtf8(bytes: Uint8Array): boolean {
+  try {
+    utf8.decode(bytes);
+    return true;
+  } catch {
+    return false;
   }
 }
 

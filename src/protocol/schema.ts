@@ -79,6 +79,9 @@ const exportTicket = z.object({
 
 const hello = z.object({ version: z.number().int().min(1).optional() });
 
+// The inspector (docs/protocol.md §11.8): one connection by its number, or the user's own.
+const inspect = z.object({ conn: z.number().int().min(1).optional() });
+
 // A user's private conversations (docs/protocol.md, section 11): a page's list, after a gap.
 export const CONVERSATIONS_MAX = 200;
 const conversations = z.object({
@@ -137,6 +140,9 @@ const SCHEMAS = {
   sessions: empty,
   stats: empty,
   export_ticket: exportTicket,
+  connections: empty,
+  inspect,
+  uninspect: inspect,
   announce,
   join: channelRef,
   leave: channelRef,
@@ -168,6 +174,9 @@ export type Request =
   | { type: "sessions"; id?: RequestId }
   | { type: "stats"; id?: RequestId }
   | { type: "export_ticket"; id?: RequestId } & z.infer<typeof exportTicket>
+  | { type: "connections"; id?: RequestId }
+  | { type: "inspect"; id?: RequestId } & z.infer<typeof inspect>
+  | { type: "uninspect"; id?: RequestId } & z.infer<typeof inspect>
   | { type: "mute" | "ban"; id?: RequestId } & z.infer<typeof sanction>
   | { type: "announce"; id?: RequestId } & z.infer<typeof announce>
   | { type: "history"; id?: RequestId } & z.infer<typeof history>;
@@ -232,6 +241,32 @@ export function parseRequest(envelope: Envelope): Request {
     if (envelope.type === "message") request.fields = envelope.fields;
   }
   return request as Request;
+}
+
+/** Every request type the server knows, lower case, synonyms included. */
+export const REQUEST_TYPES: readonly string[] = Object.keys(SCHEMAS);
+
+/** The first field of a known request that is missing or of the wrong kind (an inspector's hint). */
+export interface FieldIssue {
+  field: string;
+  problem: "missing" | "type" | "invalid";
+  /** The kind wanted, for a field of the wrong kind: "string", "number"... */
+  expected?: string;
+}
+
+/** The first field `envelope` gets wrong, or undefined (unknown type, or none wrong). */
+export function fieldIssue(envelope: Envelope): FieldIssue | undefined {
+  if (!Object.hasOwn(SCHEMAS, envelope.type)) return undefined;
+  const result = SCHEMAS[envelope.type as keyof typeof SCHEMAS].safeParse(envelope.fields);
+  if (result.success) return undefined;
+  const issue = result.error.issues[0];
+  const field = issue.path.map(String).join(".");
+  if (issue.code === "invalid_type") {
+    return envelope.fields[String(issue.path[0])] === undefined
+      ? { field, problem: "missing" }
+      : { field, problem: "type", expected: issue.expected };
+  }
+  return { field, problem: "invalid" };
 }
 
 /** The one place a zod failure becomes a sentence a student can act on. */

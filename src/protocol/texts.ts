@@ -43,7 +43,8 @@ export type AdminAction =
   | "bans"
   | "mutes"
   | "announce"
-  | "console";
+  | "console"
+  | "inspect";
 
 const ACTIONS: Record<AdminAction, Text> = {
   unmute: { en: "lift a mute", fr: "rendre la parole" },
@@ -55,6 +56,10 @@ const ACTIONS: Record<AdminAction, Text> = {
   bans: { en: "list bans", fr: "voir les bannissements" },
   console: { en: "use the teacher console", fr: "utiliser la console enseignant" },
   announce: { en: "announce", fr: "faire une annonce" },
+  inspect: {
+    en: "inspect another account's connection",
+    fr: "inspecter la connexion d'un autre compte",
+  },
 };
 
 /**
@@ -222,6 +227,20 @@ export const T = {
   privateHistoryNeedsAccount: (): Text => ({
     en: "Private history needs an account: log in first",
     fr: "L'historique privé demande un compte : connectez-vous d'abord",
+  }),
+
+  // The inspector (session/inspection.ts)
+  inspectWebOnly: (): Text => ({
+    en: "The inspector is part of the web app: say hello over WebSocket first",
+    fr: "L'inspecteur fait partie de l'application web : dites hello par WebSocket d'abord",
+  }),
+  inspectNeedsAccount: (): Text => ({
+    en: "The inspector shows your own connections: log in to your account first",
+    fr: "L'inspecteur montre vos propres connexions : connectez-vous à votre compte d'abord",
+  }),
+  unknownConnection: (conn: number): Text => ({
+    en: `No connection ${conn} on this server`,
+    fr: `Pas de connexion ${conn} sur ce serveur`,
   }),
 
   // Moderation (session/moderation.ts)

@@ -4,7 +4,17 @@ import type { Limits } from "../config.ts";
 import { type CloseReason, type ErrorCode, ProtocolError } from "../errors.ts";
 import type { Events, LimitName } from "../events.ts";
 import { helloReply, pongReply } from "../protocol/replies.ts";
-import { parseRequest, readEnvelope, type Request, type RequestId } from "../protocol/schema.ts";
+import { isUtf8 } from "../protocol/framing.ts";
+import { closestType, type Hint, jsonErrorPosition } from "../protocol/hints.ts";
+import {
+  type Envelope,
+  fieldIssue,
+  parseRequest,
+  readEnvelope,
+  type Request,
+  REQUEST_TYPES,
+  type RequestId,
+} from "../protocol/schema.ts";
 import { T, type Text } from "../protocol/texts.ts";
 import type { Accounts } from "./account.ts";
 import type { Chat } from "./chat.ts";
@@ -19,6 +29,7 @@ import {
   type SessionState,
 } from "./session.ts";
 import { TokenBucket, WindowCounter } from "./limits.ts";
+import type { Reading, Recorder } from "./inspection.ts";
 import type { Moderation } from "./moderation.ts";
 
 /**
@@ -27,8 +38,18 @@ import type { Moderation } from "./moderation.ts";
  * queued (the last error) is written. The transports import it; the session knows no transport.
  */
 export interface Handler {
-  /** One request (a line, or a frame); the next one is read only once this resolves. */
-  handleLine(text: string): Promise<CloseReason | undefined> | CloseReason | undefined;
+  /**
+   * One request (a line, or a frame); the next one is read only once this resolves. `bytes`, the
+   * line as read, when the transport decoded it (valid only until this returns).
+   */
+  handleLine(
+    text: string,
+    bytes?: Uint8Array,
+  ): Promise<CloseReason | undefined> | CloseReason | undefined;
+  /** Whether the connection's lines are being recorded for an inspector (docs/protocol.md §11.8). */
+  readonly recording: boolean;
+  /** Bytes of a line not ended yet (`total` of them so far): shown to an inspector, if recording. */
+  pending(bytes: Uint8Array, total: number): void;
   /** A request over the size cap was discarded. */
   tooLarge(maxBytes: number): CloseReason | undefined;
   /** The peer sent `maxBytes` without ending a request. */
@@ -142,25 +163,69 @@ export class Dispatcher implements Handler {
    * Handles one decoded line; never throws. Resolves with a close reason when the connection
    * must now be closed (its last line, an error, is already queued).
    */
-  async handleLine(text: string): Promise<CloseReason | undefined> {
+  async handleLine(text: string, bytes?: Uint8Array): Promise<CloseReason | undefined> {
     const session = this.#session;
     if (session.state === "closed" || text.trim() === "") return;
     const receivedAt = performance.now();
+    session.health.lines++;
+    // Recorded before any reply to it: while inspected, or in the buffer before the login.
+    let recorder: Recorder | undefined = session.recorder ??
+      (session.state === "anonymous" ? this.#deps.inspection?.early(session) : undefined);
+    let envelope: Envelope | undefined;
     let id: RequestId | undefined;
     try {
-      const envelope = readEnvelope(text);
+      envelope = readEnvelope(text);
       id = envelope.id;
       const req = parseRequest(envelope);
       this.#understood = true;
-      if (!UNCOUNTED.has(req.type) && !this.#bucket.take()) return this.#rateLimited(req.id);
+      const limited = !UNCOUNTED.has(req.type) && !this.#bucket.take();
+      if (recorder) {
+        recorder.in(text, readingOf(req, bytes, limited));
+        recorder = undefined;
+      }
+      if (limited) return this.#rateLimited(req.id);
       await this.#dispatch(req, receivedAt);
     } catch (err) {
+      if (err instanceof ProtocolError) {
+        if (err.code === "bad_json") session.health.badJson++;
+        if (err.code === "unknown_type") session.health.unknownTypes++;
+      }
+      recorder?.in(text, this.#misread(err, text, envelope, bytes));
       session.failed(err, id);
       if (err instanceof ProtocolError && BAD_INPUT.has(err.code) && this.#bad.add()) {
         session.error("bad_request", T.badLinesClosing());
         return "bad_input";
       }
     }
+  }
+
+  /** Whether the connection's lines are recorded for an inspector. */
+  get recording(): boolean {
+    return this.#session.recorder !== undefined;
+  }
+
+  /** A line not ended yet: an inspector sees what came so far, and that the server waits. */
+  pending(bytes: Uint8Array, total: number): void {
+    this.#session.recorder?.pending(bytes, total);
+  }
+
+  /** The server's reading of a line it could not parse: the error, and a hint where one helps. */
+  #misread(err: unknown, text: string, envelope?: Envelope, bytes?: Uint8Array): Reading {
+    if (!(err instanceof ProtocolError)) return {};
+    const reading: Reading = { error: { code: err.code, text: err.text[this.#deps.lang] } };
+    let hint: Hint | undefined;
+    if (bytes && !isUtf8(bytes)) hint = { kind: "encoding" };
+    else if (err.code === "bad_json") {
+      hint = { kind: "bad_json", position: jsonErrorPosition(text) };
+    } else if (err.code === "unknown_type" && envelope) {
+      const { type } = envelope;
+      hint = { kind: "unknown_type", type, suggestion: closestType(type, REQUEST_TYPES) };
+    } else if (envelope) {
+      const issue = fieldIssue(envelope);
+      if (issue) hint = { kind: "field", ...issue };
+    }
+    if (hint) reading.hint = hint;
+    return reading;
   }
 
   #dispatch(req: Request, receivedAt: number): Promise<void> | void {
@@ -217,6 +282,12 @@ export class Dispatcher implements Handler {
         return console.stats(session, req);
       case "export_ticket":
         return console.exportTicket(session, req);
+      case "connections":
+        return console.connections(session, req);
+      case "inspect":
+        return console.inspect(session, req);
+      case "uninspect":
+        return console.uninspect(session, req);
       case "hello":
         session.helloed = true;
         return session.reply(helloReply(info, req.id));
@@ -240,6 +311,8 @@ export class Dispatcher implements Handler {
    * close the connection.
    */
   tooLarge(maxBytes: number): CloseReason | undefined {
+    this.#session.health.lines++;
+    this.#session.recorder?.in("", { limit: "line_size" });
     this.#limit("line_size", "too_large", T.lineTooLong(maxBytes));
     if (this.#oversized.add()) {
       this.#session.error("too_large", T.oversizedClosing());
@@ -255,6 +328,9 @@ export class Dispatcher implements Handler {
 
   /** A binary WebSocket frame: `bad_request`, counted as a bad line. */
   binary(): CloseReason | undefined {
+    this.#session.health.lines++;
+    const text = T.binaryFrame()[this.#deps.lang];
+    this.#session.recorder?.in("", { error: { code: "bad_request", text } });
     this.#session.error("bad_request", T.binaryFrame());
     if (this.#bad.add()) {
       this.#session.error("bad_request", T.badLinesClosing());
@@ -299,4 +375,18 @@ export class Dispatcher implements Handler {
     this.#deps.events.emit({ type: "limit", limit });
     this.#session.error(code, text, id, extra);
   }
+}
+
+// A login or registration typed as a chat line (docs/protocol.md §3.13).
+const TYPED_COMMAND = /^\s*\/(login|register)\s/i;
+
+/** The server's reading of a request it parsed: its type, the limit it hit, a hint. */
+function readingOf(req: Request, bytes: Uint8Array | undefined, limited: boolean): Reading {
+  const reading: Reading = { request: req.type };
+  if (limited) reading.limit = "message_rate";
+  if (bytes && !isUtf8(bytes)) reading.hint = { kind: "encoding" };
+  else if (req.type === "message" && TYPED_COMMAND.test(String(req.fields.content))) {
+    reading.hint = { kind: "command_as_chat" };
+  }
+  return reading;
 }

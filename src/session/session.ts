@@ -4,7 +4,7 @@ import { getLogger } from "@logtape/logtape";
 import { nameKey } from "../auth/names.ts";
 import type { Clock } from "../clock.ts";
 import { type CloseReason, type ErrorCode, ProtocolError } from "../errors.ts";
-import type { Events, Transport } from "../events.ts";
+import type { Events, Transport, WriteWatcher } from "../events.ts";
 import type { Bus, Member, Output } from "../hub/bus.ts";
 import { encodeBytes } from "../protocol/framing.ts";
 import { errorReply, statusEvent } from "../protocol/replies.ts";
@@ -12,6 +12,7 @@ import type { RequestId } from "../protocol/schema.ts";
 import { type Lang, T, type Text } from "../protocol/texts.ts";
 import type { Account } from "../store/store.ts";
 import type { GuestNames } from "./guest_names.ts";
+import { type Inspection, ProtocolHealth, type Recorder } from "./inspection.ts";
 
 const log = getLogger(["classcord", "session"]);
 
@@ -84,6 +85,8 @@ export interface SessionDeps {
   lang: Lang;
   /** The guest names held, given back here when a guest leaves. */
   guestNames: GuestNames;
+  /** The server's connections for the inspector (docs/protocol.md §11.8); none in some tests. */
+  inspection?: Inspection;
 }
 
 /**
@@ -91,8 +94,19 @@ export interface SessionDeps {
  * lines on its output directly.
  */
 export class Session implements Member {
-  readonly out: SessionOutput;
+  /** Where its lines go: the connection's output, recorded while someone inspects it. */
+  out: SessionOutput;
+  /** The connection's output itself. */
+  readonly rawOut: SessionOutput;
   readonly origin: Origin;
+  /** Its number on this server, for the inspector; 0 without one. */
+  readonly connId: number;
+  /** Ms since the epoch when the connection opened. */
+  readonly openedAt: number;
+  /** What it sent and what it was answered, counted for the teacher console. */
+  readonly health = new ProtocolHealth();
+  /** Records its lines while it is inspected, or before it logs in. */
+  recorder: Recorder | undefined;
   state: SessionState = "anonymous";
   /** Whether it said hello and so receives extension messages (docs/protocol.md §4.1). */
   helloed = false;
@@ -109,9 +123,17 @@ export class Session implements Member {
 
   constructor(deps: SessionDeps, out: SessionOutput, origin: Origin, conn: ConnControl) {
     this.#deps = deps;
-    this.out = out;
+    this.out = this.rawOut = out;
     this.origin = origin;
     this.#conn = conn;
+    this.openedAt = deps.clock.now();
+    this.connId = deps.inspection?.add(this) ?? 0;
+  }
+
+  /** Records every line written from now on to `recorder`, or stops recording. */
+  record(recorder: Recorder | undefined): void {
+    this.recorder = recorder;
+    this.out = recorder ? new RecordedOutput(this.rawOut, recorder) : this.rawOut;
   }
 
   get transport(): Transport {
@@ -137,6 +159,7 @@ export class Session implements Member {
     this.since = clock.now();
     events.emit({ type: "session_started", kind });
     if (bus.join(this, { guest: kind === "guest", now: clock.now() })) this.#announce("online");
+    this.#deps.inspection?.identified(this);
     log.info(kind === "guest" ? "Guest {user} from {remote}" : "Logged in {user} from {remote}", {
       user: name,
       remote: this.origin.address,
@@ -190,8 +213,10 @@ export class Session implements Member {
     id?: RequestId,
     extra?: Readonly<Record<string, unknown>>,
   ): Record<string, unknown> {
-    this.#deps.events.emit({ type: "error", code });
-    return errorReply(code, text[this.#deps.lang], { id, extra });
+    const { events, lang, clock } = this.#deps;
+    events.emit({ type: "error", code });
+    this.health.answered(code, text[lang], clock.now());
+    return errorReply(code, text[lang], { id, extra });
   }
 
   /** Answers a failed request with {@link errorFor}. */
@@ -269,10 +294,11 @@ export class Session implements Member {
     this.#conn.close("kicked");
   }
 
-  /** Ends the session: its name leaves the bus. */
+  /** Ends the session: its name leaves the bus, and its inspectors are told. */
   close(): void {
     this.leave();
     this.state = "closed";
+    this.#deps.inspection?.closed(this);
   }
 
   /**
@@ -307,5 +333,42 @@ export class Session implements Member {
     await inbox.clear().catch((error) =>
       log.error("Cannot clear the inbox of {user}: {error}", { user: this.name, error })
     );
+  }
+}
+
+/**
+ * A session's output while it is inspected: each line is recorded as it is sent, and lines held
+ * during a login once they are released, in the order the client gets them.
+ */
+class RecordedOutput implements SessionOutput {
+  readonly #inner: SessionOutput;
+  readonly #recorder: Recorder;
+  #held: Uint8Array[] | undefined;
+
+  constructor(inner: SessionOutput, recorder: Recorder) {
+    this.#inner = inner;
+    this.#recorder = recorder;
+  }
+
+  send(line: Uint8Array, watcher?: WriteWatcher): void {
+    if (this.#held) this.#held.push(line);
+    else this.#recorder.out(line);
+    this.#inner.send(line, watcher);
+  }
+
+  pass(line: Uint8Array): void {
+    this.#recorder.out(line);
+    this.#inner.pass(line);
+  }
+
+  hold(): void {
+    this.#held ??= [];
+    this.#inner.hold();
+  }
+
+  release(...first: Uint8Array[]): void {
+    for (const line of [...first, ...this.#held ?? []]) this.#recorder.out(line);
+    this.#held = undefined;
+    this.#inner.release(...first);
   }
 }

@@ -9,6 +9,7 @@ import { Chat } from "./chat.ts";
 import { Console, type Stats } from "./console.ts";
 import type { DispatcherDeps } from "./dispatcher.ts";
 import { ExportTickets } from "./export_tickets.ts";
+import { Inspection } from "./inspection.ts";
 import type { GuestNames } from "./guest_names.ts";
 import { Moderation, type MuteTable } from "./moderation.ts";
 
@@ -75,8 +76,9 @@ export function sessionDeps(
   });
   const tickets = new ExportTickets(clock);
   const stats = parts.stats ?? noStats(clock.now());
-  const console = new Console({ bus, moderation, tickets, stats });
-  return { ...parts, bus, moderation, accounts, chat, console, tickets };
+  const inspection = new Inspection(() => clock.now());
+  const console = new Console({ bus, moderation, tickets, inspection, stats });
+  return { ...parts, bus, moderation, accounts, chat, console, tickets, inspection };
 }
 
 /** Counters that stay at zero: a session world without metrics (tests). */

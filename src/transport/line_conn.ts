@@ -63,6 +63,8 @@ const HALF_CLOSED_MS = 5000;
 // reads into a small one (64 KiB made it ~130 KiB a connection); a read that fills it means more
 // is waiting, and the rest of the burst is read into a large one, dropped once the burst is over.
 const SMALL_READ_BYTES = 512;
+// What an inspector is shown of a line that has not ended yet.
+const PEEK_BYTES = 512;
 const LARGE_READ_BYTES = 16 * 1024;
 /** A connection speaking JSON lines: framing and decoding in, a bounded outbox out. */
 export class LineConn extends OutboxConn implements Conn {
@@ -151,13 +153,16 @@ export class LineConn extends OutboxConn implements Conn {
         if (this.#reason !== undefined) break;
         this.busy = true;
         verdict = frame.kind === "line"
-          ? await handler.handleLine(decodeLine(frame.bytes))
+          ? await handler.handleLine(decodeLine(frame.bytes), frame.bytes)
           : handler.tooLarge(this.#maxLineBytes);
         this.busy = false;
         if (verdict) break;
       }
       if (!verdict && splitter.unterminatedBytes > this.#maxUnterminated) {
         verdict = handler.unterminated(this.#maxUnterminated);
+      } else if (!verdict && splitter.bufferedBytes > 0 && handler.recording) {
+        // An inspector sees a line waiting for its end (docs/protocol.md §11.8).
+        handler.pending(splitter.peek(PEEK_BYTES), splitter.bufferedBytes);
       }
       if (verdict) await this.end(verdict, FINAL_LINE_MS);
     }
