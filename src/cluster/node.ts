@@ -1,12 +1,13 @@
 // One node of a cluster, put together: the NATS link, the store over the shared buckets and the
-// local read model, the stream log (and its feed, which fills the read model), the bus,
-// presence, guest names, shared mutes and login outcomes. Started before the listeners open: by then the history has caught up with the
+// local read model, the stream log and the feed that fills the read model and hands it what it
+// read, the bus, presence, guest names, shared mutes and login outcomes. Started before the listeners open: by then the history has caught up with the
 // stream and the peers' presence is known, so no replayed message meets a session.
 import { getLogger } from "@logtape/logtape";
 import type { Backend } from "../backend.ts";
 import type { Events } from "../events.ts";
 import type { KvStore } from "../store/kv_store.ts";
 import { ClusterBus } from "./bus.ts";
+import { Feed } from "./feed.ts";
 import { ClusterGuestNames } from "./guest_names.ts";
 import { ClusterLink } from "./link.ts";
 import { ClusterPresence, PRESENCE_TIMING, type PresenceTiming } from "./presence.ts";
@@ -38,6 +39,7 @@ export class ClusterNode implements Backend {
     readonly mutes: SharedMutes,
     readonly logins: SharedLogins,
     readonly log: StreamLog,
+    readonly feed: Feed,
     readonly presence: ClusterPresence,
     readonly cursors: InboxCursors,
     readonly guestNames: ClusterGuestNames,
@@ -76,8 +78,6 @@ export class ClusterNode implements Backend {
         link,
         node: o.node,
         boot,
-        local: o.local,
-        events: o.events,
         cursors,
         disconnect: (record) => late.bus?.disconnected(record),
       });
@@ -102,7 +102,7 @@ export class ClusterNode implements Backend {
         },
         timing: o.timing,
       });
-      const { feed } = messages;
+      const feed = new Feed(link, o.local, messages, o.events);
       started.push(feed);
       await feed.start();
       // After the catch-up, which may have emptied the store: the tools must see a node's copy.
@@ -131,6 +131,7 @@ export class ClusterNode implements Backend {
         mutes,
         logins,
         messages,
+        feed,
         presence,
         cursors,
         guestNames,
@@ -166,7 +167,7 @@ export class ClusterNode implements Backend {
     await this.presence.stop();
     this.mutes.stop();
     await this.logins.stop();
-    await this.log.feed.stop();
+    await this.feed.stop();
     await this.cursors.flush();
     this.cursors.close(); // a flush that failed set its timer again
     await this.link.close();
