@@ -64,14 +64,30 @@ export class ClusterNode implements Backend {
       const cursors = new InboxCursors(link.cursors);
       started.push({ stop: () => cursors.close() });
       const store = new ClusterStore(o.local, link, cursors);
-      // The bus and the presence refer to each other: the bus's callbacks read it once set.
-      const late: { presence?: ClusterPresence; bus?: ClusterBus } = {};
+      // The bus tells the presence of this node's changes; the presence asks the bus for this
+      // node's snapshot and tells it of the others' changes, only once started (the bus is
+      // made by then). The stream log hands the bus the disconnections read back.
+      const late: { bus?: ClusterBus } = {};
+      const presence: ClusterPresence = new ClusterPresence({
+        kv: link.presence,
+        node: o.node,
+        boot,
+        snapshot: () => late.bus!.snapshot(boot),
+        changed: (before) => {
+          late.bus!.peersChanged(before);
+          // A peer gone (stopped, or buried): the names its guests held are free again.
+          for (const node of before.keys()) {
+            if (!presence.peers.has(node)) return void guestNames.sweep();
+          }
+        },
+        timing: o.timing,
+      });
       const guestNames = new ClusterGuestNames({
         kv: link.guests,
         jsm: link.jsm,
         node: o.node,
         boot,
-        peers: () => late.presence?.peers ?? new Map(),
+        peers: () => presence.peers,
         graceMs: (o.timing ?? PRESENCE_TIMING).deadMs,
       });
       const messages = new StreamLog({
@@ -85,22 +101,7 @@ export class ClusterNode implements Backend {
         node: o.node,
         events: o.events,
         log: messages,
-        presenceChanged: () => late.presence?.changed(),
-        peers: () => late.presence?.peers ?? new Map(),
-      });
-      const presence = late.presence = new ClusterPresence({
-        kv: link.presence,
-        node: o.node,
-        boot,
-        snapshot: () => bus.snapshot(boot),
-        changed: (before) => {
-          bus.peersChanged(before);
-          // A peer gone (stopped, or buried): the names its guests held are free again.
-          for (const node of before.keys()) {
-            if (!presence.peers.has(node)) return void guestNames.sweep();
-          }
-        },
-        timing: o.timing,
+        presence,
       });
       const feed = new Feed(link, o.local, messages, o.events);
       started.push(feed);
