@@ -1,10 +1,12 @@
 // One node of a cluster, put together: the NATS link, the store over the shared buckets and the
 // local read model, the stream log and the feed that fills the read model and hands it what it
-// read, the bus, presence, guest names, shared mutes and login outcomes. Started before the listeners open: by then the history has caught up with the
-// stream and the peers' presence is known, so no replayed message meets a session.
+// read, the bus, presence, guest names, shared mutes and login outcomes. Started before the
+// listeners open: by then the history has caught up with the stream and the peers' presence is
+// known, so no replayed message meets a session.
 import { getLogger } from "@logtape/logtape";
 import type { Backend } from "../backend.ts";
 import type { Events } from "../events.ts";
+import type { MuteTable } from "../session/moderation.ts";
 import type { KvStore } from "../store/kv_store.ts";
 import { ClusterBus } from "./bus.ts";
 import { Feed } from "./feed.ts";
@@ -36,7 +38,7 @@ export class ClusterNode implements Backend {
     readonly link: ClusterLink,
     readonly store: ClusterStore,
     readonly bus: ClusterBus,
-    readonly mutes: SharedMutes,
+    readonly sharedMutes: SharedMutes,
     readonly logins: SharedLogins,
     readonly log: StreamLog,
     readonly feed: Feed,
@@ -144,6 +146,11 @@ export class ClusterNode implements Backend {
     }
   }
 
+  /** The mutes as this node's moderation reads them: in memory, kept in step with the others. */
+  get mutes(): MuteTable {
+    return this.sharedMutes.table;
+  }
+
   /**
    * Resolves once this node's messages posted before the call are acknowledged, so in its
    * history, or given up (at most 2 s): a session reads its own writes.
@@ -166,7 +173,7 @@ export class ClusterNode implements Backend {
   async stop(): Promise<void> {
     await this.guestNames.stop();
     await this.presence.stop();
-    this.mutes.stop();
+    this.sharedMutes.stop();
     await this.logins.stop();
     await this.feed.stop();
     await this.cursors.flush();
