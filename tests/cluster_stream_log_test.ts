@@ -1,6 +1,7 @@
 // The MessageLog contract (tests/helpers/message_log_contract.ts) on a cluster node's log:
 // StreamLog over a real 3-server NATS JetStream cluster on loopback (Debian's nats-server), its
 // read model a Deno KV store in memory.
+import { Feed } from "../src/cluster/feed.ts";
 import { ClusterLink, MESSAGES } from "../src/cluster/link.ts";
 import { InboxCursors } from "../src/cluster/store.ts";
 import { StreamLog } from "../src/cluster/stream_log.ts";
@@ -28,12 +29,12 @@ Deno.test(
         link,
         node: "contract",
         boot: crypto.randomUUID().slice(0, 8),
-        local,
-        events: NO_EVENTS,
         cursors,
         disconnect() {},
       });
-      await log.feed.start();
+      // The node's feed reads the stream back into the read model and hands it to the log.
+      const feed = new Feed(link, local, log, NO_EVENTS);
+      await feed.start();
       return {
         log,
         async read(channel, seq) {
@@ -45,7 +46,7 @@ Deno.test(
           await link.jsm.streams.delete(MESSAGES);
         },
         async close() {
-          await log.feed.stop();
+          await feed.stop();
           await cursors.flush();
           cursors.close();
           // The message stream is made again by the next case's link: a purged one keeps its

@@ -12,7 +12,7 @@ import { type Channel, DEFAULT, parseChannel } from "../protocol/channel.ts";
 import { encodeBytes } from "../protocol/framing.ts";
 import { statusEvent } from "../protocol/replies.ts";
 import type { Text } from "../protocol/texts.ts";
-import type { NodeSnapshot, UserSnapshot } from "./presence.ts";
+import type { ClusterPresence, NodeSnapshot, UserSnapshot } from "./presence.ts";
 import type { DisconnectRecord } from "./records.ts";
 import type { StreamLog } from "./stream_log.ts";
 
@@ -24,10 +24,11 @@ export interface ClusterBusOptions {
   events: Events;
   /** Where this node's hub hands its chat messages (and this bus its disconnections). */
   log: StreamLog;
-  /** Tells the presence this node's sessions changed. */
-  presenceChanged(): void;
-  /** The other nodes' presence snapshots. */
-  peers(): ReadonlyMap<string, NodeSnapshot>;
+  /**
+   * This node's presence: told when this node's sessions or channels changed (it puts them
+   * soon), and holding the other nodes' snapshots.
+   */
+  presence: Pick<ClusterPresence, "changed" | "peers">;
 }
 
 /** {@link Bus} of a cluster node. */
@@ -42,20 +43,20 @@ export class ClusterBus implements Bus {
 
   join(member: Member, info: { guest: boolean; now: number }): boolean {
     const first = this.#local.join(member, info);
-    this.#o.presenceChanged();
+    this.#o.presence.changed();
     // Online once, whichever nodes the name has sessions on.
     return first && !this.#remoteUser(member.key);
   }
 
   leave(member: Member): boolean {
     const last = this.#local.leave(member);
-    this.#o.presenceChanged();
+    this.#o.presence.changed();
     return last && !this.#remoteUser(member.key);
   }
 
   setState(key: string, state: string): void {
     this.#local.setState(key, state);
-    this.#o.presenceChanged();
+    this.#o.presence.changed();
   }
 
   isOnline(key: string): boolean {
@@ -69,7 +70,7 @@ export class ClusterBus implements Bus {
   presence(): Presence[] {
     const merged = new Map<string, Presence>();
     for (const p of this.#local.presence()) merged.set(nameKey(p.name), p);
-    for (const snap of this.#o.peers().values()) {
+    for (const snap of this.#o.presence.peers.values()) {
       for (const [key, u] of Object.entries(snap.users)) {
         const known = merged.get(key);
         if (!known) {
@@ -82,7 +83,7 @@ export class ClusterBus implements Bus {
 
   sessions(): SessionInfo[] {
     const out = this.#local.sessions();
-    for (const snap of this.#o.peers().values()) {
+    for (const snap of this.#o.presence.peers.values()) {
       for (const u of Object.values(snap.users)) {
         for (const s of u.sessions) {
           out.push({ user: u.name, guest: u.guest, state: u.state, ...s });
@@ -94,12 +95,12 @@ export class ClusterBus implements Bus {
 
   joinChannel(member: Member, channel: Channel): void {
     // The others hear of a session that joined, not of one that posts where it already is.
-    if (this.#local.joinChannel(member, channel)) this.#o.presenceChanged();
+    if (this.#local.joinChannel(member, channel)) this.#o.presence.changed();
   }
 
   leaveChannel(member: Member, key: string): void {
     this.#local.leaveChannel(member, key);
-    this.#o.presenceChanged();
+    this.#o.presence.changed();
   }
 
   channels(): { name: string; members: number }[] {
@@ -162,7 +163,7 @@ export class ClusterBus implements Bus {
    */
   peersChanged(before: ReadonlyMap<string, NodeSnapshot>): void {
     const was = users(before);
-    const now = users(this.#o.peers());
+    const now = users(this.#o.presence.peers);
     for (const key of new Set([...was.keys(), ...now.keys()])) {
       const a = was.get(key);
       const b = now.get(key);
@@ -210,7 +211,7 @@ export class ClusterBus implements Bus {
   }
 
   #remoteUser(key: string): UserSnapshot | undefined {
-    for (const snap of this.#o.peers().values()) {
+    for (const snap of this.#o.presence.peers.values()) {
       const u = snap.users[key];
       if (u) return u;
     }
@@ -222,7 +223,7 @@ export class ClusterBus implements Bus {
     const rooms = new Map<string, { name: string; keys: Set<string> }>();
     const nodes = [
       this.#localChannels(),
-      ...Array.from(this.#o.peers().values(), (p) => p.channels),
+      ...Array.from(this.#o.presence.peers.values(), (p) => p.channels),
     ];
     for (const channels of nodes) {
       for (const [key, c] of Object.entries(channels)) {

@@ -38,8 +38,7 @@ Deno.test("ClusterBus tells the presence of a channel joined, not of each messag
     node: "n1",
     events: NO_EVENTS,
     log: fakeLog(),
-    presenceChanged: () => void changes++,
-    peers: () => new Map(),
+    presence: { changed: () => void changes++, peers: new Map() },
   });
   const alice = member("alice");
   bus.join(alice, { guest: false, now: 0 });

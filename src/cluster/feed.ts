@@ -4,8 +4,9 @@
 // restarted node goes on from where it stood. A recreated stream (another epoch) or an empty
 // store means reading it all again. Records the stream no longer holds (its age limit, a purge)
 // are passed over with a warning counting them, never waited for (docs/cluster.md §4.5). What a
-// record becomes (its line, its fan-out) is the handler's: the feed only reads, stores and keeps
-// the order.
+// record becomes (its line, its fan-out, the sender's ack) is the stream log's
+// (cluster/stream_log.ts), to which the feed hands each record: the feed only reads, stores and
+// keeps the order, and calls go one way, from the feed down to the log.
 import { getLogger } from "@logtape/logtape";
 import type { JsMsg } from "@nats-io/jetstream";
 import type { Events } from "../events.ts";
@@ -17,7 +18,7 @@ import { type DisconnectRecord, type MessageRecord, parseRecord } from "./record
 
 const log = getLogger(["classcord", "cluster"]);
 
-/** What the feed does with the records it reads, in stream order. */
+/** Where the feed hands the records it reads, in stream order: the node's stream log. */
 export interface FeedHandler {
   /**
    * A message record read: its read-model entry, and what to run once that entry is stored
@@ -25,7 +26,9 @@ export interface FeedHandler {
    */
   message(seq: number, record: MessageRecord): { item: Append; stored(): void };
   /** A control record read, once everything before it is stored. */
-  control(seq: number, record: DisconnectRecord): void;
+  control(record: DisconnectRecord): void;
+  /** Everything up to `seq` is stored in the read model and handed on (after each commit). */
+  applied(seq: number): void;
 }
 
 /** One record read, waiting for its batch's commit. */
@@ -217,7 +220,7 @@ export class Feed {
     const record = parseRecord(m.data);
     const entry = record?.kind === "msg" ? this.#entry(seq, record) : undefined;
     if (record?.kind === "disconnect") {
-      this.#pending.push({ seq, after: () => this.#handler.control(seq, record) });
+      this.#pending.push({ seq, after: () => this.#handler.control(record) });
     } else if (!record || !entry) {
       log.warning("Stream record {seq} is not one this node knows: skipped", { seq });
       this.#pending.push({ seq });
@@ -291,6 +294,7 @@ export class Feed {
           log.error("Fan-out of {seq} failed: {error}", { seq, error });
         }
       }
+      this.#handler.applied(this.#applied);
       const ready = this.#waiters.filter((w) => w.seq <= this.#applied);
       this.#waiters = this.#waiters.filter((w) => w.seq > this.#applied);
       for (const w of ready) w.resolve();

@@ -1,12 +1,15 @@
 // One node of a cluster, put together: the NATS link, the store over the shared buckets and the
-// local read model, the stream log (and its feed, which fills the read model), the bus,
-// presence, guest names, shared mutes and login outcomes. Started before the listeners open: by then the history has caught up with the
-// stream and the peers' presence is known, so no replayed message meets a session.
+// local read model, the stream log and the feed that fills the read model and hands it what it
+// read, the bus, presence, guest names, shared mutes and login outcomes. Started before the
+// listeners open: by then the history has caught up with the stream and the peers' presence is
+// known, so no replayed message meets a session.
 import { getLogger } from "@logtape/logtape";
 import type { Backend } from "../backend.ts";
 import type { Events } from "../events.ts";
+import type { MuteTable } from "../session/moderation.ts";
 import type { KvStore } from "../store/kv_store.ts";
 import { ClusterBus } from "./bus.ts";
+import { Feed } from "./feed.ts";
 import { ClusterGuestNames } from "./guest_names.ts";
 import { ClusterLink } from "./link.ts";
 import { ClusterPresence, PRESENCE_TIMING, type PresenceTiming } from "./presence.ts";
@@ -35,9 +38,10 @@ export class ClusterNode implements Backend {
     readonly link: ClusterLink,
     readonly store: ClusterStore,
     readonly bus: ClusterBus,
-    readonly mutes: SharedMutes,
+    readonly sharedMutes: SharedMutes,
     readonly logins: SharedLogins,
     readonly log: StreamLog,
+    readonly feed: Feed,
     readonly presence: ClusterPresence,
     readonly cursors: InboxCursors,
     readonly guestNames: ClusterGuestNames,
@@ -62,39 +66,17 @@ export class ClusterNode implements Backend {
       const cursors = new InboxCursors(link.cursors);
       started.push({ stop: () => cursors.close() });
       const store = new ClusterStore(o.local, link, cursors);
-      // The bus and the presence refer to each other: the bus's callbacks read it once set.
-      const late: { presence?: ClusterPresence; bus?: ClusterBus } = {};
-      const guestNames = new ClusterGuestNames({
-        kv: link.guests,
-        jsm: link.jsm,
-        node: o.node,
-        boot,
-        peers: () => late.presence?.peers ?? new Map(),
-        graceMs: (o.timing ?? PRESENCE_TIMING).deadMs,
-      });
-      const messages = new StreamLog({
-        link,
-        node: o.node,
-        boot,
-        local: o.local,
-        events: o.events,
-        cursors,
-        disconnect: (record) => late.bus?.disconnected(record),
-      });
-      const bus = late.bus = new ClusterBus({
-        node: o.node,
-        events: o.events,
-        log: messages,
-        presenceChanged: () => late.presence?.changed(),
-        peers: () => late.presence?.peers ?? new Map(),
-      });
-      const presence = late.presence = new ClusterPresence({
+      // The bus tells the presence of this node's changes; the presence asks the bus for this
+      // node's snapshot and tells it of the others' changes, only once started (the bus is
+      // made by then). The stream log hands the bus the disconnections read back.
+      const late: { bus?: ClusterBus } = {};
+      const presence: ClusterPresence = new ClusterPresence({
         kv: link.presence,
         node: o.node,
         boot,
-        snapshot: () => bus.snapshot(boot),
+        snapshot: () => late.bus!.snapshot(boot),
         changed: (before) => {
-          bus.peersChanged(before);
+          late.bus!.peersChanged(before);
           // A peer gone (stopped, or buried): the names its guests held are free again.
           for (const node of before.keys()) {
             if (!presence.peers.has(node)) return void guestNames.sweep();
@@ -102,7 +84,28 @@ export class ClusterNode implements Backend {
         },
         timing: o.timing,
       });
-      const { feed } = messages;
+      const guestNames = new ClusterGuestNames({
+        kv: link.guests,
+        jsm: link.jsm,
+        node: o.node,
+        boot,
+        peers: () => presence.peers,
+        graceMs: (o.timing ?? PRESENCE_TIMING).deadMs,
+      });
+      const messages = new StreamLog({
+        link,
+        node: o.node,
+        boot,
+        cursors,
+        disconnect: (record) => late.bus?.disconnected(record),
+      });
+      const bus = late.bus = new ClusterBus({
+        node: o.node,
+        events: o.events,
+        log: messages,
+        presence,
+      });
+      const feed = new Feed(link, o.local, messages, o.events);
       started.push(feed);
       await feed.start();
       // After the catch-up, which may have emptied the store: the tools must see a node's copy.
@@ -131,6 +134,7 @@ export class ClusterNode implements Backend {
         mutes,
         logins,
         messages,
+        feed,
         presence,
         cursors,
         guestNames,
@@ -140,6 +144,11 @@ export class ClusterNode implements Backend {
       await link.close();
       throw err;
     }
+  }
+
+  /** The mutes as this node's moderation reads them: in memory, kept in step with the others. */
+  get mutes(): MuteTable {
+    return this.sharedMutes.table;
   }
 
   /**
@@ -164,9 +173,9 @@ export class ClusterNode implements Backend {
   async stop(): Promise<void> {
     await this.guestNames.stop();
     await this.presence.stop();
-    this.mutes.stop();
+    this.sharedMutes.stop();
     await this.logins.stop();
-    await this.log.feed.stop();
+    await this.feed.stop();
     await this.cursors.flush();
     this.cursors.close(); // a flush that failed set its timer again
     await this.link.close();

@@ -3,7 +3,7 @@
 // the key layout of src/store/kv_store.ts). Written by the feed only.
 import { deleteEntries } from "../store/kv_entries.ts";
 import type { KvStore, SideValue } from "../store/kv_store.ts";
-import type { Append, StoredMessage } from "../store/store.ts";
+import type { Append } from "../store/store.ts";
 
 /** Where a node's read model stands in the cluster's message stream. */
 export interface StreamPosition {
@@ -41,10 +41,10 @@ export class ReadModel {
    * not stored.
    */
   async append(batch: Append[], epoch: string): Promise<void> {
+    // Each commit's last message gives the position its seq and ts.
     const position: SideValue = {
       key: STREAM_KEY,
-      value: (last: StoredMessage) =>
-        ({ seq: last.seq, ts: last.ts, epoch }) satisfies StreamPosition,
+      value: { epoch } satisfies Omit<StreamPosition, "seq" | "ts">,
     };
     await this.#local.append(batch, position);
   }

@@ -6,21 +6,29 @@
 import { getLogger } from "@logtape/logtape";
 import type { KV } from "@nats-io/kv";
 import type { LoginEvent, LoginEvents } from "../session/account.ts";
-import type { Mute, MuteTable } from "../session/moderation.ts";
+import { LocalMutes, type Mute, type MuteTable } from "../session/moderation.ts";
 import { type ClusterLink, LOGINS } from "./link.ts";
 import { fromToken, token } from "./records.ts";
 
 const log = getLogger(["classcord", "cluster"]);
 
-/** Mutes of every node: set here, seen everywhere within a watch's delay. */
-export class SharedMutes implements MuteTable {
+/**
+ * Mutes of every node, seen everywhere within a watch's delay: this node's table is in memory
+ * as on one server (moderation reads it on every message, never reaching NATS), and this keeps
+ * it in step with the `cc_users` bucket, putting the table's changes there and setting the
+ * other nodes' in the table.
+ */
+export class SharedMutes {
+  /** The mutes as this node's moderation reads and changes them. */
+  readonly table: MuteTable = new LocalMutes();
   readonly #kv: KV;
-  readonly #mutes = new Map<string, Mute>();
-  #listeners: ((key: string, mute: Mute | undefined) => void)[] = [];
+  /** The change read from the bucket being set in the table now: not put back. */
+  #applying: { key: string; mute: Mute | undefined } | undefined;
   #watch: { stop(): void } | undefined;
 
   constructor(kv: KV) {
     this.#kv = kv;
+    this.table.watch((key, mute) => this.#share(key, mute));
   }
 
   /** Reads the running mutes and follows their changes. */
@@ -30,53 +38,36 @@ export class SharedMutes implements MuteTable {
     (async () => {
       for await (const e of watch) {
         const key = fromToken(e.key.slice(2));
-        if (e.operation === "PUT") {
-          const mute = parseMute(e.string(), key);
-          const known = this.#mutes.get(key);
-          if (known?.until === mute.until && known.name === mute.name) continue; // our own
-          this.#mutes.set(key, mute);
-          this.#tell(key, mute);
-        } else if (this.#mutes.delete(key)) {
-          this.#tell(key, undefined);
+        const mute = e.operation === "PUT" ? parseMute(e.string(), key) : undefined;
+        const known = this.table.get(key);
+        if (known?.until === mute?.until && known?.name === mute?.name) continue; // our own
+        this.#applying = { key, mute };
+        try {
+          if (mute) this.table.set(key, mute);
+          else this.table.delete(key);
+        } finally {
+          this.#applying = undefined;
         }
       }
     })().catch((error) => log.warning("Mute watch ended: {error}", { error }));
   }
 
-  get(key: string): Mute | undefined {
-    return this.#mutes.get(key);
-  }
-
-  set(key: string, mute: Mute): void {
-    this.#mutes.set(key, mute);
-    this.#tell(key, mute);
-    this.#kv.put(`m.${token(key)}`, JSON.stringify(mute)).catch((error) => {
-      log.error("Cannot share the mute of {user}: {error}", { user: key, error });
-    });
-  }
-
-  entries(): Iterable<[string, Mute]> {
-    return this.#mutes.entries();
-  }
-
-  watch(listener: (key: string, mute: Mute | undefined) => void): void {
-    this.#listeners.push(listener);
-  }
-
-  #tell(key: string, mute: Mute | undefined): void {
-    for (const listener of this.#listeners) listener(key, mute);
-  }
-
-  delete(key: string): void {
-    if (!this.#mutes.delete(key)) return;
-    this.#tell(key, undefined);
-    this.#kv.delete(`m.${token(key)}`).catch((error) => {
-      log.error("Cannot share the end of the mute of {user}: {error}", { user: key, error });
-    });
-  }
-
   stop(): void {
     this.#watch?.stop();
+  }
+
+  /** A change of the table, made on this node: the other nodes see it through the bucket. */
+  #share(key: string, mute: Mute | undefined): void {
+    if (this.#applying?.key === key && this.#applying.mute === mute) return;
+    if (mute) {
+      this.#kv.put(`m.${token(key)}`, JSON.stringify(mute)).catch((error) => {
+        log.error("Cannot share the mute of {user}: {error}", { user: key, error });
+      });
+    } else {
+      this.#kv.delete(`m.${token(key)}`).catch((error) => {
+        log.error("Cannot share the end of the mute of {user}: {error}", { user: key, error });
+      });
+    }
   }
 }
 

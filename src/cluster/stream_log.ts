@@ -1,16 +1,14 @@
 // The message log of a cluster node: a message is published to the stream with an id (retried
 // with the same id through an election), numbered by the stream, read back by every node's feed
-// into its read model and only then handed to the hub for fan-out, the sender's node included
-// (docs/cluster.md §3). Durable, for the sender's ack, once the stream stored it on a quorum AND this
-// node's read model holds it (docs/architecture.md, "The ack rule").
+// into its read model and handed here, where it becomes the hub's entry and, once stored, its
+// fan-out, the sender's node included (docs/cluster.md §3). Durable, for the sender's ack, once
+// the stream stored it on a quorum AND this node's read model holds it (docs/architecture.md,
+// "The ack rule"). Calls go one way: the feed calls this log, this log calls the hub.
 import { getLogger } from "@logtape/logtape";
 import type { JetStreamPublishOptions, PubAck } from "@nats-io/jetstream";
-import type { Events } from "../events.ts";
 import type { Draft, Durable, Local, LogReader, MessageLog } from "../hub/message_log.ts";
 import { parseChannel } from "../protocol/channel.ts";
-import type { KvStore } from "../store/kv_store.ts";
 import type { Append } from "../store/store.ts";
-import { Feed } from "./feed.ts";
 import type { ClusterLink } from "./link.ts";
 import {
   type DisconnectRecord,
@@ -36,18 +34,18 @@ export interface StreamLogOptions {
   node: string;
   /** This run of the node: message ids stay unique across restarts. */
   boot: string;
-  /** The node's own Deno KV: its read model of the stream. */
-  local: KvStore;
-  events: Events;
   cursors: InboxCursors;
   /** A name's sessions to end, read from the stream in order with the chat. */
   disconnect(record: DisconnectRecord): void;
 }
 
-/** {@link MessageLog} of a cluster node, over the `CC_MSG` stream and the node's read model. */
+/**
+ * {@link MessageLog} of a cluster node, over the `CC_MSG` stream; the node's feed
+ * (cluster/feed.ts) hands it each record read back and tells it how far the read model holds
+ * the stream.
+ */
 export class StreamLog implements MessageLog {
   readonly #o: StreamLogOptions;
-  readonly feed: Feed;
   #reader: LogReader | undefined;
   #nextMessage = 1;
   #nextPost = 1;
@@ -55,15 +53,13 @@ export class StreamLog implements MessageLog {
   readonly #posts = new Map<number, Local>();
   /** This node's messages not durable yet. */
   readonly #unsettled = new Set<Promise<void>>();
+  /** The last stream sequence the read model holds and the feed handed on, as it told. */
+  #applied = 0;
+  /** Published messages waiting for the read model to hold them. */
+  #waiters: { seq: number; resolve: () => void }[] = [];
 
   constructor(options: StreamLogOptions) {
     this.#o = options;
-    this.feed = new Feed(options.link, options.local, {
-      message: (seq, record) => this.#read(seq, record),
-      control: (_seq, record) => {
-        if (record.origin.node !== this.#o.node) this.#o.disconnect(record);
-      },
-    }, options.events);
   }
 
   attach(reader: LogReader): void {
@@ -84,7 +80,7 @@ export class StreamLog implements MessageLog {
     };
     const settled = this.publish(record).then(
       async (ack) => {
-        await this.feed.waitApplied(ack.seq);
+        await this.#whenApplied(ack.seq);
         durable?.(ack.seq);
       },
       (error) => {
@@ -109,8 +105,13 @@ export class StreamLog implements MessageLog {
     clearTimeout(timer);
   }
 
-  /** A message read back: its entry, made by the hub, and its fan-out once stored. */
-  #read(seq: number, record: MessageRecord): { item: Append; stored(): void } {
+  /**
+   * A message record read back, in stream order: its read-model entry, made by the hub, and its
+   * fan-out, for the feed to run once that entry is stored.
+   *
+   * @throws {Error} when the record cannot be read (a newer node's): the feed skips it
+   */
+  message(seq: number, record: MessageRecord): { item: Append; stored(): void } {
     const { to, origin } = record;
     const draft: Draft = {
       fields: record.fields,
@@ -138,6 +139,28 @@ export class StreamLog implements MessageLog {
         }
       },
     };
+  }
+
+  /** A control record read back, once everything before it is stored. */
+  control(record: DisconnectRecord): void {
+    if (record.origin.node !== this.#o.node) this.#o.disconnect(record);
+  }
+
+  /**
+   * The feed stored the stream up to `seq` in the read model and handed each message on: this
+   * node's messages up to it are durable once their publish is acknowledged too.
+   */
+  applied(seq: number): void {
+    this.#applied = seq;
+    const ready = this.#waiters.filter((w) => w.seq <= seq);
+    this.#waiters = this.#waiters.filter((w) => w.seq > seq);
+    for (const w of ready) w.resolve();
+  }
+
+  /** Resolves once the read model holds `seq` (at once if it does). */
+  #whenApplied(seq: number): Promise<void> {
+    if (this.#applied >= seq) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ seq, resolve }));
   }
 
   /**

@@ -31,8 +31,9 @@ export interface Mute {
 }
 
 /**
- * The running mutes by case-folded name, read on every message: a Map in one process
- * ({@link LocalMutes}); a cluster shares them between its nodes.
+ * The running mutes by case-folded name, read on every message: a Map in memory
+ * ({@link LocalMutes}), on one server as on each node of a cluster, whose cluster part keeps it
+ * in step with the other nodes' (docs/cluster.md §5.3).
  */
 export interface MuteTable {
   get(key: string): Mute | undefined;

@@ -91,13 +91,15 @@ function channelKey(name: string): string {
 }
 
 /**
- * A value kept beside the messages, written in every commit of an append from that commit's last
- * message, so it is durable exactly with them (a cluster node's stream position; its key is in
- * the layout above).
+ * A value kept beside the messages (a cluster node's stream position; its key is in the layout
+ * above): every commit of an append writes `value` with the `seq` and `ts` of that commit's last
+ * message, so it is durable exactly with the messages it counts. Plain data: the store calls
+ * nobody back in the middle of a commit.
  */
 export interface SideValue {
   key: Deno.KvKey;
-  value(last: StoredMessage): unknown;
+  /** What the value holds besides the last message's `seq` and `ts` (the stream's epoch). */
+  value: Readonly<Record<string, unknown>>;
 }
 
 /** What a cluster node writes in its store: the mark of a node's copy. */
@@ -295,7 +297,10 @@ export class KvStore implements Store, MessageAppender {
     const commit = async () => {
       if (mutations === 0) return;
       op.set(["seq"], Math.max(maxSeq, await this.lastSeq()));
-      if (side) op.set(side.key, side.value(pending[pending.length - 1].message));
+      if (side) {
+        const { seq, ts } = pending[pending.length - 1].message;
+        op.set(side.key, { ...side.value, seq, ts });
+      }
       const result = await op.commit();
       // Only import keys are checked: a failed check means a concurrent import of the same
       // message, which then needs no write from us.

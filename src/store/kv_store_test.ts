@@ -43,6 +43,19 @@ Deno.test("KvStore leaves no part or index of a pruned message behind", async ()
   }
 });
 
+Deno.test("KvStore writes a side value with the seq and ts of an append's last message", async () => {
+  const s = await KvStore.open(":memory:");
+  try {
+    const side = { key: ["stream"], value: { epoch: "e1" } };
+    await s.append([{ message: message(1) }, { message: message(2, { ts: 5 }) }], side);
+    assert.deepEqual(await s.sideValue(["stream"]), { epoch: "e1", seq: 2, ts: 5 });
+    await s.append([{ message: message(3) }], side);
+    assert.deepEqual(await s.sideValue(["stream"]), { epoch: "e1", seq: 3, ts: message(3).ts });
+  } finally {
+    s.close();
+  }
+});
+
 Deno.test("KvStore.indexConversations() lists the conversations of a store from before the lists", async () => {
   const store = await KvStore.open(":memory:");
   try {
