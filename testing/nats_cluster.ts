@@ -112,8 +112,10 @@ async function startOnce(binary: string, options: NatsClusterOptions): Promise<N
   };
   try {
     for (let i = 0; i < 3; i++) await start(i);
-    // A server reports healthy once the cluster has a JetStream meta leader.
+    // A server reports healthy once the cluster has a JetStream meta leader; its clients learn
+    // of the other servers once its routes to them are up.
     await Promise.all([0, 1, 2].map(healthy));
+    await Promise.all(specs.map((spec) => waitRouted(spec.http)));
   } catch (err) {
     for (let i = 0; i < 3; i++) await stop(i);
     await Deno.remove(root, { recursive: true }).catch(() => {});
@@ -126,6 +128,7 @@ async function startOnce(binary: string, options: NatsClusterOptions): Promise<N
       await stop(i);
       await start(i);
       await healthy(i);
+      await waitRouted(specs[i].http);
     },
     async [Symbol.asyncDispose]() {
       for (let i = 0; i < 3; i++) await stop(i);
@@ -149,6 +152,18 @@ async function waitHealthy(port: number, child: Deno.ChildProcess): Promise<void
     } catch (err) {
       if (Date.now() > deadline) throw err;
     }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Polls a server's /routez until it has routes to the two other servers, or fails. */
+async function waitRouted(port: number): Promise<void> {
+  const deadline = Date.now() + HEALTH_TIMEOUT_MS;
+  for (;;) {
+    const routez = await (await fetch(`http://127.0.0.1:${port}/routez`)).json();
+    const peers = new Set((routez.routes ?? []).map((r: { remote_id: string }) => r.remote_id));
+    if (peers.size >= 2) return;
+    if (Date.now() > deadline) throw new Error(`nats-server ${port} has ${peers.size} routes`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -86,9 +86,7 @@ export class ClusterLink {
     }
     try {
       const jsm = await jetstreamManager(nc, { timeout: 10_000 });
-      // R3 when the cluster has three servers or more (quorum 2); fewer servers, fewer copies.
-      const servers = new Set([...(nc.info?.connect_urls ?? []), nc.getServer()]).size;
-      const replicas = Math.max(1, Math.min(3, servers));
+      const replicas = await replicaCount(nc, jsm);
       const maxAge = options.retentionDays * DAY_MS;
       const epoch = await ensureStream(jsm, {
         name: MESSAGES,
@@ -159,6 +157,33 @@ export class ClusterLink {
   async close(): Promise<void> {
     await this.nc.drain().catch(() => this.nc.close());
   }
+}
+
+// A server tells its clients of the other servers as its routes come up, in later INFOs: just
+// after a NATS cluster starts, a client may know fewer servers than there are. A count smaller
+// than the existing stream's is read again for this long before it is believed (and the node
+// refused, docs/cluster.md §2.5).
+const PEERS_WAIT_MS = 5_000;
+
+/**
+ * The replica count of the cluster's streams and buckets: R3 when the cluster has three servers
+ * or more (quorum 2); fewer servers, fewer copies. The servers are the one connected to and those
+ * it told of.
+ */
+async function replicaCount(nc: NatsConnection, jsm: JetStreamManager): Promise<number> {
+  const count = () =>
+    Math.max(1, Math.min(3, new Set([...(nc.info?.connect_urls ?? []), nc.getServer()]).size));
+  let existing: number | undefined;
+  try {
+    existing = (await jsm.streams.info(MESSAGES)).config.num_replicas;
+  } catch {
+    // No stream yet (or no answer, which creating it will report).
+  }
+  const deadline = Date.now() + PEERS_WAIT_MS;
+  while (existing !== undefined && count() < existing && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return count();
 }
 
 /**
