@@ -27,11 +27,15 @@ function spawn(cmd: string, options: Deno.CommandOptions): Deno.ChildProcess {
   }
 }
 
-/** A client process whose output is read as it comes; `await using` kills it if it still runs. */
+/**
+ * A client process whose output is read as it comes; `await using` kills it if it still runs.
+ * Spawned with `stdin: "piped"`, it is typed to as a user types at its console.
+ */
 export class ClientProcess implements AsyncDisposable {
   readonly name: string;
   readonly #child: Deno.ChildProcess;
   readonly #reading: Promise<void>;
+  #input: WritableStreamDefaultWriter<Uint8Array> | undefined;
   #stdout = "";
   #stderr = "";
   #exited = false;
@@ -41,6 +45,7 @@ export class ClientProcess implements AsyncDisposable {
   constructor(name: string, cmd: string, options: Deno.CommandOptions) {
     this.name = name;
     this.#child = spawn(cmd, options);
+    if (options.stdin === "piped") this.#input = this.#child.stdin.getWriter();
     this.#child.status.then(() => {
       this.#exited = true;
     });
@@ -85,6 +90,23 @@ export class ClientProcess implements AsyncDisposable {
     }
   }
 
+  /** Writes to the standard input: text as UTF-8, or bytes in another charset as they are. */
+  async type(input: string | Uint8Array): Promise<void> {
+    if (this.#input === undefined) throw new Error(`${this.name}: no standard input to type on`);
+    await this.#input.write(typeof input === "string" ? new TextEncoder().encode(input) : input);
+  }
+
+  /** Closes the standard input: the end of input a user gives with Ctrl-D. */
+  async endInput(): Promise<void> {
+    const input = this.#input;
+    this.#input = undefined;
+    try {
+      await input?.close();
+    } catch {
+      // the process has already exited: its end of the pipe is closed
+    }
+  }
+
   /** Stdout lines (Windows line ends included). */
   lines(): string[] {
     return this.#stdout.split(/\r?\n/).filter((line) => line !== "");
@@ -102,6 +124,7 @@ export class ClientProcess implements AsyncDisposable {
 
   async [Symbol.asyncDispose](): Promise<void> {
     this.#kill();
+    await this.endInput();
     await this.#child.status;
     await this.#reading;
   }

@@ -1,6 +1,6 @@
-// The system programs tests start, with the Debian package of each. A test needing a missing
-// one is reported as ignored, with the package to install, on a developer's machine; under
-// CI=true (.ci/run installs them all) it runs, and fails.
+// The system programs tests start and the library files they load, with the Debian package of
+// each. A test needing a missing one is reported as ignored, with the package to install, on a
+// developer's machine; under CI=true (.ci/run installs them all) it runs, and fails.
 
 /** Each program a test may start, and the Debian package that installs it. */
 export const PACKAGES = {
@@ -20,6 +20,14 @@ export const PACKAGES = {
 
 /** A program a test may start. */
 export type Tool = keyof typeof PACKAGES;
+
+/** Each library file a test may load, where its Debian package installs it. */
+export const LIBRARIES = {
+  "gson.jar": { path: "/usr/share/java/gson.jar", package: "libgoogle-gson-java" },
+} as const;
+
+/** A library file a test may load. */
+export type Library = keyof typeof LIBRARIES;
 
 const found = new Map<Tool, string | undefined>();
 const told = new Set<string>();
@@ -41,19 +49,36 @@ function search(name: string): string | undefined {
   return undefined;
 }
 
+/** True when the library file is where its package installs it. */
+function installed(library: Library): boolean {
+  try {
+    return Deno.statSync(LIBRARIES[library].path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+function isLibrary(name: Tool | Library): name is Library {
+  return Object.hasOwn(LIBRARIES, name);
+}
+
 /**
- * Test options for a test that starts `tools`: ignored when one is missing (saying which
- * package to install), except under `CI=true`, where the test runs and fails.
+ * Test options for a test that starts `tools` (or loads library files): ignored when one is
+ * missing (saying which package to install), except under `CI=true`, where the test runs and
+ * fails.
  *
  * @example
  * ```ts
  * Deno.test("promtool accepts the rules", needs("promtool"), async () => {});
+ * Deno.test("a Java client runs with Gson", needs("javac", "java", "gson.jar"), async () => {});
  * ```
  */
-export function needs(...tools: Tool[]): { ignore: boolean } {
-  const missing = tools.filter((t) => which(t) === undefined);
+export function needs(...tools: (Tool | Library)[]): { ignore: boolean } {
+  const missing = tools.filter((t) => isLibrary(t) ? !installed(t) : which(t) === undefined);
   if (missing.length === 0 || Deno.env.get("CI") === "true") return { ignore: false };
-  const packages = [...new Set(missing.map((t) => PACKAGES[t]))].join(" ");
+  const packages = [
+    ...new Set(missing.map((t) => isLibrary(t) ? LIBRARIES[t].package : PACKAGES[t])),
+  ].join(" ");
   const hint = `${missing.join(", ")} not found: tests needing it are ignored ` +
     `(Debian: apt-get install ${packages})`;
   if (!told.has(hint)) {
