@@ -131,6 +131,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         "mute_events",
         "conversations",
         "directory",
+        "inspect",
       ],
       limits: {
         max_line_bytes: limits.maxLineBytes,
