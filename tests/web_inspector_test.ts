@@ -312,6 +312,11 @@ Deno.test(
         await tcp3.json();
         await wireLine(page, '"apres":true').waitFor();
         assert.equal(await page.locator(".conn-card").count(), 3);
+        // The same number before and after the restart: the lines say which by the opening time.
+        const before = await wireLine(page, '"avant":true').locator(".tag").innerText();
+        const after = await wireLine(page, '"apres":true').locator(".tag").innerText();
+        assert.match(before, /^Connexion n°\s2 · \d\d:\d\d:\d\d$/);
+        assert.match(after, /^Connexion n°\s2 · \d\d:\d\d:\d\d$/);
         const lines = await page.locator(".wire-text").allInnerTexts();
         assert.ok(
           lines.findIndex((l) => l.includes('"avant":true')) <

@@ -171,7 +171,14 @@ function Log(props: { model: InspectorModel; chat: ChatModel; mine: boolean; mul
     const el = box.current;
     if (el && atBottom.current) el.scrollTop = el.scrollHeight;
   });
-  const numbers = new Map([...model.conns.values()].map((c) => [c.key, c.conn]));
+  // Each line says which connection it is from when there are several; a number the server gave
+  // again after a restart is told apart by the connection's opening time.
+  const conns = [...model.conns.values()];
+  const labels = new Map(conns.map((c) => {
+    const label = t.t("connNumber", { n: c.conn });
+    const twice = conns.some((o) => o !== c && o.conn === c.conn);
+    return [c.key, twice ? `${label} · ${clockTime(c.since)}` : label];
+  }));
   return (
     <section class="card wire-card" aria-labelledby="wire-h">
       <div class="wire-head">
@@ -223,7 +230,7 @@ function Log(props: { model: InspectorModel; chat: ChatModel; mine: boolean; mul
                   key={e.id}
                   entry={e}
                   mine={mine}
-                  conn={props.multi ? numbers.get(e.conn) : undefined}
+                  conn={props.multi ? labels.get(e.conn) : undefined}
                 />
               ))}
             </ol>
@@ -233,7 +240,7 @@ function Log(props: { model: InspectorModel; chat: ChatModel; mine: boolean; mul
   );
 }
 
-function WireLine(props: { entry: Entry; mine: boolean; conn?: number }) {
+function WireLine(props: { entry: Entry; mine: boolean; conn?: string }) {
   const t = useInspectorTexts();
   const e = props.entry;
   const r = e.reading;
@@ -242,7 +249,6 @@ function WireLine(props: { entry: Entry; mine: boolean; conn?: number }) {
     : (props.mine ? t.t("dirOutMine") : t.t("dirOut"));
   const refused = e.reply !== undefined || r?.error !== undefined || r?.limit !== undefined;
   const stop = r?.hint?.kind === "bad_json" ? r.hint.position : undefined;
-  const connLabel = props.conn === undefined ? "" : t.t("connNumber", { n: props.conn });
   return (
     <li
       class="wire-line"
@@ -253,7 +259,7 @@ function WireLine(props: { entry: Entry; mine: boolean; conn?: number }) {
       <p class="wire-meta">
         <time dateTime={e.at} title={e.at}>{clockTime(e.at)}</time>
         <span class="dir">{dir}</span>
-        {props.conn !== undefined && <span class="tag">{connLabel}</span>}
+        {props.conn !== undefined && <span class="tag">{props.conn}</span>}
         {e.partial && !e.unfinished && <span class="flag wait">{t.t("partialLine")}</span>}
         {e.unfinished && <span class="flag wait">{t.t("unfinishedLine")}</span>}
         {e.reply && <span class="flag bad">{t.t("errorReply")}</span>}
