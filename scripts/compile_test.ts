@@ -373,8 +373,9 @@ async function offlineCompileTask(tmp: string) {
   const config = `${ROOT}/deno.json`;
   const files = new Set(await embeddedFiles(compileArgs("aarch64"), true));
   for (const f of await embeddedFiles(["compile", "--config", config, script])) files.add(f);
-  // The task builds the web app first, from its sources.
+  // The task builds the web app first, from its sources, with its build script.
   for (const f of await filesUnder(`${ROOT}/web`)) files.add(f);
+  files.add(`${ROOT}/scripts/web_build.ts`);
   await copyFiles([...files], `${tmp}/app`);
   // A DENO_DIR of its own, so no cached denort can make the download unnecessary; the npm
   // packages come from the real cache. Offline: every request goes to a proxy on a closed port.

@@ -1,8 +1,10 @@
-// The teacher console's data (docs/web.md §9): sessions and running mutes every 10 s and on status
-// events, stats every 5 s with messages per second from the delta of `messages`, bans, name
-// completion from `directory`, the moderation requests, and how its times read. No DOM here.
+// The teacher console's data (docs/web.md §9): sessions, every connection's protocol health and
+// running mutes every 10 s and on status events, stats every 5 s with messages per second from the
+// delta of `messages`, bans, name completion from `directory`, the moderation requests, and how its
+// times read. No DOM here.
 import type { Timers } from "./server_link.ts";
 import { type I18n, localDate, parseTimestamp } from "./i18n.ts";
+import { type ConnInfo, readConnections } from "./inspector_model.ts";
 import { type Line, nameKey, num, str, typeOf } from "./wire.ts";
 
 /** One connection of an identified session (`sessions` reply). */
@@ -55,6 +57,8 @@ export interface ConsoleOptions {
 /** The console's state and actions. */
 export class ConsoleModel {
   sessions: SessionRow[] = [];
+  /** Every connection of the server, identified or not, with its protocol health. */
+  connections: ConnInfo[] = [];
   bans: Ban[] = [];
   mutes: Mute[] = [];
   /** Registered names completing the last prefix asked (`directory`). */
@@ -88,11 +92,13 @@ export class ConsoleModel {
     this.#every(STATS_EVERY_MS, () => this.refreshStats());
     this.#every(SESSIONS_EVERY_MS, () => {
       void this.refreshSessions();
+      void this.refreshConnections();
       // A mute runs out on the server without a line to the console: asked with the sessions.
       void this.refreshMutes();
     });
     void this.refreshStats();
     void this.refreshSessions();
+    void this.refreshConnections();
     void this.refreshBans();
     void this.refreshMutes();
   }
@@ -117,6 +123,16 @@ export class ConsoleModel {
       this.#o.onChange();
     } catch {
       // shown as it was; the next poll tries again
+    }
+  }
+
+  /** Every connection with its protocol health (docs/protocol.md §11.8). */
+  async refreshConnections(): Promise<void> {
+    try {
+      this.connections = readConnections(await this.#o.request({ type: "connections" }));
+      this.#o.onChange();
+    } catch {
+      // idem
     }
   }
 
@@ -271,6 +287,7 @@ export class ConsoleModel {
     this.#sessionsSoon = this.#o.timers.setTimeout(() => {
       this.#sessionsSoon = undefined;
       void this.refreshSessions();
+      void this.refreshConnections();
     }, 500);
   }
 }

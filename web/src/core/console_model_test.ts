@@ -43,6 +43,30 @@ function model() {
               since: "2026-03-02T14:05:09.123",
             }],
           });
+        case "connections":
+          return Promise.resolve({
+            type: "connections",
+            connections: [{
+              conn: 4,
+              state: "anonymous",
+              transport: "tcp",
+              address: "10.0.3.18",
+              since: "2026-03-02T14:05:09.123",
+              helloed: false,
+              health: {
+                lines: 2,
+                errors: 2,
+                bad_json: 1,
+                unknown_types: 0,
+                limits: 0,
+                last_error: {
+                  code: "bad_json",
+                  text: "Invalid JSON",
+                  at: "2026-03-02T14:05:11.020",
+                },
+              },
+            }],
+          });
         case "bans":
           return Promise.resolve({
             type: "bans",
@@ -94,11 +118,19 @@ Deno.test("ConsoleModel polls stats every 5 s and sessions every 10 s while show
     1,
   ]);
   await t.timers.advance(SESSIONS_EVERY_MS);
-  assert.deepEqual([count("stats"), count("sessions"), count("mutes")], [
+  assert.deepEqual([count("stats"), count("sessions"), count("mutes"), count("connections")], [
     1 + 10_000 / STATS_EVERY_MS,
     2,
     2, // a mute runs out without a line: asked again with the sessions
+    2, // the connections' health too
   ]);
+  const [anonymous] = t.m.connections;
+  assert.equal(anonymous.state, "anonymous");
+  assert.deepEqual(anonymous.health.lastError, {
+    code: "bad_json",
+    text: "Invalid JSON",
+    at: "2026-03-02T14:05:11.020",
+  });
   assert.equal(t.m.sessions[0].transport, "ws");
   assert.equal(t.m.bans[0].user, "eve");
   assert.deepEqual(t.m.mutes, [{ user: "Bob", until: "2026-03-02T15:00:00.000" }]);
@@ -133,6 +165,7 @@ Deno.test("ConsoleModel refreshes sessions once for a burst of status lines", as
   }
   await t.timers.advance(500);
   assert.equal(t.requests.filter((r) => r.type === "sessions").length, 2);
+  assert.equal(t.requests.filter((r) => r.type === "connections").length, 2);
   t.m.stop();
 });
 

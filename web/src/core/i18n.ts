@@ -1,6 +1,13 @@
 // Texts in the page's language: lookup, plurals (Intl.PluralRules), French typography, and the
 // server's wall-clock times shown as given (docs/web.md §8).
-import type { Catalog, PluralKey, TextKey } from "../i18n/catalog.ts";
+import type {
+  Catalog,
+  CatalogOf,
+  PluralKey,
+  PluralKeyOf,
+  TextKey,
+  TextKeyOf,
+} from "../i18n/catalog.ts";
 import { en } from "../i18n/en.ts";
 import { fr } from "../i18n/fr.ts";
 
@@ -20,14 +27,14 @@ export function frenchTypography(text: string): string {
   return text.replace(/ ([:;!?»])/g, "\u202f$1").replace(/« /g, "«\u202f");
 }
 
-function typeset(source: typeof fr): Catalog {
+function typeset<S extends Record<string, unknown>>(source: S): CatalogOf<S> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(source)) {
-    out[key] = typeof value === "string"
-      ? frenchTypography(value)
-      : Object.fromEntries(Object.entries(value).map(([k, v]) => [k, frenchTypography(v)]));
+    out[key] = typeof value === "string" ? frenchTypography(value) : Object.fromEntries(
+      Object.entries(value as Record<string, string>).map(([k, v]) => [k, frenchTypography(v)]),
+    );
   }
-  return out as Catalog;
+  return out as CatalogOf<S>;
 }
 
 /** Every catalogue, French typeset. */
@@ -66,14 +73,18 @@ export class I18n {
 
   /** A plain text, placeholders filled. */
   t(key: TextKey, params: Params = {}): string {
-    return this.#fill(this.#cat[key], params);
+    return this.fill(this.#cat[key], params);
   }
 
   /** A plural text for `count` (`{n}` is the count); French puts 0 with 1. */
   n(key: PluralKey, count: number, params: Params = {}): string {
-    const forms = this.#cat[key];
+    return this.plural(this.#cat[key], count, params);
+  }
+
+  /** The form of `forms` for `count`, filled (`{n}` is the count). */
+  plural(forms: { one: string; other: string }, count: number, params: Params = {}): string {
     const form = this.#plural.select(count) === "one" ? forms.one : forms.other;
-    return this.#fill(form, { n: count, ...params });
+    return this.fill(form, { n: count, ...params });
   }
 
   /** A number in the language's notation. */
@@ -122,7 +133,8 @@ export class I18n {
     return h ? `${d} ${h} h` : d;
   }
 
-  #fill(text: string, params: Params): string {
+  /** `text` with its `{name}` placeholders filled: numbers in the language's notation. */
+  fill(text: string, params: Params): string {
     return text.replace(
       /\{(\w+)\}/g,
       (whole, name: string) => {
@@ -132,6 +144,43 @@ export class I18n {
       },
     );
   }
+}
+
+/**
+ * The texts of a part of the page loaded apart from the first visit (docs/web.md §10), from its own
+ * catalogues (French the source, typeset like the page's), in the page's language.
+ */
+export class TextPart<S extends Record<string, unknown>> {
+  readonly i18n: I18n;
+  readonly #cat: CatalogOf<S>;
+
+  constructor(i18n: I18n, catalogs: { fr: S; en: CatalogOf<S> }) {
+    this.i18n = i18n;
+    this.#cat = i18n.lang === "fr" ? typesetOnce(catalogs.fr) : catalogs.en;
+  }
+
+  /** A plain text, placeholders filled. */
+  t(key: TextKeyOf<S>, params: Params = {}): string {
+    return this.i18n.fill(this.#cat[key] as string, params);
+  }
+
+  /** A plural text for `count`. */
+  n(key: PluralKeyOf<S>, count: number, params: Params = {}): string {
+    return this.i18n.plural(this.#cat[key] as { one: string; other: string }, count, params);
+  }
+
+  /** Whether the part has a plain text under `key`. */
+  has(key: string): key is TextKeyOf<S> {
+    return typeof (this.#cat as Record<string, unknown>)[key] === "string";
+  }
+}
+
+const typesetCache = new WeakMap<object, unknown>();
+
+function typesetOnce<S extends Record<string, unknown>>(source: S): CatalogOf<S> {
+  let done = typesetCache.get(source) as CatalogOf<S> | undefined;
+  if (!done) typesetCache.set(source, done = typeset(source));
+  return done;
 }
 
 /** "YYYY-MM-DD" of a date, in the page's time zone. */

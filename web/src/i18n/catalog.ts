@@ -3,13 +3,23 @@ import type { fr } from "./fr.ts";
 
 type Widen<T> = T extends string ? string : { readonly [K in keyof T]: string };
 
-/** A catalogue: a missing or extra key, or a plural without its forms, fails `deno check`. */
-export type Catalog = { readonly [K in keyof typeof fr]: Widen<(typeof fr)[K]> };
+/**
+ * A catalogue with the keys of the French source `S`: a missing or extra key, or a plural without
+ * its forms, fails `deno check`.
+ */
+export type CatalogOf<S> = { readonly [K in keyof S]: Widen<S[K]> };
 
-/** Keys of plain texts. */
-export type TextKey = {
-  [K in keyof Catalog]: Catalog[K] extends string ? K : never;
-}[keyof Catalog];
+/** The page's catalogue. */
+export type Catalog = CatalogOf<typeof fr>;
+
+/** Keys of plain texts of a catalogue. */
+export type TextKeyOf<S> = { [K in keyof S]: S[K] extends string ? K : never }[keyof S] & string;
 
 /** Keys of plural texts (`one` and `other`, chosen by Intl.PluralRules). */
-export type PluralKey = Exclude<keyof Catalog, TextKey>;
+export type PluralKeyOf<S> = Exclude<keyof S, TextKeyOf<S>> & string;
+
+/** Keys of the page's plain texts. */
+export type TextKey = TextKeyOf<Catalog>;
+
+/** Keys of the page's plural texts. */
+export type PluralKey = PluralKeyOf<Catalog>;

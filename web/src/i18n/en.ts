@@ -231,4 +231,7 @@ export const en: Catalog = {
   newTab: "(opens in a new tab)",
   loadingOlder: "Loading earlier messages…",
   jumpToLatest: "↓ Back to the latest messages",
+  inspectorLink: "Inspector",
+  inspectorAbout: "Your Java or Python client's lines, as the server sees them",
+  skipToInspector: "Skip to the inspector",
 };

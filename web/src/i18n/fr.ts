@@ -241,4 +241,8 @@ export const fr = {
   newTab: "(s'ouvre dans un nouvel onglet)",
   loadingOlder: "Chargement des messages précédents…",
   jumpToLatest: "↓ Revenir aux derniers messages",
+  // The way into the inspector (the rest of its texts: inspector_fr.ts)
+  inspectorLink: "Inspecteur",
+  inspectorAbout: "Les lignes de votre client Java ou Python, vues par le serveur",
+  skipToInspector: "Aller à l'inspecteur",
 } as const;

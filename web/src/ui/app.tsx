@@ -1,12 +1,13 @@
 // The page: login form, or the chat (header, nav, main, aside) with the teacher console at
-// #/console; live regions; language, title and keyboard shortcuts (docs/web.md §7, §8, §9).
+// #/console and the inspector at #/inspector (#/inspector/<n>: one connection); live regions;
+// language, title and keyboard shortcuts (docs/web.md §7, §8, §9, §12).
+import type { VNode } from "preact";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { ChatModel } from "../core/chat_model.ts";
 import { I18n, type Lang, LANGS } from "../core/i18n.ts";
 import { DEFAULT_KEY } from "../core/wire.ts";
 import { Banner } from "./banner.tsx";
 import { Composer } from "./composer.tsx";
-import { ConsoleView } from "./console_view.tsx";
 import { ConversationNav, conversationOrder } from "./conversation_nav.tsx";
 import { I18nContext, useChatModel, useHash, useI18n, useMedia, useVisible } from "./hooks.ts";
 import { MenuIcon, PeopleIcon } from "./icons.tsx";
@@ -16,6 +17,10 @@ import { PeopleList } from "./people_list.tsx";
 import { Shortcuts } from "./shortcuts.tsx";
 
 const LANG_NAMES: Record<Lang, string> = { fr: "Français", en: "English" };
+const INSPECTOR = /^#\/inspector(?:\/(\d+))?$/;
+
+/** What the hash shows beside the chat: the console, or the inspector (of one connection). */
+type Page = "chat" | "console" | "inspector";
 const MY_STATUSES = ["online", "away", "dnd"] as const;
 
 /** Props of {@link App}. */
@@ -142,9 +147,12 @@ function Chat(
   const t = useI18n();
   const { chat } = props;
   const hash = useHash();
-  const consoleView = hash === "#/console";
-  // The console has no composer: its skip link goes to its heading (console_view.tsx).
-  const skipTo = consoleView ? "console-h" : "composer";
+  const inspector = INSPECTOR.exec(hash);
+  const page: Page = hash === "#/console" ? "console" : inspector ? "inspector" : "chat";
+  const target = inspector?.[1] === undefined ? undefined : Number(inspector[1]);
+  const consoleView = page !== "chat";
+  // The console and the inspector have no composer: their skip link goes to their heading.
+  const skipTo = page === "chat" ? "composer" : `${page}-h`;
   const visible = useVisible();
   const [drawer, setDrawer] = useState<"nav" | "people" | undefined>(undefined);
   const [help, setHelp] = useState(false);
@@ -209,7 +217,7 @@ function Chat(
         }
         if (next !== undefined) {
           chat.open(next);
-          if (location.hash === "#/console") location.hash = "#/";
+          if (location.hash !== "" && location.hash !== "#/") location.hash = "#/";
         }
         return;
       }
@@ -230,7 +238,7 @@ function Chat(
   const tools = (
     <Tools
       chat={chat}
-      consoleView={consoleView}
+      page={page}
       lang={props.lang}
       onLang={props.onLang}
       onHelp={() => setHelp(true)}
@@ -252,7 +260,11 @@ function Chat(
           document.getElementById(skipTo)?.focus();
         }}
       >
-        {consoleView ? t.t("skipToConsole") : t.t("skipToComposer")}
+        {page === "console"
+          ? t.t("skipToConsole")
+          : page === "inspector"
+          ? t.t("skipToInspector")
+          : t.t("skipToComposer")}
       </a>
       <header class="top">
         <button
@@ -298,43 +310,59 @@ function Chat(
             {t.t("closePanel")}
           </button>
           <ConversationNav chat={chat} onOpened={opened} />
+          {/* In the nav, not the header: the header is full at 1100 px with a teacher's link. */}
+          <p class="nav-inspector">
+            <a
+              class="inspector-link"
+              href="#/inspector"
+              aria-current={page === "inspector" ? "page" : undefined}
+              aria-describedby="inspector-about"
+            >
+              {t.t("inspectorLink")}
+            </a>
+            <span id="inspector-about" class="hint">{t.t("inspectorAbout")}</span>
+          </p>
           {phone && tools}
         </nav>
-        <main id="main" aria-labelledby={consoleView ? "console-h" : "conv-title"}>
-          {consoleView ? <ConsoleView chat={chat} /> : conv && (
-            <>
-              <div class="conv-head">
-                <h1 id="conv-title">
-                  <bdi>{conv.name}</bdi>
-                </h1>
-                {chat.joined.has(conv.key) && conv.key !== DEFAULT_KEY && (
-                  <button
-                    type="button"
-                    onClick={() => chat.leave(conv.key)}
-                  >
-                    {t.t("leave", { conv: conv.name })}
-                  </button>
-                )}
-              </div>
-              <MessageLog chat={chat} conv={conv} visible={visible} />
-              {conv.kind === "channel" && !chat.joined.has(conv.key)
-                ? (
-                  <p class="composer read-only">
-                    {t.t("readOnly")}{" "}
-                    <button type="button" onClick={() => chat.join(conv.name)}>
-                      {t.t("joinButton")}
+        <main id="main" aria-labelledby={consoleView ? `${page}-h` : "conv-title"}>
+          {page === "console"
+            ? <Loaded load={loadConsole} chat={chat} />
+            : page === "inspector"
+            ? <Loaded key={target} load={loadInspector} chat={chat} target={target} />
+            : conv && (
+              <>
+                <div class="conv-head">
+                  <h1 id="conv-title">
+                    <bdi>{conv.name}</bdi>
+                  </h1>
+                  {chat.joined.has(conv.key) && conv.key !== DEFAULT_KEY && (
+                    <button
+                      type="button"
+                      onClick={() => chat.leave(conv.key)}
+                    >
+                      {t.t("leave", { conv: conv.name })}
                     </button>
-                  </p>
-                )
-                : (
-                  <Composer
-                    chat={chat}
-                    conv={conv}
-                    maxBytes={chat.link.limits.maxLineBytes}
-                  />
-                )}
-            </>
-          )}
+                  )}
+                </div>
+                <MessageLog chat={chat} conv={conv} visible={visible} />
+                {conv.kind === "channel" && !chat.joined.has(conv.key)
+                  ? (
+                    <p class="composer read-only">
+                      {t.t("readOnly")}{" "}
+                      <button type="button" onClick={() => chat.join(conv.name)}>
+                        {t.t("joinButton")}
+                      </button>
+                    </p>
+                  )
+                  : (
+                    <Composer
+                      chat={chat}
+                      conv={conv}
+                      maxBytes={chat.link.limits.maxLineBytes}
+                    />
+                  )}
+              </>
+            )}
         </main>
         {!consoleView && (
           <aside
@@ -355,10 +383,36 @@ function Chat(
   );
 }
 
+// The console and the inspector are loaded when first shown, so a student's first visit stays
+// within its budget (docs/web.md §10); the browser keeps the module once loaded.
+const loadConsole = () => import("./on_demand.ts").then((m) => m.ConsoleView);
+const loadInspector = () => import("./on_demand.ts").then((m) => m.InspectorView);
+
+type View = (props: { chat: ChatModel; target?: number }) => VNode;
+
+/** A view loaded on demand: "Chargement…" meanwhile, the network error if it fails. */
+function Loaded(props: { load: () => Promise<View>; chat: ChatModel; target?: number }) {
+  const t = useI18n();
+  const [view, setView] = useState<{ View: View } | "failed">();
+  useEffect(() => {
+    let live = true;
+    props.load().then(
+      (View) => live && setView({ View }),
+      () => live && setView("failed"),
+    );
+    return () => {
+      live = false;
+    };
+  }, [props.load]);
+  if (view === "failed") return <p class="error" role="alert">{t.t("err_network")}</p>;
+  if (!view) return <p class="hint" role="status">{t.t("loading")}</p>;
+  return <view.View chat={props.chat} target={props.target} />;
+}
+
 /** Status, language, shortcuts, logout: in the header, or in the drawer on phones. */
 function Tools(props: {
   chat: ChatModel;
-  consoleView: boolean;
+  page: Page;
   lang: Lang;
   onLang: (lang: Lang) => void;
   onHelp: () => void;
@@ -367,12 +421,12 @@ function Tools(props: {
   onNotify: (on: boolean) => void;
 }) {
   const t = useI18n();
-  const { chat, consoleView } = props;
+  const { chat, page } = props;
   return (
     <div class={props.drawer ? "tools tools-drawer" : "tools tools-top"}>
       {chat.admin && (
-        <a class="console-link" href={consoleView ? "#/" : "#/console"}>
-          {consoleView ? t.t("chatLink") : t.t("consoleLink")}
+        <a class="console-link" href={page === "console" ? "#/" : "#/console"}>
+          {page === "console" ? t.t("chatLink") : t.t("consoleLink")}
         </a>
       )}
       <label class="field-inline">

@@ -1,5 +1,5 @@
-// The teacher console at #/console (docs/web.md §9): live figures, who is connected, kick, mute,
-// ban and unban, running mutes and bans, sanctions on names that are not connected (completed from
+// The teacher console at #/console (docs/web.md §9): live figures, who is connected, every
+// connection's protocol health with a way into the inspector (§12), kick, mute, ban and unban, running mutes and bans, sanctions on names that are not connected (completed from
 // `directory`), announce, channels (their history opens read-only in the chat), export. Hiding it
 // is cosmetic: the server answers `forbidden` to anyone else, and to a teacher acting on their own
 // name (docs/protocol.md §11.7), whose row offers no action.
@@ -17,6 +17,8 @@ import { errorInfo } from "../core/server_link.ts";
 import { describeError } from "../core/describe_error.ts";
 import { parseTimestamp } from "../core/i18n.ts";
 import { Dialog } from "./dialog.tsx";
+import type { ConnInfo } from "../core/inspector_model.ts";
+import { ConnCard, useInspectorTexts } from "./inspector_view.tsx";
 import { useI18n, useNow } from "./hooks.ts";
 import { statusLabel } from "./people_list.tsx";
 import { Sparkline } from "./sparkline.tsx";
@@ -97,6 +99,7 @@ export function ConsoleView(props: { chat: ChatModel }) {
           <p class="console-feedback error" role="alert">{failed}</p>
           <Live model={model} />
           <Connected model={model} me={chat.me} act={act} askBan={askBan} />
+          <Connections model={model} me={chat.me} />
           <Mutes model={model} act={act} />
           <Sanctions model={model} act={act} />
           <ByName
@@ -302,6 +305,38 @@ function Connected(props: { model: ConsoleModel; me?: string; act: Act; askBan: 
             </table>
           </div>
         </>
+      )}
+    </Card>
+  );
+}
+
+/** Every connection, identified or not, with its protocol health and the way into the inspector. */
+function Connections(props: { model: ConsoleModel; me?: string }) {
+  const t = useInspectorTexts();
+  const list = props.model.connections;
+  // The teacher's own web pages: the server refuses to inspect the page asking (docs/protocol.md
+  // §11.8), and which of them is this one, the page cannot tell.
+  const own = (c: ConnInfo) =>
+    c.transport === "ws" && c.helloed && c.name !== undefined && isSelf(c.name, props.me);
+  return (
+    <Card id="conns-h" title={`${t.t("connectionsHeading")} (${list.length})`}>
+      <p class="hint">{t.t("connectionsHint")}</p>
+      {list.length === 0 ? <p class="hint">{t.t("noConnections")}</p> : (
+        <ul class="conn-list">
+          {list.map((c) => (
+            <ConnCard key={c.conn} info={c}>
+              {own(c) ? <p class="hint">{t.t("ownWebConn")}</p> : (
+                <a
+                  class="button"
+                  href={`#/inspector/${c.conn}`}
+                  aria-label={t.t("inspectConn", { n: c.conn })}
+                >
+                  {t.t("inspect")}
+                </a>
+              )}
+            </ConnCard>
+          ))}
+        </ul>
       )}
     </Card>
   );
