@@ -111,8 +111,14 @@ export class LineConn extends OutboxConn implements Conn {
     let buf: Uint8Array = small;
     // The first bytes, while they may still be the old exporter's GET_METRICS.
     let start: Uint8Array | undefined = this.#bridge ? new Uint8Array(0) : undefined;
+    // Every local of this function stays in its suspended frame while it waits for a read: the
+    // last chunk and frames handled are let go of before each read, so that an idle connection
+    // does not keep them (views and frames, ~0.25 KB: docs/benchmarks.md, "Memory"). An index
+    // loop, as a for-of's hidden iterator would keep them all the same.
+    let chunk: Uint8Array = small;
+    let frames: ReturnType<LineSplitter["push"]> | undefined;
+    let frame: ReturnType<LineSplitter["push"]>[number] | undefined;
     while (this.#reason === undefined) {
-      let chunk: Uint8Array;
       if (this.#initial) {
         // Read with the PROXY header: the client's first bytes, before anything on the socket.
         chunk = this.#initial;
@@ -121,6 +127,8 @@ export class LineConn extends OutboxConn implements Conn {
         this.#events.emit({ type: "bytes_in", bytes: chunk.length });
       } else {
         let n: number | null;
+        chunk = small;
+        frames = frame = undefined;
         try {
           n = await this.#conn.read(buf);
         } catch {
@@ -151,7 +159,9 @@ export class LineConn extends OutboxConn implements Conn {
       }
       // Frames may point into the buffer read: each is handled before a next read reuses it.
       let verdict: CloseReason | undefined;
-      for (const frame of splitter.push(chunk)) {
+      frames = splitter.push(chunk);
+      for (let i = 0; i < frames.length; i++) {
+        frame = frames[i];
         if (this.#reason !== undefined) break;
         this.busy = true;
         verdict = frame.kind === "line"
