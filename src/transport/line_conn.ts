@@ -62,7 +62,10 @@ const HALF_CLOSED_MS = 5000;
 // Every connection waits for data with a read buffer held by the runtime, so an idle connection
 // reads into a small one (64 KiB made it ~130 KiB a connection); a read that fills it means more
 // is waiting, and the rest of the burst is read into a large one, dropped once the burst is over.
-const SMALL_READ_BYTES = 512;
+// 128 bytes hold most requests (a chat line is 40-150 bytes): 5,000 sockets each waiting on a
+// read took 7.5-7.7 KB a socket with 512-byte buffers, 6.0-6.2 KB with 128 (docs/benchmarks.md,
+// "Memory").
+const SMALL_READ_BYTES = 128;
 const LARGE_READ_BYTES = 16 * 1024;
 /** A connection speaking JSON lines: framing and decoding in, a bounded outbox out. */
 export class LineConn extends OutboxConn implements Conn {
