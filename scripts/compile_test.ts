@@ -3,7 +3,15 @@
 // binary (building one needs denort, which CI cannot download).
 import assert from "node:assert/strict";
 import { relative } from "node:path";
-import { type Arch, chooseArches, compileArgs, downloadFailure, ROOT, TARGETS } from "./compile.ts";
+import {
+  type Arch,
+  chooseArches,
+  compileArgs,
+  downloadFailure,
+  ROOT,
+  SERVER_V8_FLAGS,
+  TARGETS,
+} from "./compile.ts";
 import { UsageError } from "../src/commands/cli.ts";
 import { TestClient } from "../tests/helpers/test_server.ts";
 import { freePort } from "../testing/ports.ts";
@@ -19,10 +27,15 @@ function valuesOf(args: string[], flag: string): string[] {
 
 /** The permission flags of the `start` task of deno.json. */
 async function startTaskPermissions(): Promise<string[]> {
+  return (await startTaskWords()).filter((w) => w.startsWith("--allow-"));
+}
+
+/** The words of `deno task start`'s command. */
+async function startTaskWords(): Promise<string[]> {
   const config = JSON.parse(await Deno.readTextFile(`${ROOT}/deno.json`));
   const start = config.tasks.start as string | { command: string };
   const command = typeof start === "string" ? start : start.command;
-  return command.split(/\s+/).filter((w) => w.startsWith("--allow-"));
+  return command.split(/\s+/);
 }
 
 /** `deno <args>`, failing with deno's stderr when it fails. */
@@ -140,6 +153,14 @@ Deno.test("compileArgs() bakes in exactly the start task's permissions, the entr
       assert.ok(path.startsWith("/"), `${path} does not depend on the working directory`);
       assert.ok(await Deno.stat(path), `${path} exists`);
     }
+  }
+});
+
+Deno.test("the binary and deno task start run the server with the same V8 flags", async () => {
+  const flags = (await startTaskWords()).filter((w) => w.startsWith("--v8-flags="));
+  assert.deepEqual(flags, [`--v8-flags=${SERVER_V8_FLAGS}`]);
+  for (const arch of Object.keys(TARGETS) as Arch[]) {
+    assert.deepEqual(compileArgs(arch).filter((a) => a.startsWith("--v8-flags=")), flags);
   }
 });
 

@@ -2,6 +2,7 @@
 // percentiles. Loopback only; every run is bounded in count and time.
 import { fileURLToPath } from "node:url";
 import { freePort } from "../../testing/ports.ts";
+import { SERVER_V8_FLAGS } from "../compile.ts";
 
 const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
 // The ClassCord that startServer runs: this checkout's, or another's for a before/after run.
@@ -88,6 +89,9 @@ export async function startServer(
       "--allow-read",
       "--allow-write",
       "--allow-env",
+      // This checkout's server as its launchers run it (deno task start, the binary); another
+      // checkout's (BENCH_BASELINE) without: the flags are this checkout's.
+      ...(main === MAIN && !options.script ? [`--v8-flags=${SERVER_V8_FLAGS}`] : []),
       // e.g. BENCH_SERVER_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the server.
       ...(Deno.env.get("BENCH_SERVER_FLAGS")?.split(" ").filter((f) => f) ?? []),
       ...(options.script ? [options.script, "--port", String(port)] : [

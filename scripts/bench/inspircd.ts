@@ -351,9 +351,9 @@ function peakSampler(pid: number): { stop: () => Promise<number> } {
 }
 
 /**
- * `n` connections log in (ClassCord, seeded accounts) or register and join the room (InspIRCd),
- * then stay idle for `restSeconds`: the server's RSS before any connection, its peak meanwhile,
- * and at rest, per connection.
+ * `n` connections log in (ClassCord, seeded accounts; "baseline" is the ClassCord of
+ * `BENCH_BASELINE`) or register and join the room (InspIRCd), then stay idle for `restSeconds`:
+ * the server's RSS before any connection, its peak meanwhile, and at rest, per connection.
  */
 export async function idleMemory(
   server: Server,
@@ -364,10 +364,13 @@ export async function idleMemory(
   const dir = await Deno.makeTempDir({ prefix: "classcord_idle_" });
   try {
     let target: { port: number; pid: number } & AsyncDisposable;
-    if (server === "classcord") {
+    const ours = server !== "inspircd";
+    if (ours) {
       const names = Array.from({ length: n }, (_, i) => `u${i}`);
       await seedUsers(`${dir}/bench.kv`, names);
-      target = await startServer([...OPEN_LIMITS, "--retention-days=0"], { db: `${dir}/bench.kv` });
+      if (server === "baseline") useCheckout(baseline());
+      target = await startServer([...OPEN_LIMITS, "--retention-days=0"], { db: `${dir}/bench.kv` })
+        .finally(() => useCheckout());
     } else {
       target = await startInspircd(exe);
     }
@@ -379,10 +382,10 @@ export async function idleMemory(
     try {
       for (let i = 0; i < n; i++) {
         const conn = await Deno.connect({ hostname: "127.0.0.1", port: target.port });
-        peers.push(server === "classcord" ? new Peer(conn, false) : new IrcPeer(conn, false));
+        peers.push(ours ? new Peer(conn, false) : new IrcPeer(conn, false));
       }
       const start = performance.now();
-      if (server === "classcord") {
+      if (ours) {
         for (let i = 0; i < n; i += 500) {
           await Promise.all(
             peers.slice(i, i + 500).map((p, j) =>

@@ -96,7 +96,8 @@ Scenarios (all by default; one JSON line each):
   inspircd-memory
           --inspircd-memory-clients (5000) connections logged in to ClassCord, then registered
           and joined to one room on InspIRCd: each server's RSS per connection
-          --inspircd-rest-seconds (15) after the logins, and its peak during them
+          --inspircd-rest-seconds (15) after the logins, and its peak during them.
+          BENCH_BASELINE=DIR runs as ClassCord, baseline, InspIRCd, baseline, ClassCord
   write   the writing process's CPU per write call and per line, for 1, 4, 16 and 64 lines of
           ~120 bytes a call: Deno.Conn.write of each line or of the lines joined, node:net's
           socket.write of each line, corked, or joined; into a process that discards (pinned
@@ -301,13 +302,20 @@ if (chosen.includes("inspircd") || chosen.includes("inspircd-memory")) {
   if (irc && chosen.includes("inspircd-memory")) {
     const n = Number(values["inspircd-memory-clients"]);
     const rest = Number(values["inspircd-rest-seconds"]);
+    // With a baseline: ClassCord, baseline, InspIRCd, baseline, ClassCord, so that a drift of the
+    // machine's load falls on both checkouts alike.
+    const withBaseline = Boolean(Deno.env.get("BENCH_BASELINE"));
     const ours = await idleMemory("classcord", irc.path, n, rest);
+    const before = withBaseline ? [await idleMemory("baseline", irc.path, n, rest)] : [];
     const theirs = await idleMemory("inspircd", irc.path, n, rest);
+    if (withBaseline) before.push(await idleMemory("baseline", irc.path, n, rest));
+    const again = withBaseline ? await idleMemory("classcord", irc.path, n, rest) : undefined;
     console.log(JSON.stringify({
       scenario: "inspircd-memory",
       inspircd_version: irc.version,
       rest_seconds: rest,
       classcord: ours,
+      ...(again ? { classcord_again: again, baseline: before } : {}),
       inspircd: theirs,
       ratio_per_connection: Number(
         (ours.rss_per_connection_at_rest_bytes / theirs.rss_per_connection_at_rest_bytes).toFixed(

@@ -20,12 +20,23 @@ interface Room {
 }
 
 /**
+ * A name's sessions here: the one session alone, as nearly every name has, or a Set once it has
+ * several; a Set per name cost ~0.17 KB per logged-in connection (docs/benchmarks.md, "Memory").
+ */
+type Sessions = Member | Set<Member>;
+
+/** The sessions of `sessions` (none when undefined), to iterate off the fan-out path. */
+function each(sessions: Sessions | undefined): Iterable<Member> {
+  return sessions === undefined ? [] : sessions instanceof Set ? sessions : [sessions];
+}
+
+/**
  * Every identified session of this process, grouped by name, and the channels they joined;
  * every identified session is in the default channel. Lines are encoded once by the caller and
  * the same bytes are queued on every recipient's output; the hub never waits for any of them.
  */
 export class Hub implements Bus, LogReader {
-  readonly #byKey = new Map<string, Set<Member>>();
+  readonly #byKey = new Map<string, Sessions>();
   readonly #presence = new Map<string, Presence>();
   readonly #rooms = new Map<string, Room>();
   readonly #joined = new Map<Member, Set<string>>();
@@ -40,30 +51,35 @@ export class Hub implements Bus, LogReader {
   }
 
   join(member: Member, info: { guest: boolean; now: number }): boolean {
-    let sessions = this.#byKey.get(member.key);
-    const first = sessions === undefined;
-    if (!sessions) {
-      this.#byKey.set(member.key, sessions = new Set());
+    const sessions = this.#byKey.get(member.key);
+    if (sessions === undefined) {
+      this.#byKey.set(member.key, member);
       this.#presence.set(member.key, {
         name: member.name,
         state: "online",
         guest: info.guest,
         since: info.now,
       });
+      return true;
     }
-    sessions.add(member);
-    return first;
+    if (sessions instanceof Set) sessions.add(member);
+    else if (sessions !== member) this.#byKey.set(member.key, new Set([sessions, member]));
+    return false;
   }
 
   leave(member: Member): boolean {
     for (const key of this.#joined.get(member) ?? []) this.leaveChannel(member, key);
     this.#joined.delete(member);
     const sessions = this.#byKey.get(member.key);
-    if (!sessions?.delete(member)) return false;
-    if (sessions.size > 0) return false;
-    this.#byKey.delete(member.key);
-    this.#presence.delete(member.key);
-    return true;
+    if (sessions === member) {
+      this.#byKey.delete(member.key);
+      this.#presence.delete(member.key);
+      return true;
+    }
+    if (!(sessions instanceof Set) || !sessions.delete(member)) return false;
+    // Back to the one session alone.
+    if (sessions.size === 1) this.#byKey.set(member.key, sessions.values().next().value!);
+    return false;
   }
 
   setState(key: string, state: string): void {
@@ -92,7 +108,7 @@ export class Hub implements Bus, LogReader {
     const out: SessionInfo[] = [];
     for (const [key, members] of this.#byKey) {
       const { name, guest, state } = this.#presence.get(key)!;
-      for (const m of members) {
+      for (const m of each(members)) {
         out.push({
           user: name,
           guest,
@@ -144,7 +160,7 @@ export class Hub implements Bus, LogReader {
   deliver(to: Audience, line: Uint8Array, except?: Member, watcher?: WriteWatcher): number {
     let count = 0;
     if ("user" in to) {
-      for (const m of this.#byKey.get(to.user) ?? []) {
+      for (const m of each(this.#byKey.get(to.user))) {
         if (m !== except && (!to.helloed || m.helloed)) m.out.send(line, watcher), count++;
       }
     } else if ("channel" in to && to.channel !== DEFAULT.key) {
@@ -153,6 +169,10 @@ export class Hub implements Bus, LogReader {
       }
     } else {
       for (const sessions of this.#byKey.values()) {
+        if (!(sessions instanceof Set)) {
+          if (sessions !== except) sessions.out.send(line, watcher), count++;
+          continue;
+        }
         for (const m of sessions) {
           if (m !== except) m.out.send(line, watcher), count++;
         }
@@ -167,7 +187,7 @@ export class Hub implements Bus, LogReader {
     text: Text,
     extra?: Readonly<Record<string, unknown>>,
   ): number {
-    const sessions = [...this.#byKey.get(key) ?? []];
+    const sessions = [...each(this.#byKey.get(key))];
     for (const m of sessions) m.disconnect(code, text, extra);
     return sessions.length;
   }

@@ -28,8 +28,8 @@ import {
   type SessionOutput,
   type SessionState,
 } from "./session.ts";
-import { TokenBucket, WindowCounter } from "./limits.ts";
 import type { Reading, Recorder } from "./inspection.ts";
+import { type SessionLimiters, TokenBucket, WindowCounter } from "./limits.ts";
 import type { Moderation } from "./moderation.ts";
 
 /**
@@ -114,26 +114,48 @@ const ONE_MINUTE = 60_000;
 export class Dispatcher implements Handler {
   readonly #deps: DispatcherDeps;
   readonly #session: Session;
-  readonly #bucket: TokenBucket;
-  readonly #dropped: WindowCounter;
-  readonly #bad: WindowCounter;
-  readonly #oversized: WindowCounter;
+  // The rate limits, made on first use: most connections only log in and read (login and the
+  // polls are not counted), so they never hold any (docs/benchmarks.md, "Memory"). A bucket made
+  // late is full and a window made late is empty, as they would be had they been made earlier.
+  #limiters: SessionLimiters | undefined;
   #understood = false;
 
   constructor(deps: DispatcherDeps, out: SessionOutput, origin: Origin, conn = NO_CONN_CONTROL) {
     this.#deps = deps;
     this.#session = new Session(deps, out, origin, conn as ConnControl);
-    const { clock, limits } = deps;
-    this.#bucket = new TokenBucket(clock, {
-      burst: limits.rateBurst,
-      perSecond: limits.ratePerSecond,
-    });
-    this.#dropped = new WindowCounter(clock, { max: limits.maxDropped, windowMs: TEN_SECONDS });
-    this.#bad = new WindowCounter(clock, { max: limits.maxBadLines, windowMs: TEN_SECONDS });
-    this.#oversized = new WindowCounter(clock, {
-      max: limits.maxOversizedLines - 1, // the last one allowed closes
-      windowMs: ONE_MINUTE,
-    });
+  }
+
+  get #bucket(): TokenBucket {
+    return this.#madeLimiters().bucket;
+  }
+
+  get #dropped(): WindowCounter {
+    return this.#madeLimiters().dropped;
+  }
+
+  get #bad(): WindowCounter {
+    return this.#madeLimiters().bad;
+  }
+
+  get #oversized(): WindowCounter {
+    return this.#madeLimiters().oversized;
+  }
+
+  #madeLimiters(): SessionLimiters {
+    if (this.#limiters) return this.#limiters;
+    const { clock, limits } = this.#deps;
+    return this.#limiters = {
+      bucket: new TokenBucket(clock, {
+        burst: limits.rateBurst,
+        perSecond: limits.ratePerSecond,
+      }),
+      dropped: new WindowCounter(clock, { max: limits.maxDropped, windowMs: TEN_SECONDS }),
+      bad: new WindowCounter(clock, { max: limits.maxBadLines, windowMs: TEN_SECONDS }),
+      oversized: new WindowCounter(clock, {
+        max: limits.maxOversizedLines - 1, // the last one allowed closes
+        windowMs: ONE_MINUTE,
+      }),
+    };
   }
 
   get state(): SessionState {

@@ -396,3 +396,21 @@ Deno.test("offline messages of a session closed before they went out wait for th
   assert.deepEqual(second.out.take().map((l) => l.content ?? l.type), ["login", "users", "kept"]);
   second.session.close();
 });
+
+Deno.test("a session's rate limit, made at its first counted request, holds from there", async () => {
+  using w = await world();
+  const alice = await user(w, "alice");
+  // An hour idle after login, then a burst: the burst passes, the next one waits for a token.
+  w.clock.t += 3_600_000;
+  for (let i = 0; i < DEFAULT_LIMITS.rateBurst; i++) {
+    await send(alice.session, { type: "status", state: `s${i}` });
+  }
+  assert.deepEqual(alice.out.take().filter((l) => l.type === "error"), []);
+  await send(alice.session, { type: "status", state: "over", id: 1 });
+  const [refused] = alice.out.take();
+  assert.equal(refused.code, "rate_limited");
+  assert.equal(refused.retry_after_ms, 1000 / DEFAULT_LIMITS.ratePerSecond);
+  w.clock.t += 1000 / DEFAULT_LIMITS.ratePerSecond;
+  await send(alice.session, { type: "status", state: "again", id: 2 });
+  assert.deepEqual(alice.out.take().filter((l) => l.type === "error"), []);
+});

@@ -88,6 +88,18 @@ export class WindowCounter {
   }
 }
 
+/** One session's limits (docs/protocol.md §5), as a Dispatcher makes them on first use. */
+export interface SessionLimiters {
+  /** Counted requests. */
+  bucket: TokenBucket;
+  /** Requests refused for the rate: too many close the connection. */
+  dropped: WindowCounter;
+  /** Lines that are not valid requests. */
+  bad: WindowCounter;
+  /** Lines over the size cap. */
+  oversized: WindowCounter;
+}
+
 /**
  * Sliding-window counters by key (an address, an account), forgetting idle keys so a scan of
  * many names cannot grow memory without bound.

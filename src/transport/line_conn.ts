@@ -62,7 +62,10 @@ const HALF_CLOSED_MS = 5000;
 // Every connection waits for data with a read buffer held by the runtime, so an idle connection
 // reads into a small one (64 KiB made it ~130 KiB a connection); a read that fills it means more
 // is waiting, and the rest of the burst is read into a large one, dropped once the burst is over.
-const SMALL_READ_BYTES = 512;
+// 128 bytes hold most requests (a chat line is 40-150 bytes): 5,000 sockets each waiting on a
+// read took 7.5-7.7 KB a socket with 512-byte buffers, 6.0-6.2 KB with 128 (docs/benchmarks.md,
+// "Memory").
+const SMALL_READ_BYTES = 128;
 // What an inspector is shown of a line that has not ended yet.
 const PEEK_BYTES = 512;
 const LARGE_READ_BYTES = 16 * 1024;
@@ -109,8 +112,16 @@ export class LineConn extends OutboxConn implements Conn {
     let buf: Uint8Array = small;
     // The first bytes, while they may still be the old exporter's GET_METRICS.
     let start: Uint8Array | undefined = this.#bridge ? new Uint8Array(0) : undefined;
+    // Every local of this function stays in its suspended frame while it waits for a read: the
+    // last chunk and frames handled are let go of before each read, so that an idle connection
+    // does not keep them (views and frames, ~0.25 KB: docs/benchmarks.md, "Memory"). An index
+    // loop, as a for-of's hidden iterator would keep them all the same.
+    let chunk: Uint8Array = small;
+    let frames: ReturnType<LineSplitter["push"]> | undefined;
+    let frame: ReturnType<LineSplitter["push"]>[number] | undefined;
+    // Whether the last read filled its buffer: more is waiting on the socket.
+    let more = false;
     while (this.#reason === undefined) {
-      let chunk: Uint8Array;
       if (this.#initial) {
         // Read with the PROXY header: the client's first bytes, before anything on the socket.
         chunk = this.#initial;
@@ -119,6 +130,8 @@ export class LineConn extends OutboxConn implements Conn {
         this.#events.emit({ type: "bytes_in", bytes: chunk.length });
       } else {
         let n: number | null;
+        chunk = small;
+        frames = frame = undefined;
         try {
           n = await this.#conn.read(buf);
         } catch {
@@ -136,7 +149,8 @@ export class LineConn extends OutboxConn implements Conn {
         this.heard = true;
         chunk = buf.subarray(0, n);
         // A full buffer means more is waiting; anything less, that the socket is empty for now.
-        if (n === buf.length) buf = large ??= new Uint8Array(LARGE_READ_BYTES);
+        more = n === buf.length;
+        if (more) buf = large ??= new Uint8Array(LARGE_READ_BYTES);
         else buf = small, large = undefined;
       }
       if (start !== undefined) {
@@ -149,7 +163,9 @@ export class LineConn extends OutboxConn implements Conn {
       }
       // Frames may point into the buffer read: each is handled before a next read reuses it.
       let verdict: CloseReason | undefined;
-      for (const frame of splitter.push(chunk)) {
+      frames = splitter.push(chunk);
+      for (let i = 0; i < frames.length; i++) {
+        frame = frames[i];
         if (this.#reason !== undefined) break;
         this.busy = true;
         verdict = frame.kind === "line"
@@ -160,8 +176,9 @@ export class LineConn extends OutboxConn implements Conn {
       }
       if (!verdict && splitter.unterminatedBytes > this.#maxUnterminated) {
         verdict = handler.unterminated(this.#maxUnterminated);
-      } else if (!verdict && splitter.bufferedBytes > 0 && handler.recording) {
-        // An inspector sees a line waiting for its end (docs/protocol.md §11.8).
+      } else if (!verdict && !more && splitter.bufferedBytes > 0 && handler.recording) {
+        // An inspector sees a line waiting for its end, once the socket has nothing more for now
+        // (docs/protocol.md §11.8).
         handler.pending(splitter.peek(PEEK_BYTES), splitter.bufferedBytes);
       }
       if (verdict) await this.end(verdict, FINAL_LINE_MS);

@@ -160,6 +160,7 @@ export class ChatListener {
 
   async #serve(conn: Deno.Conn): Promise<void> {
     let stream: ByteStream = conn;
+    let handedOver = false;
     try {
       const { connections } = this.#options;
       const peer = (conn.remoteAddr as Deno.NetAddr).hostname;
@@ -187,15 +188,24 @@ export class ChatListener {
         // The peer may already be gone; the first read says so.
       }
       const line = new LineConn(stream, { remote, initial }, this.#options);
-      await connections.serve(line, this.#transport);
+      // Not awaited: this function's frame ends here, and a connection being served holds only
+      // the promise of ConnTable.serve (which never rejects) and this one callback; awaiting it
+      // kept a suspended frame per connection, ~0.4 KB (docs/benchmarks.md, "Memory").
+      connections.serve(line, this.#transport).then(this.#served);
+      handedOver = true;
     } catch (err) {
       // Only a bug gets here: this connection ends, the server goes on.
       log.error("Serving a connection failed: {error}", { error: err });
       closeQuietly(stream);
     } finally {
-      if (--this.#open === 0) this.#allDone?.();
+      if (!handedOver) this.#served();
     }
   }
+
+  /** A connection this listener accepted is over. */
+  readonly #served = (): void => {
+    if (--this.#open === 0) this.#allDone?.();
+  };
 
   /**
    * Reads a balancer's PROXY header (PROXY protocol v1 or v2): the client's address (none for
