@@ -77,7 +77,7 @@ export const inspectorEn: CatalogOf<typeof inspectorFr> = {
   hintEncoding:
     "Line received in Windows-1252, not UTF-8: emoji and some characters are lost; write UTF-8, e.g. new OutputStreamWriter(socket.getOutputStream(), StandardCharsets.UTF_8)",
   hintCommandAsChat:
-    '“/login” or “/register” sent as a chat message: the server does not pass it on (it holds a password). To log in, send a line {"type":"login","username":"…","password":"…"}',
+    '“/login” or “/register” sent as a chat message: a password must never go into the chat. Before the login the server refuses the line; after it, the server passes it on to the whole class like any message. To log in, send a line {"type":"login","username":"…","password":"…"}',
   connectionsHeading: "Connections and protocol",
   connectionsHint: "Every connection, identified or not, with what the server had to refuse.",
   colConn: "#",

@@ -77,7 +77,7 @@ export const inspectorFr = {
   hintEncoding:
     "Ligne reçue en Windows-1252, pas en UTF-8 : les emoji et certains caractères sont perdus ; écrivez en UTF-8, par ex. new OutputStreamWriter(socket.getOutputStream(), StandardCharsets.UTF_8)",
   hintCommandAsChat:
-    '« /login » ou « /register » envoyé comme message : le serveur ne le transmet pas (il contient un mot de passe). Pour se connecter, envoyez une ligne {"type":"login","username":"…","password":"…"}',
+    '« /login » ou « /register » envoyé comme message : un mot de passe ne doit jamais partir dans la discussion. Avant la connexion, le serveur refuse la ligne ; après, il la transmet à toute la classe comme un message ordinaire. Pour se connecter, envoyez une ligne {"type":"login","username":"…","password":"…"}',
   // Teacher console: every connection's protocol health
   connectionsHeading: "Connexions et protocole",
   connectionsHint:
