@@ -59,6 +59,15 @@ export function isPrivate(m: { subtype?: string | null; to?: string | null }): b
   return m.subtype?.toLowerCase() === "private" && m.to !== "global";
 }
 
+// A login or registration typed as a chat line by a console client (docs/protocol.md §3.13):
+// `/login name pass`.
+const TYPED_COMMAND = /^\s*\/(login|register)\s/i;
+
+/** Whether a message's content is a login or registration command typed as chat (§3.13). */
+export function isTypedCommand(content: unknown): boolean {
+  return typeof content === "string" && TYPED_COMMAND.test(content);
+}
+
 const status = z.object({ state: z.string().min(1).max(MAX_STATE_CHARS) });
 
 const empty = z.object({});

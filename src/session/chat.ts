@@ -21,7 +21,7 @@ import {
   usersReply,
   whoReply,
 } from "../protocol/replies.ts";
-import { isPrivate, type Request } from "../protocol/schema.ts";
+import { isPrivate, isTypedCommand, type Request } from "../protocol/schema.ts";
 import { type Lang, T } from "../protocol/texts.ts";
 import type {
   Account,
@@ -82,7 +82,7 @@ export class Chat {
    */
   async post(session: Session, req: MessageRequest, receivedAt: number): Promise<void> {
     const { bus, clock, moderation } = this.#deps;
-    if (session.state !== "user" && typedCommand(req.fields.content)) {
+    if (session.state !== "user" && isTypedCommand(req.fields.content)) {
       // A console client that does not know the login request: the line holds a password,
       // about to reach the whole class. Never delivered, stored or logged (docs/protocol.md §3.13).
       throw new ProtocolError("not_logged_in", T.commandAsChat());
@@ -333,15 +333,6 @@ export class Chat {
     this.#nextTimedAt = receivedAt + 10;
     return new FanoutTimer(this.#deps.events, receivedAt);
   }
-}
-
-// A login or registration typed as a chat line by a console client (docs/protocol.md §3.13):
-// `/login name pass`.
-const TYPED_COMMAND = /^\s*\/(login|register)\s/i;
-
-/** Whether a message's content is a login or registration command typed as chat. */
-function typedCommand(content: unknown): boolean {
-  return typeof content === "string" && TYPED_COMMAND.test(content);
 }
 
 /**

@@ -9,6 +9,7 @@ import { closestType, type Hint, jsonErrorPosition } from "../protocol/hints.ts"
 import {
   type Envelope,
   fieldIssue,
+  isTypedCommand,
   parseRequest,
   readEnvelope,
   type Request,
@@ -399,15 +400,12 @@ export class Dispatcher implements Handler {
   }
 }
 
-// A login or registration typed as a chat line (docs/protocol.md §3.13).
-const TYPED_COMMAND = /^\s*\/(login|register)\s/i;
-
 /** The server's reading of a request it parsed: its type, the limit it hit, a hint. */
 function readingOf(req: Request, bytes: Uint8Array | undefined, limited: boolean): Reading {
   const reading: Reading = { request: req.type };
   if (limited) reading.limit = "message_rate";
   if (bytes && !isUtf8(bytes)) reading.hint = { kind: "encoding" };
-  else if (req.type === "message" && TYPED_COMMAND.test(String(req.fields.content))) {
+  else if (req.type === "message" && isTypedCommand(req.fields.content)) {
     reading.hint = { kind: "command_as_chat" };
   }
   return reading;
