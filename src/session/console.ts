@@ -86,14 +86,14 @@ export class Console {
       inspection.watchAccount(session);
       return;
     }
-    const target = inspection.connections().find((c) => c.connId === req.conn);
+    const target = inspection.get(req.conn);
     if (!target || target === session) {
       throw new ProtocolError("bad_request", T.unknownConnection(req.conn));
     }
     const mine = target.state === "user" && target.key === session.key;
     if (!mine) moderation.requireAdmin(session.account, "inspect");
     session.reply(withId({ type: "inspect", conn: req.conn }, req.id));
-    inspection.watchConn(session, req.conn);
+    inspection.watchConn(session, target);
   }
 
   /** `uninspect`: stops watching connection `conn`, or everything. */

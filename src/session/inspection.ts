@@ -212,6 +212,11 @@ export class Inspection {
     return id;
   }
 
+  /** Connection `id`, while it is open. */
+  get(id: number): Inspected | undefined {
+    return this.#conns.get(id);
+  }
+
   /** Every connection, oldest first. */
   connections(): Inspected[] {
     return [...this.#conns.values()];
@@ -275,13 +280,11 @@ export class Inspection {
     return mine;
   }
 
-  /** `watcher` watches connection `id`, whoever it is: its early lines first. */
-  watchConn(watcher: Inspected, id: number): Inspected | undefined {
-    const conn = this.#conns.get(id);
-    if (!conn || conn === watcher) return conn;
-    this.#watch(watcher).conns.add(id);
+  /** `watcher` watches `conn` (another connection), whoever it is: its early lines first. */
+  watchConn(watcher: Inspected, conn: Inspected): void {
+    if (conn === watcher) return;
+    this.#watch(watcher).conns.add(conn.connId);
     this.#attach(watcher, conn);
-    return conn;
   }
 
   /** `watcher` stops watching connection `id`, or everything. */
