@@ -368,13 +368,14 @@ Deno.test("the web app's test doubles stay out of its code: web/src/ never impor
 });
 
 // What the web app shares with the server: the rules a page checks before sending (channel and
-// user names) and the error type they throw, all pure. Anything else would pull server code,
+// user names) and the error type they throw, and the inspector's hints it words, all pure. Anything else would pull server code,
 // Deno APIs or npm packages into the browser bundle.
 const SHARED_WITH_WEB = [
   "src/protocol/channel.ts",
   "src/auth/names.ts",
   "src/errors.ts",
   "src/protocol/texts.ts",
+  "src/protocol/hints.ts",
 ];
 
 Deno.test("web/ takes from src/ only the pure name and channel rules, and nothing they drag in", async () => {

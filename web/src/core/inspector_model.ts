@@ -5,6 +5,7 @@
 // language from their data. No DOM here.
 import { inspectorEn } from "../i18n/inspector_en.ts";
 import { inspectorFr } from "../i18n/inspector_fr.ts";
+import type { Hint } from "../../../src/protocol/hints.ts";
 import { type I18n, TextPart } from "./i18n.ts";
 import { errorInfo, type Timers } from "./server_link.ts";
 import { type Line, num, parseLine, str, typeOf } from "./wire.ts";
@@ -43,14 +44,8 @@ export interface ConnView extends ConnInfo {
   key: string;
 }
 
-/** A common mistake the server found in a line (src/protocol/hints.ts), read loosely. */
-export type Hint =
-  | { kind: "no_newline"; bytes: number }
-  | { kind: "bad_json"; position?: number }
-  | { kind: "unknown_type"; type: string; suggestion?: string }
-  | { kind: "field"; field: string; problem: "missing" | "type" | "invalid"; expected?: string }
-  | { kind: "encoding" }
-  | { kind: "command_as_chat" };
+/** A common mistake the server found in a line: the server's own type, read by {@link readHint}. */
+export type { Hint };
 
 /** The server's reading of a line a client sent. */
 export interface Reading {
@@ -461,7 +456,7 @@ export function readHint(value: unknown): Hint | undefined {
       return {
         kind: "field",
         field,
-        problem: problem as "missing" | "type" | "invalid",
+        problem: problem as Extract<Hint, { kind: "field" }>["problem"],
         expected: str(h, "expected"),
       };
     }
