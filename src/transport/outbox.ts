@@ -340,7 +340,7 @@ export class Outbox {
   // joined buffer per turn (CPU per delivery 0.24 → 0.17 µs at N = 1,000, but idle memory after
   // a login storm went from 14 to 58-65 KB a connection: malloc fragmentation).
   static #due: Outbox[] = [];
-  static #timer = false;
+  static #timer: ReturnType<typeof setTimeout> | undefined;
   static #pacer = new FlushPacer();
   // The last bytes joined in this flush, and from what: the members of a room get the same lines
   // in the same order, so one join serves them all (joining was 18 % of the server's JS time at
@@ -373,7 +373,7 @@ export class Outbox {
     Outbox.#pacer.flushing(monotonicNow(), processCpuMs());
     const due = Outbox.#due;
     Outbox.#due = [];
-    Outbox.#timer = false;
+    Outbox.#timer = undefined;
     let lines = 0;
     for (const outbox of due) {
       outbox.#scheduled = false;
@@ -388,9 +388,7 @@ export class Outbox {
     if (this.#writing || this.#scheduled) return;
     this.#scheduled = true;
     Outbox.#due.push(this);
-    if (Outbox.#timer) return;
-    Outbox.#timer = true;
-    setTimeout(Outbox.#flushAll, Outbox.#pacer.delay(monotonicNow()));
+    Outbox.#timer ??= setTimeout(Outbox.#flushAll, Outbox.#pacer.delay(monotonicNow()));
   }
 
   /**
@@ -437,6 +435,7 @@ export class Outbox {
   #stop(): boolean {
     if (this.#failed) return false;
     this.#failed = true;
+    if (this.#scheduled) this.#unschedule();
     // Fan-outs waiting on this reader are over for it: their latency includes the cut-off.
     for (const w of this.#watchers) w.written();
     for (const w of this.#heldWatchers) w.written();
@@ -447,6 +446,19 @@ export class Outbox {
     this.#queuedBytes = 0;
     this.#wakeIdle();
     return true;
+  }
+
+  /**
+   * Leaves the next flush: a stopped outbox has nothing to write, and the flush timer is not
+   * left armed for nobody (a server stopped meanwhile would keep it pending).
+   */
+  #unschedule(): void {
+    this.#scheduled = false;
+    const due = Outbox.#due;
+    due.splice(due.indexOf(this), 1);
+    if (due.length > 0 || Outbox.#timer === undefined) return;
+    clearTimeout(Outbox.#timer);
+    Outbox.#timer = undefined;
   }
 
   #wakeIdle(): void {

@@ -109,6 +109,15 @@ Deno.test("Outbox reports a write error once", async () => {
   assert.deepEqual(failures, ["write_error"]);
 });
 
+// The test's own sanitizer is the assertion: a flush timer still armed when it ends is a leak.
+Deno.test("Outbox closed before its flush leaves no flush timer behind, and writes nothing", async () => {
+  const { writer, outbox } = make();
+  outbox.send(enc("a\n"));
+  outbox.close();
+  await outbox.drained();
+  assert.deepEqual(writer.writes, []);
+});
+
 Deno.test("Outbox stalledMs() measures the write the peer is not reading", async () => {
   const { outbox, advance } = make();
   assert.equal(outbox.stalledMs(), 0);
