@@ -175,12 +175,16 @@ export class ConnTable {
   /**
    * Serves a connection {@link admit} let in, until it ends; never rejects. A failure of its
    * handler ends this connection only.
+   *
+   * Not an async function: a connection being served holds the two callbacks of its end, not a
+   * suspended frame (docs/benchmarks.md, "Memory").
    */
-  async serve(conn: Conn, transport: Transport): Promise<void> {
+  serve(conn: Conn, transport: Transport): Promise<void> {
     const { gate, events } = this.#options;
     const { remote } = conn;
     this.#serving++;
     const served = new ConnEntry(conn, this);
+    let serving: Promise<CloseReason>;
     try {
       const origin = { address: remote, trusted: gate.isTrusted(remote), transport };
       const handler = served.handler = this.#options.accept(conn.outbox, origin, served);
@@ -188,26 +192,39 @@ export class ConnTable {
       gate.waiting(served);
       events.emit({ type: "connection_opened", transport });
       log.debug("Connection from {remote} ({transport})", { remote, transport });
-      let reason: CloseReason;
-      try {
-        reason = await conn.serve(handler);
-      } catch (err) {
+      serving = conn.serve(handler);
+    } catch (err) {
+      this.#ended(served, transport, "read_error", err);
+      return Promise.resolve();
+    }
+    return serving.then(
+      (reason) => this.#ended(served, transport, reason),
+      (err) => {
         log.error("Connection from {remote} failed: {error}", { remote, error: err });
         conn.close("read_error");
-        reason = "read_error";
-      }
+        this.#ended(served, transport, "read_error");
+      },
+    );
+  }
+
+  /** A connection is over, for `reason`; or a bug (`bug`) kept it from being served. */
+  #ended(served: ConnEntry, transport: Transport, reason: CloseReason, bug?: unknown): void {
+    const { gate, events } = this.#options;
+    const { conn } = served;
+    try {
       this.#served.delete(served);
       gate.forget(served);
-      handler.close();
+      if (bug !== undefined) throw bug;
+      served.handler.close();
       events.emit({ type: "connection_closed", transport, reason });
-      log.info("Closed connection from {remote}: {reason}", { remote, reason });
+      log.info("Closed connection from {remote}: {reason}", { remote: conn.remote, reason });
     } catch (err) {
       // Only a bug gets here (a handler that cannot be made or closed): this connection ends,
       // the server goes on.
       log.error("Serving a connection failed: {error}", { error: err });
       conn.close("read_error");
     } finally {
-      gate.release(remote);
+      gate.release(conn.remote);
       if (--this.#serving === 0) this.#allServed?.();
     }
   }

@@ -86,6 +86,15 @@ export class LineConn extends OutboxConn implements Conn {
   #reason: CloseReason | undefined;
   #closed = false;
   #initial: Uint8Array | undefined;
+  // What serve() reads with and hands lines to, and how it settles.
+  #handler: Handler | undefined;
+  #splitter: LineSplitter | undefined;
+  #small: Uint8Array | undefined;
+  #large: Uint8Array | undefined;
+  #buf: Uint8Array | undefined;
+  #start: Uint8Array | undefined;
+  #resolve: ((reason: CloseReason) => void) | undefined;
+  #reject: ((err: unknown) => void) | undefined;
 
   constructor(conn: ByteStream, peer: LineConnSource, options: LineConnOptions) {
     // The outbox writes straight to the byte stream.
@@ -104,68 +113,89 @@ export class LineConn extends OutboxConn implements Conn {
     return this.#reason;
   }
 
-  /** Reads until the peer closes or {@link close} is called; resolves with the close reason. */
-  async serve(handler: Handler): Promise<CloseReason> {
-    const splitter = new LineSplitter(this.#maxLineBytes);
-    const small = new Uint8Array(SMALL_READ_BYTES);
-    let large: Uint8Array | undefined;
-    let buf: Uint8Array = small;
+  /**
+   * Reads until the peer closes or {@link close} is called; resolves with the close reason.
+   *
+   * No async frame waits for a read: the state lives in fields, and each read's callbacks take
+   * the next step. An idle connection then holds its read and two callbacks, not a suspended
+   * frame with every local (with ConnTable.serve's frame, 0.24 KB of heap: docs/benchmarks.md,
+   * "Memory").
+   */
+  serve(handler: Handler): Promise<CloseReason> {
+    this.#handler = handler;
+    this.#splitter = new LineSplitter(this.#maxLineBytes);
+    this.#buf = this.#small = new Uint8Array(SMALL_READ_BYTES);
     // The first bytes, while they may still be the old exporter's GET_METRICS.
-    let start: Uint8Array | undefined = this.#bridge ? new Uint8Array(0) : undefined;
-    // Every local of this function stays in its suspended frame while it waits for a read: the
-    // last chunk and frames handled are let go of before each read, so that an idle connection
-    // does not keep them (views and frames, ~0.25 KB: docs/benchmarks.md, "Memory"). An index
-    // loop, as a for-of's hidden iterator would keep them all the same.
-    let chunk: Uint8Array = small;
-    let frames: ReturnType<LineSplitter["push"]> | undefined;
-    let frame: ReturnType<LineSplitter["push"]>[number] | undefined;
-    // Whether the last read filled its buffer: more is waiting on the socket.
-    let more = false;
-    while (this.#reason === undefined) {
-      if (this.#initial) {
-        // Read with the PROXY header: the client's first bytes, before anything on the socket.
-        chunk = this.#initial;
-        this.#initial = undefined;
-        this.heard = true;
-        this.#events.emit({ type: "bytes_in", bytes: chunk.length });
-      } else {
-        let n: number | null;
-        chunk = small;
-        frames = frame = undefined;
-        try {
-          n = await this.#conn.read(buf);
-        } catch {
-          this.close("read_error");
-          break;
-        }
-        if (n === null) {
-          // The client sent all it will (`printf … | nc -q 2`, a half-close): what it asked is
-          // answered before the connection closes.
-          await this.#answerBeforeClose(handler);
-          break;
-        }
-        this.#events.emit({ type: "bytes_in", bytes: n });
-        this.lastReadAt = performance.now();
-        this.heard = true;
-        chunk = buf.subarray(0, n);
-        // A full buffer means more is waiting; anything less, that the socket is empty for now.
-        more = n === buf.length;
-        if (more) buf = large ??= new Uint8Array(LARGE_READ_BYTES);
-        else buf = small, large = undefined;
+    if (this.#bridge) this.#start = new Uint8Array(0);
+    return new Promise((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+      this.#next();
+    });
+  }
+
+  /** Takes the next chunk: the bytes read with a PROXY header, or a read; or settles serve(). */
+  #next(): void {
+    if (this.#reason !== undefined) return this.#resolve!(this.#reason);
+    const initial = this.#initial;
+    if (initial) {
+      // Read with the PROXY header: the client's first bytes, before anything on the socket.
+      this.#initial = undefined;
+      this.heard = true;
+      this.#events.emit({ type: "bytes_in", bytes: initial.length });
+      this.#take(initial, false);
+      return;
+    }
+    this.#conn.read(this.#buf!).then(this.#onRead, this.#onReadError);
+  }
+
+  readonly #onRead = (n: number | null): void => {
+    try {
+      if (n === null) {
+        // The client sent all it will (`printf … | nc -q 2`, a half-close): what it asked is
+        // answered before the connection closes.
+        this.#answerBeforeClose(this.#handler!).then(() => this.#next(), this.#reject);
+        return;
       }
-      if (start !== undefined) {
-        start = concatBytes([start, chunk]);
+      this.#events.emit({ type: "bytes_in", bytes: n });
+      this.lastReadAt = performance.now();
+      this.heard = true;
+      const buf = this.#buf!;
+      // A full buffer means more is waiting; anything less, that the socket is empty for now.
+      const more = n === buf.length;
+      if (more) this.#buf = this.#large ??= new Uint8Array(LARGE_READ_BYTES);
+      else this.#buf = this.#small, this.#large = undefined;
+      this.#take(buf.subarray(0, n), more);
+    } catch (err) {
+      this.#reject!(err);
+    }
+  };
+
+  readonly #onReadError = (): void => {
+    this.close("read_error");
+    this.#next();
+  };
+
+  /**
+   * Handles a chunk: the lines it ends, one after the other, then the next read. Frames may point
+   * into the buffer read: each is handled before a next read reuses it.
+   */
+  async #take(chunk: Uint8Array, more: boolean): Promise<void> {
+    const handler = this.#handler!;
+    try {
+      if (this.#start !== undefined) {
+        const start = this.#start = concatBytes([this.#start, chunk]);
         const bridge = matchBridge(start);
-        if (bridge === "yes") return await this.#answerBridge(handler);
-        if (bridge === "maybe") continue;
+        if (bridge === "yes") return this.#resolve!(await this.#answerBridge(handler));
+        if (bridge === "maybe") return this.#next();
         chunk = start;
-        start = undefined;
+        this.#start = undefined;
       }
-      // Frames may point into the buffer read: each is handled before a next read reuses it.
+      const splitter = this.#splitter!;
       let verdict: CloseReason | undefined;
-      frames = splitter.push(chunk);
+      const frames = splitter.push(chunk);
       for (let i = 0; i < frames.length; i++) {
-        frame = frames[i];
+        const frame = frames[i];
         if (this.#reason !== undefined) break;
         this.busy = true;
         verdict = frame.kind === "line"
@@ -182,8 +212,10 @@ export class LineConn extends OutboxConn implements Conn {
         handler.pending(splitter.peek(PEEK_BYTES), splitter.bufferedBytes);
       }
       if (verdict) await this.end(verdict, FINAL_LINE_MS);
+    } catch (err) {
+      return this.#reject!(err);
     }
-    return this.#reason!;
+    this.#next();
   }
 
   /** Writes every reply still owed (for at most {@link HALF_CLOSED_MS}), then closes. */
