@@ -194,7 +194,11 @@ export class ConnTable {
       log.debug("Connection from {remote} ({transport})", { remote, transport });
       serving = conn.serve(handler);
     } catch (err) {
-      this.#ended(served, transport, "read_error", err);
+      // Only a bug gets here (a handler that cannot be made, a connection that cannot start):
+      // this connection ends, the server goes on.
+      log.error("Serving a connection failed: {error}", { error: err });
+      conn.close("read_error");
+      this.#ended(served, transport, undefined);
       return Promise.resolve();
     }
     return serving.then(
@@ -207,20 +211,23 @@ export class ConnTable {
     );
   }
 
-  /** A connection is over, for `reason`; or a bug (`bug`) kept it from being served. */
-  #ended(served: ConnEntry, transport: Transport, reason: CloseReason, bug?: unknown): void {
+  /**
+   * A connection is over, for `reason`: its handler closes and its place is given back. Without a
+   * reason it was never served (a bug stopped it first): its place alone is given back.
+   */
+  #ended(served: ConnEntry, transport: Transport, reason: CloseReason | undefined): void {
     const { gate, events } = this.#options;
     const { conn } = served;
     try {
       this.#served.delete(served);
       gate.forget(served);
-      if (bug !== undefined) throw bug;
+      if (reason === undefined) return;
       served.handler.close();
       events.emit({ type: "connection_closed", transport, reason });
       log.info("Closed connection from {remote}: {reason}", { remote: conn.remote, reason });
     } catch (err) {
-      // Only a bug gets here (a handler that cannot be made or closed): this connection ends,
-      // the server goes on.
+      // Only a bug gets here (a handler that cannot be closed): this connection ends, the server
+      // goes on.
       log.error("Serving a connection failed: {error}", { error: err });
       conn.close("read_error");
     } finally {
