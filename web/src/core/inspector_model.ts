@@ -260,7 +260,9 @@ export class InspectorModel {
     // Announced again (a new `inspect`): its early lines come again, already in the log.
     const seen = new Map<string, number>();
     for (const e of this.#all) {
-      if (e.conn === k) seen.set(signature(e), (seen.get(signature(e)) ?? 0) + 1);
+      if (e.conn !== k) continue;
+      const sig = signature(e);
+      seen.set(sig, (seen.get(sig) ?? 0) + 1);
     }
     if (seen.size > 0) this.#replay.set(k, seen);
     this.conns.set(k, { ...info, key: k });
@@ -293,10 +295,11 @@ export class InspectorModel {
     };
     const replay = this.#replay.get(key);
     if (replay) {
-      const n = replay.get(signature(entry)) ?? 0;
+      const sig = signature(entry);
+      const n = replay.get(sig) ?? 0;
       if (n > 0) {
-        if (n === 1) replay.delete(signature(entry));
-        else replay.set(signature(entry), n - 1);
+        if (n === 1) replay.delete(sig);
+        else replay.set(sig, n - 1);
         return;
       }
       this.#replay.delete(key);
@@ -377,21 +380,17 @@ function signature(e: Pick<Entry, "dir" | "at" | "partial" | "line">): string {
   return `${e.dir}|${e.at}|${e.partial ? 1 : 0}|${e.line}`;
 }
 
-function count(value: unknown, field: string): number {
-  const v = value && typeof value === "object" ? (value as Line)[field] : undefined;
-  return typeof v === "number" && Number.isFinite(v) ? v : 0;
-}
-
 /** Reads a `health` object; missing figures read 0. */
 export function readHealth(value: unknown): Health {
+  const v: Line = value && typeof value === "object" ? value as Line : {};
   const h: Health = {
-    lines: count(value, "lines"),
-    errors: count(value, "errors"),
-    badJson: count(value, "bad_json"),
-    unknownTypes: count(value, "unknown_types"),
-    limits: count(value, "limits"),
+    lines: num(v, "lines") ?? 0,
+    errors: num(v, "errors") ?? 0,
+    badJson: num(v, "bad_json") ?? 0,
+    unknownTypes: num(v, "unknown_types") ?? 0,
+    limits: num(v, "limits") ?? 0,
   };
-  const last = value && typeof value === "object" ? (value as Line).last_error : undefined;
+  const last = v.last_error;
   if (last && typeof last === "object") {
     const code = str(last as Line, "code");
     if (code !== undefined) {

@@ -82,10 +82,6 @@ export const inspectorFr = {
   connectionsHeading: "Connexions et protocole",
   connectionsHint:
     "Toutes les connexions, identifiées ou non, avec ce que le serveur a dû refuser.",
-  colConn: "N°",
-  colAccount: "Compte",
-  colHealth: "Protocole",
-  anonymousConn: "anonyme",
   inspect: "Inspecter",
   inspectConn: "Inspecter la connexion n° {n}",
   noConnections: "Aucune connexion.",

@@ -231,6 +231,7 @@ function Log(props: { model: InspectorModel; chat: ChatModel; mine: boolean; mul
                   entry={e}
                   mine={mine}
                   conn={props.multi ? labels.get(e.conn) : undefined}
+                  t={t}
                 />
               ))}
             </ol>
@@ -240,8 +241,8 @@ function Log(props: { model: InspectorModel; chat: ChatModel; mine: boolean; mul
   );
 }
 
-function WireLine(props: { entry: Entry; mine: boolean; conn?: string }) {
-  const t = useInspectorTexts();
+function WireLine(props: { entry: Entry; mine: boolean; conn?: string; t: InspectorTexts }) {
+  const { t } = props;
   const e = props.entry;
   const r = e.reading;
   const dir = e.dir === "in"
