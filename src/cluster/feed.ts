@@ -138,7 +138,7 @@ export class Feed {
     this.#running = this.#run();
     this.#watching = this.#watchdog();
     const started = performance.now();
-    await this.waitApplied(last);
+    await this.#waitApplied(last);
     if (last > from) {
       log.info("History caught up: {count} records from the stream in {ms} ms", {
         count: last - from,
@@ -148,7 +148,7 @@ export class Feed {
   }
 
   /** Resolves once the read model holds everything up to `seq` (at once if it does). */
-  waitApplied(seq: number): Promise<void> {
+  #waitApplied(seq: number): Promise<void> {
     if (this.#applied >= seq) return Promise.resolve();
     return new Promise((resolve) => this.#waiters.push({ seq, resolve }));
   }

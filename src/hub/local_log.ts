@@ -61,11 +61,6 @@ export class LocalLog implements MessageLog {
     this.#reader = reader;
   }
 
-  /** Messages queued or being written. */
-  get pending(): number {
-    return this.#queue.length;
-  }
-
   append(draft: Draft, local: Local, durable?: Durable): void {
     const item = this.#reader!.numbered(++this.#seq, draft);
     // Fan-out first: recipients never wait for the disk, only the sender's ack does.

@@ -209,10 +209,6 @@ export class Dispatcher implements Handler {
       if (limited) return this.#rateLimited(req.id);
       await this.#dispatch(req, receivedAt);
     } catch (err) {
-      if (err instanceof ProtocolError) {
-        if (err.code === "bad_json") session.health.badJson++;
-        if (err.code === "unknown_type") session.health.unknownTypes++;
-      }
       recorder?.in(text, this.#misread(err, text, envelope, bytes));
       session.failed(err, id);
       if (err instanceof ProtocolError && BAD_INPUT.has(err.code) && this.#bad.add()) {

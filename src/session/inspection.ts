@@ -21,7 +21,9 @@ export class ProtocolHealth {
   /** An error reply went out: counted, and kept as the last one. */
   answered(code: ErrorCode, text: string, at: number): void {
     this.errors++;
-    if (code === "rate_limited" || code === "too_large") this.limits++;
+    if (code === "bad_json") this.badJson++;
+    else if (code === "unknown_type") this.unknownTypes++;
+    else if (code === "rate_limited" || code === "too_large") this.limits++;
     this.lastError = { code, text, at };
   }
 
@@ -100,8 +102,6 @@ export class Recorder {
   readonly watchers = new Set<Inspected>();
   /** Lines before the login, until the connection identifies; then undefined. */
   early: Entry[] | undefined;
-  /** Early lines dropped to keep the buffer bounded. */
-  dropped = 0;
   readonly #conn: Inspected;
   readonly #now: () => number;
 
@@ -145,7 +145,7 @@ export class Recorder {
       const last = this.early[this.early.length - 1];
       if (entry.partial && last?.partial) this.early.pop();
       this.early.push(kept);
-      if (this.early.length > EARLY_ENTRIES) this.early.shift(), this.dropped++;
+      if (this.early.length > EARLY_ENTRIES) this.early.shift();
     }
     if (this.watchers.size === 0) return;
     const event = lineEvent(this.#conn, { ...entry, line: cut(entry.line, LINE_CHARS) });
@@ -245,7 +245,6 @@ export class Inspection {
     const recorder = conn.recorder;
     if (!recorder) return;
     recorder.early = undefined;
-    recorder.dropped = 0;
     if (recorder.watchers.size === 0) conn.record(undefined);
   }
 
@@ -262,10 +261,9 @@ export class Inspection {
   }
 
   /**
-   * `watcher` watches every other connection of its account, now and as they log in; returns
-   * those logged in now.
+   * `watcher` watches every other connection of its account, now and as they log in.
    */
-  watchAccount(watcher: Inspected): Inspected[] {
+  watchAccount(watcher: Inspected): void {
     const watch = this.#watch(watcher);
     if (watch.account === undefined) {
       watch.account = watcher.key;
@@ -277,7 +275,6 @@ export class Inspection {
       c !== watcher && c.state === "user" && c.key === watcher.key
     );
     for (const conn of mine) this.#attach(watcher, conn);
-    return mine;
   }
 
   /** `watcher` watches `conn` (another connection), whoever it is: its early lines first. */
