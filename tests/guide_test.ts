@@ -7,7 +7,13 @@
 // helpers/tools.ts), where .ci/run installs them.
 import assert from "node:assert/strict";
 import { parseRequest, readEnvelope } from "../src/protocol/schema.ts";
-import { ClientProcess } from "./helpers/legacy_clients.ts";
+import {
+  ClientProcess,
+  JAVA_CP1252,
+  JAVA_ENV,
+  javac,
+  PYTHON_ENV,
+} from "./helpers/legacy_clients.ts";
 import { startTestServer, type TestClient, type TestServer } from "./helpers/test_server.ts";
 import { LIBRARIES, needs } from "./helpers/tools.ts";
 
@@ -16,8 +22,6 @@ const GUIDE = await Deno.readTextFile(new URL("fr/protocole.md", DOCS));
 /** docs/protocol.md, the normative text the guide links to. */
 const SPEC = await Deno.readTextFile(new URL("protocol.md", DOCS));
 const GSON = LIBRARIES["gson.jar"].path;
-/** javac takes a few seconds on a cold CI runner. */
-const COMPILE_TIMEOUT_MS = 60_000;
 
 /** The files the guide gives, by the name of their `<!-- fichier: NAME -->` comment. */
 function filesOf(markdown: string): Map<string, string> {
@@ -171,27 +175,13 @@ function pythonClient(dir: string, port: number, name: string, password: string)
   return new ClientProcess(`${name} (Python)`, "python3", {
     args: [`${dir}/client_chat.py`, "127.0.0.1", String(port), name, password],
     stdin: "piped",
-    env: { LC_ALL: "C.UTF-8", PYTHONIOENCODING: "utf-8", PYTHONUNBUFFERED: "1" },
+    env: PYTHON_ENV,
   });
 }
 
 /** Compiles the guide's Java client in `dir` against Gson, as its comment says. */
-async function compileJava(dir: string): Promise<void> {
-  await using javac = new ClientProcess("javac", "javac", {
-    args: [
-      "--release",
-      "17",
-      "-encoding",
-      "UTF-8",
-      "-cp",
-      GSON,
-      "-d",
-      dir,
-      `${dir}/ClientChat.java`,
-    ],
-  });
-  const code = await javac.exitCode(COMPILE_TIMEOUT_MS);
-  assert.equal(code, 0, `javac failed\n${javac.report()}`);
+function compileJava(dir: string): Promise<void> {
+  return javac(["-cp", GSON, "-d", dir, `${dir}/ClientChat.java`]);
 }
 
 /**
@@ -203,11 +193,7 @@ async function compileJava(dir: string): Promise<void> {
 function javaClient(dir: string, port: number, name: string, password: string): ClientProcess {
   return new ClientProcess(`${name} (Java, windows-1252)`, "java", {
     args: [
-      "-Dfile.encoding=windows-1252",
-      "-Dsun.stdout.encoding=UTF-8",
-      "-Dstdout.encoding=UTF-8",
-      "-Dsun.stderr.encoding=UTF-8",
-      "-Dstderr.encoding=UTF-8",
+      ...JAVA_CP1252,
       "-cp",
       `${GSON}:${dir}`,
       "ClientChat",
@@ -217,7 +203,7 @@ function javaClient(dir: string, port: number, name: string, password: string): 
       password,
     ],
     stdin: "piped",
-    env: { LC_ALL: "C.UTF-8" },
+    env: JAVA_ENV,
   });
 }
 

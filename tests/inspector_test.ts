@@ -12,8 +12,7 @@ type Line = Record<string, unknown>;
 async function webSession(port: number, name: string, register = true): Promise<TestClient> {
   const ws = TestClient.over(await WsStream.connect(port));
   await ws.request({ type: "hello", version: 1 });
-  if (register) await ws.request({ type: "register", username: name, password: "secret" });
-  await ws.login(name, "secret");
+  await (register ? ws.loginAs(name) : ws.login(name));
   return ws;
 }
 

@@ -162,16 +162,21 @@ export class ClientProcess implements AsyncDisposable {
   }
 }
 
+/** Compiles Java 17 sources in UTF-8 with `javac`, `args` after those options; throws if it fails. */
+export async function javac(args: string[]): Promise<void> {
+  await using javac = new ClientProcess("javac", "javac", {
+    args: ["--release", "17", "-encoding", "UTF-8", ...args],
+  });
+  const code = await javac.exitCode(COMPILE_TIMEOUT_MS);
+  if (code !== 0) throw new Error(`javac exited with ${code}\n${javac.report()}`);
+}
+
 /** The compiled Java client in a temp folder, removed on dispose. */
 export async function compileJavaClient(): Promise<AsyncDisposable & { classes: string }> {
   const classes = await Deno.makeTempDir({ prefix: "classcord_java_" });
   const remove = () => Deno.remove(classes, { recursive: true });
   try {
-    await using javac = new ClientProcess("javac", "javac", {
-      args: ["--release", "17", "-encoding", "UTF-8", "-d", classes, JAVA_SOURCE],
-    });
-    const code = await javac.exitCode(COMPILE_TIMEOUT_MS);
-    if (code !== 0) throw new Error(`javac exited with ${code}\n${javac.report()}`);
+    await javac(["-d", classes, JAVA_SOURCE]);
   } catch (err) {
     await remove();
     throw err;
@@ -180,10 +185,27 @@ export async function compileJavaClient(): Promise<AsyncDisposable & { classes: 
 }
 
 /**
- * Runs the Java client as on a French Windows box: windows-1252 for the socket (the JVM's platform
- * charset), optionally CRLF line ends from println. Its console is UTF-8 so the test reads it
- * whatever the JDK (17 prints in file.encoding, 19+ in stdout.encoding); LC_ALL lets it decode the
- * UTF-8 arguments.
+ * The JVM as on a French Windows box: windows-1252 is the platform charset (the socket's, when a
+ * client does not name one). Its console is UTF-8 so a test reads it whatever the JDK (17 prints
+ * in file.encoding, 19+ in stdout.encoding); run it with {@link JAVA_ENV}.
+ */
+export const JAVA_CP1252 = [
+  "-Dfile.encoding=windows-1252",
+  "-Dsun.stdout.encoding=UTF-8",
+  "-Dstdout.encoding=UTF-8",
+  "-Dsun.stderr.encoding=UTF-8",
+  "-Dstderr.encoding=UTF-8",
+];
+
+/** The environment of a client process: LC_ALL lets the JVM decode UTF-8 arguments. */
+export const JAVA_ENV = { LC_ALL: "C.UTF-8" };
+
+/** The environment of a Python client: UTF-8 in and out, unbuffered so lines are seen at once. */
+export const PYTHON_ENV = { LC_ALL: "C.UTF-8", PYTHONIOENCODING: "utf-8", PYTHONUNBUFFERED: "1" };
+
+/**
+ * Runs the Java client as on a French Windows box ({@link JAVA_CP1252}), optionally with CRLF line
+ * ends from println.
  */
 export function javaClient(
   name: string,
@@ -194,13 +216,9 @@ export function javaClient(
 ): ClientProcess {
   return new ClientProcess(name, "java", {
     args: [
-      "-Dfile.encoding=windows-1252",
+      ...JAVA_CP1252,
       ...(swapReader ? ["-Dswap.reader=true"] : []),
       ...(lastLine ? ["-Dlast.line=true"] : []),
-      "-Dsun.stdout.encoding=UTF-8",
-      "-Dstdout.encoding=UTF-8",
-      "-Dsun.stderr.encoding=UTF-8",
-      "-Dstderr.encoding=UTF-8",
       ...(crlf ? ["-Dline.separator=\r\n"] : []),
       "-cp",
       classes,
@@ -209,7 +227,7 @@ export function javaClient(
       String(port),
       ...script,
     ],
-    env: { LC_ALL: "C.UTF-8" },
+    env: JAVA_ENV,
   });
 }
 
@@ -217,6 +235,6 @@ export function javaClient(
 export function pythonClient(name: string, port: number, script: string[]): ClientProcess {
   return new ClientProcess(name, "python3", {
     args: [PYTHON_CLIENT, "127.0.0.1", String(port), ...script],
-    env: { LC_ALL: "C.UTF-8", PYTHONIOENCODING: "utf-8", PYTHONUNBUFFERED: "1" },
+    env: PYTHON_ENV,
   });
 }
