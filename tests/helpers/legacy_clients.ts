@@ -97,7 +97,7 @@ export class ClientProcess implements AsyncDisposable {
   }
 
   /** Closes the standard input: the end of input a user gives with Ctrl-D. */
-  async endInput(): Promise<void> {
+  async #endInput(): Promise<void> {
     const input = this.#input;
     this.#input = undefined;
     try {
@@ -124,7 +124,7 @@ export class ClientProcess implements AsyncDisposable {
 
   async [Symbol.asyncDispose](): Promise<void> {
     this.#kill();
-    await this.endInput();
+    await this.#endInput();
     await this.#child.status;
     await this.#reading;
   }
