@@ -145,11 +145,8 @@ export class InspectorModel {
     this.#running = true;
     this.#unsubscribe = this.#o.onLine((line) => this.take(line));
     this.#announced.clear();
-    const body = this.target === undefined
-      ? { type: "inspect" }
-      : { type: "inspect", conn: this.target };
     try {
-      await this.#o.request(body);
+      await this.#o.request(this.#request("inspect"));
       this.refused = undefined;
     } catch (e) {
       const { code } = errorInfo(e);
@@ -185,10 +182,13 @@ export class InspectorModel {
     this.#unsubscribe = undefined;
     if (this.#poll !== undefined) this.#o.timers.clearTimeout(this.#poll);
     this.#poll = undefined;
-    const body = this.target === undefined
-      ? { type: "uninspect" }
-      : { type: "uninspect", conn: this.target };
-    this.#o.request(body).catch(() => {}); // refused or closed: the server has let go anyway
+    // Refused or closed: the server has let go anyway.
+    this.#o.request(this.#request("uninspect")).catch(() => {});
+  }
+
+  /** An `inspect` or `uninspect` request: of the account's connections, or of the target. */
+  #request(type: "inspect" | "uninspect"): Line {
+    return this.target === undefined ? { type } : { type, conn: this.target };
   }
 
   /** Freezes the log as shown; lines keep coming underneath. */
