@@ -13,12 +13,26 @@ import { run, UsageError } from "../src/commands/cli.ts";
 
 /**
  * The V8 flags the server runs with, here baked into the binary (so the Docker image and the
- * systemd unit have them) and given by `deno task start`: V8's memory reducer gives back the heap
- * a burst grew (a login storm, N²/2 "online" lines) 2 s after the burst instead of 8 s. Measured
- * (docs/benchmarks.md, "Memory"): 5,000 logins, the heap given back 15 s after them in 5 runs of
- * 5 with it, 2 of 4 without.
+ * systemd unit have them) and given by `deno task start` (docs/benchmarks.md, "Memory"):
+ * - `--memory-reducer-delay-ms=2000`: V8's memory reducer gives back the heap a burst grew (a
+ *   login storm, N²/2 "online" lines) 2 s after the burst instead of 8 s. 5,000 logins: the heap
+ *   given back 15 s after them in 5 runs of 5 with it, 2 of 4 without.
+ * - `--memory-pool-timeout=1`: the pages the reducer frees go back to the system after 1 s in
+ *   V8's page pool instead of 8 s. With 8 s, 40-55 MB of pooled pages were still resident 15 s
+ *   after 5,000 logins in about half the runs (20-29 KB a connection instead of 11-13).
  */
-export const SERVER_V8_FLAGS = "--memory-reducer-delay-ms=2000";
+export const SERVER_V8_FLAGS = "--memory-reducer-delay-ms=2000,--memory-pool-timeout=1";
+
+/**
+ * The environment the server runs with, set by `deno task start`, the Docker image and the
+ * systemd unit (a binary cannot set it for itself: glibc reads it when the process starts).
+ * `MALLOC_MMAP_THRESHOLD_`: allocations of 64 KiB and more get memory of their own from the
+ * system, given back when freed, instead of coming from the allocator's heap (a fixed value
+ * also stops glibc from raising the threshold as it goes; mallopt(3)). The full GC after a
+ * login storm mallocs tens of megabytes of its own bookkeeping; from the heap, that memory stayed
+ * resident after the GC freed it (30-35 MB more 15 s after 5,000 logins in most runs).
+ */
+export const SERVER_ENV: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: "65536" };
 
 /** The Linux targets of a release, by the architecture names of `Deno.build.arch`. */
 export const TARGETS = {

@@ -9,6 +9,7 @@ import {
   compileArgs,
   downloadFailure,
   ROOT,
+  SERVER_ENV,
   SERVER_V8_FLAGS,
   TARGETS,
 } from "./compile.ts";
@@ -162,6 +163,19 @@ Deno.test("the binary and deno task start run the server with the same V8 flags"
   for (const arch of Object.keys(TARGETS) as Arch[]) {
     assert.deepEqual(compileArgs(arch).filter((a) => a.startsWith("--v8-flags=")), flags);
   }
+});
+
+Deno.test("deno task start, the Docker image and the systemd unit set the server's environment", async () => {
+  const expected = Object.entries(SERVER_ENV).map(([k, v]) => `${k}=${v}`).sort();
+  // `NAME=value deno run ...`: the words before the program.
+  const words = await startTaskWords();
+  assert.deepEqual(words.slice(0, words.indexOf("deno")).sort(), expected, "deno task start");
+  const docker = await Deno.readTextFile(`${ROOT}/Dockerfile`);
+  const image = [...docker.matchAll(/^ENV (\w+=\S+)$/gm)].map((m) => m[1]);
+  for (const e of expected) assert.ok(image.includes(e), `Dockerfile: ENV ${e}`);
+  const unit = await Deno.readTextFile(`${ROOT}/deploy/classcord.service`);
+  const service = [...unit.matchAll(/^Environment=(\S+)$/gm)].map((m) => m[1]);
+  for (const e of expected) assert.ok(service.includes(e), `classcord.service: Environment=${e}`);
 });
 
 Deno.test("the server and every command run from a copy of only what compile embeds, elsewhere", async () => {

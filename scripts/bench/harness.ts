@@ -2,7 +2,7 @@
 // percentiles. Loopback only; every run is bounded in count and time.
 import { fileURLToPath } from "node:url";
 import { freePort } from "../../testing/ports.ts";
-import { SERVER_V8_FLAGS } from "../compile.ts";
+import { SERVER_ENV, SERVER_V8_FLAGS } from "../compile.ts";
 
 const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
 // The ClassCord that startServer runs: this checkout's, or another's for a before/after run.
@@ -106,7 +106,8 @@ export async function startServer(
       ]),
       ...args,
     ],
-    env: options.env,
+    // This checkout's server with the environment its launchers give it (as its V8 flags above).
+    env: { ...(main === MAIN && !options.script ? SERVER_ENV : {}), ...options.env },
     stdin: "null",
     stdout: "inherit",
     stderr: "inherit",
