@@ -49,7 +49,7 @@ COPY --from=builder --chown=65532:65532 /out/data /data
 # The KV file lives in the volume; everything else has working defaults (see --help).
 ENV CLASSCORD_DB=/data/classcord.kv
 # The allocator gives large blocks back when they are freed (scripts/compile.ts, SERVER_ENV).
-ENV MALLOC_MMAP_THRESHOLD_=65536
+ENV MALLOC_MMAP_THRESHOLD_=131072
 # No TZ: the image runs in UTC like any container, and message timestamps are the server's local
 # time, so the class's zone comes with the container (compose.yaml passes TZ from .env; docker run
 # -e TZ=Europe/Paris). V8 reads the zone from the ICU data inside the binary, not from

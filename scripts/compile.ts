@@ -26,13 +26,15 @@ export const SERVER_V8_FLAGS = "--memory-reducer-delay-ms=2000,--memory-pool-tim
 /**
  * The environment the server runs with, set by `deno task start`, the Docker image and the
  * systemd unit (a binary cannot set it for itself: glibc reads it when the process starts).
- * `MALLOC_MMAP_THRESHOLD_`: allocations of 64 KiB and more get memory of their own from the
- * system, given back when freed, instead of coming from the allocator's heap (a fixed value
- * also stops glibc from raising the threshold as it goes; mallopt(3)). The full GC after a
- * login storm mallocs tens of megabytes of its own bookkeeping; from the heap, that memory stayed
- * resident after the GC freed it (30-35 MB more 15 s after 5,000 logins in most runs).
+ * `MALLOC_MMAP_THRESHOLD_`: blocks of 128 KiB and more get memory of their own from the system,
+ * given back when freed. That is glibc's starting threshold, but glibc raises it each time such
+ * a block is freed (up to 32 MiB; mallopt(3)), after which large blocks come from its heap; a
+ * fixed value keeps it. The full GC after a login storm mallocs large blocks of bookkeeping; from
+ * the heap, their memory stayed resident once freed (docs/benchmarks.md, "Why the RSS at rest was
+ * bimodal"). 64 KiB gave the memory back as well but cost latency at the top of the fan-out
+ * ladder; 256 KiB and 1 MiB gave it back in half the runs.
  */
-export const SERVER_ENV: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: "65536" };
+export const SERVER_ENV: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: "131072" };
 
 /** The Linux targets of a release, by the architecture names of `Deno.build.arch`. */
 export const TARGETS = {
