@@ -1,7 +1,7 @@
 // docs/protocol.md §1: framing and encoding over a real socket: however the bytes are cut, lines
 // come out.
 import assert from "node:assert/strict";
-import { loginAll, startTestServer, type TestClient } from "./helpers/test_server.ts";
+import { FLOOD_LIMITS, loginAll, startTestServer, type TestClient } from "./helpers/test_server.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -115,4 +115,33 @@ Deno.test("a line over 64 KiB gets too_large, is skipped, and the next line work
   const reply = await p.alice.json();
   assert.equal(reply.code, "too_large");
   assert.equal((await p.bob.json()).content, "after");
+});
+
+Deno.test("connections that come and go each read their own bytes, never another's", async () => {
+  // Idle connections read into pieces of shared buffers, reused once a connection is gone
+  // (src/transport/line_conn.ts): more connections than one buffer holds (512), then half of
+  // them replaced, all writing at once.
+  await using srv = await startTestServer({
+    limits: { ...FLOOD_LIMITS, maxAnonymous: 10_000, maxConnections: 10_000 },
+  });
+  const open = (n: number) => Promise.all(Array.from({ length: n }, () => srv.connect()));
+  /** Every client pings with its own id, all at once, and must get its own id back. */
+  const pingAll = async (clients: TestClient[], round: string) => {
+    await Promise.all(clients.map((c, i) => c.send({ type: "ping", id: `${round}-${i}` })));
+    const replies = await Promise.all(clients.map((c) => c.json()));
+    assert.deepEqual(
+      replies.map((r) => r.id),
+      clients.map((_, i) => `${round}-${i}`),
+    );
+  };
+  const first = await open(600);
+  await pingAll(first, "a");
+  for (const c of first.slice(0, 300)) c.close();
+  const second = [...first.slice(300), ...await open(300)];
+  try {
+    await pingAll(second, "b");
+    await pingAll(second, "c");
+  } finally {
+    for (const c of second) c.close();
+  }
 });

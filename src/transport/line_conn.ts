@@ -69,6 +69,37 @@ const SMALL_READ_BYTES = 128;
 // What an inspector is shown of a line that has not ended yet.
 const PEEK_BYTES = 512;
 const LARGE_READ_BYTES = 16 * 1024;
+
+/**
+ * The small read buffers: pieces of shared slabs, handed back when a connection's reading is over
+ * and reused by later connections. A buffer of its own would be an ArrayBuffer with its
+ * allocator block and bookkeeping, about 0.3 KB more a connection (docs/benchmarks.md,
+ * "Memory"). A piece is handed back only once no read into it is waiting, and the slabs are
+ * never freed: they hold as many pieces as connections were ever open at once.
+ */
+class ReadPieces {
+  static readonly #SLAB_PIECES = 512;
+  #slab = new Uint8Array(0);
+  #cut = 0;
+  #free: Uint8Array[] = [];
+
+  take(): Uint8Array {
+    const free = this.#free.pop();
+    if (free) return free;
+    if (this.#cut === this.#slab.length) {
+      this.#slab = new Uint8Array(ReadPieces.#SLAB_PIECES * SMALL_READ_BYTES);
+      this.#cut = 0;
+    }
+    this.#cut += SMALL_READ_BYTES;
+    return this.#slab.subarray(this.#cut - SMALL_READ_BYTES, this.#cut);
+  }
+
+  give(piece: Uint8Array): void {
+    this.#free.push(piece);
+  }
+}
+
+const readPieces = new ReadPieces();
 /** A connection speaking JSON lines: framing and decoding in, a bounded outbox out. */
 export class LineConn extends OutboxConn implements Conn {
   readonly remote: string;
@@ -124,7 +155,7 @@ export class LineConn extends OutboxConn implements Conn {
   serve(handler: Handler): Promise<CloseReason> {
     this.#handler = handler;
     this.#splitter = new LineSplitter(this.#maxLineBytes);
-    this.#buf = this.#small = new Uint8Array(SMALL_READ_BYTES);
+    this.#buf = this.#small = readPieces.take();
     // The first bytes, while they may still be the old exporter's GET_METRICS.
     if (this.#bridge) this.#start = new Uint8Array(0);
     return new Promise((resolve, reject) => {
@@ -134,9 +165,20 @@ export class LineConn extends OutboxConn implements Conn {
     });
   }
 
+  /** Settles serve(). No read is waiting then: the small buffer goes back for reuse. */
+  #settle(outcome: { reason: CloseReason } | { err: unknown }): void {
+    const small = this.#small;
+    if (small) {
+      this.#small = this.#buf = this.#large = undefined;
+      readPieces.give(small);
+    }
+    if ("reason" in outcome) this.#resolve!(outcome.reason);
+    else this.#reject!(outcome.err);
+  }
+
   /** Takes the next chunk: the bytes read with a PROXY header, or a read; or settles serve(). */
   #next(): void {
-    if (this.#reason !== undefined) return this.#resolve!(this.#reason);
+    if (this.#reason !== undefined) return this.#settle({ reason: this.#reason });
     const initial = this.#initial;
     if (initial) {
       // Read with the PROXY header: the client's first bytes, before anything on the socket.
@@ -154,7 +196,10 @@ export class LineConn extends OutboxConn implements Conn {
       if (n === null) {
         // The client sent all it will (`printf … | nc -q 2`, a half-close): what it asked is
         // answered before the connection closes.
-        this.#answerBeforeClose(this.#handler!).then(() => this.#next(), this.#reject);
+        this.#answerBeforeClose(this.#handler!).then(
+          () => this.#next(),
+          (err) => this.#settle({ err }),
+        );
         return;
       }
       this.#events.emit({ type: "bytes_in", bytes: n });
@@ -167,7 +212,7 @@ export class LineConn extends OutboxConn implements Conn {
       else this.#buf = this.#small, this.#large = undefined;
       this.#take(buf.subarray(0, n), more);
     } catch (err) {
-      this.#reject!(err);
+      this.#settle({ err });
     }
   };
 
@@ -186,7 +231,7 @@ export class LineConn extends OutboxConn implements Conn {
       if (this.#start !== undefined) {
         const start = this.#start = concatBytes([this.#start, chunk]);
         const bridge = matchBridge(start);
-        if (bridge === "yes") return this.#resolve!(await this.#answerBridge(handler));
+        if (bridge === "yes") return this.#settle({ reason: await this.#answerBridge(handler) });
         if (bridge === "maybe") return this.#next();
         chunk = start;
         this.#start = undefined;
@@ -213,7 +258,7 @@ export class LineConn extends OutboxConn implements Conn {
       }
       if (verdict) await this.end(verdict, FINAL_LINE_MS);
     } catch (err) {
-      return this.#reject!(err);
+      return this.#settle({ err });
     }
     this.#next();
   }
