@@ -958,7 +958,12 @@ Deno.test("Dockerfile: cached deps, compile task, small non-root runtime with a 
   assert.ok(copies.includes("--from=builder /out/classcord /classcord"), copies.join("\n"));
   const args = (op: string) => runtime.filter((s) => s.op === op).map((s) => s.args);
   assert.deepEqual(args("VOLUME"), ["/data"]);
-  assert.deepEqual(args("ENV"), ["CLASSCORD_DB=/data/classcord.kv"]);
+  // The store in the volume, and the allocator setting of every launcher (scripts/compile.ts,
+  // SERVER_ENV, checked against the Dockerfile by scripts/compile_test.ts).
+  assert.deepEqual(args("ENV"), [
+    "CLASSCORD_DB=/data/classcord.kv",
+    "MALLOC_MMAP_THRESHOLD_=131072",
+  ]);
   const { chat, web, metrics } = defaultPorts();
   assert.deepEqual(args("EXPOSE"), [`${chat} ${web} ${metrics}`]);
   assert.equal(args("HEALTHCHECK").length, 1);
