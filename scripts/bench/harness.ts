@@ -79,6 +79,10 @@ export async function startServer(
   const dir = await Deno.makeTempDir({ prefix: "classcord_bench_" });
   const port = freePort();
   const pin = options.cpu !== undefined ? ["-c", String(options.cpu), Deno.execPath()] : [];
+  // This checkout's server runs as its launchers run it (deno task start, the binary, the image):
+  // with their V8 flags and environment. Another checkout's (BENCH_BASELINE) runs without them:
+  // they are this checkout's.
+  const launched = main === MAIN && !options.script;
   const child = new Deno.Command(pin.length ? "taskset" : Deno.execPath(), {
     args: [
       ...pin,
@@ -89,9 +93,7 @@ export async function startServer(
       "--allow-read",
       "--allow-write",
       "--allow-env",
-      // This checkout's server as its launchers run it (deno task start, the binary); another
-      // checkout's (BENCH_BASELINE) without: the flags are this checkout's.
-      ...(main === MAIN && !options.script ? [`--v8-flags=${SERVER_V8_FLAGS}`] : []),
+      ...(launched ? [`--v8-flags=${SERVER_V8_FLAGS}`] : []),
       // e.g. BENCH_SERVER_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the server.
       ...(Deno.env.get("BENCH_SERVER_FLAGS")?.split(" ").filter((f) => f) ?? []),
       ...(options.script ? [options.script, "--port", String(port)] : [
@@ -106,8 +108,7 @@ export async function startServer(
       ]),
       ...args,
     ],
-    // This checkout's server with the environment its launchers give it (as its V8 flags above).
-    env: { ...(main === MAIN && !options.script ? SERVER_ENV : {}), ...options.env },
+    env: { ...(launched ? SERVER_ENV : {}), ...options.env },
     stdin: "null",
     stdout: "inherit",
     stderr: "inherit",
