@@ -54,3 +54,15 @@ export class AddressSet {
     return this.#ranges.some(([net, bits]) => addr.kind() === net.kind() && addr.match(net, bits));
   }
 }
+
+/**
+ * An address as the server writes it everywhere: an IPv4-mapped IPv6 one (a client of a
+ * dual-stack socket) as plain IPv4, so one client has one address in the caps, bans and logs.
+ */
+export function plainAddress(raw: string): string {
+  if (!ipaddr.isValid(raw)) return raw;
+  const parsed = ipaddr.parse(raw);
+  return parsed.kind() === "ipv6" && (parsed as ipaddr.IPv6).isIPv4MappedAddress()
+    ? (parsed as ipaddr.IPv6).toIPv4Address().toString()
+    : parsed.toString();
+}

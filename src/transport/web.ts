@@ -5,7 +5,7 @@
 // the WebSocket connections write their coalesced frames to (see ws_conn.ts).
 import { getLogger } from "@logtape/logtape";
 import ipaddr from "ipaddr.js";
-import { AddressSet } from "../address_set.ts";
+import { AddressSet, plainAddress } from "../address_set.ts";
 import { Buffer } from "node:buffer";
 import http from "node:http";
 import https from "node:https";
@@ -418,27 +418,18 @@ export class WebListener {
 
 const HEARTBEAT_MS = 30_000;
 
-/** An address as the chat listener writes it: an IPv4-mapped IPv6 one as plain IPv4. */
-function plain(raw: string): string {
-  if (!ipaddr.isValid(raw)) return raw;
-  const parsed = ipaddr.parse(raw);
-  return parsed.kind() === "ipv6" && (parsed as ipaddr.IPv6).isIPv4MappedAddress()
-    ? (parsed as ipaddr.IPv6).toIPv4Address().toString()
-    : parsed.toString();
-}
-
 /**
  * The client's address: the peer's, or, when the peer is a load balancer of `--proxy-from`,
  * the last address of its `X-Forwarded-For` (the one it appended: earlier ones came from the
  * client and prove nothing).
  */
 function address(req: http.IncomingMessage, proxies: AddressSet): string {
-  const peer = plain(req.socket.remoteAddress ?? "");
+  const peer = plainAddress(req.socket.remoteAddress ?? "");
   if (!proxies.has(peer)) return peer;
   const header = req.headers["x-forwarded-for"];
   const forwarded = (Array.isArray(header) ? header.join(",") : header ?? "").split(",")
     .map((a) => a.trim()).filter((a) => a !== "").at(-1);
-  return forwarded !== undefined && ipaddr.isValid(forwarded) ? plain(forwarded) : peer;
+  return forwarded !== undefined && ipaddr.isValid(forwarded) ? plainAddress(forwarded) : peer;
 }
 
 /** Streams `body` into `res`, waiting whenever the client reads slower than the store. */
