@@ -204,11 +204,13 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       },
       proxyFrom: config.proxyFrom,
     };
-    listeners.push(bindChat(() => ChatListener.listen(listenerOptions), config.host, config.port));
+    listeners.push(
+      await bindChat(() => ChatListener.listen(listenerOptions), config.host, config.port),
+    );
     if (config.tlsCert !== "") {
       const tls = await readTls(config);
       const listen = () => ChatListener.listen({ ...listenerOptions, port: config.tlsPort, tls });
-      listeners.push(bindChat(listen, config.host, config.tlsPort, config));
+      listeners.push(await bindChat(listen, config.host, config.tlsPort, config));
     }
     if (config.webPort !== 0) {
       const assets = await loadAssets(WEB_ROOT);
@@ -230,9 +232,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
           ...limits,
         });
       } catch (err) {
-        const reason = (err as { code?: string }).code === "EADDRINUSE"
-          ? "the address is in use"
-          : (err as Error).message;
+        const reason = addressInUse(err) ? "the address is in use" : (err as Error).message;
         throw new Error(`Cannot serve the web app on ${hostname}:${port}: ${reason}`, {
           cause: err,
         });
@@ -248,9 +248,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
           ready: async () => !stopping && backend.ready && (await store.lastSeq(), true),
         });
       } catch (err) {
-        const reason = err instanceof Deno.errors.AddrInUse
-          ? "the address is in use"
-          : (err as Error).message;
+        const reason = addressInUse(err) ? "the address is in use" : (err as Error).message;
         throw new Error(`Cannot serve metrics on ${hostname}:${port}: ${reason}`, { cause: err });
       }
     }
@@ -379,22 +377,28 @@ async function readTls(config: Config): Promise<{ cert: string; key: string }> {
  * A listener, or an error naming what failed: the address and port, and the TLS files when
  * they are the cause.
  */
-function bindChat(
-  listen: () => ChatListener,
+async function bindChat(
+  listen: () => Promise<ChatListener>,
   host: string,
   port: number,
   tls?: Config,
-): ChatListener {
+): Promise<ChatListener> {
   try {
-    return listen();
+    return await listen();
   } catch (err) {
-    const reason = err instanceof Deno.errors.AddrInUse
+    const inUse = addressInUse(err);
+    const reason = inUse
       ? "the address is in use (another server on this port?)"
       : (err as Error).message;
     const what = tls ? `for TLS on ${host}:${port}` : `on ${host}:${port}`;
-    const files = tls && !(err instanceof Deno.errors.AddrInUse) ? ` (${tlsFiles(tls)})` : "";
+    const files = tls && !inUse ? ` (${tlsFiles(tls)})` : "";
     throw new Error(`Cannot listen ${what}${files}: ${reason}`, { cause: err });
   }
+}
+
+/** Whether a listen failed on an address in use: a Deno listener's error, or node:net's. */
+function addressInUse(err: unknown): boolean {
+  return err instanceof Deno.errors.AddrInUse || (err as { code?: string }).code === "EADDRINUSE";
 }
 
 async function readPem(path: string, what: string): Promise<string> {

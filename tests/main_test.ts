@@ -21,6 +21,21 @@ Deno.test("a bad flag value stops startup with one line and exit code 2", async 
   assert.match(lines[0], /Invalid --port "99999"/);
 });
 
+Deno.test("a chat port in use stops startup with a line naming it, and exit code 1", async () => {
+  // Another server (or a second copy of this one) already holds the port.
+  using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = String(taken.addr.port);
+  const { code, stderr, stdout } = await command(
+    ["--host", "127.0.0.1", "--port", port, "--metrics-port", "0", "--db", ":memory:"],
+  ).output();
+  const text = new TextDecoder().decode(stderr) + new TextDecoder().decode(stdout);
+  assert.equal(code, 1);
+  assert.match(
+    text,
+    new RegExp(`Cannot listen on 127\\.0\\.0\\.1:${port}: the address is in use \\(another server`),
+  );
+});
+
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   Deno.test(`${signal} sends shutting_down to identified sessions and exits 0`, async () => {
     const dir = await Deno.makeTempDir({ prefix: "classcord_test_" });
@@ -135,6 +150,27 @@ Deno.test("--log-format json logs one JSON object per line, and never a password
   for (const secret of ["pw-secret-1", "pw-secret-2", "pw-wrong-3", "psst-4", "hello-5"]) {
     assert.ok(!out.includes(secret) && !err.includes(secret), secret);
   }
+});
+
+Deno.test("on a dual-stack --host ::, an IPv4 client has its IPv4 address in the logs", async () => {
+  const server = await launch([
+    "--host=::",
+    "--port=0",
+    "--metrics-port=0",
+    "--db=:memory:",
+    "--log-format=json",
+  ]);
+  const c = await TestClient.connect(server.port); // over 127.0.0.1: ::ffff:127.0.0.1 on the socket
+  await c.request({ type: "register", username: "alice", password: "pw-secret-1" });
+  await c.login("alice", "pw-secret-1");
+  c.close();
+  server.child.kill("SIGTERM");
+  const { code, out } = await server.exit();
+  assert.equal(code, 0);
+  const records = out.trim().split("\n").map((l) => JSON.parse(l));
+  const login = records.find((r) => r.message.startsWith("Logged in"));
+  // The same client has one address for the caps and bans, whether it came over TCP or the web.
+  assert.equal(login?.properties.remote, "127.0.0.1");
 });
 
 Deno.test("--healthcheck exits 0 when the server's /healthz answers, 1 when nothing does", async () => {

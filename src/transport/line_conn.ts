@@ -1,5 +1,5 @@
-// Lines over one Deno.Conn (TCP or TLS; or TLS started after a PROXY header): reads bytes into the
-// splitter, decodes lines, writes through an outbox.
+// Lines over one connection (a node:net socket, TLS started on one after a PROXY header, or a
+// Deno.TlsConn): reads bytes into the splitter, decodes lines, writes through an outbox.
 import { concatBytes } from "../bytes.ts";
 import type { CloseReason } from "../errors.ts";
 import type { Events } from "../events.ts";
@@ -10,11 +10,17 @@ import type { Conn } from "./conn_table.ts";
 import { OutboxConn } from "./outbox.ts";
 
 /**
- * The bytes a {@link LineConn} reads and writes: a `Deno.Conn`, or TLS started over one after a
- * PROXY header (`tcp.ts`).
+ * The bytes a {@link LineConn} reads and writes: a node:net socket (`SocketStream`), TLS started
+ * over one after a PROXY header, or a `Deno.TlsConn` (`tcp.ts`).
  */
 export interface ByteStream {
-  read(buffer: Uint8Array): Promise<number | null>;
+  /**
+   * Reads into `buffer`, then calls `done` with the count (`null` at the end of the stream) or
+   * `failed` with the error; never before returning. Callbacks, not a promise: each idle
+   * connection waits on a read, and a promise per waiting read, with its resolvers and what is
+   * chained on it, was 0.4 KB per connection (docs/benchmarks.md, "Memory").
+   */
+  read(buffer: Uint8Array, done: (n: number | null) => void, failed: (err: unknown) => void): void;
   write(bytes: Uint8Array): Promise<number>;
   close(): void;
 }
@@ -59,8 +65,9 @@ const FINAL_LINE_MS = 1000;
 // Time the replies still owed to a client that half-closed its side get before the connection
 // closes: an ack waits for its commit, which takes milliseconds unless the store is failing.
 const HALF_CLOSED_MS = 5000;
-// Every connection waits for data with a read buffer held by the runtime, so an idle connection
-// reads into a small one (64 KiB made it ~130 KiB a connection); a read that fills it means more
+// Every connection waits for data with a read buffer (held by the runtime for a Deno.TlsConn, by
+// the stream for a node:net socket), so an idle connection reads into a small one (64 KiB made
+// it ~130 KiB a connection); a read that fills it means more
 // is waiting, and the rest of the burst is read into a large one, dropped once the burst is over.
 // 128 bytes hold most requests (a chat line is 40-150 bytes): 5,000 sockets each waiting on a
 // read took 7.5-7.7 KB a socket with 512-byte buffers, 6.0-6.2 KB with 128 (docs/benchmarks.md,
@@ -188,7 +195,7 @@ export class LineConn extends OutboxConn implements Conn {
       this.#take(initial, false);
       return;
     }
-    this.#conn.read(this.#buf!).then(this.#onRead, this.#onReadError);
+    this.#conn.read(this.#buf!, this.#onRead, this.#onReadError);
   }
 
   readonly #onRead = (n: number | null): void => {

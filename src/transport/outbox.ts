@@ -9,7 +9,7 @@ import { concatBytes } from "../bytes.ts";
 import type { CloseReason } from "../errors.ts";
 import type { Events, WriteWatcher } from "../events.ts";
 
-/** Where an outbox writes a byte stream: a Deno.Conn, a {@link SocketWriter}. */
+/** Where an outbox writes a byte stream: a chat connection's stream, a {@link SocketWriter}. */
 export interface Writer {
   write(bytes: Uint8Array): Promise<number>;
 }

@@ -1,16 +1,18 @@
 // TCP and TLS listeners: accept, read the PROXY header of a load balancer in --proxy-from, refuse
-// what the caps refuse, and hand each connection to the shared ConnTable as lines over a
-// Deno.Conn (or over TLS started on one after the header).
+// what the caps refuse, and hand each connection to the shared ConnTable as lines over a node:net
+// socket (plain TCP, or TLS started on one after the header) or over a Deno.TlsConn.
 import { getLogger } from "@logtape/logtape";
 import type { Buffer } from "node:buffer";
+import { type AddressInfo, createServer, type Server, type Socket } from "node:net";
 import { Duplex } from "node:stream";
 import { createSecureContext, type SecureContext, TLSSocket } from "node:tls";
-import { AddressSet } from "../address_set.ts";
+import { AddressSet, plainAddress } from "../address_set.ts";
 import { concatBytes } from "../bytes.ts";
 import type { Transport } from "../events.ts";
 import type { ConnTable } from "./conn_table.ts";
 import { type ByteStream, LineConn, type LineConnOptions } from "./line_conn.ts";
 import { parseProxyHeader } from "./proxy_header.ts";
+import { SocketStream } from "./socket_stream.ts";
 
 const log = getLogger(["classcord", "tcp"]);
 
@@ -43,19 +45,27 @@ const HEADER_READ_BYTES = 512;
 // Distinct load balancer problems logged at warning (then at debug: counted all the same).
 const MAX_WARNED = 100;
 
+/** A socket that can end its sending side: what TLS over it needs for its close_notify. */
+type HalfClosable = ByteStream & { closeWrite(): unknown };
+
 /**
- * A chat listener over `Deno.listen` or `Deno.listenTls`. With load balancers in `proxyFrom`, a
- * TLS listener accepts plain TCP and starts TLS itself (node:tls) once it has read the header, as
- * HAProxy in TCP mode sends the header before the client's TLS handshake.
+ * A chat listener. Plain TCP is a node:net server: a node:net socket waiting for its next line
+ * costs the runtime about 2 KB less than a `Deno.Conn` with a read pending (docs/benchmarks.md,
+ * "Memory"), and a class keeps hundreds of them open. TLS is `Deno.listenTls` (rustls in the
+ * runtime, faster), except with load balancers in `proxyFrom`: HAProxy in TCP mode sends the
+ * header before the client's TLS handshake, so such a listener accepts plain TCP and starts TLS
+ * itself (node:tls) once it has read the header.
  */
 export class ChatListener {
-  #listener: Deno.Listener;
+  // Plain TCP, and TLS after a PROXY header; or the runtime's TLS listener.
+  readonly #server: Server | undefined;
+  #listener: Deno.Listener | undefined;
   readonly #transport: Transport;
   readonly #options: ChatListenerOptions;
   readonly #proxyFrom: AddressSet;
   // TLS started after the PROXY header: the certificate of new connections (replaced on reload).
   #secure: SecureContext | undefined;
-  #accepting: Promise<void>;
+  #accepting: Promise<void> = Promise.resolve();
   // Listeners closed to make room for one with a new certificate: their accept loops end.
   readonly #retired = new WeakSet<Deno.Listener>();
   // Connections handed over or being refused, and who waits for that to reach 0 on close.
@@ -63,30 +73,47 @@ export class ChatListener {
   #allDone: (() => void) | undefined;
   #stopping = false;
   // Connections whose PROXY header is awaited: closed at once when the listener stops.
-  readonly #awaitingHeader = new Set<Deno.Conn>();
+  readonly #awaitingHeader = new Set<ByteStream>();
   readonly #warned = new Set<string>();
 
-  private constructor(listener: Deno.Listener, options: ChatListenerOptions) {
-    this.#listener = listener;
+  private constructor(options: ChatListenerOptions, listener?: Deno.Listener) {
     this.#transport = options.tls ? "tls" : "tcp";
     this.#options = options;
     this.#proxyFrom = options.proxyFrom ?? AddressSet.NONE;
-    if (options.tls && tlsAfterHeader(options)) this.#secure = secureContext(options.tls);
-    this.#accepting = this.#acceptLoop(listener);
+    if (listener) {
+      this.#listener = listener;
+      this.#accepting = this.#acceptLoop(listener);
+    } else {
+      if (options.tls) this.#secure = secureContext(options.tls);
+      // allowHalfOpen: a client's end is read as such, and what it is owed is still written.
+      this.#server = createServer({ allowHalfOpen: true }, this.#onConnection);
+    }
   }
 
   /**
    * Binds and starts accepting.
    *
-   * @throws {Deno.errors.AddrInUse} and the other errors of `Deno.listen` / `Deno.listenTls`
+   * @throws {Error} with the listen error: `code` EADDRINUSE and the like for a node:net
+   * listener, `Deno.errors.AddrInUse` and the other errors of `Deno.listenTls` for a TLS one
    */
-  static listen(options: ChatListenerOptions): ChatListener {
+  static async listen(options: ChatListenerOptions): Promise<ChatListener> {
     const { hostname, port, tls } = options;
-    if (tls && tlsAfterHeader(options)) {
-      checkPair(hostname, tls);
-      return new ChatListener(Deno.listen({ hostname, port }), options);
+    if (tls && !tlsAfterHeader(options)) {
+      return new ChatListener(options, Deno.listenTls({ hostname, port, ...tls }));
     }
-    return new ChatListener(bind(hostname, port, tls), options);
+    if (tls) checkPair(hostname, tls);
+    const chat = new ChatListener(options);
+    const server = chat.#server!;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, hostname, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    // Once bound, only a failed accept (out of file descriptors): those connected go on.
+    server.on("error", (err: Error) => log.warn("Accept failed: {error}", { error: err.message }));
+    return chat;
   }
 
   /**
@@ -100,29 +127,33 @@ export class ChatListener {
    */
   async reload(tls: { cert: string; key: string }): Promise<void> {
     const { hostname, port } = this.addr;
+    checkPair(hostname, tls);
     if (this.#secure) {
-      checkPair(hostname, tls);
       this.#secure = secureContext(tls);
       return;
     }
-    bind(hostname, 0, tls).close();
-    this.#retired.add(this.#listener);
-    this.#listener.close();
+    const old = this.#listener!;
+    this.#retired.add(old);
+    old.close();
     await this.#accepting;
-    this.#listener = bind(hostname, port, tls);
+    this.#listener = Deno.listenTls({ hostname, port, ...tls });
     this.#accepting = this.#acceptLoop(this.#listener);
   }
 
   /** The bound address (the real port when 0 was asked). */
-  get addr(): Deno.NetAddr {
-    return this.#listener.addr as Deno.NetAddr;
+  get addr(): { hostname: string; port: number } {
+    if (this.#listener) return this.#listener.addr as Deno.NetAddr;
+    const { address, port } = this.#server!.address() as AddressInfo;
+    return { hostname: address, port };
   }
 
   /** Stops accepting; resolves once the accept loop and pending refusals are over. */
   async close(): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
-    this.#listener.close();
+    // Stops accepting; the connections served go on until the ConnTable closes them.
+    this.#server?.close();
+    this.#listener?.close();
     // Balancer connections still waiting for their header end now, not at their deadline.
     for (const conn of this.#awaitingHeader) closeQuietly(conn);
     await this.#accepting;
@@ -132,6 +163,24 @@ export class ChatListener {
   async closed(): Promise<void> {
     if (this.#open > 0) await new Promise<void>((resolve) => this.#allDone = resolve);
   }
+
+  /** A connection the node:net server accepted. */
+  readonly #onConnection = (socket: Socket): void => {
+    if (this.#stopping) return void socket.destroy();
+    const stream = new SocketStream(socket);
+    try {
+      socket.setNoDelay(true);
+      // Legacy sessions have no idle timeout; TCP keepalive finds dead peers
+      // (docs/protocol.md §5.8).
+      socket.setKeepAlive(true);
+    } catch {
+      // The peer may already be gone; the first read says so.
+    }
+    // Gone before it could be served (reset at once): its address is unknown, nothing to serve.
+    if (socket.remoteAddress === undefined) return closeQuietly(stream);
+    this.#open++;
+    this.#serve(stream, plainAddress(socket.remoteAddress));
+  };
 
   async #acceptLoop(listener: Deno.Listener): Promise<void> {
     while (!this.#stopping) {
@@ -151,19 +200,25 @@ export class ChatListener {
         log.warn("Accept failed: {error}", { error: (err as Error).message });
         continue;
       }
+      try {
+        const tcp = conn as Partial<Deno.TcpConn>;
+        tcp.setNoDelay?.(true);
+        tcp.setKeepAlive?.(true); // as for a node:net socket, above
+      } catch {
+        // The peer may already be gone; the first read says so.
+      }
       // Not awaited (each connection runs on its own; #serve never rejects); the count alone
       // tracks it, so a waiting connection costs no extra promise or closure here.
       this.#open++;
-      this.#serve(conn);
+      this.#serve(new ConnStream(conn), plainAddress((conn.remoteAddr as Deno.NetAddr).hostname));
     }
   }
 
-  async #serve(conn: Deno.Conn): Promise<void> {
-    let stream: ByteStream = conn;
+  async #serve(conn: ByteStream, peer: string): Promise<void> {
+    let stream = conn;
     let handedOver = false;
     try {
       const { connections } = this.#options;
-      const peer = (conn.remoteAddr as Deno.NetAddr).hostname;
       let remote = peer;
       let initial: Uint8Array | undefined;
       if (this.#proxyFrom.has(peer)) {
@@ -174,19 +229,10 @@ export class ChatListener {
         initial = header.rest;
       }
       if (this.#secure) {
-        stream = new TlsStream(conn, initial, this.#secure);
+        stream = new TlsStream(conn as HalfClosable, initial, this.#secure);
         initial = undefined;
       }
       if (connections.admit(remote) !== "ok") return await this.#refuse(stream);
-      try {
-        const tcp = conn as Partial<Deno.TcpConn>;
-        tcp.setNoDelay?.(true);
-        // Legacy sessions have no idle timeout; TCP keepalive finds dead peers
-        // (docs/protocol.md §5.8).
-        tcp.setKeepAlive?.(true);
-      } catch {
-        // The peer may already be gone; the first read says so.
-      }
       const line = new LineConn(stream, { remote, initial }, this.#options);
       // Not awaited: this function's frame ends here, and a connection being served holds only
       // the promise of ConnTable.serve (which never rejects) and this one callback; awaiting it
@@ -213,7 +259,7 @@ export class ChatListener {
    * missing one: the connection is closed and undefined returned.
    */
   async #readHeader(
-    conn: Deno.Conn,
+    conn: ByteStream,
     peer: string,
   ): Promise<{ source: string | undefined; rest: Uint8Array } | undefined> {
     this.#awaitingHeader.add(conn);
@@ -242,7 +288,7 @@ export class ChatListener {
         const buf = new Uint8Array(HEADER_READ_BYTES);
         let n: number | null;
         try {
-          n = await conn.read(buf);
+          n = await readOnce(conn, buf);
         } catch {
           n = null; // reset by the peer, or closed by the deadline or the listener
         }
@@ -272,7 +318,7 @@ export class ChatListener {
    * to abort), counted, and logged at warning once per balancer and kind of problem (a balancer
    * sending no header sends none on every connection).
    */
-  #badHeader(conn: Deno.Conn, peer: string, reason: string): undefined {
+  #badHeader(conn: ByteStream, peer: string, reason: string): undefined {
     closeQuietly(conn);
     this.#options.events.emit({ type: "limit", limit: "proxy_header" });
     const key = `${peer} ${reason.replace(/[0-9]+/g, "N")}`;
@@ -315,28 +361,43 @@ function tlsAfterHeader(options: ChatListenerOptions): boolean {
   return options.proxyFrom !== undefined && options.proxyFrom !== AddressSet.NONE;
 }
 
-/** `Deno.listen` or `Deno.listenTls` on `hostname:port`. */
-function bind(
-  hostname: string,
-  port: number,
-  tls: { cert: string; key: string } | undefined,
-): Deno.Listener {
-  return tls
-    ? Deno.listenTls({ hostname, port, cert: tls.cert, key: tls.key })
-    : Deno.listen({ hostname, port });
-}
-
 /**
  * Throws when a certificate and key do not make a TLS listener: node:tls's
  * `createSecureContext` in Deno accepts anything and fails at each handshake, so the pair is
  * checked by `Deno.listenTls` on a spare port, as a reload does.
  */
 function checkPair(hostname: string, tls: { cert: string; key: string }): void {
-  bind(hostname, 0, tls).close();
+  Deno.listenTls({ hostname, port: 0, ...tls }).close();
 }
 
 function secureContext(tls: { cert: string; key: string }): SecureContext {
   return createSecureContext({ cert: tls.cert, key: tls.key });
+}
+
+/** A `Deno.Conn` (a `Deno.TlsConn` of the runtime's TLS listener) as a {@link ByteStream}. */
+class ConnStream implements ByteStream {
+  readonly #conn: Deno.Conn;
+
+  constructor(conn: Deno.Conn) {
+    this.#conn = conn;
+  }
+
+  read(buffer: Uint8Array, done: (n: number | null) => void, failed: (err: unknown) => void): void {
+    this.#conn.read(buffer).then(done, failed);
+  }
+
+  write(bytes: Uint8Array): Promise<number> {
+    return this.#conn.write(bytes);
+  }
+
+  close(): void {
+    this.#conn.close();
+  }
+}
+
+/** One read of a {@link ByteStream}, as a promise (`null` at the end). */
+function readOnce(stream: ByteStream, buffer: Uint8Array): Promise<number | null> {
+  return new Promise((resolve, reject) => stream.read(buffer, resolve, reject));
 }
 
 /** Closes a socket that the peer may have closed already. */
@@ -356,7 +417,7 @@ const LARGE_TLS_READ_BYTES = 16 * 1024 + 256; // one full TLS record and its ove
 const CLOSE_NOTIFY_MS = 1000;
 
 /**
- * Server-side TLS over a `Deno.Conn` whose first bytes (`initial`, read with the PROXY header)
+ * Server-side TLS over a node:net socket whose first bytes (`initial`, read with the PROXY header)
  * are the client's handshake: node:tls's `TLSSocket` in server mode over a stream of the
  * connection's bytes, read and written as a {@link ByteStream}. `Deno.startTls` is client-only
  * and `Deno.listenTls` does the handshake before anything can be read, so this is Deno 2.9's
@@ -364,7 +425,7 @@ const CLOSE_NOTIFY_MS = 1000;
  * ~200 MB/s, far above what a class sends).
  */
 class TlsStream implements ByteStream {
-  readonly #conn: Deno.Conn;
+  readonly #conn: HalfClosable;
   readonly #raw: Duplex;
   readonly #tls: TLSSocket;
   // Part of a decrypted chunk that did not fit the caller's buffer.
@@ -374,7 +435,7 @@ class TlsStream implements ByteStream {
   #wake: (() => void) | undefined;
   #closed = false;
 
-  constructor(conn: Deno.Conn, initial: Uint8Array | undefined, context: SecureContext) {
+  constructor(conn: HalfClosable, initial: Uint8Array | undefined, context: SecureContext) {
     this.#conn = conn;
     this.#raw = rawStream(conn, initial);
     this.#tls = new TLSSocket(this.#raw, { isServer: true, secureContext: context });
@@ -399,7 +460,11 @@ class TlsStream implements ByteStream {
     });
   }
 
-  async read(buffer: Uint8Array): Promise<number | null> {
+  read(buffer: Uint8Array, done: (n: number | null) => void, failed: (err: unknown) => void): void {
+    this.#read(buffer).then(done, failed);
+  }
+
+  async #read(buffer: Uint8Array): Promise<number | null> {
     for (;;) {
       const chunk = this.#rest ?? (this.#tls.read() as Buffer | null);
       this.#rest = undefined;
@@ -451,7 +516,7 @@ class TlsStream implements ByteStream {
 }
 
 /** A node stream of a connection's bytes: `initial` first, then what the socket reads. */
-function rawStream(conn: Deno.Conn, initial: Uint8Array | undefined): Duplex {
+function rawStream(conn: HalfClosable, initial: Uint8Array | undefined): Duplex {
   let first = initial && initial.length > 0 ? initial : undefined;
   let size = SMALL_TLS_READ_BYTES;
   return new Duplex({
@@ -462,13 +527,14 @@ function rawStream(conn: Deno.Conn, initial: Uint8Array | undefined): Duplex {
         return;
       }
       const buf = new Uint8Array(size);
-      conn.read(buf).then(
+      conn.read(
+        buf,
         (n) => {
-          if (n === null) return this.push(null);
+          if (n === null) return void this.push(null);
           size = n === buf.length ? LARGE_TLS_READ_BYTES : SMALL_TLS_READ_BYTES;
           this.push(buf.subarray(0, n));
         },
-        (err: Error) => this.destroy(err),
+        (err) => this.destroy(err as Error),
       );
     },
     write(chunk: Uint8Array, _encoding, done) {
@@ -476,7 +542,7 @@ function rawStream(conn: Deno.Conn, initial: Uint8Array | undefined): Duplex {
     },
     final(done) {
       try {
-        (conn as Deno.TcpConn).closeWrite();
+        conn.closeWrite();
       } catch {
         // Closed already.
       }
@@ -489,6 +555,6 @@ function rawStream(conn: Deno.Conn, initial: Uint8Array | undefined): Duplex {
   });
 }
 
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+async function writeAll(conn: ByteStream, bytes: Uint8Array): Promise<void> {
   for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
 }

@@ -68,7 +68,7 @@ export async function launch(
     }
     out += value;
     // The same text in the text and JSON formats: the address is part of the message.
-    const m = out.match(/Listening on 127\.0\.0\.1:(\d+)/);
+    const m = out.match(/Listening on (?:127\.0\.0\.1|\[::\]):(\d+)/);
     if (m) port = Number(m[1]);
   }
   clearTimeout(deadline);
