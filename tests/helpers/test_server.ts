@@ -92,7 +92,19 @@ export async function startTestServer(
     nodeName: options.nodeName ?? "",
     limits: DEFAULT_LIMITS,
   };
-  const server = await startServer(config, { argon2: TEST_ARGON2, ...options });
+  let server: Server;
+  for (let attempt = 1;; attempt++) {
+    try {
+      server = await startServer(config, { argon2: TEST_ARGON2, ...options });
+      break;
+    } catch (err) {
+      // The free port picked for the web listener was taken in between (by this server's own
+      // chat listener on port 0, say: about 1 start in 3,000): another one.
+      const taken = /Cannot serve the web app .*address is in use/.test((err as Error).message);
+      if (!taken || options.webPort !== undefined || attempt === 3) throw err;
+      config.webPort = freePort();
+    }
+  }
   return {
     server,
     port: server.port,
