@@ -43,8 +43,9 @@ Deno.test("several objects in one write are all handled, in order", async () => 
 });
 
 Deno.test("bursts of lines of every size around the read buffers arrive whole, in order", async () => {
-  // An idle connection reads into 512 bytes and a burst into 16 KiB: lines just under, at and
-  // over both sizes, in bursts separated by lone small lines, cross every switch between them.
+  // A TLS connection of the runtime reads into 128 bytes while idle and into 16 KiB in a burst; a
+  // plain one gets what the socket delivered, up to 64 KiB at a time: lines under, at and over
+  // those sizes, in bursts separated by lone small lines, cross every boundary between them.
   await using p = await pair();
   const sizes = [1, 480, 512, 1500, 16_384, 16_385, 30_000, 3]; // two rounds: within the rate
   const line = (n: number, i: number) => `{"type":"message","content":"${i}:${"é".repeat(n)}"}\n`;
@@ -118,9 +119,8 @@ Deno.test("a line over 64 KiB gets too_large, is skipped, and the next line work
 });
 
 Deno.test("connections that come and go each read their own bytes, never another's", async () => {
-  // Idle connections read into pieces of shared buffers, reused once a connection is gone
-  // (src/transport/line_conn.ts): more connections than one buffer holds (512), then half of
-  // them replaced, all writing at once.
+  // Many connections, then half of them replaced, all writing at once: no read, buffer or
+  // chunk is ever handed to another connection than the one whose bytes it holds.
   await using srv = await startTestServer({
     limits: { ...FLOOD_LIMITS, maxAnonymous: 10_000, maxConnections: 10_000 },
   });

@@ -9,18 +9,29 @@ import type { Handler } from "../session/dispatcher.ts";
 import type { Conn } from "./conn_table.ts";
 import { OutboxConn } from "./outbox.ts";
 
+/** Where a read of a {@link ByteStream} answers: the connection reading. */
+export interface ReadSink {
+  /**
+   * The bytes read, or `null` at the end of the stream. The bytes may be a view of a buffer the
+   * stream reuses for its next read: whatever is kept of them is copied. `more` says that more
+   * bytes are waiting already (a read that filled its buffer).
+   */
+  readDone(chunk: Uint8Array | null, more?: boolean): void;
+  readFailed(err: unknown): void;
+}
+
 /**
  * The bytes a {@link LineConn} reads and writes: a node:net socket (`SocketStream`), TLS started
  * over one after a PROXY header, or a `Deno.TlsConn` (`tcp.ts`).
  */
 export interface ByteStream {
   /**
-   * Reads into `buffer`, then calls `done` with the count (`null` at the end of the stream) or
-   * `failed` with the error; never before returning. Callbacks, not a promise: each idle
-   * connection waits on a read, and a promise per waiting read, with its resolvers and what is
-   * chained on it, was 0.4 KB per connection (docs/benchmarks.md, "Memory").
+   * Reads the next bytes, answering `sink`; never before returning. A waiting read holds no
+   * promise or closure of its own: each idle connection waits on one, and a promise per waiting
+   * read, with its resolvers and what was chained on it, was 0.4 KB per connection
+   * (docs/benchmarks.md, "Memory").
    */
-  read(buffer: Uint8Array, done: (n: number | null) => void, failed: (err: unknown) => void): void;
+  read(sink: ReadSink): void;
   write(bytes: Uint8Array): Promise<number>;
   close(): void;
 }
@@ -65,50 +76,11 @@ const FINAL_LINE_MS = 1000;
 // Time the replies still owed to a client that half-closed its side get before the connection
 // closes: an ack waits for its commit, which takes milliseconds unless the store is failing.
 const HALF_CLOSED_MS = 5000;
-// Every connection waits for data with a read buffer (held by the runtime for a Deno.TlsConn, by
-// the stream for a node:net socket), so an idle connection reads into a small one (64 KiB made
-// it ~130 KiB a connection); a read that fills it means more
-// is waiting, and the rest of the burst is read into a large one, dropped once the burst is over.
-// 128 bytes hold most requests (a chat line is 40-150 bytes): 5,000 sockets each waiting on a
-// read took 7.5-7.7 KB a socket with 512-byte buffers, 6.0-6.2 KB with 128 (docs/benchmarks.md,
-// "Memory").
-const SMALL_READ_BYTES = 128;
 // What an inspector is shown of a line that has not ended yet.
 const PEEK_BYTES = 512;
-const LARGE_READ_BYTES = 16 * 1024;
 
-/**
- * The small read buffers: pieces of shared slabs, handed back when a connection's reading is over
- * and reused by later connections. A buffer of its own would be an ArrayBuffer with its
- * allocator block and bookkeeping, about 0.3 KB more a connection (docs/benchmarks.md,
- * "Memory"). A piece is handed back only once no read into it is waiting, and the slabs are
- * never freed: they hold as many pieces as connections were ever open at once.
- */
-class ReadPieces {
-  static readonly #SLAB_PIECES = 512;
-  #slab = new Uint8Array(0);
-  #cut = 0;
-  #free: Uint8Array[] = [];
-
-  take(): Uint8Array {
-    const free = this.#free.pop();
-    if (free) return free;
-    if (this.#cut === this.#slab.length) {
-      this.#slab = new Uint8Array(ReadPieces.#SLAB_PIECES * SMALL_READ_BYTES);
-      this.#cut = 0;
-    }
-    this.#cut += SMALL_READ_BYTES;
-    return this.#slab.subarray(this.#cut - SMALL_READ_BYTES, this.#cut);
-  }
-
-  give(piece: Uint8Array): void {
-    this.#free.push(piece);
-  }
-}
-
-const readPieces = new ReadPieces();
 /** A connection speaking JSON lines: framing and decoding in, a bounded outbox out. */
-export class LineConn extends OutboxConn implements Conn {
+export class LineConn extends OutboxConn implements Conn, ReadSink {
   readonly remote: string;
   readonly #conn: ByteStream;
   readonly #maxLineBytes: number;
@@ -127,9 +99,6 @@ export class LineConn extends OutboxConn implements Conn {
   // What serve() reads with and hands lines to, and how it settles.
   #handler: Handler | undefined;
   #splitter: LineSplitter | undefined;
-  #small: Uint8Array | undefined;
-  #large: Uint8Array | undefined;
-  #buf: Uint8Array | undefined;
   #start: Uint8Array | undefined;
   #resolve: ((reason: CloseReason) => void) | undefined;
   #reject: ((err: unknown) => void) | undefined;
@@ -154,15 +123,14 @@ export class LineConn extends OutboxConn implements Conn {
   /**
    * Reads until the peer closes or {@link close} is called; resolves with the close reason.
    *
-   * No async frame waits for a read: the state lives in fields, and each read's callbacks take
-   * the next step. An idle connection then holds its read and two callbacks, not a suspended
-   * frame with every local (with ConnTable.serve's frame, 0.24 KB of heap: docs/benchmarks.md,
-   * "Memory").
+   * No async frame waits for a read: the state lives in fields, and the read answers this
+   * connection ({@link readDone}), which takes the next step. An idle connection then holds only
+   * its waiting read, not a suspended frame with every local (with ConnTable.serve's frame, 0.24
+   * KB of heap: docs/benchmarks.md, "Memory").
    */
   serve(handler: Handler): Promise<CloseReason> {
     this.#handler = handler;
     this.#splitter = new LineSplitter(this.#maxLineBytes);
-    this.#buf = this.#small = readPieces.take();
     // The first bytes, while they may still be the old exporter's GET_METRICS.
     if (this.#bridge) this.#start = new Uint8Array(0);
     return new Promise((resolve, reject) => {
@@ -172,13 +140,8 @@ export class LineConn extends OutboxConn implements Conn {
     });
   }
 
-  /** Settles serve(). No read is waiting then: the small buffer goes back for reuse. */
+  /** Settles serve(). */
   #settle(outcome: { reason: CloseReason } | { err: unknown }): void {
-    const small = this.#small;
-    if (small) {
-      this.#small = this.#buf = this.#large = undefined;
-      readPieces.give(small);
-    }
     if ("reason" in outcome) this.#resolve!(outcome.reason);
     else this.#reject!(outcome.err);
   }
@@ -195,12 +158,13 @@ export class LineConn extends OutboxConn implements Conn {
       this.#take(initial, false);
       return;
     }
-    this.#conn.read(this.#buf!, this.#onRead, this.#onReadError);
+    this.#conn.read(this);
   }
 
-  readonly #onRead = (n: number | null): void => {
+  /** The stream's answer to a read: bytes, or the end (docs/protocol.md §5.8). */
+  readDone(chunk: Uint8Array | null, more = false): void {
     try {
-      if (n === null) {
+      if (chunk === null) {
         // The client sent all it will (`printf … | nc -q 2`, a half-close): what it asked is
         // answered before the connection closes.
         this.#answerBeforeClose(this.#handler!).then(
@@ -209,24 +173,20 @@ export class LineConn extends OutboxConn implements Conn {
         );
         return;
       }
-      this.#events.emit({ type: "bytes_in", bytes: n });
+      this.#events.emit({ type: "bytes_in", bytes: chunk.length });
       this.lastReadAt = performance.now();
       this.heard = true;
-      const buf = this.#buf!;
-      // A full buffer means more is waiting; anything less, that the socket is empty for now.
-      const more = n === buf.length;
-      if (more) this.#buf = this.#large ??= new Uint8Array(LARGE_READ_BYTES);
-      else this.#buf = this.#small, this.#large = undefined;
-      this.#take(buf.subarray(0, n), more);
+      this.#take(chunk, more);
     } catch (err) {
       this.#settle({ err });
     }
-  };
+  }
 
-  readonly #onReadError = (): void => {
+  /** The stream's answer to a read that failed: a reset, or the connection closed meanwhile. */
+  readFailed(): void {
     this.close("read_error");
     this.#next();
-  };
+  }
 
   /**
    * Handles a chunk: the lines it ends, one after the other, then the next read. Frames may point

@@ -18,52 +18,58 @@ async function pair(): Promise<{ stream: SocketStream; socket: Socket; client: D
 }
 
 /** One read, as a promise. */
-function read(stream: SocketStream, buffer: Uint8Array): Promise<number | null> {
-  return new Promise((resolve, reject) => stream.read(buffer, resolve, reject));
+function read(stream: SocketStream): Promise<Uint8Array | null> {
+  return new Promise((resolve, reject) =>
+    stream.read({ readDone: (chunk) => resolve(chunk), readFailed: reject })
+  );
 }
 
-/** Reads `n` bytes through `stream` with a buffer of `size`. */
-async function readBytes(stream: SocketStream, n: number, size: number): Promise<string> {
+/** Reads `n` bytes through `stream`. */
+async function readBytes(stream: SocketStream, n: number): Promise<string> {
   let text = "";
   while (text.length < n) {
-    const buf = new Uint8Array(size);
-    const got = await read(stream, buf);
-    assert.notEqual(got, null, `ended after ${text.length} of ${n} bytes`);
-    text += dec(buf.subarray(0, got!));
+    const chunk = await read(stream);
+    assert.notEqual(chunk, null, `ended after ${text.length} of ${n} bytes`);
+    text += dec(chunk!);
   }
   return text;
 }
 
-Deno.test("SocketStream hands a chunk larger than the read's buffer over in pieces, in order", async () => {
+Deno.test("SocketStream hands over what the socket delivers, in order", async () => {
   const { stream, client } = await pair();
-  const sent = "x".repeat(1000) + "y".repeat(1000);
-  await client.write(enc(sent));
-  assert.equal(await readBytes(stream, sent.length, 128), sent);
+  const sent = "x".repeat(100_000) + "y".repeat(100_000);
+  const writing = (async () => {
+    for (let off = 0; off < sent.length;) off += await client.write(enc(sent.slice(off)));
+  })();
+  assert.equal(await readBytes(stream, sent.length), sent);
+  await writing;
   client.close();
   stream.close();
 });
 
-Deno.test("SocketStream pauses the socket while delivered bytes wait for a read", async () => {
+Deno.test("SocketStream pauses the socket while a chunk waits for a read", async () => {
   const { stream, socket, client } = await pair();
-  await client.write(enc("first line that is longer than the buffer\n"));
-  const buf = new Uint8Array(8);
-  assert.equal(await read(stream, buf), 8);
-  // The rest waits in the stream: the socket is not read ahead of it.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const paused = Promise.race([
+    new Promise((resolve) => socket.once("pause", resolve)),
+    // A guard, not a wait: the pause comes with the chunk.
+    new Promise((_, reject) => timer = setTimeout(() => reject(new Error("never paused")), 5000)),
+  ]).finally(() => clearTimeout(timer));
+  // Nothing reads yet: the chunk waits in the stream, and the socket is not read ahead of it.
+  await client.write(enc("first line\n"));
+  await paused;
   assert.equal(socket.isPaused(), true);
-  // A read of bytes already there answers after it returns, never inside it.
-  let answered = false;
-  const early = new Uint8Array(4);
-  stream.read(early, () => answered = true, () => {});
-  assert.equal(answered, false);
+  // A read of a chunk already there answers after it returns, never inside it.
+  let answered: string | undefined;
+  stream.read({ readDone: (chunk) => answered = dec(chunk!), readFailed: () => {} });
+  assert.equal(answered, undefined);
   await Promise.resolve();
-  assert.equal(answered, true);
-  const rest = await readBytes(stream, 42 - 8 - 4, 64);
-  assert.equal(dec(buf) + dec(early) + rest, "first line that is longer than the buffer\n");
+  assert.equal(answered, "first line\n");
   // Nothing waits any more: the next read lets the socket flow again.
-  const next = read(stream, new Uint8Array(64));
+  const next = read(stream);
   assert.equal(socket.isPaused(), false);
   await client.write(enc("second\n"));
-  assert.equal(await next, 7);
+  assert.equal(dec((await next)!), "second\n");
   client.close();
   stream.close();
 });
@@ -72,9 +78,9 @@ Deno.test("SocketStream reads a half-close as the end, after the bytes sent befo
   const { stream, client } = await pair();
   await client.write(enc("ping\n"));
   await client.closeWrite();
-  assert.equal(await readBytes(stream, 5, 64), "ping\n");
-  assert.equal(await read(stream, new Uint8Array(64)), null);
-  assert.equal(await read(stream, new Uint8Array(64)), null);
+  assert.equal(await readBytes(stream, 5), "ping\n");
+  assert.equal(await read(stream), null);
+  assert.equal(await read(stream), null);
   // The client half-closed: the answer still reaches it.
   assert.equal(await stream.write(enc("pong\n")), 5);
   stream.close();
@@ -86,10 +92,10 @@ Deno.test("SocketStream reads a half-close as the end, after the bytes sent befo
 
 Deno.test("SocketStream fails a waiting read when it is closed, and writes after it", async () => {
   const { stream, client } = await pair();
-  const waiting = read(stream, new Uint8Array(64));
+  const waiting = read(stream);
   stream.close();
   await assert.rejects(waiting, /closed/);
-  await assert.rejects(read(stream, new Uint8Array(64)), /closed/);
+  await assert.rejects(read(stream), /closed/);
   await assert.rejects(stream.write(enc("late\n")), /closed/);
   // The peer sees the end.
   assert.equal(await client.read(new Uint8Array(64)), null);
@@ -98,7 +104,7 @@ Deno.test("SocketStream fails a waiting read when it is closed, and writes after
 
 Deno.test("SocketStream ends a waiting read when the peer resets; the next write fails", async () => {
   const { stream, client } = await pair();
-  const waiting = read(stream, new Uint8Array(64));
+  const waiting = read(stream);
   // The client closes with bytes it has not read: its system answers with a reset, which this
   // runtime's node:net reports as an end.
   await stream.write(enc("unread\n"));

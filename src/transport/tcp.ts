@@ -10,7 +10,7 @@ import { AddressSet, plainAddress } from "../address_set.ts";
 import { concatBytes } from "../bytes.ts";
 import type { Transport } from "../events.ts";
 import type { ConnTable } from "./conn_table.ts";
-import { type ByteStream, LineConn, type LineConnOptions } from "./line_conn.ts";
+import { type ByteStream, LineConn, type LineConnOptions, type ReadSink } from "./line_conn.ts";
 import { parseProxyHeader } from "./proxy_header.ts";
 import { SocketStream } from "./socket_stream.ts";
 
@@ -39,9 +39,6 @@ const REFUSAL_MS = 1000;
 // retransmit); HAProxy sends it with the connection, so only a stuck or wrong peer waits this.
 // The connection holds no slot of the caps meanwhile (it is admitted once its client is known).
 const PROXY_HEADER_MS = 5000;
-// Reads of a PROXY header: one read gets all of it from HAProxy, often with the client's first
-// bytes; a v2 header with TLVs may take a few.
-const HEADER_READ_BYTES = 512;
 // Distinct load balancer problems logged at warning (then at debug: counted all the same).
 const MAX_WARNED = 100;
 
@@ -285,14 +282,13 @@ export class ChatListener {
           const rest = bytes.slice(header.length);
           return { source: header.kind === "proxy" ? header.source : undefined, rest };
         }
-        const buf = new Uint8Array(HEADER_READ_BYTES);
-        let n: number | null;
+        let chunk: Uint8Array | null;
         try {
-          n = await readOnce(conn, buf);
+          chunk = await readOnce(conn);
         } catch {
-          n = null; // reset by the peer, or closed by the deadline or the listener
+          chunk = null; // reset by the peer, or closed by the deadline or the listener
         }
-        if (n === null) {
+        if (chunk === null) {
           if (timedOut) {
             return this.#badHeader(conn, peer, `No PROXY header within ${PROXY_HEADER_MS} ms`);
           }
@@ -304,8 +300,9 @@ export class ChatListener {
           closeQuietly(conn);
           return undefined;
         }
-        // Bounded: every header is decided by its first 107 (v1) or 4096 (v2) bytes.
-        bytes = concatBytes([bytes, buf.subarray(0, n)]);
+        // Bounded: every header is decided by its first 107 (v1) or 4096 (v2) bytes, and a
+        // socket's chunk is at most 64 KiB. A copy: the chunk may be a view of a reused buffer.
+        bytes = concatBytes([bytes, chunk]);
       }
     } finally {
       clearTimeout(timer);
@@ -374,16 +371,39 @@ function secureContext(tls: { cert: string; key: string }): SecureContext {
   return createSecureContext({ cert: tls.cert, key: tls.key });
 }
 
-/** A `Deno.Conn` (a `Deno.TlsConn` of the runtime's TLS listener) as a {@link ByteStream}. */
+// A `Deno.Conn` waits for data with a read buffer the runtime holds, so an idle connection reads
+// into a small one (64 KiB made it ~130 KiB a connection); a read that fills it means more is
+// waiting, and the rest of the burst is read into a large one, dropped once the burst is over.
+// 128 bytes hold most requests (a chat line is 40-150 bytes): 5,000 sockets each waiting on a
+// read took 7.5-7.7 KB a socket with 512-byte buffers, 6.0-6.2 KB with 128 (docs/benchmarks.md,
+// "Memory").
+const SMALL_READ_BYTES = 128;
+const LARGE_READ_BYTES = 16 * 1024;
+
+/**
+ * A `Deno.Conn` (a `Deno.TlsConn` of the runtime's TLS listener) as a {@link ByteStream}: each
+ * read answers with a view of its buffer, reused by the next read.
+ */
 class ConnStream implements ByteStream {
   readonly #conn: Deno.Conn;
+  readonly #small = new Uint8Array(SMALL_READ_BYTES);
+  #large: Uint8Array | undefined;
+  #buf: Uint8Array = this.#small;
 
   constructor(conn: Deno.Conn) {
     this.#conn = conn;
   }
 
-  read(buffer: Uint8Array, done: (n: number | null) => void, failed: (err: unknown) => void): void {
-    this.#conn.read(buffer).then(done, failed);
+  read(sink: ReadSink): void {
+    const buf = this.#buf;
+    this.#conn.read(buf).then((n) => {
+      if (n === null) return sink.readDone(null);
+      // A full buffer means more is waiting; anything less, that the socket is empty for now.
+      const more = n === buf.length;
+      if (more) this.#buf = this.#large ??= new Uint8Array(LARGE_READ_BYTES);
+      else this.#buf = this.#small, this.#large = undefined;
+      sink.readDone(buf.subarray(0, n), more);
+    }, (err) => sink.readFailed(err));
   }
 
   write(bytes: Uint8Array): Promise<number> {
@@ -396,8 +416,10 @@ class ConnStream implements ByteStream {
 }
 
 /** One read of a {@link ByteStream}, as a promise (`null` at the end). */
-function readOnce(stream: ByteStream, buffer: Uint8Array): Promise<number | null> {
-  return new Promise((resolve, reject) => stream.read(buffer, resolve, reject));
+function readOnce(stream: ByteStream): Promise<Uint8Array | null> {
+  return new Promise((resolve, reject) =>
+    stream.read({ readDone: (chunk) => resolve(chunk), readFailed: reject })
+  );
 }
 
 /** Closes a socket that the peer may have closed already. */
@@ -409,10 +431,6 @@ function closeQuietly(conn: ByteStream): void {
   }
 }
 
-// Reads of the TLS records under a TlsStream: small while idle, larger during a burst (as
-// LineConn's reads, for the same reason: each waiting read holds its buffer).
-const SMALL_TLS_READ_BYTES = 512;
-const LARGE_TLS_READ_BYTES = 16 * 1024 + 256; // one full TLS record and its overhead
 // Time a closing TLS connection has to take its close_notify before the socket is closed anyway.
 const CLOSE_NOTIFY_MS = 1000;
 
@@ -428,8 +446,6 @@ class TlsStream implements ByteStream {
   readonly #conn: HalfClosable;
   readonly #raw: Duplex;
   readonly #tls: TLSSocket;
-  // Part of a decrypted chunk that did not fit the caller's buffer.
-  #rest: Uint8Array | undefined;
   #ended = false;
   #error: Error | undefined;
   #wake: (() => void) | undefined;
@@ -460,20 +476,14 @@ class TlsStream implements ByteStream {
     });
   }
 
-  read(buffer: Uint8Array, done: (n: number | null) => void, failed: (err: unknown) => void): void {
-    this.#read(buffer).then(done, failed);
+  read(sink: ReadSink): void {
+    this.#read().then((chunk) => sink.readDone(chunk), (err) => sink.readFailed(err));
   }
 
-  async #read(buffer: Uint8Array): Promise<number | null> {
+  async #read(): Promise<Uint8Array | null> {
     for (;;) {
-      const chunk = this.#rest ?? (this.#tls.read() as Buffer | null);
-      this.#rest = undefined;
-      if (chunk !== null && chunk.length > 0) {
-        const n = Math.min(chunk.length, buffer.length);
-        buffer.set(chunk.subarray(0, n));
-        if (n < chunk.length) this.#rest = chunk.subarray(n);
-        return n;
-      }
+      const chunk = this.#tls.read() as Buffer | null;
+      if (chunk !== null && chunk.length > 0) return chunk;
       if (this.#error) throw this.#error;
       if (this.#ended || this.#closed) return null;
       await new Promise<void>((resolve) => this.#wake = resolve);
@@ -518,7 +528,6 @@ class TlsStream implements ByteStream {
 /** A node stream of a connection's bytes: `initial` first, then what the socket reads. */
 function rawStream(conn: HalfClosable, initial: Uint8Array | undefined): Duplex {
   let first = initial && initial.length > 0 ? initial : undefined;
-  let size = SMALL_TLS_READ_BYTES;
   return new Duplex({
     read() {
       if (first) {
@@ -526,16 +535,11 @@ function rawStream(conn: HalfClosable, initial: Uint8Array | undefined): Duplex 
         first = undefined;
         return;
       }
-      const buf = new Uint8Array(size);
-      conn.read(
-        buf,
-        (n) => {
-          if (n === null) return void this.push(null);
-          size = n === buf.length ? LARGE_TLS_READ_BYTES : SMALL_TLS_READ_BYTES;
-          this.push(buf.subarray(0, n));
-        },
-        (err) => this.destroy(err as Error),
-      );
+      conn.read({
+        // The socket's chunks are its own: pushed as they are.
+        readDone: (chunk) => void this.push(chunk),
+        readFailed: (err) => this.destroy(err as Error),
+      });
     },
     write(chunk: Uint8Array, _encoding, done) {
       writeAll(conn, chunk).then(() => done(), done);
