@@ -42,9 +42,6 @@ const PROXY_HEADER_MS = 5000;
 // Distinct load balancer problems logged at warning (then at debug: counted all the same).
 const MAX_WARNED = 100;
 
-/** A socket that can end its sending side: what TLS over it needs for its close_notify. */
-type HalfClosable = ByteStream & { closeWrite(): unknown };
-
 /**
  * A chat listener. Plain TCP is a node:net server: a node:net socket waiting for its next line
  * costs the runtime about 2 KB less than a `Deno.Conn` with a read pending (docs/benchmarks.md,
@@ -226,7 +223,8 @@ export class ChatListener {
         initial = header.rest;
       }
       if (this.#secure) {
-        stream = new TlsStream(conn as HalfClosable, initial, this.#secure);
+        // Only a node:net listener starts TLS itself: its connections are SocketStreams.
+        stream = new TlsStream(conn as SocketStream, initial, this.#secure);
         initial = undefined;
       }
       if (connections.admit(remote) !== "ok") return await this.#refuse(stream);
@@ -443,7 +441,7 @@ const CLOSE_NOTIFY_MS = 1000;
  * ~200 MB/s, far above what a class sends).
  */
 class TlsStream implements ByteStream {
-  readonly #conn: HalfClosable;
+  readonly #conn: SocketStream;
   readonly #raw: Duplex;
   readonly #tls: TLSSocket;
   #ended = false;
@@ -451,7 +449,7 @@ class TlsStream implements ByteStream {
   #wake: (() => void) | undefined;
   #closed = false;
 
-  constructor(conn: HalfClosable, initial: Uint8Array | undefined, context: SecureContext) {
+  constructor(conn: SocketStream, initial: Uint8Array | undefined, context: SecureContext) {
     this.#conn = conn;
     this.#raw = rawStream(conn, initial);
     this.#tls = new TLSSocket(this.#raw, { isServer: true, secureContext: context });
@@ -526,7 +524,7 @@ class TlsStream implements ByteStream {
 }
 
 /** A node stream of a connection's bytes: `initial` first, then what the socket reads. */
-function rawStream(conn: HalfClosable, initial: Uint8Array | undefined): Duplex {
+function rawStream(conn: SocketStream, initial: Uint8Array | undefined): Duplex {
   let first = initial && initial.length > 0 ? initial : undefined;
   return new Duplex({
     read() {
