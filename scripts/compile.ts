@@ -20,8 +20,14 @@ import { run, UsageError } from "../src/commands/cli.ts";
  * - `--memory-pool-timeout=1`: the pages the reducer frees go back to the system after 1 s in
  *   V8's page pool instead of 8 s. With 8 s, 40-55 MB of pooled pages were still resident 15 s
  *   after 5,000 logins in about half the runs (20-29 KB a connection instead of 11-13).
+ * - `--no-memory-pool-share-memory-on-teardown`: a password worker that stops gives its pages
+ *   back to the system at once. By default they go to a pool shared by the isolates, emptied by
+ *   a task V8 posts to another isolate; after the last worker stopped, 8-9 MB of them stayed
+ *   resident in about half the runs, for as long as the server stayed idle (docs/benchmarks.md,
+ *   "The password workers' pages").
  */
-export const SERVER_V8_FLAGS = "--memory-reducer-delay-ms=2000,--memory-pool-timeout=1";
+export const SERVER_V8_FLAGS =
+  "--memory-reducer-delay-ms=2000,--memory-pool-timeout=1,--no-memory-pool-share-memory-on-teardown";
 
 /**
  * The environment the server runs with, set by `deno task start`, the Docker image and the
