@@ -28,12 +28,24 @@ export interface Conn {
   stalledMs(): number;
   /** Why the connection ended, once it has. */
   readonly reason: CloseReason | undefined;
-  /** Reads until the peer closes or {@link close} is called; resolves with the close reason. */
-  serve(handler: Handler): Promise<CloseReason>;
+  /**
+   * Reads until the peer closes or {@link close} is called, then tells `end`, once. An object
+   * rather than a promise: a connection being served then holds no promise, reaction or closure
+   * for its end (docs/benchmarks.md, "Memory").
+   */
+  serve(handler: Handler, end: ServeEnd): void;
   /** Writes what is queued (for at most `timeoutMs`), then closes. */
   end(reason: CloseReason, timeoutMs: number): Promise<void>;
   /** Closes now; the first reason given is the one kept. */
   close(reason: CloseReason): void;
+}
+
+/** Where a connection being served tells how it ended: its entry in the {@link ConnTable}. */
+export interface ServeEnd {
+  /** The connection is over, for `reason`. */
+  served(reason: CloseReason): void;
+  /** Serving it failed (only a bug gets here): it is closed and counted as a read error. */
+  failed(err: unknown): void;
 }
 
 /** Options of {@link ConnTable}. */
@@ -64,17 +76,46 @@ const SHUTDOWN_DRAIN_MS = 2000;
 // Time given to a last error line before a connection the server ends is closed.
 const FINAL_LINE_MS = 1000;
 
-/** One connection being served: its transport's conn, its handler, its place in the gate. */
-class ConnEntry implements Anonymous, ConnControl {
+/**
+ * One connection being served: its transport's conn, its handler, its place in the gate; and
+ * where the conn tells its end.
+ */
+class ConnEntry implements Anonymous, ConnControl, ServeEnd {
   readonly conn: Conn;
   readonly address: string;
   handler!: Handler;
+  readonly transport: Transport;
   readonly #owner: ConnTable;
+  readonly #onEnd: (() => void) | undefined;
+  #over = false;
 
-  constructor(conn: Conn, owner: ConnTable) {
+  constructor(conn: Conn, owner: ConnTable, transport: Transport, onEnd: (() => void) | undefined) {
     this.conn = conn;
     this.address = conn.remote;
+    this.transport = transport;
     this.#owner = owner;
+    this.#onEnd = onEnd;
+  }
+
+  served(reason: CloseReason): void {
+    this.over(reason);
+  }
+
+  failed(err: unknown): void {
+    log.error("Connection from {remote} failed: {error}", { remote: this.address, error: err });
+    this.conn.close("read_error");
+    this.over("read_error");
+  }
+
+  /**
+   * The connection is over, for `reason` (none: it was never served); the first call counts.
+   * Then its listener is told.
+   */
+  over(reason: CloseReason | undefined): void {
+    if (this.#over) return;
+    this.#over = true;
+    this.#owner.ended(this, reason);
+    this.#onEnd?.();
   }
 
   get identified(): boolean {
@@ -173,18 +214,18 @@ export class ConnTable {
   }
 
   /**
-   * Serves a connection {@link admit} let in, until it ends; never rejects. A failure of its
-   * handler ends this connection only.
+   * Serves a connection {@link admit} let in, until it ends, then calls `onEnd` (once); never
+   * throws. A failure of its handler ends this connection only.
    *
-   * Not an async function: a connection being served holds the two callbacks of its end, not a
-   * suspended frame (docs/benchmarks.md, "Memory").
+   * Neither an async function nor a promise: a connection being served holds its entry, which
+   * its conn tells of the end, and no suspended frame, promise or closure (docs/benchmarks.md,
+   * "Memory").
    */
-  serve(conn: Conn, transport: Transport): Promise<void> {
+  serve(conn: Conn, transport: Transport, onEnd?: () => void): void {
     const { gate, events } = this.#options;
     const { remote } = conn;
     this.#serving++;
-    const served = new ConnEntry(conn, this);
-    let serving: Promise<CloseReason>;
+    const served = new ConnEntry(conn, this, transport, onEnd);
     try {
       const origin = { address: remote, trusted: gate.isTrusted(remote), transport };
       const handler = served.handler = this.#options.accept(conn.outbox, origin, served);
@@ -192,32 +233,24 @@ export class ConnTable {
       gate.waiting(served);
       events.emit({ type: "connection_opened", transport });
       log.debug("Connection from {remote} ({transport})", { remote, transport });
-      serving = conn.serve(handler);
+      conn.serve(handler, served);
     } catch (err) {
       // Only a bug gets here (a handler that cannot be made, a connection that cannot start):
       // this connection ends, the server goes on.
       log.error("Serving a connection failed: {error}", { error: err });
       conn.close("read_error");
-      this.#ended(served, transport, undefined);
-      return Promise.resolve();
+      served.over(undefined);
     }
-    return serving.then(
-      (reason) => this.#ended(served, transport, reason),
-      (err) => {
-        log.error("Connection from {remote} failed: {error}", { remote, error: err });
-        conn.close("read_error");
-        this.#ended(served, transport, "read_error");
-      },
-    );
   }
 
   /**
    * A connection is over, for `reason`: its handler closes and its place is given back. Without a
-   * reason it was never served (a bug stopped it first): its place alone is given back.
+   * reason it was never served (a bug stopped it first): its place alone is given back. Called
+   * once per connection, by its entry.
    */
-  #ended(served: ConnEntry, transport: Transport, reason: CloseReason | undefined): void {
+  ended(served: ConnEntry, reason: CloseReason | undefined): void {
     const { gate, events } = this.#options;
-    const { conn } = served;
+    const { conn, transport } = served;
     try {
       this.#served.delete(served);
       gate.forget(served);

@@ -6,7 +6,7 @@ import type { Events } from "../events.ts";
 import { decodeLine, LineSplitter } from "../protocol/framing.ts";
 import { T } from "../protocol/texts.ts";
 import type { Handler } from "../session/dispatcher.ts";
-import type { Conn } from "./conn_table.ts";
+import type { Conn, ServeEnd } from "./conn_table.ts";
 import { OutboxConn } from "./outbox.ts";
 
 /** Where a read of a {@link ByteStream} answers: the connection reading. */
@@ -100,8 +100,7 @@ export class LineConn extends OutboxConn implements Conn, ReadSink {
   #handler: Handler | undefined;
   #splitter: LineSplitter | undefined;
   #start: Uint8Array | undefined;
-  #resolve: ((reason: CloseReason) => void) | undefined;
-  #reject: ((err: unknown) => void) | undefined;
+  #end: ServeEnd | undefined;
 
   constructor(conn: ByteStream, peer: LineConnSource, options: LineConnOptions) {
     // The outbox writes straight to the byte stream.
@@ -121,29 +120,29 @@ export class LineConn extends OutboxConn implements Conn, ReadSink {
   }
 
   /**
-   * Reads until the peer closes or {@link close} is called; resolves with the close reason.
+   * Reads until the peer closes or {@link close} is called, then tells `end`, once.
    *
    * No async frame waits for a read: the state lives in fields, and the read answers this
    * connection ({@link readDone}), which takes the next step. An idle connection then holds only
    * its waiting read, not a suspended frame with every local (with ConnTable.serve's frame, 0.24
    * KB of heap: docs/benchmarks.md, "Memory").
    */
-  serve(handler: Handler): Promise<CloseReason> {
+  serve(handler: Handler, end: ServeEnd): void {
     this.#handler = handler;
+    this.#end = end;
     this.#splitter = new LineSplitter(this.#maxLineBytes);
     // The first bytes, while they may still be the old exporter's GET_METRICS.
     if (this.#bridge) this.#start = new Uint8Array(0);
-    return new Promise((resolve, reject) => {
-      this.#resolve = resolve;
-      this.#reject = reject;
-      this.#next();
-    });
+    this.#next();
   }
 
-  /** Settles serve(). */
+  /** Tells serve()'s `end` how the connection ended; the first outcome is the one kept. */
   #settle(outcome: { reason: CloseReason } | { err: unknown }): void {
-    if ("reason" in outcome) this.#resolve!(outcome.reason);
-    else this.#reject!(outcome.err);
+    const end = this.#end;
+    if (!end) return;
+    this.#end = undefined;
+    if ("reason" in outcome) end.served(outcome.reason);
+    else end.failed(outcome.err);
   }
 
   /** Takes the next chunk: the bytes read with a PROXY header, or a read; or settles serve(). */

@@ -229,10 +229,10 @@ export class ChatListener {
       }
       if (connections.admit(remote) !== "ok") return await this.#refuse(stream);
       const line = new LineConn(stream, { remote, initial }, this.#options);
-      // Not awaited: this function's frame ends here, and a connection being served holds only
-      // the promise of ConnTable.serve (which never rejects) and this one callback; awaiting it
-      // kept a suspended frame per connection, ~0.4 KB (docs/benchmarks.md, "Memory").
-      connections.serve(line, this.#transport).then(this.#served);
+      // This function's frame ends here: the table calls the listener's one #served when the
+      // connection is over, so a connection being served holds no promise or frame here (a
+      // suspended frame per connection was ~0.4 KB: docs/benchmarks.md, "Memory").
+      connections.serve(line, this.#transport, this.#served);
       handedOver = true;
     } catch (err) {
       // Only a bug gets here: this connection ends, the server goes on.

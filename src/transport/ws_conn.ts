@@ -13,7 +13,7 @@ import type { WebSocket } from "ws";
 import type { CloseReason } from "../errors.ts";
 import type { Events } from "../events.ts";
 import type { Handler } from "../session/dispatcher.ts";
-import type { Conn } from "./conn_table.ts";
+import type { Conn, ServeEnd } from "./conn_table.ts";
 import { OutboxConn, SocketWriter } from "./outbox.ts";
 import { textFrame } from "../protocol/framing.ts";
 
@@ -94,8 +94,12 @@ export class WsConn extends OutboxConn implements Conn {
     return true;
   }
 
-  /** Handles frames in order until the peer closes or {@link close} is called. */
-  async serve(handler: Handler): Promise<CloseReason> {
+  /** Handles frames in order until the peer closes or {@link close} is called; then tells `end`. */
+  serve(handler: Handler, end: ServeEnd): void {
+    this.#frames(handler).then((reason) => end.served(reason), (err) => end.failed(err));
+  }
+
+  async #frames(handler: Handler): Promise<CloseReason> {
     const { maxLineBytes, events } = this.#options;
     while (this.#reason === undefined) {
       const frame = this.#pending.shift();
